@@ -1,0 +1,1 @@
+"""Load harness (see the benchmark issue); talks to servers only over the network."""

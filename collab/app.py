@@ -1,0 +1,167 @@
+"""Assembling the server: store, rooms, Socket.IO and HTTP routes on one aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from collab import __version__
+from collab.auth import Authenticator, OpenAuthenticator
+from collab.config import Settings
+from collab.metrics import Metrics
+from collab.sync import SyncServer
+from crdt.engine import engine_factory
+from rooms.limits import Limits
+from rooms.registry import RoomRegistry
+from rooms.store import Store
+from rooms.store_memory import MemoryStore
+from rooms.store_sqlite import SqliteStore
+
+__all__ = ["CollabApp", "create_app", "open_store", "serve"]
+
+log = logging.getLogger("collab")
+
+#: Engine.IO frames may exceed the payload limit by the Socket.IO framing
+#: (and a little slack); larger frames close the connection outright.
+_TRANSPORT_SLACK_BYTES = 64 << 10
+
+
+async def open_store(settings: Settings) -> Store:
+    """The store the settings name, opened."""
+    if settings.store == "memory":
+        return MemoryStore()
+    return await SqliteStore.open(settings.sqlite_path)
+
+
+@dataclass
+class CollabApp:
+    """A configured server: the aiohttp app plus handles the tests and CLI use."""
+
+    settings: Settings
+    web_app: web.Application
+    sio: socketio.AsyncServer
+    metrics: Metrics
+    authenticator: Authenticator
+    registry: RoomRegistry | None = None
+    sync: SyncServer | None = None
+    store: Store | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def startup(self, _app: web.Application) -> None:
+        self.store = await open_store(self.settings)
+        s = self.settings
+        limits = Limits(
+            max_message_bytes=s.max_message_bytes,
+            max_chat_chars=s.max_chat_chars,
+            strict_board=s.strict_board,
+        )
+        self.registry = RoomRegistry(
+            store=self.store,
+            engine_factory=engine_factory(s.engine),
+            limits=limits,
+            unload_after_s=s.unload_after_s,
+            flush_interval_s=s.flush_interval_s,
+            compact_after_updates=s.compact_after_updates,
+        )
+        self.registry.start()
+        self.sync = SyncServer(self.sio, self.registry, self.authenticator, self.metrics)
+        registry = self.registry
+        self.metrics.bind_gauges(lambda: len(registry.rooms), lambda: registry.document_count)
+        self.ready.set()
+        log.info("started store=%s engine=%s version=%s", s.store, s.engine, __version__)
+
+    async def shutdown(self, _app: web.Application) -> None:
+        """Disconnect clients, flush every room, close the store."""
+        if self.sync is not None:
+            for conn in list(self.sync.connections.values()):
+                try:
+                    await self.sio.disconnect(conn.sid, namespace=conn.namespace)
+                except Exception:  # noqa: BLE001 - shutting down regardless
+                    log.warning("disconnect failed sid=%s during shutdown", conn.sid)
+        if self.registry is not None:
+            try:
+                await self.registry.close()
+            except OSError as exc:
+                log.error("final flush failed: %s", exc)
+        if self.store is not None:
+            await self.store.close()
+        log.info("stopped")
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        registry = self.registry
+        body = {
+            "status": "ok" if registry is not None else "starting",
+            "version": __version__,
+            "store": self.settings.store,
+            "rooms": len(registry.rooms) if registry else 0,
+            "connections": len(self.sync.connections) if self.sync else 0,
+        }
+        return web.json_response(body, status=200 if registry is not None else 503)
+
+    async def metrics_view(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+
+APP_KEY = web.AppKey("collab", CollabApp)
+
+
+def create_app(settings: Settings, *, authenticator: Authenticator | None = None) -> CollabApp:
+    """A server for ``settings``; start it with aiohttp (``serve`` or a test runner)."""
+    cors: Any = list(settings.cors_origins) if settings.cors_origins else None
+    if settings.cors_origins == ("*",):
+        cors = "*"
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        namespaces="*",
+        cors_allowed_origins=cors,
+        max_http_buffer_size=settings.max_message_bytes + _TRANSPORT_SLACK_BYTES,
+        ping_interval=settings.ping_interval_s,
+        ping_timeout=settings.ping_timeout_s,
+        logger=False,
+        engineio_logger=False,
+    )
+    web_app = web.Application()
+    app = CollabApp(
+        settings=settings,
+        web_app=web_app,
+        sio=sio,
+        metrics=Metrics(),
+        authenticator=authenticator or OpenAuthenticator(),
+    )
+    web_app[APP_KEY] = app
+    sio.attach(web_app)
+    web_app.router.add_get("/healthz", app.healthz)
+    web_app.router.add_get("/metrics", app.metrics_view)
+    web_app.on_startup.append(app.startup)
+    web_app.on_shutdown.append(app.shutdown)
+    return app
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT; then stop accepting, flush and return."""
+    app = create_app(settings)
+    runner = web.AppRunner(app.web_app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    log.info("listening on http://%s:%s", settings.host, port)
+    print(f"collab listening on http://{settings.host}:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("signal received; stopping")
+    await site.stop()  # stop accepting new connections
+    await runner.cleanup()  # on_shutdown: disconnect, flush, close store

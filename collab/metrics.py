@@ -1,0 +1,66 @@
+"""Prometheus metrics of one server (its own registry, so tests can run many)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """The counters the server updates on its paths (protocol.md §9 lists them)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connections = Gauge("collab_connections", "Open document connections.", registry=r)
+        self.rooms = Gauge("collab_rooms_loaded", "Rooms loaded in memory.", registry=r)
+        self.documents = Gauge("collab_documents_loaded", "Documents loaded in memory.", registry=r)
+        self.updates_in = Counter(
+            "collab_updates_in", "Document updates accepted from clients.", registry=r
+        )
+        self.bytes_in = Counter(
+            "collab_bytes_in", "Payload bytes accepted from clients.", registry=r
+        )
+        self.deliveries_out = Counter(
+            "collab_deliveries_out",
+            "Events relayed to clients (one per recipient).",
+            ["event"],
+            registry=r,
+        )
+        self.bytes_out = Counter(
+            "collab_bytes_out",
+            "Payload bytes relayed to clients (summed over recipients).",
+            registry=r,
+        )
+        self.errors = Counter(
+            "collab_errors", "Errors sent to clients, by code.", ["code"], registry=r
+        )
+        self.fanout_seconds = Histogram(
+            "collab_fanout_seconds",
+            "From receiving an update to handing it to every local recipient's transport.",
+            buckets=(
+                0.0001,
+                0.00025,
+                0.0005,
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.25,
+                1.0,
+            ),
+            registry=r,
+        )
+
+    def bind_gauges(self, rooms: Callable[[], int], documents: Callable[[], int]) -> None:
+        self.rooms.set_function(rooms)
+        self.documents.set_function(documents)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,287 @@
+"""The Socket.IO side of the document protocol (protocol.md §3–§6).
+
+Each handler is feed → decide → emit: it hands the payload to the room's
+:class:`~rooms.document.Document` (which checks and applies it) and emits
+what comes back. Errors become wire errors in :mod:`collab.wire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+
+from collab.auth import Authenticator
+from collab.metrics import Metrics
+from collab.wire import ERROR_EVENT, ack_error, ack_ok, error_payload
+from crdt.errors import CollabError, InvalidPayload, UnknownEvent
+from crdt.types import DocName, RoomId, Update
+from rooms.document import Document
+from rooms.identity import Identity
+from rooms.names import CHAT, namespace_for, parse_namespace
+from rooms.registry import RoomRegistry
+
+__all__ = ["Connection", "SyncServer"]
+
+log = logging.getLogger("collab.sync")
+
+SYNC_STEP_1 = "sync-step-1"
+SYNC_UPDATE = "sync-update"
+AWARENESS_UPDATE = "awareness-update"
+CHAT_SEND = "chat:send"
+
+
+@dataclass(slots=True)
+class Connection:
+    """One Socket.IO connection to one document namespace."""
+
+    sid: str
+    namespace: str
+    room_id: RoomId
+    doc_name: DocName
+    identity: Identity
+    doc: Document
+
+
+class SyncServer:
+    """Registers the protocol's handlers on an ``AsyncServer`` (namespaces ``*``)."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        registry: RoomRegistry,
+        authenticator: Authenticator,
+        metrics: Metrics,
+    ) -> None:
+        self.sio = sio
+        self.registry = registry
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.connections: dict[str, Connection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        sio.on("connect", self.on_connect, namespace="*")
+        sio.on("disconnect", self.on_disconnect, namespace="*")
+        sio.on(SYNC_STEP_1, self.on_sync_step_1, namespace="*")
+        sio.on(SYNC_UPDATE, self.on_sync_update, namespace="*")
+        sio.on(AWARENESS_UPDATE, self.on_awareness_update, namespace="*")
+        sio.on(CHAT_SEND, self.on_chat_send, namespace="*")
+        sio.on("*", self.on_unknown, namespace="*")
+
+    # -- connect / disconnect ------------------------------------------------
+
+    async def on_connect(self, namespace: str, sid: str, environ: Any, auth: Any = None) -> None:
+        try:
+            room_id, doc_name = parse_namespace(namespace)
+            identity = self.authenticator.authenticate(auth, room_id)
+            doc = await self.registry.join(room_id, doc_name, sid)
+        except CollabError as exc:
+            self._count_error(exc)
+            log.info("connect refused ns_len=%d code=%s", len(namespace), exc.code.value)
+            payload = error_payload(exc)
+            raise socketio.exceptions.ConnectionRefusedError(payload["message"], payload) from None
+        self.connections[sid] = Connection(sid, namespace, room_id, doc_name, identity, doc)
+        self.metrics.connections.inc()
+        log.info(
+            "connected sid=%s room=%s doc=%s user=%s role=%s",
+            sid,
+            room_id,
+            doc_name,
+            identity.user_id,
+            identity.role.value,
+        )
+        self._spawn(self._start_sync(sid, namespace))
+
+    async def _start_sync(self, sid: str, namespace: str) -> None:
+        """The server's half of the handshake (protocol.md §4): its own
+        ``sync-step-1`` with an ack, then the full awareness state.
+
+        Runs after the connect handler returned, once python-socketio has
+        sent CONNECT, so the client sees these after it is connected.
+        """
+        for _ in range(100):
+            if self.sio.manager.is_connected(sid, namespace):
+                break
+            await asyncio.sleep(0)
+        conn = self.connections.get(sid)
+        if conn is None:
+            return
+
+        async def on_client_diff(*args: Any) -> None:
+            await self._receive_client_diff(sid, args)
+
+        await self.sio.emit(
+            SYNC_STEP_1,
+            conn.doc.state_vector(),
+            to=sid,
+            namespace=namespace,
+            callback=on_client_diff,
+        )
+        await self.sio.emit(
+            AWARENESS_UPDATE, conn.doc.awareness_snapshot(), to=sid, namespace=namespace
+        )
+
+    async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
+        conn = self.connections.get(sid)
+        if conn is None:
+            return
+        try:
+            update = conn.doc.receive_client_diff(_one(args), conn.identity)
+        except CollabError as exc:
+            await self._send_error(conn, SYNC_STEP_1, exc)
+            return
+        if update is not None:
+            self._count_in(update)
+            await self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
+
+    async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
+        conn = self.connections.pop(sid, None)
+        if conn is None:
+            return
+        self.metrics.connections.dec()
+        removal = self.registry.leave(conn.doc, sid)
+        log.info("disconnected sid=%s room=%s doc=%s", sid, conn.room_id, conn.doc_name)
+        if removal is not None:
+            await self._relay(conn, AWARENESS_UPDATE, removal, time.perf_counter())
+
+    # -- document events -------------------------------------------------------
+
+    async def on_sync_step_1(self, namespace: str, sid: str, *args: Any) -> Update | dict[str, Any]:
+        """Answer a client's state vector with what it lacks (the ack)."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return b"\x00\x00"
+        try:
+            return conn.doc.sync_step_1(_one(args))
+        except CollabError as exc:
+            await self._send_error(conn, SYNC_STEP_1, exc)
+            # The provider applies whatever the ack carries: give it nothing.
+            return b"\x00\x00"
+
+    async def on_sync_update(self, namespace: str, sid: str, *args: Any) -> None:
+        started = time.perf_counter()
+        conn = self.connections.get(sid)
+        if conn is None:
+            return
+        try:
+            update = conn.doc.receive_update(_one(args), conn.identity)
+        except CollabError as exc:
+            await self._send_error(conn, SYNC_UPDATE, exc)
+            return
+        if update is not None:
+            self._count_in(update)
+            await self._relay(conn, SYNC_UPDATE, update, started)
+
+    async def on_awareness_update(self, namespace: str, sid: str, *args: Any) -> None:
+        started = time.perf_counter()
+        conn = self.connections.get(sid)
+        if conn is None:
+            return
+        try:
+            relay = conn.doc.receive_awareness(_one(args), owner=sid, identity=conn.identity)
+        except CollabError as exc:
+            await self._send_error(conn, AWARENESS_UPDATE, exc)
+            return
+        if relay is not None:
+            await self._relay(conn, AWARENESS_UPDATE, relay, started)
+
+    # -- extension events -------------------------------------------------------
+
+    async def on_chat_send(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
+        """``chat:send {text, clientMessageId}`` → ack ``{ok, id, ts, duplicate}``."""
+        started = time.perf_counter()
+        conn = self.connections.get(sid)
+        if conn is None:
+            return ack_error(InvalidPayload("not connected"))
+        try:
+            payload = _one(args)
+            if not isinstance(payload, dict):
+                raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
+            await self.registry.document(conn.room_id, CHAT)
+            result = self.registry.chat(conn.room_id).send(
+                conn.identity, payload.get("text"), payload.get("clientMessageId")
+            )
+        except CollabError as exc:
+            self._count_error(exc)
+            log.info("chat:send refused sid=%s code=%s", sid, exc.code.value)
+            return ack_error(exc)
+        if result.update is not None:
+            log.info(
+                "chat message room=%s id=%s user=%s chars=%d",
+                conn.room_id,
+                result.message.id,
+                conn.identity.user_id,
+                len(result.message.text),
+            )
+            await self._broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
+        return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
+
+    async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
+        exc = UnknownEvent(f"unknown event {event[:64]!r}")
+        conn = self.connections.get(sid)
+        if conn is not None:
+            await self._send_error(conn, event[:64], exc)
+        return ack_error(exc)
+
+    # -- emitting -------------------------------------------------------------
+
+    async def _relay(self, conn: Connection, event: str, payload: bytes, started: float) -> None:
+        """Send ``payload`` to every other member of ``conn``'s document (encoded once)."""
+        recipients = len(conn.doc.members) - 1
+        if recipients > 0:
+            await self.sio.emit(event, payload, namespace=conn.namespace, skip_sid=conn.sid)
+            self._count_out(event, payload, recipients, started)
+
+    async def _broadcast(
+        self, room_id: RoomId, doc_name: DocName, event: str, payload: bytes, started: float
+    ) -> None:
+        """Send ``payload`` to every member of a room's document."""
+        room = self.registry.rooms.get(room_id)
+        doc = room.docs.get(doc_name) if room is not None else None
+        if doc is None or not doc.members:
+            return
+        await self.sio.emit(event, payload, namespace=namespace_for(room_id, doc_name))
+        self._count_out(event, payload, len(doc.members), started)
+
+    async def _send_error(self, conn: Connection, event: str, exc: CollabError) -> None:
+        self._count_error(exc)
+        log.info(
+            "refused event=%s sid=%s room=%s doc=%s code=%s",
+            event,
+            conn.sid,
+            conn.room_id,
+            conn.doc_name,
+            exc.code.value,
+        )
+        await self.sio.emit(
+            ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
+        )
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _count_in(self, update: bytes) -> None:
+        self.metrics.updates_in.inc()
+        self.metrics.bytes_in.inc(len(update))
+
+    def _count_out(self, event: str, payload: bytes, recipients: int, started: float) -> None:
+        self.metrics.deliveries_out.labels(event).inc(recipients)
+        self.metrics.bytes_out.inc(len(payload) * recipients)
+        self.metrics.fanout_seconds.observe(time.perf_counter() - started)
+
+    def _count_error(self, exc: CollabError) -> None:
+        self.metrics.errors.labels(exc.code.value).inc()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _one(args: tuple[Any, ...]) -> Any:
+    """The single argument every collab event takes (protocol.md §3)."""
+    if len(args) != 1:
+        raise InvalidPayload(f"expected exactly one argument, got {len(args)}")
+    return args[0]

@@ -1,0 +1,32 @@
+"""Where an exception becomes a wire error (protocol.md §7), and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crdt.errors import CollabError, ErrorCode
+
+__all__ = ["ERROR_EVENT", "ack_error", "ack_ok", "error_payload"]
+
+#: The event that carries an error for events without an acknowledgement.
+ERROR_EVENT = "collab:error"
+
+
+def error_payload(exc: BaseException, *, event: str | None = None) -> dict[str, Any]:
+    """``{"code", "message"[, "event"]}`` for ``exc``. Unexpected exceptions
+    become ``internal_error`` without their text (it may hold internals)."""
+    if isinstance(exc, CollabError):
+        payload: dict[str, Any] = {"code": exc.code.value, "message": str(exc)}
+    else:
+        payload = {"code": ErrorCode.INTERNAL_ERROR.value, "message": "internal error"}
+    if event is not None:
+        payload["event"] = event
+    return payload
+
+
+def ack_ok(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def ack_error(exc: BaseException) -> dict[str, Any]:
+    return {"ok": False, "error": error_payload(exc)}

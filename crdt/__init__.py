@@ -1,0 +1,1 @@
+"""Sans-I/O core: Yjs engines, wire codecs, document schemas. No asyncio here."""

@@ -1,0 +1,189 @@
+"""The y-protocols awareness update codec and a per-document presence table.
+
+Wire format (``y-protocols/awareness.js`` ``encodeAwarenessUpdate``)::
+
+    varUint count
+    count × ( varUint clientID, varUint clock, varString JSON(state) )
+
+A state of ``null`` means the client left. The table applies entries with
+the y-protocols rule (a higher clock wins; an equal clock may only remove)
+and remembers which connection owns each Yjs client id, so a connection
+can only speak for its own ids and is removed in one update when it leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from crdt.errors import (
+    AwarenessClientNotOwned,
+    MalformedAwareness,
+    MalformedMessage,
+    MessageTooLarge,
+)
+from crdt.lib0 import Decoder, Encoder
+
+__all__ = [
+    "AwarenessEntry",
+    "AwarenessTable",
+    "decode_awareness",
+    "encode_awareness",
+]
+
+_NULL = "null"
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessEntry:
+    """One client's presence: ``state`` is its JSON text, ``None`` when it left."""
+
+    client_id: int
+    clock: int
+    state: str | None
+
+    def state_value(self) -> Any:
+        return None if self.state is None else orjson.loads(self.state)
+
+
+def decode_awareness(
+    data: bytes, *, max_entries: int, max_state_bytes: int
+) -> tuple[AwarenessEntry, ...]:
+    """Parse an awareness update; raise MalformedAwareness or MessageTooLarge.
+
+    Each state must be a JSON object or ``null`` (what y-protocols sends).
+    """
+    dec = Decoder(data)
+    try:
+        count = dec.read_count(3)
+        if count > max_entries:
+            raise MessageTooLarge(f"awareness update has {count} entries, limit {max_entries}")
+        entries = []
+        for _ in range(count):
+            client_id = dec.read_var_uint()
+            clock = dec.read_var_uint()
+            raw = dec.read_var_bytes()
+            if len(raw) > max_state_bytes:
+                raise MessageTooLarge(
+                    f"awareness state of {len(raw)} bytes, limit {max_state_bytes}"
+                )
+            entries.append(AwarenessEntry(client_id, clock, _parse_state(raw)))
+    except MalformedMessage as exc:
+        raise MalformedAwareness(str(exc)) from None
+    if not dec.done():
+        raise MalformedAwareness(f"{dec.remaining} trailing bytes")
+    return tuple(entries)
+
+
+def _parse_state(raw: bytes) -> str | None:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedAwareness("awareness state is not JSON") from None
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MalformedAwareness("awareness state must be a JSON object or null")
+    return raw.decode("utf-8")
+
+
+def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
+    """Encode entries as one awareness update."""
+    items = list(entries)
+    enc = Encoder()
+    enc.write_var_uint(len(items))
+    for entry in items:
+        enc.write_var_uint(entry.client_id)
+        enc.write_var_uint(entry.clock)
+        enc.write_var_string(_NULL if entry.state is None else entry.state)
+    return enc.to_bytes()
+
+
+@dataclass(slots=True)
+class _Slot:
+    clock: int
+    state: str | None
+    owner: Hashable
+    principal: Hashable
+
+
+class AwarenessTable:
+    """Presence of one document: Yjs client id → (clock, state, owner).
+
+    ``owner`` is the connection that speaks for a client id; ``principal``
+    is who that connection is (a user id). A client id belongs to the first
+    connection that announces it; another connection of the same principal
+    may take it over (a reconnect before the old connection timed out), any
+    other connection is refused with :class:`AwarenessClientNotOwned`.
+    """
+
+    __slots__ = ("_slots", "max_clients_per_owner")
+
+    def __init__(self, *, max_clients_per_owner: int = 8) -> None:
+        self._slots: dict[int, _Slot] = {}
+        self.max_clients_per_owner = max_clients_per_owner
+
+    def __len__(self) -> int:
+        return sum(1 for slot in self._slots.values() if slot.state is not None)
+
+    def apply(
+        self, entries: Iterable[AwarenessEntry], *, owner: Hashable, principal: Hashable
+    ) -> list[AwarenessEntry]:
+        """Apply a connection's entries; return those that changed something.
+
+        Checks ownership of every entry before changing anything, so a
+        refused update leaves the table as it was.
+        """
+        batch = list(entries)
+        owned = {cid for cid, slot in self._slots.items() if slot.owner == owner}
+        for entry in batch:
+            slot = self._slots.get(entry.client_id)
+            if slot is not None and slot.owner != owner and slot.principal != principal:
+                raise AwarenessClientNotOwned(
+                    f"client id {entry.client_id} belongs to another connection"
+                )
+            owned.add(entry.client_id)
+        if len(owned) > self.max_clients_per_owner:
+            raise AwarenessClientNotOwned(
+                f"a connection may speak for at most {self.max_clients_per_owner} client ids"
+            )
+        changed = []
+        for entry in batch:
+            slot = self._slots.get(entry.client_id)
+            current = 0 if slot is None else slot.clock
+            if current < entry.clock or (
+                slot is not None
+                and current == entry.clock
+                and entry.state is None
+                and slot.state is not None
+            ):
+                self._slots[entry.client_id] = _Slot(entry.clock, entry.state, owner, principal)
+                changed.append(entry)
+            elif slot is not None and slot.owner != owner:
+                slot.owner = owner  # a same-principal takeover with a stale clock
+        return changed
+
+    def remove_owner(self, owner: Hashable) -> list[AwarenessEntry]:
+        """Forget every client id of ``owner``; return the removal entries to relay."""
+        removed = []
+        for client_id, slot in list(self._slots.items()):
+            if slot.owner != owner:
+                continue
+            del self._slots[client_id]
+            if slot.state is not None:
+                removed.append(AwarenessEntry(client_id, slot.clock + 1, None))
+        return removed
+
+    def snapshot(self) -> list[AwarenessEntry]:
+        """Every present client (the full awareness state sent on connect)."""
+        return [
+            AwarenessEntry(cid, slot.clock, slot.state)
+            for cid, slot in self._slots.items()
+            if slot.state is not None
+        ]
+
+    def owners(self) -> set[Hashable]:
+        return {slot.owner for slot in self._slots.values()}

@@ -1,0 +1,94 @@
+"""The y-py engine (the older binding of the same Rust core), for the ``ypy`` extra."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import y_py as Y
+
+from crdt.errors import MalformedUpdate
+from crdt.types import StateVector, Update
+
+__all__ = ["YpyEngine"]
+
+
+class YpyEngine:
+    """An :class:`crdt.engine.Engine` over ``y_py.YDoc``."""
+
+    __slots__ = ("_doc",)
+
+    def __init__(self) -> None:
+        self._doc = Y.YDoc(client_id=secrets.randbits(32))
+
+    @property
+    def client_id(self) -> int:
+        return int(self._doc.client_id)
+
+    def apply_update(self, update: Update) -> None:
+        try:
+            Y.apply_update(self._doc, update)
+        except Exception as exc:  # noqa: BLE001 - any engine error is a bad update
+            raise MalformedUpdate(f"update rejected by the engine: {exc}") from None
+        except BaseException as exc:  # pyo3's PanicException is a BaseException
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            raise MalformedUpdate("update rejected by the engine (panic)") from None
+
+    def state_vector(self) -> StateVector:
+        return bytes(Y.encode_state_vector(self._doc))
+
+    def diff(self, state_vector: StateVector) -> Update:
+        try:
+            return bytes(Y.encode_state_as_update(self._doc, state_vector))
+        except Exception:  # noqa: BLE001 - any engine error is a bad vector
+            raise MalformedUpdate("state vector does not decode") from None
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            raise MalformedUpdate("state vector does not decode (panic)") from None
+
+    def full_state(self) -> Update:
+        return bytes(Y.encode_state_as_update(self._doc))
+
+    def read_map(self, root: str) -> dict[str, Any]:
+        value = orjson.loads(self._doc.get_map(root).to_json())
+        return dict(value) if isinstance(value, dict) else {}
+
+    def read_array(self, root: str) -> list[Any]:
+        value = orjson.loads(self._doc.get_array(root).to_json())
+        return list(value) if isinstance(value, list) else []
+
+    def set_map_fields(self, root: str, fields: Mapping[str, Any]) -> Update:
+        target = self._doc.get_map(root)
+
+        def write(txn: Any) -> None:
+            for key, value in fields.items():
+                target.set(txn, key, value)
+
+        return self._capture(write)
+
+    def append_map(self, root: str, fields: Mapping[str, Any]) -> Update:
+        target = self._doc.get_array(root)
+        return self._capture(lambda txn: target.append(txn, Y.YMap(dict(fields))))  # type: ignore[call-arg]
+
+    def set_item_fields(self, root: str, index: int, fields: Mapping[str, Any]) -> Update:
+        item = self._doc.get_array(root)[index]
+        if not isinstance(item, Y.YMap):
+            raise MalformedUpdate(f"item {index} of {root!r} is not a map")
+
+        def write(txn: Any) -> None:
+            for key, value in fields.items():
+                item.set(txn, key, value)
+
+        return self._capture(write)
+
+    def _capture(self, write: Any) -> Update:
+        # y-py cannot unsubscribe a document observer, so the update is
+        # computed as the difference from the state before the write.
+        before = Y.encode_state_vector(self._doc)
+        with self._doc.begin_transaction() as txn:  # type: ignore[misc,call-arg]
+            write(txn)
+        return bytes(Y.encode_state_as_update(self._doc, before))

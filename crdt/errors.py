@@ -1,0 +1,142 @@
+"""The one error tree of collab: every protocol fault is a class with a code.
+
+Codes are the wire vocabulary (protocol.md §7 lists them; a test keeps the
+two in step). Lower layers raise these; ``collab.wire.error_payload`` is the
+single place an exception becomes a wire error.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+__all__ = [
+    "AwarenessClientNotOwned",
+    "CollabError",
+    "ErrorCode",
+    "InternalError",
+    "InvalidChatMessage",
+    "InvalidName",
+    "InvalidPayload",
+    "MalformedAwareness",
+    "MalformedMessage",
+    "MalformedUpdate",
+    "MessageTooLarge",
+    "PermissionDenied",
+    "ReadOnlyDocument",
+    "RoomUnavailable",
+    "SchemaViolation",
+    "UnknownEvent",
+]
+
+
+class ErrorCode(StrEnum):
+    """Every error code collab sends. protocol.md §7 documents each one."""
+
+    INVALID_PAYLOAD = "invalid_payload"
+    MALFORMED_UPDATE = "malformed_update"
+    MALFORMED_AWARENESS = "malformed_awareness"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    AWARENESS_CLIENT_NOT_OWNED = "awareness_client_not_owned"
+    INVALID_NAME = "invalid_name"
+    READ_ONLY_DOCUMENT = "read_only_document"
+    INVALID_CHAT_MESSAGE = "invalid_chat_message"
+    SCHEMA_VIOLATION = "schema_violation"
+    PERMISSION_DENIED = "permission_denied"
+    UNKNOWN_EVENT = "unknown_event"
+    ROOM_UNAVAILABLE = "room_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class CollabError(Exception):
+    """Base of every error collab reports to a client.
+
+    ``str(exc)`` is the human-readable message sent with the code; it must
+    never contain board or chat content (only ids, sizes and field names).
+    """
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+
+
+class InvalidPayload(CollabError):
+    """The payload has the wrong type or shape (e.g. text on a binary event)."""
+
+    code = ErrorCode.INVALID_PAYLOAD
+
+
+class MalformedMessage(CollabError):
+    """Bytes that do not decode (a lib0 fault, before knowing what they were)."""
+
+    code = ErrorCode.INVALID_PAYLOAD
+
+
+class MalformedUpdate(CollabError):
+    """A Yjs update that does not decode, or is outside collab's limits."""
+
+    code = ErrorCode.MALFORMED_UPDATE
+
+
+class MalformedAwareness(CollabError):
+    """An awareness update that does not decode or is outside the limits."""
+
+    code = ErrorCode.MALFORMED_AWARENESS
+
+
+class MessageTooLarge(CollabError):
+    """A payload larger than ``max_message_bytes`` (or a per-field limit)."""
+
+    code = ErrorCode.MESSAGE_TOO_LARGE
+
+
+class AwarenessClientNotOwned(CollabError):
+    """An awareness entry for a Yjs client id the connection does not own."""
+
+    code = ErrorCode.AWARENESS_CLIENT_NOT_OWNED
+
+
+class InvalidName(CollabError):
+    """A room or document name outside the charset or length limit."""
+
+    code = ErrorCode.INVALID_NAME
+
+
+class ReadOnlyDocument(CollabError):
+    """A client wrote to a document only the server writes (chat, meta)."""
+
+    code = ErrorCode.READ_ONLY_DOCUMENT
+
+
+class InvalidChatMessage(CollabError):
+    """A chat message with a wrong type, empty or over-long text, or bad id."""
+
+    code = ErrorCode.INVALID_CHAT_MESSAGE
+
+
+class SchemaViolation(CollabError):
+    """Board content outside the board schema, with strict validation on."""
+
+    code = ErrorCode.SCHEMA_VIOLATION
+
+
+class PermissionDenied(CollabError):
+    """The connection's role does not allow this action."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class UnknownEvent(CollabError):
+    """An event name the server does not handle on this namespace."""
+
+    code = ErrorCode.UNKNOWN_EVENT
+
+
+class RoomUnavailable(CollabError):
+    """The room could not be loaded (store failure) or is shutting down."""
+
+    code = ErrorCode.ROOM_UNAVAILABLE
+
+
+class InternalError(CollabError):
+    """An unexpected fault; the message never carries internals."""
+
+    code = ErrorCode.INTERNAL_ERROR

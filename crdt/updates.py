@@ -1,0 +1,198 @@
+"""A structural check of Yjs v1 updates, before any engine sees them.
+
+The Rust core behind pycrdt and y-py (yrs) trusts the lengths and clocks in
+an update: a 132-byte forged update can make it try to allocate gigabytes
+and abort the whole process (found by fuzzing, see tests/unit/test_updates.py).
+So every update a client sends is walked here first, in pure Python, against
+the Yjs v1 format (yjs ``src/utils/encoding.js``, ``UpdateDecoderV1``):
+
+* every count and length fits in the bytes that remain;
+* every content kind and type reference is one Yjs defines;
+* every clock range (struct, GC, skip, delete set) stays below
+  ``max_clock`` — a bound no honest client reaches, far above a whiteboard's
+  lifetime of edits, and small enough that yrs never sizes a buffer by it;
+* the update ends exactly where its delete set ends.
+
+What passes is not guaranteed to integrate cleanly (that is the engine's
+job, and its errors are caught as well); what fails never reaches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crdt.errors import MalformedMessage, MalformedUpdate
+from crdt.lib0 import Decoder
+
+__all__ = ["DEFAULT_MAX_CLOCK", "EMPTY_UPDATE", "UpdateSummary", "check_update"]
+
+#: The update that changes nothing: no structs, empty delete set.
+EMPTY_UPDATE = b"\x00\x00"
+
+#: Highest clock (per Yjs client id) an update may mention. A Yjs client's
+#: clock counts the items (characters, array entries, map writes) it ever
+#: created; 2**32 leaves room for four billion of them.
+DEFAULT_MAX_CLOCK = 2**32
+
+_GC = 0
+_DELETED = 1
+_JSON = 2
+_BINARY = 3
+_STRING = 4
+_EMBED = 5
+_FORMAT = 6
+_TYPE = 7
+_ANY = 8
+_DOC = 9
+_SKIP = 10
+
+_XML_ELEMENT = 3
+_XML_HOOK = 5
+_MAX_TYPE_REF = 6
+
+_BIT8 = 0x80  # has origin
+_BIT7 = 0x40  # has right origin
+_BIT6 = 0x20  # has parent sub (map key)
+_BITS5 = 0x1F  # content ref
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSummary:
+    """What an update carries, read without applying it."""
+
+    struct_count: int
+    #: Yjs client ids that created structs in this update.
+    clients: frozenset[int]
+    delete_ranges: int
+    #: Names of the root types this update inserts into directly.
+    roots: frozenset[str]
+
+    @property
+    def is_empty(self) -> bool:
+        return self.struct_count == 0 and self.delete_ranges == 0
+
+
+def check_update(update: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> UpdateSummary:
+    """Walk a Yjs v1 update; return its summary or raise :class:`MalformedUpdate`.
+
+    The message of the exception names the fault and byte offset, never the
+    content.
+    """
+    dec = Decoder(update)
+    roots: set[str] = set()
+    try:
+        struct_count, clients = _read_structs(dec, max_clock, roots)
+        delete_ranges = _read_delete_set(dec, max_clock)
+    except MalformedMessage as exc:
+        raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
+    if not dec.done():
+        raise MalformedUpdate(f"{dec.remaining} trailing bytes after the delete set")
+    return UpdateSummary(struct_count, frozenset(clients), delete_ranges, frozenset(roots))
+
+
+def _check_range(clock: int, length: int, max_clock: int) -> None:
+    if length == 0 and clock == 0:
+        return
+    if clock + length > max_clock:
+        raise MalformedMessage(f"clock range ends past the limit of {max_clock}")
+
+
+def _read_structs(dec: Decoder, max_clock: int, roots: set[str]) -> tuple[int, set[int]]:
+    total = 0
+    clients: set[int] = set()
+    # Each client block is at least 3 bytes: count, client, clock.
+    for _ in range(dec.read_count(3)):
+        count = dec.read_count(1)
+        client = dec.read_var_uint()
+        clock = dec.read_var_uint()
+        if count:
+            clients.add(client)
+        for _ in range(count):
+            length = _read_struct(dec, roots)
+            if length <= 0:
+                raise MalformedMessage("struct of zero length")
+            _check_range(clock, length, max_clock)
+            clock += length
+        total += count
+    return total, clients
+
+
+def _read_struct(dec: Decoder, roots: set[str]) -> int:
+    """Read one struct; return its length in clock units."""
+    info = dec.read_uint8()
+    ref = info & _BITS5
+    if ref in (_GC, _SKIP):
+        return dec.read_var_uint()
+    if ref > _DOC:
+        raise MalformedMessage(f"unknown content kind {ref}")
+    if info & _BIT8:
+        dec.read_var_uint()  # origin client
+        dec.read_var_uint()  # origin clock
+    if info & _BIT7:
+        dec.read_var_uint()  # right origin client
+        dec.read_var_uint()  # right origin clock
+    if not info & (_BIT8 | _BIT7):
+        parent_is_root = dec.read_var_uint()
+        if parent_is_root == 1:
+            roots.add(dec.read_var_string())  # root type name
+        elif parent_is_root == 0:
+            dec.read_var_uint()  # parent item client
+            dec.read_var_uint()  # parent item clock
+        else:
+            raise MalformedMessage("bad parent info")
+        if info & _BIT6:
+            dec.read_var_string()  # map key
+    return _read_content(dec, ref)
+
+
+def _read_content(dec: Decoder, ref: int) -> int:
+    if ref == _DELETED:
+        return dec.read_var_uint()
+    if ref == _JSON:
+        count = dec.read_count(1)
+        for _ in range(count):
+            dec.read_var_string()
+        return count
+    if ref == _BINARY:
+        dec.read_var_bytes()
+        return 1
+    if ref == _STRING:
+        text = dec.read_var_string()
+        # Yjs counts strings in UTF-16 code units.
+        return len(text.encode("utf-16-le")) // 2
+    if ref == _EMBED:
+        dec.read_var_string()
+        return 1
+    if ref == _FORMAT:
+        dec.read_var_string()
+        dec.read_var_string()
+        return 1
+    if ref == _TYPE:
+        type_ref = dec.read_var_uint()
+        if type_ref > _MAX_TYPE_REF:
+            raise MalformedMessage(f"unknown type reference {type_ref}")
+        if type_ref in (_XML_ELEMENT, _XML_HOOK):
+            dec.read_var_string()
+        return 1
+    if ref == _ANY:
+        count = dec.read_count(1)
+        for _ in range(count):
+            dec.read_any()
+        return count
+    # _DOC
+    dec.read_var_string()  # guid
+    dec.read_any()  # options
+    return 1
+
+
+def _read_delete_set(dec: Decoder, max_clock: int) -> int:
+    ranges = 0
+    for _ in range(dec.read_count(2)):
+        dec.read_var_uint()  # client
+        count = dec.read_count(2)
+        for _ in range(count):
+            clock = dec.read_var_uint()
+            length = dec.read_var_uint()
+            _check_range(clock, length, max_clock)
+        ranges += count
+    return ranges

@@ -1,0 +1,1 @@
+"""Rooms, their documents, membership, policy and stores. asyncio, no web framework."""

@@ -1,0 +1,88 @@
+"""Chat: the server-written ``chat`` document and its idempotent ``send``.
+
+Clients never write the chat document; they ask (``chat:send``) and the
+server stamps author, role, time and id, then appends (protocol.md §6.1).
+A retry with the same client message id returns the stored message id and
+appends nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from crdt.schemas import (
+    CHAT_ROOT,
+    ChatMessage,
+    read_chat,
+    validate_chat_text,
+    validate_client_message_id,
+)
+from crdt.types import Update, UserId
+from rooms.document import Document
+from rooms.identity import Identity, check_can_chat
+from rooms.limits import Limits
+
+__all__ = ["ChatLog", "SendResult", "new_message_id"]
+
+
+def new_message_id(ts_ms: float) -> str:
+    """A message id that sorts by server time: 12 hex digits of ms, then 8 random."""
+    return f"{int(ts_ms):012x}{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message: ChatMessage
+    #: The update to relay and keep, or None for a duplicate.
+    update: Update | None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.update is None
+
+
+class ChatLog:
+    """The chat of one room, over its ``chat`` document."""
+
+    __slots__ = ("_by_client_id", "_clock", "doc", "limits")
+
+    def __init__(self, doc: Document, *, limits: Limits, clock_ms: Callable[[], float]) -> None:
+        self.doc = doc
+        self.limits = limits
+        self._clock = clock_ms
+        self._by_client_id: dict[tuple[UserId, str], ChatMessage] = {}
+        for message in self.messages():
+            if message.client_message_id is not None:
+                key = (UserId(message.author_id), message.client_message_id)
+                self._by_client_id[key] = message
+
+    def messages(self) -> list[ChatMessage]:
+        return read_chat(self.doc.engine.read_array(CHAT_ROOT))
+
+    def send(self, identity: Identity, text: Any, client_message_id: Any) -> SendResult:
+        """Append a message from ``identity``; raise InvalidChatMessage or
+        PermissionDenied (nothing appended) if it may not be sent."""
+        check_can_chat(identity)
+        cmid = validate_client_message_id(client_message_id)
+        body = validate_chat_text(text, max_chars=self.limits.max_chat_chars)
+        key = (identity.user_id, cmid)
+        existing = self._by_client_id.get(key)
+        if existing is not None:
+            return SendResult(existing, None)
+        ts = float(int(self._clock()))
+        message = ChatMessage(
+            id=new_message_id(ts),
+            author_id=identity.user_id,
+            author_name=identity.name,
+            role=identity.role.value,
+            text=body,
+            ts=ts,
+            client_message_id=cmid,
+        )
+        update = self.doc.engine.append_map(CHAT_ROOT, message.to_fields())
+        self.doc.accept_server_update(update)
+        self._by_client_id[key] = message
+        return SendResult(message, update)

@@ -1,0 +1,182 @@
+"""One document of a room: its replica, presence, members and unsaved updates.
+
+Every method is synchronous and does no I/O: the caller (collab's handlers)
+feeds a payload in and emits what comes back. An update is checked in full
+before the engine sees it; a refused payload changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from typing import Any
+
+from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness
+from crdt.engine import Engine
+from crdt.errors import InvalidPayload, MalformedUpdate, MessageTooLarge, SchemaViolation
+from crdt.schemas import BOARD_ROOT, DocKind
+from crdt.types import DocName, RoomId, StateVector, Update
+from crdt.updates import check_update
+from rooms.identity import Identity, can_write, check_can_write
+from rooms.limits import Limits
+from rooms.names import doc_kind
+from rooms.store import LogPosition, StoredDoc
+
+__all__ = ["Document"]
+
+log = logging.getLogger("collab.rooms")
+
+_STRICT_BOARD_ROOTS = frozenset({BOARD_ROOT})
+
+
+class Document:
+    """A room's document. ``members`` are connection ids attached to it."""
+
+    __slots__ = (
+        "awareness",
+        "engine",
+        "kind",
+        "limits",
+        "log_length",
+        "members",
+        "name",
+        "pending",
+        "pending_bytes",
+        "position",
+        "room_id",
+    )
+
+    def __init__(self, room_id: RoomId, name: DocName, engine: Engine, limits: Limits) -> None:
+        self.room_id = room_id
+        self.name = name
+        self.kind: DocKind = doc_kind(name)
+        self.engine = engine
+        self.limits = limits
+        self.awareness = AwarenessTable(
+            max_clients_per_owner=limits.max_awareness_clients_per_connection
+        )
+        self.members: set[Hashable] = set()
+        #: Accepted updates the store does not have yet (the persister drains it).
+        self.pending: list[Update] = []
+        self.pending_bytes = 0
+        #: Log entries in the store since its snapshot, and where the log ends.
+        self.log_length = 0
+        self.position: LogPosition = 0
+
+    def __repr__(self) -> str:
+        return f"<Document {self.room_id}/{self.name} members={len(self.members)}>"
+
+    # -- loading -------------------------------------------------------------
+
+    def restore(self, stored: StoredDoc) -> None:
+        """Apply what the store holds. A corrupt entry is logged and skipped,
+        so one bad row cannot make a room unloadable."""
+        entries = ([stored.snapshot] if stored.snapshot is not None else []) + list(stored.updates)
+        for index, update in enumerate(entries):
+            try:
+                check_update(update, max_clock=self.limits.max_clock)
+                self.engine.apply_update(update)
+            except MalformedUpdate as exc:
+                log.error(
+                    "skipping corrupt stored update room=%s doc=%s index=%d bytes=%d: %s",
+                    self.room_id,
+                    self.name,
+                    index,
+                    len(update),
+                    exc,
+                )
+        self.log_length = stored.log_length
+        self.position = stored.position
+
+    # -- sync ----------------------------------------------------------------
+
+    def sync_step_1(self, payload: Any) -> Update:
+        """The update a client lacks, given its state vector (``sync-step-1``)."""
+        state_vector: StateVector = self._binary(payload)
+        return self.engine.diff(state_vector)
+
+    def state_vector(self) -> StateVector:
+        return self.engine.state_vector()
+
+    def receive_update(self, payload: Any, identity: Identity) -> Update | None:
+        """Apply a client's ``sync-update``; return the update to relay.
+
+        Returns None for an update that carries nothing. Raises (and changes
+        nothing) if the payload is not binary, too large, malformed, outside
+        the strict board schema, or the identity may not write here.
+        """
+        update = self._binary(payload)
+        check_can_write(identity, self.kind)
+        return self._apply_client_update(update)
+
+    def receive_client_diff(self, payload: Any, identity: Identity) -> Update | None:
+        """Apply the answer to the server's ``sync-step-1`` (what the client had
+        that the server lacked: offline edits). Connections that may not write
+        this document are ignored rather than refused: the y-socket.io
+        provider always answers, with whatever it holds."""
+        update = self._binary(payload)
+        if not can_write(identity, self.kind):
+            return None
+        return self._apply_client_update(update)
+
+    def _apply_client_update(self, update: Update) -> Update | None:
+        summary = check_update(update, max_clock=self.limits.max_clock)
+        if summary.is_empty:
+            return None
+        if self.limits.strict_board and not summary.roots <= _STRICT_BOARD_ROOTS:
+            raise SchemaViolation("update writes outside the board schema's roots")
+        self.engine.apply_update(update)
+        self._keep(update)
+        return update
+
+    def accept_server_update(self, update: Update) -> None:
+        """Record an update the server produced on this replica (chat, meta)."""
+        self._keep(update)
+
+    def _keep(self, update: Update) -> None:
+        self.pending.append(update)
+        self.pending_bytes += len(update)
+
+    # -- awareness -------------------------------------------------------------
+
+    def receive_awareness(
+        self, payload: Any, *, owner: Hashable, identity: Identity
+    ) -> bytes | None:
+        """Apply a client's awareness update; return the update to relay
+        (only the entries that changed), or None if nothing changed."""
+        data = self._binary(payload)
+        entries = decode_awareness(
+            data,
+            max_entries=self.limits.max_awareness_entries,
+            max_state_bytes=self.limits.max_awareness_state_bytes,
+        )
+        changed = self.awareness.apply(entries, owner=owner, principal=identity.user_id)
+        return encode_awareness(changed) if changed else None
+
+    def awareness_snapshot(self) -> bytes:
+        """The full awareness state (sent to a client after it connects)."""
+        return encode_awareness(self.awareness.snapshot())
+
+    # -- membership -------------------------------------------------------------
+
+    def attach(self, member: Hashable) -> None:
+        self.members.add(member)
+
+    def detach(self, member: Hashable) -> bytes | None:
+        """Remove a member; return the awareness update removing its clients."""
+        self.members.discard(member)
+        removed = self.awareness.remove_owner(member)
+        return encode_awareness(removed) if removed else None
+
+    # -- helpers -------------------------------------------------------------
+
+    def _binary(self, payload: Any) -> bytes:
+        if isinstance(payload, bytes | bytearray | memoryview):
+            data = bytes(payload)
+        else:
+            raise InvalidPayload(f"expected one binary argument, got {type(payload).__name__}")
+        if len(data) > self.limits.max_message_bytes:
+            raise MessageTooLarge(
+                f"payload of {len(data)} bytes, limit {self.limits.max_message_bytes}"
+            )
+        return data

@@ -1,0 +1,96 @@
+"""Room and document names, and the namespaces that carry them (protocol.md §2).
+
+A namespace is ``/yjs|<room>`` (the room's board) or ``/yjs|<room>/<doc>``:
+
+* ``<room>``: 1–128 characters, one or more ``/``-separated segments of
+  ``[A-Za-z0-9_.~-]`` (so ``clinic-7/group-a`` is a room). A segment may not
+  be ``.``, ``..``, ``chat`` or ``meta``.
+* ``<doc>``: ``chat``, ``meta``, or ``board:<name>`` for an extra board or
+  page, ``<name>`` being 1–64 characters of ``[A-Za-z0-9_.~-]``.
+
+The last segment names a document exactly when it is ``chat``, ``meta`` or
+starts with ``board:``; every other name is a room's board, which has the one
+namespace ``/yjs|<room>`` (``/yjs|<room>/board`` would be the board of room
+``<room>/board``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from crdt.errors import InvalidName
+from crdt.schemas import DocKind
+from crdt.types import DocName, RoomId
+
+__all__ = [
+    "BOARD",
+    "CHAT",
+    "MAX_ROOM_CHARS",
+    "META",
+    "NAMESPACE_PREFIX",
+    "doc_kind",
+    "namespace_for",
+    "parse_namespace",
+    "validate_room_id",
+]
+
+NAMESPACE_PREFIX = "/yjs|"
+MAX_ROOM_CHARS = 128
+MAX_BOARD_NAME_CHARS = 64
+
+BOARD = DocName("board")
+CHAT = DocName("chat")
+META = DocName("meta")
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
+_BOARD_NAME = re.compile(rf"board:[A-Za-z0-9_.~-]{{1,{MAX_BOARD_NAME_CHARS}}}")
+_RESERVED_SEGMENTS = frozenset({".", "..", "chat", "meta"})
+
+
+def validate_room_id(room: str) -> RoomId:
+    """``room`` as a RoomId, or InvalidName saying which rule it breaks."""
+    if not isinstance(room, str) or not 1 <= len(room) <= MAX_ROOM_CHARS:
+        raise InvalidName(f"room id must be 1-{MAX_ROOM_CHARS} characters")
+    for segment in room.split("/"):
+        if not _SEGMENT.fullmatch(segment):
+            raise InvalidName("room id segments must be non-empty [A-Za-z0-9_.~-]")
+        if segment in _RESERVED_SEGMENTS:
+            raise InvalidName(f"room id segment {segment!r} is reserved")
+    return RoomId(room)
+
+
+def _is_doc_segment(segment: str) -> bool:
+    return segment in (CHAT, META) or segment.startswith("board:")
+
+
+def validate_doc_name(doc: str) -> DocName:
+    if doc in (BOARD, CHAT, META) or _BOARD_NAME.fullmatch(doc):
+        return DocName(doc)
+    raise InvalidName("document must be chat, meta or board:<name>")
+
+
+def parse_namespace(namespace: str) -> tuple[RoomId, DocName]:
+    """Split a Socket.IO namespace into (room, document), or raise InvalidName."""
+    if not namespace.startswith(NAMESPACE_PREFIX):
+        raise InvalidName(f"namespace must start with {NAMESPACE_PREFIX!r}")
+    path = namespace[len(NAMESPACE_PREFIX) :]
+    room, sep, last = path.rpartition("/")
+    if sep and _is_doc_segment(last):
+        return validate_room_id(room), validate_doc_name(last)
+    return validate_room_id(path), BOARD
+
+
+def namespace_for(room: RoomId, doc: DocName) -> str:
+    """The namespace of a document (the inverse of :func:`parse_namespace`)."""
+    if doc == BOARD:
+        return f"{NAMESPACE_PREFIX}{room}"
+    return f"{NAMESPACE_PREFIX}{room}/{doc}"
+
+
+def doc_kind(doc: DocName) -> DocKind:
+    """Who writes ``doc``: chat and meta are server-written, boards client-written."""
+    if doc == CHAT:
+        return DocKind.CHAT
+    if doc == META:
+        return DocKind.META
+    return DocKind.BOARD

@@ -1,0 +1,92 @@
+"""A room: its documents and its lifecycle state machine.
+
+::
+
+    ACTIVE ──last member leaves──▶ IDLE ──unload_after_s──▶ UNLOADING ──▶ UNLOADED
+       ▲                            │
+       └──────── a member joins ────┘
+
+A join that finds a room UNLOADING waits until it is UNLOADED and then
+loads the room afresh from the store, so no update is ever applied to a
+replica that is being thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import Enum
+
+from crdt.errors import InternalError
+from crdt.types import DocName, RoomId
+from rooms.chat import ChatLog
+from rooms.document import Document
+
+__all__ = ["Room", "RoomState"]
+
+
+class RoomState(Enum):
+    ACTIVE = "active"
+    IDLE = "idle"
+    UNLOADING = "unloading"
+    UNLOADED = "unloaded"
+
+
+_TRANSITIONS: dict[RoomState, frozenset[RoomState]] = {
+    RoomState.ACTIVE: frozenset({RoomState.IDLE, RoomState.UNLOADING}),
+    RoomState.IDLE: frozenset({RoomState.ACTIVE, RoomState.UNLOADING}),
+    RoomState.UNLOADING: frozenset({RoomState.UNLOADED, RoomState.IDLE}),
+    RoomState.UNLOADED: frozenset(),
+}
+
+
+class Room:
+    """One room's documents, loaded lazily, and its state."""
+
+    def __init__(self, room_id: RoomId) -> None:
+        self.id = room_id
+        self.state = RoomState.ACTIVE
+        self.docs: dict[DocName, Document] = {}
+        #: Loads in flight, so concurrent joins of one document load it once.
+        self.loading: dict[DocName, asyncio.Future[Document]] = {}
+        #: Serializes store writes per document (append, then maybe compact).
+        self.flush_locks: dict[DocName, asyncio.Lock] = {}
+        #: Joins (and server-side uses) in progress; a pinned room never unloads.
+        self.pins = 0
+        self.chat: ChatLog | None = None
+        self.unload_timer: asyncio.TimerHandle | None = None
+        self.unloaded = asyncio.Event()
+        #: The room this one replaced while it was still unloading: loads
+        #: wait for its last flush so they read everything it held.
+        self.predecessor: Room | None = None
+
+    def __repr__(self) -> str:
+        return f"<Room {self.id} {self.state.value} docs={len(self.docs)}>"
+
+    def transition(self, new: RoomState) -> None:
+        """Move to ``new``; raise InternalError for a transition the table forbids."""
+        if new not in _TRANSITIONS[self.state]:
+            raise InternalError(
+                f"room {self.id}: illegal transition {self.state.value} -> {new.value}"
+            )
+        self.state = new
+        if new is RoomState.UNLOADED:
+            self.unloaded.set()
+
+    @property
+    def member_count(self) -> int:
+        return sum(len(doc.members) for doc in self.docs.values())
+
+    @property
+    def in_use(self) -> bool:
+        return self.pins > 0 or self.member_count > 0
+
+    def flush_lock(self, doc: DocName) -> asyncio.Lock:
+        lock = self.flush_locks.get(doc)
+        if lock is None:
+            lock = self.flush_locks[doc] = asyncio.Lock()
+        return lock
+
+    def cancel_unload(self) -> None:
+        if self.unload_timer is not None:
+            self.unload_timer.cancel()
+            self.unload_timer = None

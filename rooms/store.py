@@ -1,0 +1,67 @@
+"""The store interface: where documents live between process lifetimes.
+
+A document is stored as an optional snapshot (one full-state update) plus a
+log of updates appended after it. Applying the snapshot and then the log, in
+any order, rebuilds the document: Yjs updates are idempotent and commute.
+
+Implementations: :mod:`rooms.store_memory` (tests, ``--store memory``),
+:mod:`rooms.store_sqlite` (the embedded default). All pass the same contract
+tests (tests/unit/test_store_contract.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from crdt.types import DocName, RoomId, Update
+
+__all__ = ["LogPosition", "Store", "StoredDoc"]
+
+#: Where a log ends, as returned by :meth:`Store.append`; opaque to callers.
+LogPosition = int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """A document as the store holds it."""
+
+    snapshot: Update | None
+    updates: tuple[Update, ...]
+    #: The position of the last update (pass to :meth:`Store.compact`).
+    position: LogPosition
+
+    @property
+    def log_length(self) -> int:
+        return len(self.updates)
+
+
+class Store(Protocol):
+    """Durable documents. Every method may raise ``OSError`` (or a subclass)
+    when the backing storage fails; callers keep their in-memory state and
+    retry later."""
+
+    async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
+        """The stored snapshot and log of a document (empty if never stored)."""
+
+    async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
+        """Append updates to the log, atomically; return the new end position."""
+
+    async def compact(
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+    ) -> None:
+        """Replace the snapshot and drop log entries up to ``upto`` (inclusive).
+
+        ``snapshot`` must contain every update up to ``upto``; entries after
+        it are kept.
+        """
+
+    async def delete_room(self, room: RoomId) -> None:
+        """Remove every document, snapshot and log entry of a room."""
+
+    async def list_rooms(self) -> list[RoomId]:
+        """Ids of every room with stored documents, sorted."""
+
+    async def close(self) -> None:
+        """Release the backing storage; the store is unusable afterwards."""

@@ -1,0 +1,56 @@
+"""A store in process memory: for tests and throwaway servers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from crdt.types import DocName, RoomId, Update
+from rooms.store import LogPosition, StoredDoc
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    snapshot: Update | None = None
+    log: list[tuple[LogPosition, Update]] = field(default_factory=list)
+
+
+class MemoryStore:
+    """A :class:`rooms.store.Store` in dictionaries; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[RoomId, DocName], _Entry] = {}
+        self._seq: LogPosition = 0
+
+    async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
+        entry = self._docs.get((room, doc))
+        if entry is None:
+            return StoredDoc(None, (), 0)
+        position = entry.log[-1][0] if entry.log else 0
+        return StoredDoc(entry.snapshot, tuple(u for _, u in entry.log), position)
+
+    async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
+        entry = self._docs.setdefault((room, doc), _Entry())
+        for update in updates:
+            self._seq += 1
+            entry.log.append((self._seq, bytes(update)))
+        return entry.log[-1][0] if entry.log else 0
+
+    async def compact(
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+    ) -> None:
+        entry = self._docs.setdefault((room, doc), _Entry())
+        entry.snapshot = bytes(snapshot)
+        entry.log = [(seq, u) for seq, u in entry.log if seq > upto]
+
+    async def delete_room(self, room: RoomId) -> None:
+        for key in [k for k in self._docs if k[0] == room]:
+            del self._docs[key]
+
+    async def list_rooms(self) -> list[RoomId]:
+        return sorted({room for room, _ in self._docs})
+
+    async def close(self) -> None:
+        self._docs.clear()

@@ -1,0 +1,166 @@
+"""The embedded default store: one SQLite file, written from one thread.
+
+All statements run on a single worker thread (SQLite connections are not
+shared across threads), so the event loop never blocks on disk and writes
+are naturally serialized. WAL journaling with ``synchronous=NORMAL``: a
+committed append survives a process crash; a power cut may lose the last
+few hundred milliseconds, which the persister's batching loses anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from crdt.types import DocName, RoomId, Update
+from rooms.store import LogPosition, StoredDoc
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    room TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (room, doc)
+);
+CREATE TABLE IF NOT EXISTS updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_by_doc ON updates (room, doc, seq);
+"""
+
+
+class SqliteStore:
+    """A :class:`rooms.store.Store` in a SQLite database file at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        """Open (creating if needed) the database at ``path``."""
+        store = cls(path)
+        await store._run(store._open)
+        return store
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn)
+        except sqlite3.Error as exc:
+            raise OSError(f"SQLite store: {exc}") from exc
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise OSError("the SQLite store is closed")
+        return self._conn
+
+    async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
+        def load() -> StoredDoc:
+            db = self._db
+            row = db.execute(
+                "SELECT data FROM snapshots WHERE room = ? AND doc = ?", (room, doc)
+            ).fetchone()
+            log = db.execute(
+                "SELECT seq, data FROM updates WHERE room = ? AND doc = ? ORDER BY seq",
+                (room, doc),
+            ).fetchall()
+            position = log[-1][0] if log else 0
+            return StoredDoc(row[0] if row else None, tuple(u for _, u in log), position)
+
+        return await self._run(load)
+
+    async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
+        rows = [(room, doc, bytes(u)) for u in updates]
+
+        def append() -> LogPosition:
+            db = self._db
+            with _transaction(db):
+                db.executemany("INSERT INTO updates (room, doc, data) VALUES (?, ?, ?)", rows)
+                row = db.execute(
+                    "SELECT MAX(seq) FROM updates WHERE room = ? AND doc = ?", (room, doc)
+                ).fetchone()
+            return int(row[0] or 0)
+
+        return await self._run(append)
+
+    async def compact(
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+    ) -> None:
+        data = bytes(snapshot)
+
+        def compact() -> None:
+            db = self._db
+            with _transaction(db):
+                db.execute(
+                    "INSERT INTO snapshots (room, doc, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT (room, doc) DO UPDATE SET data = excluded.data",
+                    (room, doc, data),
+                )
+                db.execute(
+                    "DELETE FROM updates WHERE room = ? AND doc = ? AND seq <= ?",
+                    (room, doc, upto),
+                )
+
+        await self._run(compact)
+
+    async def delete_room(self, room: RoomId) -> None:
+        def delete() -> None:
+            db = self._db
+            with _transaction(db):
+                db.execute("DELETE FROM snapshots WHERE room = ?", (room,))
+                db.execute("DELETE FROM updates WHERE room = ?", (room,))
+
+        await self._run(delete)
+
+    async def list_rooms(self) -> list[RoomId]:
+        def rooms() -> list[RoomId]:
+            rows = self._db.execute(
+                "SELECT room FROM snapshots UNION SELECT room FROM updates ORDER BY room"
+            ).fetchall()
+            return [RoomId(r[0]) for r in rows]
+
+        return await self._run(rooms)
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await self._run(close)
+        self._executor.shutdown(wait=True)
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

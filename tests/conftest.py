@@ -1,0 +1,84 @@
+"""Shared fixtures: real collab servers on loopback ports picked at run time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from collab.app import CollabApp, create_app
+from collab.client import CollabClient
+from collab.config import settings_from
+
+
+@dataclass
+class RunningServer:
+    app: CollabApp
+    runner: web.AppRunner
+    url: str
+
+    @property
+    def registry(self) -> Any:
+        assert self.app.registry is not None
+        return self.app.registry
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_server(**overrides: Any) -> RunningServer:
+    """A collab server on 127.0.0.1 with a free port (in this process)."""
+    overrides.setdefault("store", "memory")
+    overrides.setdefault("port", 0)
+    settings = settings_from(None, {}, **overrides)
+    app = create_app(settings)
+    runner = web.AppRunner(app.web_app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return RunningServer(app, runner, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+async def server_factory() -> AsyncIterator[Callable[..., Awaitable[RunningServer]]]:
+    servers: list[RunningServer] = []
+
+    async def make(**overrides: Any) -> RunningServer:
+        srv = await start_server(**overrides)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        await srv.stop()
+
+
+@pytest.fixture
+async def server(server_factory: Callable[..., Awaitable[RunningServer]]) -> RunningServer:
+    return await server_factory()
+
+
+@pytest.fixture
+async def client_factory() -> AsyncIterator[Callable[..., Awaitable[CollabClient]]]:
+    clients: list[CollabClient] = []
+
+    async def make(url: str, room: str, doc_name: str = "board", **kwargs: Any) -> CollabClient:
+        kwargs.setdefault("auth", {"name": f"user{len(clients)}"})
+        client = CollabClient(url, room, doc_name, **kwargs)
+        clients.append(client)
+        await client.connect()
+        return client
+
+    yield make
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

@@ -1,0 +1,109 @@
+"""Document sync between real clients through a real server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from pycrdt import Array, Map, Text
+
+from collab.client import CollabClient
+
+
+def shapes(client: CollabClient) -> dict:
+    return client.doc.get("shapes", type=Map).to_py() or {}
+
+
+async def test_two_clients_converge(server, client_factory):
+    a = await client_factory(server.url, "r1")
+    b = await client_factory(server.url, "r1")
+    a.doc.get("shapes", type=Map)["s1"] = {"type": "rect", "x": 1.0, "y": 2.0}
+    await b.wait_for(lambda: "s1" in shapes(b))
+    b.doc.get("shapes", type=Map)["s2"] = {"type": "ellipse", "x": 3.0, "y": 4.0}
+    await a.wait_for(lambda: "s2" in shapes(a))
+    assert shapes(a) == shapes(b)
+    assert set(shapes(a)) == {"s1", "s2"}
+
+
+async def test_five_concurrent_editors_converge(server, client_factory):
+    clients = [await client_factory(server.url, "busy") for _ in range(5)]
+    rng = random.Random(7)
+
+    async def edit(index: int, client: CollabClient) -> None:
+        board = client.doc.get("shapes", type=Map)
+        text = client.doc.get("notes", type=Text)
+        log = client.doc.get("log", type=Array)
+        for step in range(40):
+            with client.doc.transaction():
+                board[f"c{index}-{step}"] = {"type": "pen", "points": [[step, index]]}
+                text.insert(rng.randint(0, len(text)), f"{index}")
+                log.append(index)
+                if step % 7 == 3:
+                    del board[f"c{index}-{step - 1}"]
+            if step % 5 == 0:
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(edit(i, c) for i, c in enumerate(clients)))
+    expected_shapes = 5 * (40 - len([s for s in range(40) if s % 7 == 3]))
+    for client in clients:
+        await client.wait_for(
+            lambda c=client: (
+                len(c.doc.get("log", type=Array)) == 200 and len(shapes(c)) == expected_shapes
+            ),
+            timeout_s=20,
+        )
+    states = {str(c.doc.get("notes", type=Text)) for c in clients}
+    assert len(states) == 1, "text diverged"
+    boards = [shapes(c) for c in clients]
+    assert all(b == boards[0] for b in boards)
+    logs = [list(c.doc.get("log", type=Array)) for c in clients]
+    assert all(lg == logs[0] for lg in logs)
+
+
+async def test_late_joiner_gets_full_state(server, client_factory):
+    a = await client_factory(server.url, "late")
+    board = a.doc.get("shapes", type=Map)
+    for i in range(50):
+        board[f"s{i}"] = {"type": "rect", "x": float(i)}
+    # The server has everything once a second client sees the last shape.
+    probe = await client_factory(server.url, "late")
+    await probe.wait_for(lambda: len(shapes(probe)) == 50)
+    await a.close()
+    late = await client_factory(server.url, "late")
+    assert len(shapes(late)) == 50, "full state must arrive with the initial sync"
+    assert shapes(late) == shapes(probe)
+
+
+async def test_rooms_are_isolated(server, client_factory):
+    a = await client_factory(server.url, "room-a")
+    b = await client_factory(server.url, "room-b")
+    a2 = await client_factory(server.url, "room-a")
+    a.doc.get("shapes", type=Map)["only-a"] = {"type": "rect"}
+    await a2.wait_for(lambda: "only-a" in shapes(a2))
+    assert shapes(b) == {}
+
+
+async def test_offline_edits_sync_on_reconnect(server, client_factory):
+    a = await client_factory(server.url, "offline")
+    b = await client_factory(server.url, "offline")
+    await a._sio.disconnect()  # simulate going offline; the Doc stays
+    a.doc.get("shapes", type=Map)["while-offline"] = {"type": "sticky", "text": "later"}
+    reconnected = CollabClient(server.url, "offline", doc=a.doc, auth={"name": "a"})
+    await reconnected.connect()
+    try:
+        await b.wait_for(lambda: "while-offline" in shapes(b))
+    finally:
+        await reconnected.close()
+
+
+async def test_awareness_relayed_and_removed_on_disconnect(server, client_factory):
+    a = await client_factory(server.url, "aw")
+    b = await client_factory(server.url, "aw")
+    await a.set_awareness({"cursor": {"x": 1, "y": 2}})
+    await b.wait_for(lambda: a.doc.client_id in b.awareness)
+    assert b.awareness[a.doc.client_id]["cursor"] == {"x": 1, "y": 2}
+    c = await client_factory(server.url, "aw")
+    await c.wait_for(lambda: a.doc.client_id in c.awareness)  # full state on connect
+    await a.close()
+    await b.wait_for(lambda: a.doc.client_id not in b.awareness)
+    await c.wait_for(lambda: a.doc.client_id not in c.awareness)
