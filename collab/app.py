@@ -16,6 +16,7 @@ from collab.auth import Authenticator, OpenAuthenticator
 from collab.config import Settings
 from collab.metrics import Metrics
 from collab.sync import SyncServer
+from collab.transport import WebSocketTracker, install_transport
 from crdt.engine import engine_factory
 from rooms.limits import Limits
 from rooms.registry import RoomRegistry
@@ -48,6 +49,7 @@ class CollabApp:
     sio: socketio.AsyncServer
     metrics: Metrics
     authenticator: Authenticator
+    websockets: WebSocketTracker = field(default_factory=WebSocketTracker)
     registry: RoomRegistry | None = None
     sync: SyncServer | None = None
     store: Store | None = None
@@ -77,13 +79,9 @@ class CollabApp:
         log.info("started store=%s engine=%s version=%s", s.store, s.engine, __version__)
 
     async def shutdown(self, _app: web.Application) -> None:
-        """Disconnect clients, flush every room, close the store."""
-        if self.sync is not None:
-            for conn in list(self.sync.connections.values()):
-                try:
-                    await self.sio.disconnect(conn.sid, namespace=conn.namespace)
-                except Exception:  # noqa: BLE001 - shutting down regardless
-                    log.warning("disconnect failed sid=%s during shutdown", conn.sid)
+        """Close every WebSocket (1001: clients reconnect by themselves), flush
+        every room, close the store."""
+        await self.websockets.close_all()
         if self.registry is not None:
             try:
                 await self.registry.close()
@@ -122,6 +120,10 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         namespaces="*",
+        # Run each event's handler in the task Engine.IO made for its message:
+        # no second task per event, and one connection's events start in
+        # arrival order (tests/integration/test_sync.py).
+        async_handlers=False,
         cors_allowed_origins=cors,
         max_http_buffer_size=settings.max_message_bytes + _TRANSPORT_SLACK_BYTES,
         ping_interval=settings.ping_interval_s,
@@ -138,6 +140,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         authenticator=authenticator or OpenAuthenticator(),
     )
     web_app[APP_KEY] = app
+    install_transport(sio.eio, tracker=app.websockets, compress=settings.websocket_compression)
     sio.attach(web_app)
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/metrics", app.metrics_view)

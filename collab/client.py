@@ -88,6 +88,8 @@ class CollabClient:
         self._sio.on("sync-update", self._on_sync_update, namespace=ns)
         self._sio.on("awareness-update", self._on_awareness_update, namespace=ns)
         self._sio.on("collab:error", self._on_error, namespace=ns)
+        self._sio.on("connect_error", self._on_connect_error, namespace=ns)
+        self._connect_error: dict[str, Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -104,19 +106,22 @@ class CollabClient:
             )
         except socketio.exceptions.ConnectionError as exc:
             await self.close()
-            data = exc.args[1] if len(exc.args) > 1 else None
-            if isinstance(data, dict) and "code" in data:
-                raise CollabClientError(data["code"], data.get("message", "")) from None
+            data = self._connect_error
+            if data is not None and "code" in data:
+                raise CollabClientError(str(data["code"]), str(data.get("message", ""))) from None
             raise CollabClientError("connect_failed", str(exc)) from None
         await self.wait_synced(timeout_s=timeout_s)
 
     async def wait_synced(self, *, timeout_s: float = 10.0) -> None:
         await asyncio.wait_for(self.synced.wait(), timeout_s)
 
-    async def close(self) -> None:
-        """Disconnect and stop sending; the Doc stays usable offline."""
+    async def close(self, *, drain_timeout_s: float = 5.0) -> None:
+        """Send what is queued, disconnect and stop; the Doc stays usable offline."""
         with contextlib.suppress(Exception):
             self.doc.unobserve(self._subscription)
+        if self._sender is not None and self._sio.connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), drain_timeout_s)
         await self._sio.disconnect()
         if self._sender is not None:
             self._sender.cancel()
@@ -202,10 +207,13 @@ class CollabClient:
     async def _send_loop(self) -> None:
         while True:
             update = await self._outbox.get()
-            if self._sio.connected:
-                with contextlib.suppress(socketio.exceptions.BadNamespaceError):
-                    await self._sio.emit("sync-update", update, namespace=self.namespace)
-            # Offline: dropped here, sent by the next handshake's sync-step-1 ack.
+            try:
+                if self._sio.connected:
+                    with contextlib.suppress(socketio.exceptions.BadNamespaceError):
+                        await self._sio.emit("sync-update", update, namespace=self.namespace)
+                # Offline: dropped here, sent by the next handshake's sync-step-1 ack.
+            finally:
+                self._outbox.task_done()
 
     def _apply_remote(self, update: bytes) -> None:
         self._applying_remote = True
@@ -258,6 +266,12 @@ class CollabClient:
             else:
                 self.awareness[entry.client_id] = entry.state_value()
         await self._notify()
+
+    async def _on_connect_error(self, data: Any = None) -> None:
+        # The server's CONNECT_ERROR carries {message, data: {code, message}}.
+        if isinstance(data, dict):
+            self._connect_error = data.get("data") if isinstance(data.get("data"), dict) else data
+        self.synced.clear()
 
     async def _on_error(self, payload: Any) -> None:
         self.errors.append(payload if isinstance(payload, dict) else {"code": "unknown"})

@@ -42,6 +42,7 @@ class Settings:
     flush_interval_s: float = 0.5
     compact_after_updates: int = 500
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    websocket_compression: bool = False
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
     log_level: str = "info"
@@ -114,6 +115,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("flush_interval_s", float, "Seconds between batched writes to the store."),
     Option("compact_after_updates", int, "Stored updates after which a snapshot replaces them."),
     Option("cors_origins", _origins, "Comma-separated browser origins allowed ('*' for any)."),
+    Option(
+        "websocket_compression", _bool, "Negotiate permessage-deflate (costs CPU per recipient)."
+    ),
     Option("ping_interval_s", float, "Engine.IO ping interval."),
     Option("ping_timeout_s", float, "Engine.IO ping timeout."),
     Option("log_level", str, "debug, info, warning or error."),

@@ -33,6 +33,7 @@ class Document:
     """A room's document. ``members`` are connection ids attached to it."""
 
     __slots__ = (
+        "__weakref__",
         "awareness",
         "engine",
         "kind",

@@ -47,6 +47,7 @@ class SqliteStore:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -64,6 +65,8 @@ class SqliteStore:
         self._conn = conn
 
     async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise OSError("the SQLite store is closed")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn)
@@ -149,7 +152,10 @@ class SqliteStore:
                 self._conn.close()
                 self._conn = None
 
+        if self._closed:
+            return
         await self._run(close)
+        self._closed = True
         self._executor.shutdown(wait=True)
 
 

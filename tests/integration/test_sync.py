@@ -107,3 +107,24 @@ async def test_awareness_relayed_and_removed_on_disconnect(server, client_factor
     await a.close()
     await b.wait_for(lambda: a.doc.client_id not in b.awareness)
     await c.wait_for(lambda: a.doc.client_id not in c.awareness)
+
+
+async def test_update_sent_just_before_disconnect_is_kept(server, client_factory):
+    """Events are handled in arrival order: a DISCONNECT right after an update
+    must not overtake it (python-socketio's task-per-event would)."""
+    from pycrdt import Doc
+
+    from tests.rawsio import RawSocket
+
+    namespace = "/yjs|quick-exit"
+    for i in range(20):
+        raw = await RawSocket.open(server.url)
+        assert (await raw.connect(namespace))["connected"]
+        doc = Doc()
+        doc.get("shapes", type=Map)[f"last-{i}"] = {"type": "rect"}
+        # Header frame, attachment frame and DISCONNECT back to back.
+        await raw.send_binary_event(namespace, "sync-update", bytes(doc.get_update()))
+        await raw.disconnect_namespace(namespace)
+        await raw.close()
+    probe = await client_factory(server.url, "quick-exit")
+    assert set(shapes(probe)) == {f"last-{i}" for i in range(20)}

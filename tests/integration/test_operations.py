@@ -1,0 +1,91 @@
+"""Operations: /healthz, /metrics, logs without content, memory after many rooms."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import pytest
+from pycrdt import Array, Map
+
+from collab.client import CollabClient, CollabClientError
+
+
+async def test_healthz(server):
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/healthz") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["status"] == "ok"
+    assert body["store"] == "memory"
+    assert body["rooms"] == 0
+
+
+async def test_metrics_count_traffic(server, client_factory):
+    a = await client_factory(server.url, "m")
+    b = await client_factory(server.url, "m")
+    a.doc.get("shapes", type=Map)["s"] = {"type": "rect"}
+    await b.wait_for(lambda: "s" in (b.doc.get("shapes", type=Map).to_py() or {}))
+    await a.emit_raw("sync-update", b"\xff")
+    await a.wait_for(lambda: len(a.errors) == 1)
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["collab_connections"] == 2
+    assert values["collab_rooms_loaded"] == 1
+    assert values["collab_documents_loaded"] == 1
+    assert values["collab_updates_in_total"] >= 1
+    assert values["collab_bytes_in_total"] > 0
+    assert values['collab_deliveries_out_total{event="sync-update"}'] >= 1
+    assert values['collab_errors_total{code="malformed_update"}'] == 1
+    assert values["collab_fanout_seconds_count"] >= 1
+
+
+async def test_logs_carry_ids_and_sizes_never_content(server, client_factory, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret_text = "my-diagnosis-is-SECRET-1234"
+    secret_shape = "SHAPE-CONTENT-SECRET-5678"
+    a = await client_factory(server.url, "private", auth={"name": "Ann"})
+    b = await client_factory(server.url, "private", "chat", auth={"name": "Bob"})
+    a.doc.get("shapes", type=Map)["s"] = {"type": "text", "text": secret_shape}
+    await a.send_chat(secret_text)
+    await b.send_chat(secret_text + "-again")
+    await b.wait_for(lambda: len(b.doc.get("messages", type=Array)) == 2)
+    with_bad = "x" * 5000
+    with pytest.raises(CollabClientError):
+        await a.send_chat(with_bad)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("chat message" in m for m in messages), "chat sends are logged (by id)"
+    for message in messages:
+        assert secret_text not in message
+        assert secret_shape not in message
+        assert with_bad not in message
+
+
+async def test_many_rooms_through_the_server_leave_nothing_loaded(server_factory):
+    srv = await server_factory(unload_after_s=0)
+    for i in range(150):
+        client = CollabClient(srv.url, f"room-{i}", auth={"name": "x"}, reconnection=False)
+        await client.connect()
+        client.doc.get("shapes", type=Map)["s"] = {"type": "rect"}
+        await client.close()
+    registry = srv.app.registry
+
+    async def settled() -> bool:
+        return not (registry.rooms or srv.app.sync.connections or srv.app.sio.eio.sockets)
+
+    for _ in range(500):
+        if await settled():
+            break
+        await asyncio.sleep(0.01)
+    assert registry.rooms == {}
+    assert srv.app.sync.connections == {}
+    assert srv.app.sio.manager.rooms == {}, "python-socketio keeps no per-namespace state"
+    assert srv.app.sio.eio.sockets == {}
+    assert len(await registry.store.list_rooms()) == 150

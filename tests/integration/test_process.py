@@ -1,0 +1,159 @@
+"""``collab serve`` as a real process: signals, shutdown flush, restart with SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from pycrdt import Array, Map
+
+from collab.client import CollabClient
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, port: int, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.extra = extra
+        self.proc: asyncio.subprocess.Process | None = None
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "collab",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--store",
+            "sqlite",
+            "--log-level",
+            "warning",
+            *self.extra,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
+        assert b"collab listening on" in line, line
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = await asyncio.wait_for(self.proc.wait(), 20)
+        self.proc = None
+        return code
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+@pytest.fixture
+async def process(tmp_path):
+    servers: list[ServerProcess] = []
+
+    def make(*extra: str, port: int | None = None) -> ServerProcess:
+        srv = ServerProcess(tmp_path / "data", port or free_port(), *extra)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        await srv.kill()
+
+
+def shapes(client: CollabClient) -> dict:
+    return client.doc.get("shapes", type=Map).to_py() or {}
+
+
+def chat(client: CollabClient) -> list[dict]:
+    return client.doc.get("messages", type=Array).to_py() or []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_restart_keeps_every_board_and_chat(process, sig):
+    # A flush interval longer than the test: only the shutdown flush can save the data.
+    srv = process("--flush-interval-s", "600")
+    await srv.start()
+    board = CollabClient(srv.url, "clinic-7/group-a", auth={"name": "Ann"}, reconnection=False)
+    chat_conn = CollabClient(
+        srv.url, "clinic-7/group-a", "chat", auth={"name": "Ann"}, reconnection=False
+    )
+    other = CollabClient(srv.url, "other-room", auth={"name": "Bob"}, reconnection=False)
+    for c in (board, chat_conn, other):
+        await c.connect()
+    for i in range(20):
+        board.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "rect", "x": float(i)}
+    other.doc.get("shapes", type=Map)["o"] = {"type": "ellipse"}
+    for i in range(3):
+        await chat_conn.send_chat(f"hello {i}")
+    # The server holds the board once a second client sees it.
+    probe = CollabClient(srv.url, "clinic-7/group-a", auth={"name": "P"}, reconnection=False)
+    await probe.connect()
+    await probe.wait_for(lambda: len(shapes(probe)) == 20)
+    assert await srv.stop(sig) == 0
+    for c in (board, chat_conn, other, probe):
+        await c.close()
+
+    await srv.start()
+    fresh = CollabClient(srv.url, "clinic-7/group-a", auth={"name": "C"}, reconnection=False)
+    fresh_chat = CollabClient(
+        srv.url, "clinic-7/group-a", "chat", auth={"name": "C"}, reconnection=False
+    )
+    fresh_other = CollabClient(srv.url, "other-room", auth={"name": "C"}, reconnection=False)
+    try:
+        for c in (fresh, fresh_chat, fresh_other):
+            await c.connect()
+        assert shapes(fresh) == {f"s{i}": {"type": "rect", "x": float(i)} for i in range(20)}
+        assert [m["text"] for m in chat(fresh_chat)] == ["hello 0", "hello 1", "hello 2"]
+        assert all(m["authorName"] == "Ann" for m in chat(fresh_chat))
+        assert shapes(fresh_other) == {"o": {"type": "ellipse"}}
+    finally:
+        for c in (fresh, fresh_chat, fresh_other):
+            await c.close()
+    assert await srv.stop() == 0
+
+
+async def test_client_reconnects_after_restart_and_gets_everything(process):
+    srv = process()
+    await srv.start()
+    ann = CollabClient(srv.url, "session", auth={"name": "Ann"})
+    await ann.connect()
+    ann.doc.get("shapes", type=Map)["before"] = {"type": "rect"}
+    probe = CollabClient(srv.url, "session", auth={"name": "P"}, reconnection=False)
+    await probe.connect()
+    await probe.wait_for(lambda: "before" in shapes(probe))
+    await probe.close()
+
+    assert await srv.stop() == 0
+    await ann.wait_for(lambda: not ann.synced.is_set(), timeout_s=10)
+    ann.doc.get("shapes", type=Map)["while-down"] = {"type": "sticky", "text": "offline"}
+    await srv.start()
+    try:
+        await ann.wait_synced(timeout_s=20)  # python-socketio reconnects by itself
+        fresh = CollabClient(srv.url, "session", auth={"name": "B"}, reconnection=False)
+        await fresh.connect()
+        await fresh.wait_for(lambda: {"before", "while-down"} <= shapes(fresh).keys())
+        await fresh.close()
+    finally:
+        await ann.close()
+    with contextlib.suppress(Exception):
+        assert await srv.stop() == 0

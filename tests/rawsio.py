@@ -1,0 +1,47 @@
+"""A minimal Socket.IO v5 / Engine.IO v4 WebSocket client for tests that need
+exact control of frames and their order (no library between the test and the wire)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+
+class RawSocket:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession) -> None:
+        self.ws = ws
+        self.session = session
+
+    @classmethod
+    async def open(cls, url: str) -> RawSocket:
+        session = aiohttp.ClientSession()
+        ws = await session.ws_connect(
+            url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+        )
+        hello = await ws.receive_str()
+        assert hello.startswith("0{"), hello
+        return cls(ws, session)
+
+    async def connect(self, namespace: str, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Connect to ``namespace``; return the CONNECT (or CONNECT_ERROR) payload."""
+        await self.ws.send_str(f"40{namespace}," + json.dumps(auth or {}))
+        while True:
+            text = await self.ws.receive_str()
+            if text.startswith(f"40{namespace},"):
+                return {"connected": True, **json.loads(text[len(f"40{namespace},") :])}
+            if text.startswith(f"44{namespace},"):
+                return {"connected": False, **json.loads(text[len(f"44{namespace},") :])}
+
+    async def send_binary_event(self, namespace: str, event: str, payload: bytes) -> None:
+        header = json.dumps([event, {"_placeholder": True, "num": 0}])
+        await self.ws.send_str(f"451-{namespace},{header}")
+        await self.ws.send_bytes(payload)
+
+    async def disconnect_namespace(self, namespace: str) -> None:
+        await self.ws.send_str(f"41{namespace},")
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.session.close()

@@ -1,0 +1,64 @@
+"""Settings: one object from flags, environment and defaults, validated at start."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from collab.config import OPTIONS, ConfigError, Settings, add_arguments, settings_from
+
+
+def parse(argv: list[str], env: dict[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return settings_from(parser.parse_args(argv), env or {})
+
+
+def test_defaults():
+    s = parse([])
+    assert s == Settings()
+    assert s.store == "sqlite" and s.port == 8000 and s.max_message_bytes == 1 << 20
+    assert s.websocket_compression is False
+
+
+def test_environment_then_flags():
+    env = {
+        "COLLAB_PORT": "9001",
+        "COLLAB_STORE": "memory",
+        "COLLAB_STRICT_BOARD": "true",
+        "COLLAB_DATA_DIR": "/tmp/x",
+        "COLLAB_CORS_ORIGINS": "https://a.example, https://b.example",
+    }
+    s = parse([], env)
+    assert s.port == 9001 and s.store == "memory" and s.strict_board is True
+    assert s.data_dir == Path("/tmp/x")
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    s = parse(["--port", "9002", "--no-strict-board"], env)
+    assert s.port == 9002 and s.strict_board is False and s.store == "memory"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "needle"),
+    [
+        (["--store", "postgres"], {}, "store"),
+        (["--port", "70000"], {}, "port"),
+        ([], {"COLLAB_PORT": "eighty"}, "COLLAB_PORT"),
+        (["--engine", "automerge"], {}, "engine"),
+        (["--max-message-bytes", "10"], {}, "max message bytes"),
+        ([], {"COLLAB_STRICT_BOARD": "maybe"}, "COLLAB_STRICT_BOARD"),
+    ],
+)
+def test_invalid_values_name_the_setting(argv, env, needle):
+    with pytest.raises(ConfigError, match=needle):
+        parse(argv, env)
+
+
+def test_every_option_is_a_settings_field_and_documented():
+    fields = set(Settings.__dataclass_fields__)
+    assert {o.name for o in OPTIONS} <= fields
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for option in OPTIONS:
+        assert option.flag in readme, f"{option.flag} missing from the README settings table"
+        assert option.env in readme, f"{option.env} missing from the README settings table"

@@ -1,0 +1,52 @@
+"""protocol.md and the code agree on error codes, events and limits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from collab import sync
+from crdt.errors import CollabError, ErrorCode
+from rooms.limits import Limits
+
+DOC = (Path(__file__).resolve().parents[2] / "protocol.md").read_text()
+
+
+def section(number: int) -> str:
+    match = re.search(rf"^## {number}\. .*?(?=^## {number + 1}\. |\Z)", DOC, re.S | re.M)
+    assert match, f"protocol.md has no section {number}"
+    return match.group(0)
+
+
+def test_error_table_matches_the_enum():
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section(7), re.M))
+    assert documented == {code.value for code in ErrorCode}
+
+
+def test_every_error_class_has_a_documented_code():
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    documented = set(re.findall(r"`([a-z_]+)`", section(7)))
+    for cls in subclasses(CollabError):
+        assert cls.code.value in documented, cls.__name__
+
+
+def test_events_are_documented():
+    for event in (sync.SYNC_STEP_1, sync.SYNC_UPDATE, sync.AWARENESS_UPDATE):
+        assert f"`{event}`" in section(3)
+    assert f"`{sync.CHAT_SEND}`" in section(6)
+    assert "`collab:error`" in section(6)
+
+
+def test_limits_are_documented():
+    limits = Limits()
+    text = section(8)
+    assert "1 MiB" in text and limits.max_message_bytes == 1 << 20
+    assert str(limits.max_chat_chars) in text
+    assert f"| {limits.max_awareness_entries} |" in text
+    assert "16 KiB" in text and limits.max_awareness_state_bytes == 16 << 10
+    assert f"| {limits.max_awareness_clients_per_connection} |" in text
+    assert limits.max_clock == 2**32 and "2³²" in text
