@@ -21,7 +21,7 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 	touch $@
 
 serve: $(STAMP)
-	$(BIN)/collab serve
+	$(BIN)/collab serve --dev
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q

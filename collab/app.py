@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,13 +13,17 @@ import socketio
 from aiohttp import web
 
 from collab import __version__
-from collab.auth import Authenticator, OpenAuthenticator
+from collab.admin import add_admin_routes
+from collab.auth import Authenticator, Security, build_security
 from collab.config import Settings
 from collab.metrics import Metrics
 from collab.sync import SyncServer
 from collab.transport import WebSocketTracker, install_transport
 from crdt.engine import engine_factory
+from crdt.errors import CollabError
+from rooms.identity import Role
 from rooms.limits import Limits
+from rooms.names import validate_room_id
 from rooms.registry import RoomRegistry
 from rooms.store import Store
 from rooms.store_memory import MemoryStore
@@ -48,6 +53,7 @@ class CollabApp:
     web_app: web.Application
     sio: socketio.AsyncServer
     metrics: Metrics
+    security: Security
     authenticator: Authenticator
     websockets: WebSocketTracker = field(default_factory=WebSocketTracker)
     registry: RoomRegistry | None = None
@@ -70,6 +76,8 @@ class CollabApp:
             unload_after_s=s.unload_after_s,
             flush_interval_s=s.flush_interval_s,
             compact_after_updates=s.compact_after_updates,
+            retention_days=s.retention_days,
+            retention_check_interval_s=s.retention_check_interval_s,
         )
         self.registry.start()
         self.sync = SyncServer(self.sio, self.registry, self.authenticator, self.metrics)
@@ -102,6 +110,22 @@ class CollabApp:
         }
         return web.json_response(body, status=200 if registry is not None else 503)
 
+    async def dev_token(self, request: web.Request) -> web.Response:
+        """``--dev`` only: mint a token for ``{room, name, role[, sub]}``."""
+        try:
+            body = await request.json()
+            room = validate_room_id(body["room"])
+            name, role = str(body["name"])[:64], str(body.get("role", "participant"))
+            Role(role)
+            sub = str(body.get("sub") or "dev-" + secrets.token_hex(6))
+        except (ValueError, KeyError, TypeError, CollabError) as exc:
+            return web.json_response(
+                {"error": {"code": "invalid_payload", "message": f"bad request: {exc}"}},
+                status=400,
+            )
+        token = self.security.mint(sub=sub, name=name, room=room, role=role)
+        return web.json_response({"token": token, "sub": sub})
+
     async def metrics_view(self, _request: web.Request) -> web.Response:
         return web.Response(
             body=self.metrics.render(),
@@ -113,7 +137,11 @@ APP_KEY = web.AppKey("collab", CollabApp)
 
 
 def create_app(settings: Settings, *, authenticator: Authenticator | None = None) -> CollabApp:
-    """A server for ``settings``; start it with aiohttp (``serve`` or a test runner)."""
+    """A server for ``settings``; start it with aiohttp (``serve`` or a test runner).
+
+    Raises ValueError if a configured key cannot be loaded.
+    """
+    security = build_security(settings)
     cors: Any = list(settings.cors_origins) if settings.cors_origins else None
     if settings.cors_origins == ("*",):
         cors = "*"
@@ -137,13 +165,17 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         web_app=web_app,
         sio=sio,
         metrics=Metrics(),
-        authenticator=authenticator or OpenAuthenticator(),
+        security=security,
+        authenticator=authenticator or security.authenticator,
     )
     web_app[APP_KEY] = app
     install_transport(sio.eio, tracker=app.websockets, compress=settings.websocket_compression)
     sio.attach(web_app)
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/metrics", app.metrics_view)
+    add_admin_routes(web_app, app)
+    if settings.dev:
+        web_app.router.add_post("/dev/token", app.dev_token)
     web_app.on_startup.append(app.startup)
     web_app.on_shutdown.append(app.shutdown)
     return app

@@ -1,4 +1,4 @@
-"""The ``collab`` command: ``collab serve [options]``."""
+"""The ``collab`` command: ``collab serve [options]``, ``collab token ...``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from collab import __version__
 from collab.config import ConfigError, add_arguments, settings_from
+from collab.tokens import MIN_SECRET_BYTES, load_private_key, mint_token
+from rooms.identity import Role
 
 __all__ = ["main"]
 
@@ -27,7 +30,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the server. Every flag also reads COLLAB_<NAME> from the environment.",
     )
     add_arguments(serve)
+
+    token = commands.add_parser(
+        "token",
+        help="Print a signed token (for local use and testing).",
+        description=(
+            "Print a token signed with the configured HS256 secret (--jwt-secret or "
+            "COLLAB_JWT_SECRET) or with a private key (--jwt-private-key or "
+            "COLLAB_JWT_PRIVATE_KEY, RS256/ES256/EdDSA by its type)."
+        ),
+    )
+    token.add_argument("--room", required=True, help="Room id or 'prefix/*' pattern.")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--name", required=True, help="Display name.")
+    token.add_argument("--sub", default=None, help="User id (default: random).")
+    token.add_argument("--ttl-s", type=float, default=3600.0, help="Lifetime in seconds.")
+    token.add_argument("--kid", default=None, help="Key id header (for rotation).")
+    token.add_argument("--jwt-secret", default=None)
+    token.add_argument("--jwt-private-key", default=None, help="PEM file or PEM text.")
+    token.add_argument("--jwt-audience", default=None)
+    token.add_argument("--jwt-issuer", default=None)
     return parser
+
+
+def mint_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """The token ``collab token`` prints; raise ConfigError without a key."""
+    secret = args.jwt_secret or environ.get("COLLAB_JWT_SECRET")
+    private = args.jwt_private_key or environ.get("COLLAB_JWT_PRIVATE_KEY")
+    if private:
+        try:
+            key, algorithm = load_private_key(private)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load the private key: {exc}") from None
+    elif secret:
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+        key, algorithm = secret, "HS256"
+    else:
+        raise ConfigError("no signing key: set --jwt-secret or --jwt-private-key")
+    return mint_token(
+        key,
+        algorithm=algorithm,
+        sub=args.sub or "user-" + secrets.token_hex(6),
+        name=args.name,
+        room=args.room,
+        role=args.role,
+        ttl_s=args.ttl_s,
+        kid=args.kid,
+        audience=args.jwt_audience or environ.get("COLLAB_JWT_AUDIENCE"),
+        issuer=args.jwt_issuer or environ.get("COLLAB_JWT_ISSUER"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from collab.app import serve
 
         asyncio.run(serve(settings))
+        return 0
+    if args.command == "token":
+        try:
+            print(mint_from_args(args, os.environ))
+        except ConfigError as exc:
+            parser.error(str(exc))
         return 0
     parser.error(f"unknown command {args.command}")
     return 2  # pragma: no cover

@@ -71,6 +71,8 @@ class CollabClient:
         self.synced = asyncio.Event()
         self.errors: list[dict[str, Any]] = []
         self.awareness: dict[int, Any] = {}
+        #: The room's moderation state, from the last ``room:state`` event.
+        self.room_state: dict[str, Any] = {}
         self._awareness_clock = 0
         self._awareness_state: dict[str, Any] | None = None
         self._applying_remote = False
@@ -88,6 +90,7 @@ class CollabClient:
         self._sio.on("sync-update", self._on_sync_update, namespace=ns)
         self._sio.on("awareness-update", self._on_awareness_update, namespace=ns)
         self._sio.on("collab:error", self._on_error, namespace=ns)
+        self._sio.on("room:state", self._on_room_state, namespace=ns)
         self._sio.on("connect_error", self._on_connect_error, namespace=ns)
         self._connect_error: dict[str, Any] | None = None
 
@@ -272,6 +275,11 @@ class CollabClient:
         if isinstance(data, dict):
             self._connect_error = data.get("data") if isinstance(data.get("data"), dict) else data
         self.synced.clear()
+
+    async def _on_room_state(self, payload: Any) -> None:
+        if isinstance(payload, dict):
+            self.room_state = payload
+        await self._notify()
 
     async def _on_error(self, payload: Any) -> None:
         self.errors.append(payload if isinstance(payload, dict) else {"code": "unknown"})

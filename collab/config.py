@@ -46,6 +46,15 @@ class Settings:
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
     log_level: str = "info"
+    dev: bool = False
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: tuple[str, ...] = field(default_factory=tuple, repr=False)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_s: float = 30.0
+    admin_key: str | None = field(default=None, repr=False)
+    retention_days: float = 30.0
+    retention_check_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -66,6 +75,20 @@ class Settings:
             raise ConfigError("compact-after-updates must be at least 1")
         if self.ping_interval_s <= 0 or self.ping_timeout_s <= 0:
             raise ConfigError("ping intervals must be positive")
+        if not self.dev and not self.jwt_secret and not self.jwt_public_key:
+            raise ConfigError(
+                "refusing to start without a token key: set --jwt-secret or "
+                "--jwt-public-key (COLLAB_JWT_SECRET / COLLAB_JWT_PUBLIC_KEY), "
+                "or pass --dev for local use only"
+            )
+        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < 32:
+            raise ConfigError("the JWT secret must be at least 32 bytes")
+        if self.admin_key is not None and len(self.admin_key) < 16:
+            raise ConfigError("the admin key must be at least 16 characters")
+        if self.jwt_leeway_s < 0 or self.jwt_leeway_s > 300:
+            raise ConfigError("jwt leeway must be between 0 and 300 seconds")
+        if self.retention_days <= 0 or self.retention_check_interval_s <= 0:
+            raise ConfigError("retention days and its check interval must be positive")
 
     @property
     def sqlite_path(self) -> Path:
@@ -83,6 +106,14 @@ def _bool(text: str) -> bool:
 
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
+
+
+def _keys(text: str) -> tuple[str, ...]:
+    """PEM text is one value (it may hold several keys); otherwise a comma
+    list of ``[kid=]path`` entries."""
+    if "-----BEGIN" in text:
+        return (text,)
+    return tuple(k.strip() for k in text.split(",") if k.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +152,32 @@ OPTIONS: tuple[Option, ...] = (
     Option("ping_interval_s", float, "Engine.IO ping interval."),
     Option("ping_timeout_s", float, "Engine.IO ping timeout."),
     Option("log_level", str, "debug, info, warning or error."),
+    Option("dev", _bool, "Development mode: open identity, local tokens. Never in production."),
+    Option("jwt_secret", str, "HS256 secret the platform signs tokens with (32+ bytes)."),
+    Option("jwt_public_key", _keys, "RS256/ES256/EdDSA public key: [kid=]PEM file or PEM text."),
+    Option("jwt_audience", str, "Required 'aud' claim, if set."),
+    Option("jwt_issuer", str, "Required 'iss' claim, if set."),
+    Option("jwt_leeway_s", float, "Clock leeway for exp/nbf/iat."),
+    Option("admin_key", str, "Bearer key of the admin API (16+ characters)."),
+    Option(
+        "retention_days", float, "Default days after the last activity before a room is purged."
+    ),
+    Option("retention_check_interval_s", float, "Seconds between retention checks."),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one flag per option (defaults None: unset flags fall through to env)."""
     for option in OPTIONS:
-        if option.parse is _bool:
+        if option.parse is _keys:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action="append",
+                default=None,
+                help=option.help + " Repeat for several keys.",
+            )
+        elif option.parse is _bool:
             parser.add_argument(
                 option.flag,
                 dest=option.name,
@@ -165,6 +215,8 @@ def settings_from(
                 raise ConfigError(f"{option.env}: {exc}") from None
         flag_value = getattr(args, option.name, None) if args is not None else None
         if flag_value is not None:
+            if option.parse is _keys:
+                flag_value = tuple(k for spec in flag_value for k in _keys(spec))
             values[option.name] = flag_value
     for name, value in overrides.items():
         if name not in known:

@@ -1,8 +1,9 @@
-"""The Socket.IO side of the document protocol (protocol.md §3–§6).
+"""The Socket.IO side of the protocol (protocol.md §3–§6).
 
 Each handler is feed → decide → emit: it hands the payload to the room's
-:class:`~rooms.document.Document` (which checks and applies it) and emits
-what comes back. Errors become wire errors in :mod:`collab.wire`.
+:class:`~rooms.document.Document` (which checks and applies it) or to
+:mod:`rooms.moderation`, and emits what comes back. Errors become wire
+errors in :mod:`collab.wire`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -18,12 +20,22 @@ import socketio
 from collab.auth import Authenticator
 from collab.metrics import Metrics
 from collab.wire import ERROR_EVENT, ack_error, ack_ok, error_payload
-from crdt.errors import CollabError, InvalidPayload, UnknownEvent
-from crdt.types import DocName, RoomId, Update
+from crdt.errors import (
+    CollabError,
+    ErrorCode,
+    ExpiredToken,
+    InvalidPayload,
+    Removed,
+    UnknownEvent,
+)
+from crdt.types import DocName, RoomId, Update, UserId
+from rooms.audit import AuditAction
 from rooms.document import Document
 from rooms.identity import Identity
+from rooms.moderation import ACTIONS, Outcome, moderate
 from rooms.names import CHAT, namespace_for, parse_namespace
 from rooms.registry import RoomRegistry
+from rooms.room import Room
 
 __all__ = ["Connection", "SyncServer"]
 
@@ -33,6 +45,28 @@ SYNC_STEP_1 = "sync-step-1"
 SYNC_UPDATE = "sync-update"
 AWARENESS_UPDATE = "awareness-update"
 CHAT_SEND = "chat:send"
+ROOM_STATE = "room:state"
+
+#: Refusals that are decisions about who may do what: these go to the audit log
+#: (malformed input does not, so a flood of garbage cannot flood the log).
+_AUDITED_REFUSALS = frozenset(
+    {
+        ErrorCode.PERMISSION_DENIED,
+        ErrorCode.READ_ONLY_DOCUMENT,
+        ErrorCode.BOARD_LOCKED,
+        ErrorCode.MUTED,
+        ErrorCode.SESSION_ENDED,
+        ErrorCode.AWARENESS_CLIENT_NOT_OWNED,
+    }
+)
+
+_MODERATION_AUDIT = {
+    "mod:lock": AuditAction.LOCK,
+    "mod:mute": AuditAction.MUTE,
+    "mod:remove": AuditAction.REMOVE,
+    "mod:redact": AuditAction.REDACT,
+    "mod:end": AuditAction.END,
+}
 
 
 @dataclass(slots=True)
@@ -45,6 +79,7 @@ class Connection:
     doc_name: DocName
     identity: Identity
     doc: Document
+    expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class SyncServer:
@@ -62,29 +97,52 @@ class SyncServer:
         self.authenticator = authenticator
         self.metrics = metrics
         self.connections: dict[str, Connection] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Connection ids per room, for room-wide events (state, removal, deletion).
+        self.by_room: dict[RoomId, set[str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         sio.on("connect", self.on_connect, namespace="*")
         sio.on("disconnect", self.on_disconnect, namespace="*")
         sio.on(SYNC_STEP_1, self.on_sync_step_1, namespace="*")
         sio.on(SYNC_UPDATE, self.on_sync_update, namespace="*")
         sio.on(AWARENESS_UPDATE, self.on_awareness_update, namespace="*")
         sio.on(CHAT_SEND, self.on_chat_send, namespace="*")
+        for event in ACTIONS:
+            sio.on(event, self._moderation_handler(event), namespace="*")
         sio.on("*", self.on_unknown, namespace="*")
 
     # -- connect / disconnect ------------------------------------------------
 
     async def on_connect(self, namespace: str, sid: str, environ: Any, auth: Any = None) -> None:
+        room_id: RoomId | None = None
+        identity: Identity | None = None
+        doc_name = ""
         try:
             room_id, doc_name = parse_namespace(namespace)
             identity = self.authenticator.authenticate(auth, room_id)
-            doc = await self.registry.join(room_id, doc_name, sid)
+            if identity.expires_at is not None and identity.expires_at <= time.time():
+                raise ExpiredToken("the token has expired")
+            doc = await self.registry.join(room_id, doc_name, sid, identity)
         except CollabError as exc:
             self._count_error(exc)
-            log.info("connect refused ns_len=%d code=%s", len(namespace), exc.code.value)
+            self.registry.audit(
+                AuditAction.CONNECT,
+                room=room_id,
+                identity=identity,
+                outcome=exc.code.value,
+                detail=doc_name,
+            )
+            log.info("connect refused code=%s room=%s", exc.code.value, room_id or "-")
             payload = error_payload(exc)
             raise socketio.exceptions.ConnectionRefusedError(payload["message"], payload) from None
-        self.connections[sid] = Connection(sid, namespace, room_id, doc_name, identity, doc)
+        conn = Connection(sid, namespace, room_id, doc_name, identity, doc)
+        self.connections[sid] = conn
+        self.by_room.setdefault(room_id, set()).add(sid)
+        if identity.expires_at is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, identity.expires_at - time.time())
+            conn.expiry = loop.call_at(loop.time() + delay, self._on_expired, sid)
         self.metrics.connections.inc()
+        self.registry.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
         log.info(
             "connected sid=%s room=%s doc=%s user=%s role=%s",
             sid,
@@ -97,7 +155,8 @@ class SyncServer:
 
     async def _start_sync(self, sid: str, namespace: str) -> None:
         """The server's half of the handshake (protocol.md §4): its own
-        ``sync-step-1`` with an ack, then the full awareness state.
+        ``sync-step-1`` with an ack, then the full awareness state and the
+        room's state.
 
         Runs after the connect handler returned, once python-socketio has
         sent CONNECT, so the client sees these after it is connected.
@@ -120,8 +179,10 @@ class SyncServer:
             namespace=namespace,
             callback=on_client_diff,
         )
+        awareness = conn.doc.awareness_snapshot()
+        await self.sio.emit(AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
         await self.sio.emit(
-            AWARENESS_UPDATE, conn.doc.awareness_snapshot(), to=sid, namespace=namespace
+            ROOM_STATE, conn.doc.policy.snapshot().as_json(), to=sid, namespace=namespace
         )
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
@@ -141,15 +202,68 @@ class SyncServer:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        members = self.by_room.get(conn.room_id)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.by_room[conn.room_id]
         self.metrics.connections.dec()
         removal = self.registry.leave(conn.doc, sid)
+        self.registry.audit(
+            AuditAction.DISCONNECT,
+            room=conn.room_id,
+            identity=conn.identity,
+            detail=conn.doc_name,
+        )
         log.info("disconnected sid=%s room=%s doc=%s", sid, conn.room_id, conn.doc_name)
         if removal is not None:
             await self._relay(conn, AWARENESS_UPDATE, removal, time.perf_counter())
 
+    def _on_expired(self, sid: str) -> None:
+        conn = self.connections.get(sid)
+        if conn is not None:
+            log.info("token expired sid=%s room=%s", sid, conn.room_id)
+            self._spawn(
+                self.close(conn, ExpiredToken("the token has expired; reconnect with a new one"))
+            )
+
+    async def close(self, conn: Connection, reason: CollabError) -> None:
+        """Tell the client why (``collab:error`` with ``event: "disconnect"``),
+        then disconnect its namespace."""
+        self._count_error(reason)
+        try:
+            await self.sio.emit(
+                ERROR_EVENT,
+                error_payload(reason, event="disconnect"),
+                to=conn.sid,
+                namespace=conn.namespace,
+            )
+        finally:
+            await self.sio.disconnect(conn.sid, namespace=conn.namespace)
+
+    async def close_room(self, room_id: RoomId, reason: CollabError) -> int:
+        """Close every connection to ``room_id``; return how many there were."""
+        conns = [
+            self.connections[s] for s in self.by_room.get(room_id, ()) if s in self.connections
+        ]
+        await asyncio.gather(*(self.close(c, reason) for c in conns), return_exceptions=True)
+        return len(conns)
+
+    async def close_user(self, room_id: RoomId, user_id: UserId, reason: CollabError) -> int:
+        """Close every connection of ``user_id`` to ``room_id``."""
+        conns = [
+            self.connections[s]
+            for s in self.by_room.get(room_id, ())
+            if s in self.connections and self.connections[s].identity.user_id == user_id
+        ]
+        await asyncio.gather(*(self.close(c, reason) for c in conns), return_exceptions=True)
+        return len(conns)
+
     # -- document events -------------------------------------------------------
 
-    async def on_sync_step_1(self, namespace: str, sid: str, *args: Any) -> Update | dict[str, Any]:
+    async def on_sync_step_1(self, namespace: str, sid: str, *args: Any) -> Update:
         """Answer a client's state vector with what it lacks (the ack)."""
         conn = self.connections.get(sid)
         if conn is None:
@@ -205,8 +319,7 @@ class SyncServer:
                 conn.identity, payload.get("text"), payload.get("clientMessageId")
             )
         except CollabError as exc:
-            self._count_error(exc)
-            log.info("chat:send refused sid=%s code=%s", sid, exc.code.value)
+            self._refused(conn, CHAT_SEND, exc)
             return ack_error(exc)
         if result.update is not None:
             log.info(
@@ -216,8 +329,65 @@ class SyncServer:
                 conn.identity.user_id,
                 len(result.message.text),
             )
-            await self._broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
+            await self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
+
+    def _moderation_handler(self, event: str) -> Any:
+        async def handler(namespace: str, sid: str, *args: Any) -> dict[str, Any]:
+            return await self.on_moderation(event, sid, args)
+
+        return handler
+
+    async def on_moderation(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """``mod:*`` events (protocol.md §6.3): facilitators only; ack with the room state."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return ack_error(InvalidPayload("not connected"))
+        action = _MODERATION_AUDIT[event]
+        try:
+            payload = _one(args) if args else {}
+            async with self.registry.use(conn.room_id) as room:
+                if event == "mod:redact":
+                    await self.registry.document(conn.room_id, CHAT)
+                outcome = moderate(event, room, conn.identity, payload)
+                await self._apply_outcome(room, outcome)
+        except CollabError as exc:
+            self._count_error(exc)
+            self.registry.audit(
+                action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
+            )
+            log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
+            return ack_error(exc)
+        self.registry.audit(
+            action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
+        )
+        log.info(
+            "%s room=%s by=%s detail=%s", event, conn.room_id, conn.identity.user_id, outcome.detail
+        )
+        return ack_ok(state=room.policy.snapshot().as_json())
+
+    async def _apply_outcome(self, room: Room, outcome: Outcome) -> None:
+        started = time.perf_counter()
+        for change in outcome.changes:
+            await self.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
+        await self.broadcast_state(room)
+        if outcome.expel is not None:
+            await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))
+        if outcome.purge_chat_log:
+            chat = room.docs.get(CHAT)
+            if chat is not None:
+                try:
+                    await self.registry.flush_document(room, chat, force_compact=True)
+                except OSError as exc:  # the periodic flush compacts it later
+                    log.error("compaction after redaction failed room=%s: %s", room.id, exc)
+
+    async def broadcast_state(self, room: Room) -> None:
+        """``room:state`` to every connection of the room, whatever its document."""
+        state = room.policy.snapshot().as_json()
+        for sid in list(self.by_room.get(room.id, ())):
+            conn = self.connections.get(sid)
+            if conn is not None:
+                await self.sio.emit(ROOM_STATE, state, to=sid, namespace=conn.namespace)
 
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         exc = UnknownEvent(f"unknown event {event[:64]!r}")
@@ -235,8 +405,13 @@ class SyncServer:
             await self.sio.emit(event, payload, namespace=conn.namespace, skip_sid=conn.sid)
             self._count_out(event, payload, recipients, started)
 
-    async def _broadcast(
-        self, room_id: RoomId, doc_name: DocName, event: str, payload: bytes, started: float
+    async def broadcast(
+        self,
+        room_id: RoomId,
+        doc_name: DocName,
+        event: str,
+        payload: bytes,
+        started: float | None = None,
     ) -> None:
         """Send ``payload`` to every member of a room's document."""
         room = self.registry.rooms.get(room_id)
@@ -244,9 +419,15 @@ class SyncServer:
         if doc is None or not doc.members:
             return
         await self.sio.emit(event, payload, namespace=namespace_for(room_id, doc_name))
-        self._count_out(event, payload, len(doc.members), started)
+        self._count_out(event, payload, len(doc.members), started or time.perf_counter())
 
     async def _send_error(self, conn: Connection, event: str, exc: CollabError) -> None:
+        self._refused(conn, event, exc)
+        await self.sio.emit(
+            ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
+        )
+
+    def _refused(self, conn: Connection, event: str, exc: CollabError) -> None:
         self._count_error(exc)
         log.info(
             "refused event=%s sid=%s room=%s doc=%s code=%s",
@@ -256,9 +437,14 @@ class SyncServer:
             conn.doc_name,
             exc.code.value,
         )
-        await self.sio.emit(
-            ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
-        )
+        if exc.code in _AUDITED_REFUSALS:
+            self.registry.audit(
+                AuditAction.REFUSED,
+                room=conn.room_id,
+                identity=conn.identity,
+                outcome=exc.code.value,
+                detail=f"{event} {conn.doc_name}",
+            )
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -274,7 +460,7 @@ class SyncServer:
     def _count_error(self, exc: CollabError) -> None:
         self.metrics.errors.labels(exc.code.value).inc()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

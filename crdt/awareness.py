@@ -32,6 +32,7 @@ __all__ = [
     "AwarenessTable",
     "decode_awareness",
     "encode_awareness",
+    "stamp_user",
 ]
 
 _NULL = "null"
@@ -100,6 +101,22 @@ def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
         enc.write_var_uint(entry.clock)
         enc.write_var_string(_NULL if entry.state is None else entry.state)
     return enc.to_bytes()
+
+
+def stamp_user(
+    entries: Iterable[AwarenessEntry], user: dict[str, Any]
+) -> tuple[AwarenessEntry, ...]:
+    """The entries with each state's ``user`` field replaced by ``user``
+    (the server's word on who this is; clients cannot speak for others)."""
+    stamped = []
+    for entry in entries:
+        if entry.state is None:
+            stamped.append(entry)
+            continue
+        state = orjson.loads(entry.state)
+        state["user"] = user
+        stamped.append(AwarenessEntry(entry.client_id, entry.clock, orjson.dumps(state).decode()))
+    return tuple(stamped)
 
 
 @dataclass(slots=True)

@@ -72,7 +72,7 @@ class YpyEngine:
 
     def append_map(self, root: str, fields: Mapping[str, Any]) -> Update:
         target = self._doc.get_array(root)
-        return self._capture(lambda txn: target.append(txn, Y.YMap(dict(fields))))  # type: ignore[call-arg]
+        return self._capture(lambda txn: target.append(txn, Y.YMap(dict(fields))))  # type: ignore[call-arg,misc]
 
     def set_item_fields(self, root: str, index: int, fields: Mapping[str, Any]) -> Update:
         item = self._doc.get_array(root)[index]

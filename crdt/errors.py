@@ -12,21 +12,33 @@ from typing import ClassVar
 
 __all__ = [
     "AwarenessClientNotOwned",
+    "BoardLocked",
     "CollabError",
+    "Conflict",
     "ErrorCode",
+    "ExpiredToken",
     "InternalError",
     "InvalidChatMessage",
     "InvalidName",
     "InvalidPayload",
+    "InvalidToken",
     "MalformedAwareness",
     "MalformedMessage",
     "MalformedUpdate",
     "MessageTooLarge",
+    "MissingToken",
+    "Muted",
+    "NotFound",
     "PermissionDenied",
     "ReadOnlyDocument",
+    "Removed",
+    "RoomDeleted",
     "RoomUnavailable",
     "SchemaViolation",
+    "SessionEnded",
+    "Unauthorized",
     "UnknownEvent",
+    "WrongRoom",
 ]
 
 
@@ -46,6 +58,21 @@ class ErrorCode(StrEnum):
     UNKNOWN_EVENT = "unknown_event"
     ROOM_UNAVAILABLE = "room_unavailable"
     INTERNAL_ERROR = "internal_error"
+    # identity (protocol.md §9)
+    MISSING_TOKEN = "missing_token"
+    INVALID_TOKEN = "invalid_token"
+    EXPIRED_TOKEN = "expired_token"
+    WRONG_ROOM = "wrong_room"
+    REMOVED = "removed"
+    # room state (protocol.md §6.3)
+    BOARD_LOCKED = "board_locked"
+    MUTED = "muted"
+    SESSION_ENDED = "session_ended"
+    ROOM_DELETED = "room_deleted"
+    NOT_FOUND = "not_found"
+    # admin API (protocol.md §10)
+    UNAUTHORIZED = "unauthorized"
+    CONFLICT = "conflict"
 
 
 class CollabError(Exception):
@@ -134,6 +161,79 @@ class RoomUnavailable(CollabError):
     """The room could not be loaded (store failure) or is shutting down."""
 
     code = ErrorCode.ROOM_UNAVAILABLE
+
+
+class MissingToken(CollabError):
+    """A connect without a token where one is required."""
+
+    code = ErrorCode.MISSING_TOKEN
+
+
+class InvalidToken(CollabError):
+    """A token that does not verify: malformed, wrong signature or algorithm,
+    unknown key id, not yet valid, wrong audience or issuer, bad claims."""
+
+    code = ErrorCode.INVALID_TOKEN
+
+
+class ExpiredToken(CollabError):
+    """A token past its ``exp`` (at connect, or later during the session)."""
+
+    code = ErrorCode.EXPIRED_TOKEN
+
+
+class WrongRoom(CollabError):
+    """A valid token for another room."""
+
+    code = ErrorCode.WRONG_ROOM
+
+
+class Removed(CollabError):
+    """The user was removed from the room by a facilitator."""
+
+    code = ErrorCode.REMOVED
+
+
+class BoardLocked(CollabError):
+    """A participant wrote to a board a facilitator locked."""
+
+    code = ErrorCode.BOARD_LOCKED
+
+
+class Muted(CollabError):
+    """A muted user tried to chat."""
+
+    code = ErrorCode.MUTED
+
+
+class SessionEnded(CollabError):
+    """The session ended: the room is read-only for everyone."""
+
+    code = ErrorCode.SESSION_ENDED
+
+
+class RoomDeleted(CollabError):
+    """The room was deleted (its connections are closed with this code)."""
+
+    code = ErrorCode.ROOM_DELETED
+
+
+class NotFound(CollabError):
+    """No such room, message or user."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class Unauthorized(CollabError):
+    """An admin API call without the right admin key."""
+
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Conflict(CollabError):
+    """The resource already exists (creating a room twice)."""
+
+    code = ErrorCode.CONFLICT
 
 
 class InternalError(CollabError):

@@ -9,8 +9,8 @@ Three kinds of document live in a room:
 ``chat``
     Root array ``messages`` of maps (:class:`ChatMessage`). Server-written.
 ``meta``
-    Root map ``meta`` (title, locked, ended) and root map ``muted``
-    (user id → true). Server-written.
+    Root map ``meta`` (title, locked, ended), root maps ``muted`` and
+    ``removed`` (user id → true). Server-written.
 
 Readers are lenient: a value that does not fit the schema is skipped, never
 raised, because a board may hold any app's content.
@@ -30,6 +30,7 @@ __all__ = [
     "BOARD_ROOT",
     "CHAT_ROOT",
     "META_MUTED_ROOT",
+    "META_REMOVED_ROOT",
     "META_ROOT",
     "ChatMessage",
     "DocKind",
@@ -47,6 +48,7 @@ BOARD_ROOT = "shapes"
 CHAT_ROOT = "messages"
 META_ROOT = "meta"
 META_MUTED_ROOT = "muted"
+META_REMOVED_ROOT = "removed"
 
 _CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -101,8 +103,8 @@ class Shape:
         except ValueError:
             return None
         numbers = {}
-        for name in ("x", "y", "w", "h", "width", "z"):
-            raw = value.get(name, getattr(cls, name))
+        for name, default in _NUMBER_DEFAULTS.items():
+            raw = value.get(name, default)
             if not _finite(raw):
                 return None
             numbers[name] = float(raw)
@@ -125,6 +127,9 @@ class Shape:
             author=author if isinstance(author, str) else None,
             **numbers,
         )
+
+
+_NUMBER_DEFAULTS = {"x": 0.0, "y": 0.0, "w": 0.0, "h": 0.0, "width": 2.0, "z": 0.0}
 
 
 def _finite(value: Any) -> bool:
@@ -238,13 +243,26 @@ class RoomMeta:
     locked: bool = False
     ended: bool = False
     muted: frozenset[str] = field(default_factory=frozenset)
+    removed: frozenset[str] = field(default_factory=frozenset)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "locked": self.locked,
+            "ended": self.ended,
+            "muted": sorted(self.muted),
+            "removed": sorted(self.removed),
+        }
 
 
-def read_meta(meta: dict[str, Any], muted: dict[str, Any]) -> RoomMeta:
+def read_meta(
+    meta: dict[str, Any], muted: dict[str, Any], removed: dict[str, Any] | None = None
+) -> RoomMeta:
     title = meta.get("title", "")
     return RoomMeta(
         title=title if isinstance(title, str) else "",
         locked=meta.get("locked") is True,
         ended=meta.get("ended") is True,
-        muted=frozenset(uid for uid, on in muted.items() if on),
+        muted=frozenset(uid for uid, on in muted.items() if on is True),
+        removed=frozenset(uid for uid, on in (removed or {}).items() if on is True),
     )

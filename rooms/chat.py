@@ -22,7 +22,7 @@ from crdt.schemas import (
 )
 from crdt.types import Update, UserId
 from rooms.document import Document
-from rooms.identity import Identity, check_can_chat
+from rooms.identity import Identity
 from rooms.limits import Limits
 
 __all__ = ["ChatLog", "SendResult", "new_message_id"]
@@ -65,7 +65,7 @@ class ChatLog:
     def send(self, identity: Identity, text: Any, client_message_id: Any) -> SendResult:
         """Append a message from ``identity``; raise InvalidChatMessage or
         PermissionDenied (nothing appended) if it may not be sent."""
-        check_can_chat(identity)
+        self.doc.policy.check_chat(identity)
         cmid = validate_client_message_id(client_message_id)
         body = validate_chat_text(text, max_chars=self.limits.max_chat_chars)
         key = (identity.user_id, cmid)

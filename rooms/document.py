@@ -11,15 +11,16 @@ import logging
 from collections.abc import Hashable
 from typing import Any
 
-from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness
+from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, stamp_user
 from crdt.engine import Engine
 from crdt.errors import InvalidPayload, MalformedUpdate, MessageTooLarge, SchemaViolation
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
 from crdt.updates import check_update
-from rooms.identity import Identity, can_write, check_can_write
+from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import doc_kind
+from rooms.policy import RoomPolicy
 from rooms.store import LogPosition, StoredDoc
 
 __all__ = ["Document"]
@@ -43,12 +44,22 @@ class Document:
         "name",
         "pending",
         "pending_bytes",
+        "policy",
         "position",
         "room_id",
     )
 
-    def __init__(self, room_id: RoomId, name: DocName, engine: Engine, limits: Limits) -> None:
+    def __init__(
+        self,
+        room_id: RoomId,
+        name: DocName,
+        engine: Engine,
+        limits: Limits,
+        policy: RoomPolicy | None = None,
+    ) -> None:
         self.room_id = room_id
+        #: The room's moderation state (shared by all its documents).
+        self.policy = policy if policy is not None else RoomPolicy()
         self.name = name
         self.kind: DocKind = doc_kind(name)
         self.engine = engine
@@ -107,7 +118,7 @@ class Document:
         the strict board schema, or the identity may not write here.
         """
         update = self._binary(payload)
-        check_can_write(identity, self.kind)
+        self.policy.check_write(identity, self.kind)
         return self._apply_client_update(update)
 
     def receive_client_diff(self, payload: Any, identity: Identity) -> Update | None:
@@ -116,7 +127,7 @@ class Document:
         this document are ignored rather than refused: the y-socket.io
         provider always answers, with whatever it holds."""
         update = self._binary(payload)
-        if not can_write(identity, self.kind):
+        if not self.policy.can_write(identity, self.kind):
             return None
         return self._apply_client_update(update)
 
@@ -151,6 +162,7 @@ class Document:
             max_entries=self.limits.max_awareness_entries,
             max_state_bytes=self.limits.max_awareness_state_bytes,
         )
+        entries = stamp_user(entries, identity.as_json())
         changed = self.awareness.apply(entries, owner=owner, principal=identity.user_id)
         return encode_awareness(changed) if changed else None
 

@@ -1,9 +1,11 @@
-"""The rooms of one process: loading, membership, persistence and unloading.
+"""The rooms of one process: loading, membership, persistence, unloading,
+deletion and retention.
 
-``join`` loads a room's document on first use (one load however many joins
+``join`` loads a room on first use (its ``meta`` document first, so the
+room's policy is known before anyone is admitted; one load however many joins
 race for it), ``leave`` starts the unload grace period when the room empties,
-and a background task writes accepted updates to the store in batches,
-off the hot path. ``close`` flushes everything.
+and a background task writes accepted updates and audit records to the store
+in batches, off the hot path. ``close`` flushes everything.
 """
 
 from __future__ import annotations
@@ -12,21 +14,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 
 from crdt.engine import EngineFactory
 from crdt.errors import RoomUnavailable
-from crdt.types import DocName, RoomId
+from crdt.types import DocName, RoomId, UserId
+from rooms.audit import AuditAction, AuditRecord
 from rooms.chat import ChatLog
 from rooms.document import Document
+from rooms.identity import Identity
 from rooms.limits import Limits
-from rooms.names import CHAT
+from rooms.names import CHAT, META
 from rooms.room import Room, RoomState
-from rooms.store import Store
+from rooms.store import RoomInfo, Store
 
 __all__ = ["RoomRegistry"]
 
 log = logging.getLogger("collab.rooms")
+
+_DAY_MS = 86_400_000.0
 
 
 def _now_ms() -> float:
@@ -45,6 +51,8 @@ class RoomRegistry:
         unload_after_s: float = 30.0,
         flush_interval_s: float = 0.5,
         compact_after_updates: int = 500,
+        retention_days: float | None = None,
+        retention_check_interval_s: float = 3600.0,
         clock_ms: Callable[[], float] = _now_ms,
     ) -> None:
         self.store = store
@@ -53,31 +61,41 @@ class RoomRegistry:
         self.unload_after_s = unload_after_s
         self.flush_interval_s = flush_interval_s
         self.compact_after_updates = compact_after_updates
+        self.retention_days = retention_days
+        self.retention_check_interval_s = retention_check_interval_s
         self.clock_ms = clock_ms
         self.rooms: dict[RoomId, Room] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._audit: list[AuditRecord] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._unloads: set[asyncio.Task[None]] = set()
         self._closing = False
+        #: Called with the ids of rooms the retention task purged (to close
+        #: connections); set by the server.
+        self.on_purge: Callable[[RoomId], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the background flusher (needs a running event loop)."""
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        """Start the background flusher and retention tasks (needs a running loop)."""
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks.append(loop.create_task(self._flush_loop()))
+            if self.retention_check_interval_s > 0:
+                self._tasks.append(loop.create_task(self._retention_loop()))
 
     async def close(self) -> None:
-        """Stop unload timers and the flusher, then flush every room.
+        """Stop unload timers and background tasks, then flush every room.
 
         Rooms stay in memory (members may still be attached); the store is
         left open for the caller to close.
         """
         self._closing = True
-        if self._flusher is not None:
-            self._flusher.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+                await task
+        self._tasks.clear()
         if self._unloads:
             await asyncio.gather(*self._unloads, return_exceptions=True)
         for room in list(self.rooms.values()):
@@ -86,22 +104,37 @@ class RoomRegistry:
 
     # -- membership -------------------------------------------------------------
 
-    async def join(self, room_id: RoomId, doc_name: DocName, member: Hashable) -> Document:
+    async def join(
+        self, room_id: RoomId, doc_name: DocName, member: Hashable, identity: Identity
+    ) -> Document:
         """Attach ``member`` to a room's document, loading it if needed.
 
-        Raises RoomUnavailable if the store cannot load it or the registry is
-        closing; nothing is attached then.
+        Raises Removed if a facilitator removed ``identity`` from the room,
+        RoomUnavailable if the store cannot load it or the registry is closing;
+        nothing is attached then.
         """
         with self._pinned(room_id) as room:
+            await self._document(room, META)
+            room.policy.check_join(identity)
             doc = await self._document(room, doc_name)
+            room.policy.check_join(identity)  # a removal may have landed meanwhile
             doc.attach(member)
+            room.last_activity_ms = self.clock_ms()
             return doc
 
     async def document(self, room_id: RoomId, doc_name: DocName) -> Document:
         """A room's document without attaching anyone (for server writes such
         as chat sent from another document's namespace)."""
         with self._pinned(room_id) as room:
+            await self._document(room, META)
             return await self._document(room, doc_name)
+
+    @contextlib.asynccontextmanager
+    async def use(self, room_id: RoomId) -> AsyncIterator[Room]:
+        """The room, loaded (meta first) and kept loaded while the block runs."""
+        with self._pinned(room_id) as room:
+            await self._document(room, META)
+            yield room
 
     def leave(self, doc: Document, member: Hashable) -> bytes | None:
         """Detach ``member``; return the awareness update removing its clients.
@@ -110,8 +143,10 @@ class RoomRegistry:
         """
         removal = doc.detach(member)
         room = self.rooms.get(doc.room_id)
-        if room is not None and not room.in_use:
-            self._schedule_unload(room)
+        if room is not None and room.docs.get(doc.name) is doc:
+            room.last_activity_ms = self.clock_ms()
+            if not room.in_use:
+                self._schedule_unload(room)
         return removal
 
     def chat(self, room_id: RoomId) -> ChatLog:
@@ -168,11 +203,17 @@ class RoomRegistry:
             room.predecessor = None
         try:
             stored = await self.store.load(room.id, doc_name)
+            info = await self.store.load_room_info(room.id) if doc_name == META else None
         except OSError as exc:
             log.error("store load failed room=%s doc=%s: %s", room.id, doc_name, exc)
             raise RoomUnavailable("the room could not be loaded; try again") from None
-        doc = Document(room.id, doc_name, self.engine_factory(), self.limits)
+        doc = Document(room.id, doc_name, self.engine_factory(), self.limits, room.policy)
         doc.restore(stored)
+        if doc_name == META:
+            room.policy.load(doc.engine)
+            now = self.clock_ms()
+            room.info = info or RoomInfo(room.id, created_ms=now, last_activity_ms=now)
+            room.last_activity_ms = max(room.info.last_activity_ms, now)
         room.docs[doc_name] = doc
         log.info(
             "document loaded room=%s doc=%s log=%d snapshot_bytes=%d",
@@ -223,12 +264,109 @@ class RoomRegistry:
                     break
                 except OSError:
                     continue
+        self._drop(room)
+        log.info("room unloaded room=%s", room.id)
+
+    def _drop(self, room: Room) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
         room.docs.clear()
         room.chat = None
         room.transition(RoomState.UNLOADED)
-        log.info("room unloaded room=%s", room.id)
+
+    # -- deletion and retention -----------------------------------------------------
+
+    async def delete_room(self, room_id: RoomId) -> None:
+        """Purge a room everywhere: memory (unsaved updates discarded) and store.
+
+        The caller closes the room's connections first. Joins that race with
+        the deletion wait for it and find an empty room.
+        """
+        room = self.rooms.get(room_id)
+        if room is not None:
+            if room.state is RoomState.UNLOADING:
+                await room.unloaded.wait()
+            else:
+                room.cancel_unload()
+                room.transition(RoomState.UNLOADING)
+                for doc in room.docs.values():
+                    doc.pending.clear()
+                    doc.pending_bytes = 0
+                for lock in list(room.flush_locks.values()):
+                    async with lock:  # let a flush in flight finish before deleting
+                        pass
+        try:
+            await self.store.delete_room(room_id)
+        finally:
+            if room is not None and room.state is RoomState.UNLOADING:
+                self._drop(room)
+
+    async def purge_expired(self) -> list[RoomId]:
+        """Delete rooms whose last activity is older than their retention; return them."""
+        now = self.clock_ms()
+        purged = []
+        for info in await self.store.list_room_infos():
+            days = info.retention_days if info.retention_days is not None else self.retention_days
+            if days is None:
+                continue
+            room = self.rooms.get(info.room)
+            last = info.last_activity_ms
+            if room is not None:
+                if room.in_use:
+                    continue
+                last = max(last, room.last_activity_ms)
+            if last + days * _DAY_MS > now:
+                continue
+            if self.on_purge is not None:
+                self.on_purge(info.room)
+            await self.delete_room(info.room)
+            self.audit(AuditAction.PURGE, room=info.room, detail=f"retention_days={days:g}")
+            log.info("room purged by retention room=%s days=%g", info.room, days)
+            purged.append(info.room)
+        return purged
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.retention_check_interval_s)
+            try:
+                await self.purge_expired()
+            except OSError as exc:
+                log.error("retention check failed: %s; will retry", exc)
+
+    # -- audit -------------------------------------------------------------
+
+    def audit(
+        self,
+        action: AuditAction,
+        *,
+        room: RoomId | None = None,
+        identity: Identity | None = None,
+        outcome: str = "ok",
+        detail: str = "",
+        user_id: UserId | None = None,
+    ) -> None:
+        """Queue an audit record (written with the next flush)."""
+        self._audit.append(
+            AuditRecord(
+                ts=self.clock_ms(),
+                room=room,
+                user_id=identity.user_id if identity is not None else user_id,
+                role=identity.role.value if identity is not None else None,
+                action=action,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    async def flush_audit(self) -> None:
+        if not self._audit:
+            return
+        batch, self._audit = self._audit, []
+        try:
+            await self.store.append_audit(batch)
+        except OSError:
+            self._audit[:0] = batch
+            raise
 
     # -- persistence -------------------------------------------------------------
 
@@ -241,28 +379,66 @@ class RoomRegistry:
                 log.error("flush failed: %s; will retry", exc)
 
     async def flush_all(self) -> None:
-        """Write every pending update of every room; raise OSError at the end
-        if any room failed (the others are written)."""
+        """Write every pending update and audit record; raise OSError at the end
+        if anything failed (the rest is written)."""
         failure: OSError | None = None
         for room in list(self.rooms.values()):
             try:
                 await self._flush_room(room)
             except OSError as exc:
                 failure = exc
+        try:
+            await self.flush_audit()
+        except OSError as exc:
+            failure = exc
         if failure is not None:
             raise failure
 
     async def _flush_room(self, room: Room) -> None:
         for doc in list(room.docs.values()):
-            await self.flush_document(room, doc)
+            if await self.flush_document(room, doc):
+                room.last_activity_ms = self.clock_ms()
+        await self._save_info(room)
 
-    async def flush_document(self, room: Room, doc: Document) -> None:
-        """Append ``doc``'s pending updates; compact past the log bound.
+    async def _save_info(self, room: Room) -> None:
+        info = room.info
+        if info is None or room.state is RoomState.UNLOADED:
+            return
+        current = RoomInfo(
+            room.id,
+            title=room.policy.title,
+            retention_days=info.retention_days,
+            created_ms=info.created_ms,
+            last_activity_ms=max(info.last_activity_ms, room.last_activity_ms),
+        )
+        if current != info or not room.info_saved:
+            await self.store.save_room_info(current)
+            room.info = current
+            room.info_saved = True
+
+    async def set_retention(self, room: Room, days: float | None) -> None:
+        """Change a loaded room's retention period and save it."""
+        if room.info is not None:
+            info = room.info
+            room.info = RoomInfo(
+                info.room, info.title, days, info.created_ms, info.last_activity_ms
+            )
+            room.info_saved = False
+            await self._save_info(room)
+
+    async def flush_document(
+        self, room: Room, doc: Document, *, force_compact: bool = False
+    ) -> bool:
+        """Append ``doc``'s pending updates; compact past the log bound (or when
+        forced, e.g. after a redaction). Return whether anything was appended.
 
         On a store error the batch goes back to the front of ``pending`` and
         OSError propagates.
         """
         async with room.flush_lock(doc.name):
+            if room.state is RoomState.UNLOADED:
+                return False
+            appended = False
             if doc.pending:
                 batch = doc.pending
                 doc.pending = []
@@ -274,7 +450,8 @@ class RoomRegistry:
                     doc.pending_bytes = sum(len(u) for u in doc.pending)
                     raise
                 doc.log_length += len(batch)
-            if doc.log_length >= self.compact_after_updates:
+                appended = True
+            if doc.log_length >= self.compact_after_updates or (force_compact and doc.log_length):
                 snapshot = doc.engine.full_state()
                 await self.store.compact(room.id, doc.name, snapshot, doc.position)
                 log.info(
@@ -285,6 +462,7 @@ class RoomRegistry:
                     len(snapshot),
                 )
                 doc.log_length = 0
+            return appended
 
     # -- introspection -------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from crdt.errors import InternalError
 from crdt.types import DocName, RoomId
 from rooms.chat import ChatLog
 from rooms.document import Document
+from rooms.policy import RoomPolicy
+from rooms.store import RoomInfo
 
 __all__ = ["Room", "RoomState"]
 
@@ -58,6 +60,12 @@ class Room:
         #: The room this one replaced while it was still unloading: loads
         #: wait for its last flush so they read everything it held.
         self.predecessor: Room | None = None
+        #: Moderation state, loaded with the meta document (shared by its docs).
+        self.policy = RoomPolicy()
+        #: The stored record (title, retention, activity), loaded with meta.
+        self.info: RoomInfo | None = None
+        self.info_saved = False
+        self.last_activity_ms = 0.0
 
     def __repr__(self) -> str:
         return f"<Room {self.id} {self.state.value} docs={len(self.docs)}>"

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from crdt.types import DocName, RoomId, Update
+from rooms.audit import AuditRecord
 
-__all__ = ["LogPosition", "Store", "StoredDoc"]
+__all__ = ["LogPosition", "RoomInfo", "Store", "StoredDoc"]
 
 #: Where a log ends, as returned by :meth:`Store.append`; opaque to callers.
 LogPosition = int
@@ -35,6 +36,18 @@ class StoredDoc:
     @property
     def log_length(self) -> int:
         return len(self.updates)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A room's record: its settings and activity, for listing and retention."""
+
+    room: RoomId
+    title: str = ""
+    #: Days after the last activity before the room is purged; None: the default.
+    retention_days: float | None = None
+    created_ms: float = 0.0
+    last_activity_ms: float = 0.0
 
 
 class Store(Protocol):
@@ -58,10 +71,26 @@ class Store(Protocol):
         """
 
     async def delete_room(self, room: RoomId) -> None:
-        """Remove every document, snapshot and log entry of a room."""
+        """Remove every document, snapshot, log entry and the record of a room
+        (its audit records stay)."""
 
     async def list_rooms(self) -> list[RoomId]:
-        """Ids of every room with stored documents, sorted."""
+        """Ids of every room with stored documents or a record, sorted."""
+
+    async def save_room_info(self, info: RoomInfo) -> None:
+        """Create or replace a room's record."""
+
+    async def load_room_info(self, room: RoomId) -> RoomInfo | None:
+        """A room's record, or None."""
+
+    async def list_room_infos(self) -> list[RoomInfo]:
+        """Every room record, sorted by room id."""
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Append audit records (never deleted with a room)."""
+
+    async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
+        """The latest ``limit`` records of a room (or of the server: None), oldest first."""
 
     async def close(self) -> None:
         """Release the backing storage; the store is unusable afterwards."""

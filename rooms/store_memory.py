@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crdt.types import DocName, RoomId, Update
-from rooms.store import LogPosition, StoredDoc
+from rooms.audit import AuditRecord
+from rooms.store import LogPosition, RoomInfo, StoredDoc
 
 __all__ = ["MemoryStore"]
 
@@ -23,6 +24,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._docs: dict[tuple[RoomId, DocName], _Entry] = {}
         self._seq: LogPosition = 0
+        self._infos: dict[RoomId, RoomInfo] = {}
+        self._audit: list[AuditRecord] = []
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
         entry = self._docs.get((room, doc))
@@ -48,9 +51,26 @@ class MemoryStore:
     async def delete_room(self, room: RoomId) -> None:
         for key in [k for k in self._docs if k[0] == room]:
             del self._docs[key]
+        self._infos.pop(room, None)
 
     async def list_rooms(self) -> list[RoomId]:
-        return sorted({room for room, _ in self._docs})
+        return sorted({room for room, _ in self._docs} | set(self._infos))
+
+    async def save_room_info(self, info: RoomInfo) -> None:
+        self._infos[info.room] = info
+
+    async def load_room_info(self, room: RoomId) -> RoomInfo | None:
+        return self._infos.get(room)
+
+    async def list_room_infos(self) -> list[RoomInfo]:
+        return [self._infos[r] for r in sorted(self._infos)]
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        self._audit.extend(records)
+
+    async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
+        matching = [r for r in self._audit if room is None or r.room == room]
+        return matching[-limit:] if limit > 0 else []
 
     async def close(self) -> None:
         self._docs.clear()

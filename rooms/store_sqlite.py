@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from crdt.types import DocName, RoomId, Update
-from rooms.store import LogPosition, StoredDoc
+from rooms.audit import AuditAction, AuditRecord
+from rooms.store import LogPosition, RoomInfo, StoredDoc
 
 __all__ = ["SqliteStore"]
 
@@ -37,6 +38,24 @@ CREATE TABLE IF NOT EXISTS updates (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS updates_by_doc ON updates (room, doc, seq);
+CREATE TABLE IF NOT EXISTS rooms (
+    room TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    retention_days REAL,
+    created_ms REAL NOT NULL,
+    last_activity_ms REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    room TEXT,
+    user_id TEXT,
+    role TEXT,
+    action TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_room ON audit (room, id);
 """
 
 
@@ -61,6 +80,9 @@ class SqliteStore:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows are overwritten, not left in free pages: compaction after
+        # a redaction must make the disk forget the text (see compact()).
+        conn.execute("PRAGMA secure_delete=ON")
         conn.executescript(_SCHEMA)
         self._conn = conn
 
@@ -125,6 +147,9 @@ class SqliteStore:
                     "DELETE FROM updates WHERE room = ? AND doc = ? AND seq <= ?",
                     (room, doc, upto),
                 )
+            # Copy the WAL into the database and truncate it, so page images
+            # holding the dropped updates do not linger in the -wal file.
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
         await self._run(compact)
 
@@ -134,17 +159,84 @@ class SqliteStore:
             with _transaction(db):
                 db.execute("DELETE FROM snapshots WHERE room = ?", (room,))
                 db.execute("DELETE FROM updates WHERE room = ?", (room,))
+                db.execute("DELETE FROM rooms WHERE room = ?", (room,))
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
         await self._run(delete)
 
     async def list_rooms(self) -> list[RoomId]:
         def rooms() -> list[RoomId]:
             rows = self._db.execute(
-                "SELECT room FROM snapshots UNION SELECT room FROM updates ORDER BY room"
+                "SELECT room FROM snapshots UNION SELECT room FROM updates "
+                "UNION SELECT room FROM rooms ORDER BY room"
             ).fetchall()
             return [RoomId(r[0]) for r in rows]
 
         return await self._run(rooms)
+
+    async def save_room_info(self, info: RoomInfo) -> None:
+        row = (info.room, info.title, info.retention_days, info.created_ms, info.last_activity_ms)
+
+        def save() -> None:
+            self._db.execute(
+                "INSERT INTO rooms (room, title, retention_days, created_ms, last_activity_ms) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (room) DO UPDATE SET title = excluded.title, "
+                "retention_days = excluded.retention_days, created_ms = excluded.created_ms, "
+                "last_activity_ms = excluded.last_activity_ms",
+                row,
+            )
+
+        await self._run(save)
+
+    async def load_room_info(self, room: RoomId) -> RoomInfo | None:
+        def load() -> RoomInfo | None:
+            row = self._db.execute(
+                "SELECT room, title, retention_days, created_ms, last_activity_ms "
+                "FROM rooms WHERE room = ?",
+                (room,),
+            ).fetchone()
+            return _room_info(row) if row else None
+
+        return await self._run(load)
+
+    async def list_room_infos(self) -> list[RoomInfo]:
+        def infos() -> list[RoomInfo]:
+            rows = self._db.execute(
+                "SELECT room, title, retention_days, created_ms, last_activity_ms "
+                "FROM rooms ORDER BY room"
+            ).fetchall()
+            return [_room_info(r) for r in rows]
+
+        return await self._run(infos)
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        rows = [
+            (r.ts, r.room, r.user_id, r.role, r.action.value, r.outcome, r.detail) for r in records
+        ]
+
+        def append() -> None:
+            with _transaction(self._db):
+                self._db.executemany(
+                    "INSERT INTO audit (ts, room, user_id, role, action, outcome, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+        await self._run(append)
+
+    async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
+        def read() -> list[AuditRecord]:
+            where, args = ("WHERE room = ?", (room,)) if room is not None else ("", ())
+            rows = self._db.execute(
+                "SELECT ts, room, user_id, role, action, outcome, detail FROM "
+                f"(SELECT * FROM audit {where} ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (*args, max(limit, 0)),
+            ).fetchall()
+            return [
+                AuditRecord(r[0], r[1], r[2], r[3], AuditAction(r[4]), r[5], r[6]) for r in rows
+            ]
+
+        return await self._run(read)
 
     async def close(self) -> None:
         def close() -> None:
@@ -170,3 +262,14 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _room_info(row: tuple[object, ...]) -> RoomInfo:
+    room, title, retention, created, activity = row
+    return RoomInfo(
+        RoomId(str(room)),
+        str(title),
+        None if retention is None else float(retention),  # type: ignore[arg-type]
+        float(created),  # type: ignore[arg-type]
+        float(activity),  # type: ignore[arg-type]
+    )

@@ -34,6 +34,7 @@ class RunningServer:
 async def start_server(**overrides: Any) -> RunningServer:
     """A collab server on 127.0.0.1 with a free port (in this process)."""
     overrides.setdefault("store", "memory")
+    overrides.setdefault("dev", True)
     overrides.setdefault("port", 0)
     settings = settings_from(None, {}, **overrides)
     app = create_app(settings)
@@ -82,3 +83,36 @@ async def client_factory() -> AsyncIterator[Callable[..., Awaitable[CollabClient
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+SECRET = "test-secret-" + "x" * 40
+ADMIN_KEY = "admin-key-for-tests-0123456789"
+
+
+def mint(
+    room: str,
+    role: str = "participant",
+    name: str = "Ann",
+    sub: str | None = None,
+    ttl_s: float = 3600,
+    **kwargs: Any,
+) -> str:
+    """A token signed with the test servers' HS256 secret."""
+    from collab.tokens import mint_token
+
+    return mint_token(
+        SECRET,
+        algorithm="HS256",
+        sub=sub or f"user-{name.lower()}",
+        name=name,
+        room=room,
+        role=role,
+        ttl_s=ttl_s,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+async def token_server(server_factory: Callable[..., Awaitable[RunningServer]]) -> RunningServer:
+    """A server that only accepts signed tokens (no --dev), with an admin key."""
+    return await server_factory(dev=False, jwt_secret=SECRET, admin_key=ADMIN_KEY)

@@ -39,7 +39,7 @@ async def test_metrics_count_traffic(server, client_factory):
     }
     assert values["collab_connections"] == 2
     assert values["collab_rooms_loaded"] == 1
-    assert values["collab_documents_loaded"] == 1
+    assert values["collab_documents_loaded"] == 2  # the board and the room's meta
     assert values["collab_updates_in_total"] >= 1
     assert values["collab_bytes_in_total"] > 0
     assert values['collab_deliveries_out_total{event="sync-update"}'] >= 1

@@ -45,7 +45,7 @@ class ServerProcess:
             "sqlite",
             "--log-level",
             "warning",
-            *self.extra,
+            *(self.extra or ("--dev",)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -91,7 +91,7 @@ def chat(client: CollabClient) -> list[dict]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_restart_keeps_every_board_and_chat(process, sig):
     # A flush interval longer than the test: only the shutdown flush can save the data.
-    srv = process("--flush-interval-s", "600")
+    srv = process("--dev", "--flush-interval-s", "600")
     await srv.start()
     board = CollabClient(srv.url, "clinic-7/group-a", auth={"name": "Ann"}, reconnection=False)
     chat_conn = CollabClient(
@@ -157,3 +157,23 @@ async def test_client_reconnects_after_restart_and_gets_everything(process):
         await ann.close()
     with contextlib.suppress(Exception):
         assert await srv.stop() == 0
+
+
+async def test_refuses_to_start_without_a_token_key(tmp_path):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "collab",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={k: v for k, v in __import__("os").environ.items() if not k.startswith("COLLAB_")},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2
+    assert b"refusing to start without a token key" in err
+    assert b"listening" not in out

@@ -128,3 +128,18 @@ async def test_update_sent_just_before_disconnect_is_kept(server, client_factory
         await raw.close()
     probe = await client_factory(server.url, "quick-exit")
     assert set(shapes(probe)) == {f"last-{i}" for i in range(20)}
+
+
+async def test_ypy_engine_serves_the_same_protocol(server_factory, client_factory):
+    """The server on the y-py engine syncs boards and chat like the default."""
+    srv = await server_factory(engine="ypy")
+    a = await client_factory(srv.url, "ypy-room")
+    b = await client_factory(srv.url, "ypy-room")
+    a.doc.get("shapes", type=Map)["s1"] = {"type": "rect", "x": 1.0}
+    await b.wait_for(lambda: "s1" in shapes(b))
+    chat = await client_factory(srv.url, "ypy-room", "chat")
+    ack = await a.send_chat("hello from y-py")
+    await chat.wait_for(lambda: len(chat.doc.get("messages", type=Array)) == 1)
+    assert chat.doc.get("messages", type=Array).to_py()[0]["id"] == ack["id"]
+    late = await client_factory(srv.url, "ypy-room")
+    assert shapes(late) == shapes(a)

@@ -16,15 +16,28 @@ def parse(argv: list[str], env: dict[str, str] | None = None) -> Settings:
     return settings_from(parser.parse_args(argv), env or {})
 
 
+def test_refuses_to_start_without_a_key():
+    with pytest.raises(ConfigError, match="--jwt-secret"):
+        parse([])
+    assert parse(["--dev"]).dev is True
+    assert parse(["--jwt-secret", "x" * 32]).jwt_secret == "x" * 32
+
+
+def test_secrets_are_not_in_the_repr():
+    s = parse(["--jwt-secret", "s" * 40, "--admin-key", "k" * 20])
+    assert "s" * 40 not in repr(s) and "k" * 20 not in repr(s)
+
+
 def test_defaults():
-    s = parse([])
-    assert s == Settings()
+    s = parse(["--dev"])
+    assert s == Settings(dev=True)
     assert s.store == "sqlite" and s.port == 8000 and s.max_message_bytes == 1 << 20
     assert s.websocket_compression is False
 
 
 def test_environment_then_flags():
     env = {
+        "COLLAB_DEV": "1",
         "COLLAB_PORT": "9001",
         "COLLAB_STORE": "memory",
         "COLLAB_STRICT_BOARD": "true",
@@ -43,6 +56,8 @@ def test_environment_then_flags():
     ("argv", "env", "needle"),
     [
         (["--store", "postgres"], {}, "store"),
+        (["--jwt-secret", "short"], {}, "32 bytes"),
+        (["--dev", "--admin-key", "short"], {}, "admin key"),
         (["--port", "70000"], {}, "port"),
         ([], {"COLLAB_PORT": "eighty"}, "COLLAB_PORT"),
         (["--engine", "automerge"], {}, "engine"),
@@ -52,7 +67,7 @@ def test_environment_then_flags():
 )
 def test_invalid_values_name_the_setting(argv, env, needle):
     with pytest.raises(ConfigError, match=needle):
-        parse(argv, env)
+        parse(["--dev", *argv], env)
 
 
 def test_every_option_is_a_settings_field_and_documented():

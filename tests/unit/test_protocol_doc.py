@@ -39,6 +39,19 @@ def test_events_are_documented():
         assert f"`{event}`" in section(3)
     assert f"`{sync.CHAT_SEND}`" in section(6)
     assert "`collab:error`" in section(6)
+    assert f"`{sync.ROOM_STATE}`" in section(6)
+    from rooms.moderation import ACTIONS
+
+    for event in ACTIONS:
+        assert f"`{event}`" in section(6), event
+
+
+def test_audit_actions_are_documented():
+    from rooms.audit import AuditAction
+
+    text = section(10)
+    for action in AuditAction:
+        assert f"`{action.value}`" in text, action
 
 
 def test_limits_are_documented():

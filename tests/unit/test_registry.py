@@ -92,8 +92,10 @@ def stored_shapes(store: MemoryStore, room: str) -> dict:
 async def test_concurrent_joins_load_once():
     store = CountingStore()
     registry = make_registry(store)
-    docs = await asyncio.gather(*(registry.join(RoomId("r"), BOARD, f"m{i}") for i in range(20)))
-    assert store.loads == 1
+    docs = await asyncio.gather(
+        *(registry.join(RoomId("r"), BOARD, f"m{i}", ANN) for i in range(20))
+    )
+    assert store.loads == 2, "one load each of the meta document and the board"
     assert all(d is docs[0] for d in docs)
     assert len(docs[0].members) == 20
 
@@ -102,7 +104,7 @@ async def test_unload_after_grace_period_flushes():
     store = CountingStore()
     registry = make_registry(store, flush_interval_s=60)  # only the unload can flush
     registry.start()
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     doc.receive_update(shape_update("a"), ANN)
     registry.leave(doc, "m1")
     assert registry.rooms[RoomId("r")].state is RoomState.IDLE
@@ -114,27 +116,27 @@ async def test_unload_after_grace_period_flushes():
 async def test_rejoin_during_grace_keeps_room():
     store = CountingStore()
     registry = make_registry(store, unload_after_s=0.3)
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     room = registry.rooms[RoomId("r")]
     registry.leave(doc, "m1")
-    again = await registry.join(RoomId("r"), BOARD, "m2")
+    again = await registry.join(RoomId("r"), BOARD, "m2", ANN)
     assert again is doc and registry.rooms[RoomId("r")] is room
     assert room.state is RoomState.ACTIVE
     await asyncio.sleep(0.4)  # longer than the grace period: must still be loaded
     assert registry.rooms[RoomId("r")] is room
-    assert store.loads == 1
+    assert store.loads == 2  # meta and board, once
 
 
 async def test_join_while_unloading_waits_for_the_flush():
     store = CountingStore()
     registry = make_registry(store, unload_after_s=0, flush_interval_s=60)
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     doc.receive_update(shape_update("kept"), ANN)
     store.append_gate = asyncio.Event()
     old_room = registry.rooms[RoomId("r")]
     registry.leave(doc, "m1")
     await until(lambda: old_room.state is RoomState.UNLOADING)
-    joining = asyncio.ensure_future(registry.join(RoomId("r"), BOARD, "m2"))
+    joining = asyncio.ensure_future(registry.join(RoomId("r"), BOARD, "m2", ANN))
     await asyncio.sleep(0.05)
     assert not joining.done(), "a join must not read the store before the old flush"
     store.append_gate.set()
@@ -149,16 +151,16 @@ async def test_load_failure_is_typed_and_retried():
     store.fail_loads = 1
     registry = make_registry(store)
     with pytest.raises(RoomUnavailable):
-        await registry.join(RoomId("r"), BOARD, "m1")
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+        await registry.join(RoomId("r"), BOARD, "m1", ANN)
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     assert doc.members == {"m1"}
-    assert store.loads == 2
+    assert store.loads == 3  # the failed meta load, then meta and board
 
 
 async def test_flush_failure_keeps_updates_in_order():
     store = CountingStore()
     registry = make_registry(store, unload_after_s=60)
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     doc.receive_update(shape_update("first"), ANN)
     store.fail_appends = 1
     with pytest.raises(OSError):
@@ -175,7 +177,7 @@ async def test_flush_failure_keeps_updates_in_order():
 async def test_compaction_bounds_the_log():
     store = CountingStore()
     registry = make_registry(store, compact_after_updates=5, unload_after_s=60)
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     for i in range(12):
         doc.receive_update(shape_update(f"s{i}"), ANN)
         await registry.flush_all()
@@ -189,12 +191,12 @@ async def test_close_flushes_and_refuses_new_joins():
     store = CountingStore()
     registry = make_registry(store, flush_interval_s=60, unload_after_s=60)
     registry.start()
-    doc = await registry.join(RoomId("r"), BOARD, "m1")
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
     doc.receive_update(shape_update("x"), ANN)
     await registry.close()
     assert set(stored_shapes(store, "r")) == {"x"}
     with pytest.raises(RoomUnavailable):
-        await registry.join(RoomId("r2"), BOARD, "m1")
+        await registry.join(RoomId("r2"), BOARD, "m1", ANN)
 
 
 async def test_thousand_rooms_leave_nothing_behind():
@@ -203,7 +205,7 @@ async def test_thousand_rooms_leave_nothing_behind():
     refs: list[weakref.ref] = []
     for batch in range(10):
         docs = await asyncio.gather(
-            *(registry.join(RoomId(f"room-{batch}-{i}"), BOARD, "m") for i in range(100))
+            *(registry.join(RoomId(f"room-{batch}-{i}"), BOARD, "m", ANN) for i in range(100))
         )
         for doc in docs:
             doc.receive_update(shape_update("s"), ANN)

@@ -1,0 +1,364 @@
+"""The OpenAPI 3.1 description of the admin API, served at ``/api/openapi.json``.
+
+tests/integration/test_admin_api.py validates this document and checks every
+response of the API against the schemas here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collab import __version__
+from crdt.errors import ErrorCode
+from rooms.audit import AuditAction
+
+__all__ = ["OPENAPI"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "400": {"$ref": "#/components/responses/BadRequest"},
+}
+_ROOM_PARAM = {
+    "name": "room",
+    "in": "path",
+    "required": True,
+    "description": "The room id, URL-encoded (clinic-7%2Fgroup-a).",
+    "schema": {"type": "string", "maxLength": 128},
+}
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "collab admin API",
+        "version": __version__,
+        "description": "Rooms, exports, deletion and the audit log. protocol.md §10.",
+    },
+    "security": [{"adminKey": []}],
+    "paths": {
+        "/api/rooms": {
+            "get": {
+                "summary": "List rooms",
+                "operationId": "listRooms",
+                "responses": {"200": _json_response("The rooms.", _ref("RoomList")), **_ERRORS},
+            },
+            "post": {
+                "summary": "Create a room",
+                "operationId": "createRoom",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CreateRoom")}},
+                },
+                "responses": {
+                    "201": _json_response("The created room.", _ref("RoomInfo")),
+                    "409": _json_response("The room exists.", _ref("Error")),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/rooms/{room}": {
+            "parameters": [_ROOM_PARAM],
+            "get": {
+                "summary": "Room info: who is online, document sizes, state",
+                "operationId": "getRoom",
+                "responses": {
+                    "200": _json_response("The room.", _ref("RoomInfo")),
+                    "404": _json_response("No such room.", _ref("Error")),
+                    **_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Delete a room everywhere (the audit log keeps the record)",
+                "operationId": "deleteRoom",
+                "responses": {
+                    "200": _json_response("Deleted.", _ref("Deleted")),
+                    "404": _json_response("No such room.", _ref("Error")),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/rooms/{room}/export": {
+            "parameters": [
+                _ROOM_PARAM,
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "string",
+                        "enum": ["json", "markdown", "svg"],
+                        "default": "json",
+                    },
+                },
+            ],
+            "get": {
+                "summary": "Export: JSON, Markdown transcript or SVG board",
+                "operationId": "exportRoom",
+                "responses": {
+                    "200": {
+                        "description": "The export.",
+                        "content": {
+                            "application/json": {"schema": _ref("Export")},
+                            "text/markdown": {"schema": {"type": "string"}},
+                            "image/svg+xml": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "404": _json_response("No such room.", _ref("Error")),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/rooms/{room}/audit": {
+            "parameters": [
+                _ROOM_PARAM,
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
+                },
+            ],
+            "get": {
+                "summary": "The room's audit log, oldest first (kept after deletion)",
+                "operationId": "getAudit",
+                "responses": {"200": _json_response("Records.", _ref("AuditLog")), **_ERRORS},
+            },
+        },
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "getOpenApi",
+                "security": [],
+                "responses": {"200": _json_response("OpenAPI 3.1.", {"type": "object"})},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "adminKey": {"type": "http", "scheme": "bearer", "description": "--admin-key"}
+        },
+        "responses": {
+            "Unauthorized": _json_response("Missing or wrong admin key.", _ref("Error")),
+            "BadRequest": _json_response("Malformed request.", _ref("Error")),
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "additionalProperties": False,
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+                            "message": {"type": "string"},
+                        },
+                    }
+                },
+            },
+            "CreateRoom": {
+                "type": "object",
+                "required": ["id"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "maxLength": 128},
+                    "title": {"type": "string", "maxLength": 200},
+                    "retentionDays": {
+                        "type": ["number", "null"],
+                        "exclusiveMinimum": 0,
+                        "maximum": 36500,
+                    },
+                },
+            },
+            "RoomSummary": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "title",
+                    "retentionDays",
+                    "createdAt",
+                    "lastActivityAt",
+                    "connections",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "retentionDays": _NULLABLE_NUMBER,
+                    "createdAt": _NULLABLE_NUMBER,
+                    "lastActivityAt": _NULLABLE_NUMBER,
+                    "connections": {"type": "integer", "minimum": 0},
+                },
+            },
+            "RoomList": {
+                "type": "object",
+                "required": ["rooms"],
+                "additionalProperties": False,
+                "properties": {"rooms": {"type": "array", "items": _ref("RoomSummary")}},
+            },
+            "RoomState": {
+                "type": "object",
+                "required": ["title", "locked", "ended", "muted", "removed"],
+                "additionalProperties": False,
+                "properties": {
+                    "title": {"type": "string"},
+                    "locked": {"type": "boolean"},
+                    "ended": {"type": "boolean"},
+                    "muted": {"type": "array", "items": {"type": "string"}},
+                    "removed": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "RoomInfo": {
+                "allOf": [
+                    _ref("RoomSummary"),
+                    {
+                        "type": "object",
+                        "required": ["state", "online", "documentBytes", "retentionDefaultDays"],
+                        "properties": {
+                            "state": _ref("RoomState"),
+                            "online": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["userId", "name", "role", "documents"],
+                                    "properties": {
+                                        "userId": {"type": "string"},
+                                        "name": {"type": "string"},
+                                        "role": {
+                                            "enum": ["facilitator", "participant", "observer"]
+                                        },
+                                        "documents": {"type": "array", "items": {"type": "string"}},
+                                    },
+                                },
+                            },
+                            "documentBytes": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer", "minimum": 0},
+                            },
+                            "retentionDefaultDays": _NULLABLE_NUMBER,
+                        },
+                    },
+                ]
+            },
+            "ChatEntry": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "authorId",
+                    "authorName",
+                    "role",
+                    "ts",
+                    "time",
+                    "text",
+                    "redacted",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "authorId": {"type": "string"},
+                    "authorName": {"type": "string"},
+                    "role": {"type": "string"},
+                    "ts": {"type": "number"},
+                    "time": {"type": "string", "format": "date-time"},
+                    "text": {"type": "string"},
+                    "redacted": {"type": "boolean"},
+                },
+            },
+            "Shape": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "type",
+                    "x",
+                    "y",
+                    "w",
+                    "h",
+                    "points",
+                    "color",
+                    "width",
+                    "text",
+                    "z",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "type": {"enum": ["pen", "line", "arrow", "rect", "ellipse", "sticky", "text"]},
+                    "x": {"type": "number"},
+                    "y": {"type": "number"},
+                    "w": {"type": "number"},
+                    "h": {"type": "number"},
+                    "points": {
+                        "type": "array",
+                        "items": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 2,
+                            "maxItems": 2,
+                        },
+                    },
+                    "color": {"type": "string"},
+                    "fill": {"type": ["string", "null"]},
+                    "width": {"type": "number"},
+                    "text": {"type": "string"},
+                    "author": {"type": ["string", "null"]},
+                    "z": {"type": "number"},
+                },
+            },
+            "Export": {
+                "type": "object",
+                "required": ["room", "exportedAt", "meta", "chat", "board"],
+                "properties": {
+                    "room": {"type": "string"},
+                    "exportedAt": {"type": "string", "format": "date-time"},
+                    "meta": _ref("RoomState"),
+                    "chat": {"type": "array", "items": _ref("ChatEntry")},
+                    "board": {
+                        "type": "object",
+                        "required": ["shapes"],
+                        "properties": {"shapes": {"type": "array", "items": _ref("Shape")}},
+                    },
+                },
+            },
+            "Deleted": {
+                "type": "object",
+                "required": ["deleted", "connectionsClosed"],
+                "additionalProperties": False,
+                "properties": {
+                    "deleted": {"type": "string"},
+                    "connectionsClosed": {"type": "integer", "minimum": 0},
+                },
+            },
+            "AuditRecord": {
+                "type": "object",
+                "required": ["ts", "room", "user_id", "role", "action", "outcome", "detail"],
+                "additionalProperties": False,
+                "properties": {
+                    "ts": {"type": "number"},
+                    "room": {"type": ["string", "null"]},
+                    "user_id": {"type": ["string", "null"]},
+                    "role": {"type": ["string", "null"]},
+                    "action": {"enum": [a.value for a in AuditAction]},
+                    "outcome": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+            "AuditLog": {
+                "type": "object",
+                "required": ["room", "records"],
+                "additionalProperties": False,
+                "properties": {
+                    "room": {"type": "string"},
+                    "records": {"type": "array", "items": _ref("AuditRecord")},
+                },
+            },
+        },
+    },
+}

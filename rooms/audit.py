@@ -1,0 +1,49 @@
+"""The audit log: append-only records of who did what, when, with what outcome.
+
+Records name ids, roles, actions and outcome codes, never content (no chat
+text, no board data, no token). The store keeps them after a room is purged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["AuditAction", "AuditRecord"]
+
+
+class AuditAction(StrEnum):
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    REFUSED = "refused"  # an event refused for the connection's role or the room's state
+    LOCK = "lock"
+    MUTE = "mute"
+    REMOVE = "remove"
+    REDACT = "redact"
+    END = "end"
+    CREATE = "create"
+    EXPORT = "export"
+    DELETE = "delete"
+    PURGE = "purge"
+    ADMIN_AUTH = "admin_auth"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit entry. ``outcome`` is ``ok`` or an error code."""
+
+    ts: float  # milliseconds since the Unix epoch
+    room: str | None
+    user_id: str | None
+    role: str | None
+    action: AuditAction
+    outcome: str
+    #: A short machine-readable qualifier: a target user id, a message id,
+    #: a document name, an export format. Never content.
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["action"] = self.action.value
+        return data

@@ -1,0 +1,154 @@
+"""Facilitator controls (protocol.md §6.3): lock, mute, remove, redact, end.
+
+Each action checks the actor's role, validates its payload, writes the
+room's server-written documents (``meta`` for state, ``chat`` for
+redaction) and returns what changed, for the caller to relay. Every client
+sees the current state in the ``meta`` document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crdt.errors import InvalidPayload, NotFound
+from crdt.schemas import CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_ROOT, META_ROOT
+from crdt.types import DocName, Update, UserId
+from rooms.audit import AuditAction
+from rooms.identity import Identity
+from rooms.names import CHAT, META
+from rooms.room import Room
+
+__all__ = ["ACTIONS", "Change", "Outcome", "moderate", "set_title"]
+
+_USER_ID = re.compile(r"[A-Za-z0-9_.:@|+-]{1,128}")
+_MESSAGE_ID = re.compile(r"[0-9a-f]{1,64}")
+MAX_TITLE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An update the server made to one of the room's documents."""
+
+    doc: DocName
+    update: Update
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a moderation action did."""
+
+    action: AuditAction
+    changes: tuple[Change, ...]
+    #: For the audit log: the target (user id, message id) or the new value.
+    detail: str
+    #: A user whose connections to the room must close with ``removed``.
+    expel: UserId | None = None
+    #: The chat document was redacted: its stored log must be compacted away.
+    purge_chat_log: bool = False
+
+
+def _fields(payload: Any, allowed: Mapping[str, type]) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise InvalidPayload("moderation events take one JSON object")
+    unknown = set(payload) - set(allowed)
+    if unknown:
+        raise InvalidPayload(f"unknown fields: {', '.join(sorted(unknown))}")
+    for name, kind in allowed.items():
+        if name in payload and not isinstance(payload[name], kind):
+            raise InvalidPayload(f"field {name!r} must be {kind.__name__}")
+    return payload
+
+
+def _user(payload: dict[str, Any]) -> UserId:
+    user = payload.get("userId")
+    if not isinstance(user, str) or not _USER_ID.fullmatch(user):
+        raise InvalidPayload("userId must be a user id")
+    return UserId(user)
+
+
+def _write_meta(room: Room, root: str, fields: Mapping[str, Any]) -> Change:
+    doc = room.docs[META]
+    update = doc.engine.set_map_fields(root, fields)
+    doc.accept_server_update(update)
+    room.policy.load(doc.engine)
+    return Change(META, update)
+
+
+def lock(room: Room, actor: Identity, payload: Any) -> Outcome:
+    locked = _fields(payload, {"locked": bool}).get("locked", True)
+    change = _write_meta(room, META_ROOT, {"locked": locked})
+    return Outcome(AuditAction.LOCK, (change,), f"locked={str(locked).lower()}")
+
+
+def mute(room: Room, actor: Identity, payload: Any) -> Outcome:
+    fields = _fields(payload, {"userId": str, "muted": bool})
+    user = _user(fields)
+    muted = fields.get("muted", True)
+    change = _write_meta(room, META_MUTED_ROOT, {user: muted})
+    return Outcome(AuditAction.MUTE, (change,), f"{user} muted={str(muted).lower()}")
+
+
+def remove(room: Room, actor: Identity, payload: Any) -> Outcome:
+    fields = _fields(payload, {"userId": str, "removed": bool})
+    user = _user(fields)
+    removed = fields.get("removed", True)
+    if user == actor.user_id and removed:
+        raise InvalidPayload("a facilitator cannot remove themselves")
+    change = _write_meta(room, META_REMOVED_ROOT, {user: removed})
+    return Outcome(
+        AuditAction.REMOVE,
+        (change,),
+        f"{user} removed={str(removed).lower()}",
+        expel=user if removed else None,
+    )
+
+
+def end(room: Room, actor: Identity, payload: Any) -> Outcome:
+    _fields(payload if payload is not None else {}, {})
+    change = _write_meta(room, META_ROOT, {"ended": True})
+    return Outcome(AuditAction.END, (change,), "ended=true")
+
+
+def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
+    """Remove a chat message's text from the document state (not only hide it):
+    the old value is deleted and garbage-collected, so no client syncing later
+    can recover it; the caller compacts the stored log so the disk forgets it too."""
+    message_id = _fields(payload, {"messageId": str}).get("messageId")
+    if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
+        raise InvalidPayload("messageId must be a message id")
+    doc = room.docs[CHAT]
+    messages = doc.engine.read_array(CHAT_ROOT)
+    for index, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("id") == message_id:
+            update = doc.engine.set_item_fields(CHAT_ROOT, index, {"text": "", "redacted": True})
+            doc.accept_server_update(update)
+            return Outcome(
+                AuditAction.REDACT, (Change(CHAT, update),), message_id, purge_chat_log=True
+            )
+    raise NotFound(f"no message {message_id} in this room")
+
+
+ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
+    "mod:lock": lock,
+    "mod:mute": mute,
+    "mod:remove": remove,
+    "mod:redact": redact,
+    "mod:end": end,
+}
+
+
+def moderate(event: str, room: Room, actor: Identity, payload: Any) -> Outcome:
+    """Run the moderation ``event``; raise PermissionDenied for non-facilitators,
+    InvalidPayload or NotFound for bad requests (nothing changes then)."""
+    room.policy.check_moderate(actor)
+    return ACTIONS[event](room, actor, payload)
+
+
+def set_title(room: Room, title: str) -> Change:
+    """Set the room's title (admin API)."""
+    if not isinstance(title, str) or len(title) > MAX_TITLE_CHARS:
+        raise InvalidPayload(f"title must be a string of at most {MAX_TITLE_CHARS} characters")
+    return _write_meta(room, META_ROOT, {"title": title})

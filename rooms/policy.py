@@ -1,0 +1,101 @@
+"""What each role may do in a room, given the room's moderation state
+(design.md §4). The one place policy is decided; handlers ask, never decide.
+
+The state mirrors the room's ``meta`` document (protocol.md §5.3) and is
+rebuilt from it when the room loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crdt.engine import Engine
+from crdt.errors import (
+    BoardLocked,
+    Muted,
+    PermissionDenied,
+    ReadOnlyDocument,
+    Removed,
+    SessionEnded,
+)
+from crdt.schemas import (
+    META_MUTED_ROOT,
+    META_REMOVED_ROOT,
+    META_ROOT,
+    DocKind,
+    RoomMeta,
+    read_meta,
+)
+from crdt.types import UserId
+from rooms.identity import Identity, Role
+
+__all__ = ["RoomPolicy"]
+
+
+@dataclass(slots=True)
+class RoomPolicy:
+    """A room's moderation state and the checks that follow from it."""
+
+    title: str = ""
+    locked: bool = False
+    ended: bool = False
+    muted: set[UserId] = field(default_factory=set)
+    removed: set[UserId] = field(default_factory=set)
+
+    def load(self, meta_engine: Engine) -> None:
+        """Take the state from the room's meta document."""
+        meta = read_meta(
+            meta_engine.read_map(META_ROOT),
+            meta_engine.read_map(META_MUTED_ROOT),
+            meta_engine.read_map(META_REMOVED_ROOT),
+        )
+        self.title = meta.title
+        self.locked = meta.locked
+        self.ended = meta.ended
+        self.muted = {UserId(u) for u in meta.muted}
+        self.removed = {UserId(u) for u in meta.removed}
+
+    def snapshot(self) -> RoomMeta:
+        return RoomMeta(
+            title=self.title,
+            locked=self.locked,
+            ended=self.ended,
+            muted=frozenset(self.muted),
+            removed=frozenset(self.removed),
+        )
+
+    # -- checks (raise) ----------------------------------------------------------
+
+    def check_join(self, identity: Identity) -> None:
+        if identity.user_id in self.removed:
+            raise Removed("you were removed from this room")
+
+    def check_write(self, identity: Identity, kind: DocKind) -> None:
+        """Raise unless ``identity`` may send ``sync-update`` to a ``kind`` document."""
+        if kind.server_written:
+            raise ReadOnlyDocument(f"the {kind.value} document is written by the server only")
+        if identity.role is Role.OBSERVER:
+            raise PermissionDenied("observers are read-only")
+        if self.ended:
+            raise SessionEnded("the session has ended; the room is read-only")
+        if self.locked and identity.role is not Role.FACILITATOR:
+            raise BoardLocked("the board is locked by the facilitator")
+
+    def can_write(self, identity: Identity, kind: DocKind) -> bool:
+        try:
+            self.check_write(identity, kind)
+        except (ReadOnlyDocument, PermissionDenied, SessionEnded, BoardLocked):
+            return False
+        return True
+
+    def check_chat(self, identity: Identity) -> None:
+        if identity.role is Role.OBSERVER:
+            raise PermissionDenied("observers are read-only")
+        if self.ended:
+            raise SessionEnded("the session has ended; the room is read-only")
+        if identity.user_id in self.muted and identity.role is not Role.FACILITATOR:
+            raise Muted("you are muted in this room's chat")
+
+    def check_moderate(self, identity: Identity) -> None:
+        if identity.role is not Role.FACILITATOR:
+            raise PermissionDenied("only facilitators may moderate")

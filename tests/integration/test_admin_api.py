@@ -1,0 +1,290 @@
+"""The admin HTTP API: auth, rooms, info, export, delete, audit, retention, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+import aiohttp
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+from pycrdt import Map
+
+from collab.client import CollabClient
+from collab.openapi import OPENAPI
+from tests.conftest import ADMIN_KEY, SECRET, mint
+
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def check(schema_name: str, body: Any) -> None:
+    """Validate a response body against a schema of the OpenAPI document."""
+    schema = {
+        "$ref": f"#/components/schemas/{schema_name}",
+        **{"components": OPENAPI["components"]},
+    }
+    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
+
+
+class Api:
+    def __init__(self, base: str, http: aiohttp.ClientSession) -> None:
+        self.base, self.http = base, http
+
+    async def call(
+        self, method: str, path: str, *, headers: dict | None = AUTH, **kwargs: Any
+    ) -> tuple[int, Any]:
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as r:
+            ctype = r.headers.get("Content-Type", "")
+            body = await (r.json() if ctype.startswith("application/json") else r.text())
+            return r.status, body
+
+
+@pytest.fixture
+async def api(token_server):
+    async with aiohttp.ClientSession() as http:
+        yield Api(token_server.url, http)
+
+
+def test_openapi_document_is_valid():
+    validate(OPENAPI)
+
+
+async def test_openapi_is_served(api):
+    status, body = await api.call("GET", "/api/openapi.json", headers=None)
+    assert status == 200 and body == OPENAPI
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {"Authorization": "Bearer wrong-key-000000000000"},
+        {"Authorization": ADMIN_KEY},
+        {"Authorization": f"Basic {ADMIN_KEY}"},
+    ],
+)
+async def test_unauthorized(api, token_server, headers):
+    for method, path in [
+        ("GET", "/api/rooms"),
+        ("POST", "/api/rooms"),
+        ("DELETE", "/api/rooms/x"),
+        ("GET", "/api/rooms/x/audit"),
+    ]:
+        status, body = await api.call(method, path, headers=headers)
+        assert status == 401
+        check("Error", body)
+        assert body["error"]["code"] == "unauthorized"
+    await token_server.registry.flush_audit()
+    records = await token_server.registry.store.read_audit(None)
+    assert sum(r.action == "admin_auth" and r.outcome == "unauthorized" for r in records) == 4
+
+
+async def test_create_list_info(api, token_server, client_factory):
+    status, room = await api.call(
+        "POST",
+        "/api/rooms",
+        json={"id": "clinic-7/group-a", "title": "Tuesday group", "retentionDays": 14},
+    )
+    assert status == 201, room
+    check("RoomInfo", room)
+    assert room["title"] == "Tuesday group" and room["retentionDays"] == 14
+    status, body = await api.call("POST", "/api/rooms", json={"id": "clinic-7/group-a"})
+    assert status == 409 and body["error"]["code"] == "conflict"
+
+    fac = await client_factory(
+        token_server.url,
+        "clinic-7/group-a",
+        auth={"token": mint("clinic-7/*", role="facilitator", name="F", sub="f")},
+    )
+    await client_factory(
+        token_server.url,
+        "clinic-7/group-a",
+        "chat",
+        auth={"token": mint("clinic-7/*", name="P", sub="p")},
+    )
+    fac.doc.get("shapes", type=Map)["s"] = {"type": "rect", "x": 1, "y": 2, "w": 3, "h": 4}
+    assert fac.room_state.get("title") == "Tuesday group" or await _title(fac)
+
+    status, listing = await api.call("GET", "/api/rooms")
+    assert status == 200
+    check("RoomList", listing)
+    (entry,) = [r for r in listing["rooms"] if r["id"] == "clinic-7/group-a"]
+    assert entry["connections"] == 2 and entry["title"] == "Tuesday group"
+
+    path = "/api/rooms/" + quote("clinic-7/group-a", safe="")
+    await fac.wait_for(lambda: True)
+    for _ in range(100):
+        status, info = await api.call("GET", path)
+        if info["documentBytes"].get("board", 0) > 10:
+            break
+        await asyncio.sleep(0.02)
+    assert status == 200
+    check("RoomInfo", info)
+    assert {(u["userId"], u["role"]) for u in info["online"]} == {
+        ("f", "facilitator"),
+        ("p", "participant"),
+    }
+    assert set(info["documentBytes"]) >= {"board", "chat", "meta"}
+
+
+async def _title(client: CollabClient) -> bool:
+    await client.wait_for(lambda: client.room_state.get("title") == "Tuesday group")
+    return True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"data": b"{not json"}, "invalid_payload"),
+        ({"json": ["a"]}, "invalid_payload"),
+        ({"json": {"id": "r", "color": "red"}}, "invalid_payload"),
+        ({"json": {"title": "no id"}}, "invalid_payload"),
+        ({"json": {"id": "bad room"}}, "invalid_name"),
+        ({"json": {"id": "r", "retentionDays": -1}}, "invalid_payload"),
+        ({"json": {"id": "r", "retentionDays": True}}, "invalid_payload"),
+        ({"json": {"id": "r", "title": 5}}, "invalid_payload"),
+    ],
+)
+async def test_create_bad_requests(api, token_server, kwargs, code):
+    status, body = await api.call("POST", "/api/rooms", **kwargs)
+    assert status == 400, body
+    check("Error", body)
+    assert body["error"]["code"] == code
+    assert await token_server.registry.store.list_rooms() == []
+
+
+async def test_unknown_room_is_404(api):
+    for method, path in [
+        ("GET", "/api/rooms/nope"),
+        ("GET", "/api/rooms/nope/export"),
+        ("DELETE", "/api/rooms/nope"),
+    ]:
+        status, body = await api.call(method, path)
+        assert status == 404 and body["error"]["code"] == "not_found"
+
+
+async def test_export_formats(api, token_server, client_factory):
+    await api.call("POST", "/api/rooms", json={"id": "exp", "title": "Skills <workshop>"})
+    board = await client_factory(
+        token_server.url, "exp", auth={"token": mint("exp", role="facilitator", sub="f")}
+    )
+    chat = await client_factory(
+        token_server.url, "exp", "chat", auth={"token": mint("exp", name="Pat", sub="p")}
+    )
+    shapes = board.doc.get("shapes", type=Map)
+    shapes["r"] = {"type": "rect", "x": 0, "y": 0, "w": 100, "h": 50, "color": "#ff0000", "z": 1}
+    shapes["a"] = {"type": "arrow", "points": [[0, 0], [50, 50]], "z": 2}
+    shapes["t"] = {
+        "type": "sticky",
+        "x": 10,
+        "y": 10,
+        "w": 80,
+        "h": 80,
+        "text": "<b>hi</b> & bye",
+        "z": 3,
+    }
+    shapes["evil"] = {"type": "rect", "color": '"/><script>alert(1)</script>', "w": 1, "h": 1}
+    first = await chat.send_chat("first *message*")
+    await chat.send_chat("second message")
+    await board.call("mod:redact", {"messageId": first["id"]})
+    for _ in range(200):
+        room = token_server.registry.rooms["exp"]
+        if len(room.docs["board"].engine.read_map("shapes")) == 4:
+            break
+        await asyncio.sleep(0.01)
+
+    status, data = await api.call("GET", "/api/rooms/exp/export")
+    assert status == 200
+    check("Export", data)
+    assert data["meta"]["title"] == "Skills <workshop>"
+    assert [(m["authorName"], m["text"], m["redacted"]) for m in data["chat"]] == [
+        ("Pat", "", True),
+        ("Pat", "second message", False),
+    ]
+    assert [s["id"] for s in data["board"]["shapes"]] == ["evil", "r", "a", "t"]
+
+    status, md = await api.call("GET", "/api/rooms/exp/export?format=markdown")
+    assert status == 200
+    assert md.startswith("# Transcript: Skills \\<workshop\\>")
+    assert "> _message removed_" in md and "first" not in md
+    assert "**Pat** (participant)" in md and "> second message" in md
+
+    status, svg = await api.call("GET", "/api/rooms/exp/export?format=svg")
+    assert status == 200
+    root = ElementTree.fromstring(svg)  # well-formed XML
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    assert root.find(f".//{ns}rect[@data-id='r']").get("stroke") == "#ff0000"
+    assert root.find(f".//{ns}polyline").get("marker-end") == "url(#arrow)"
+    assert "<script" not in svg and "&lt;b&gt;hi&lt;/b&gt; &amp; bye" in svg
+
+    status, body = await api.call("GET", "/api/rooms/exp/export?format=pdf")
+    assert status == 400 and body["error"]["code"] == "invalid_payload"
+    status, log = await api.call("GET", "/api/rooms/exp/audit")
+    check("AuditLog", log)
+    assert [r["detail"] for r in log["records"] if r["action"] == "export"] == [
+        "json",
+        "markdown",
+        "svg",
+    ]
+
+
+async def test_delete_purges_everything_but_the_audit(api, token_server, client_factory):
+    await api.call("POST", "/api/rooms", json={"id": "gone", "title": "t"})
+    member = await client_factory(
+        token_server.url, "gone", auth={"token": mint("gone")}, reconnection=False
+    )
+    chat = await client_factory(
+        token_server.url, "gone", "chat", auth={"token": mint("gone")}, reconnection=False
+    )
+    member.doc.get("shapes", type=Map)["x"] = {"type": "rect"}
+    await chat.send_chat("bye")
+    await token_server.registry.flush_all()
+    status, body = await api.call("DELETE", "/api/rooms/gone")
+    assert status == 200, body
+    check("Deleted", body)
+    assert body["connectionsClosed"] == 2
+    for client in (member, chat):
+        await client.wait_for(lambda c=client: not c.connected, timeout_s=5)
+        assert any(e["code"] == "room_deleted" for e in client.errors)
+    store = token_server.registry.store
+    assert "gone" not in await store.list_rooms()
+    for doc in ("board", "chat", "meta"):
+        stored = await store.load("gone", doc)
+        assert stored.snapshot is None and stored.updates == ()
+    status, log = await api.call("GET", "/api/rooms/gone/audit")
+    assert status == 200
+    actions = [r["action"] for r in log["records"]]
+    assert "create" in actions and actions[-1] == "delete"
+    status, _ = await api.call("GET", "/api/rooms/gone")
+    assert status == 404
+
+
+async def test_retention_purges_idle_rooms(server_factory, client_factory):
+    srv = await server_factory(
+        dev=False,
+        jwt_secret=SECRET,
+        admin_key=ADMIN_KEY,
+        retention_check_interval_s=0.1,
+        unload_after_s=0,
+    )
+    async with aiohttp.ClientSession() as http:
+        api = Api(srv.url, http)
+        await api.call("POST", "/api/rooms", json={"id": "short", "retentionDays": 1e-5})
+        await api.call("POST", "/api/rooms", json={"id": "long", "retentionDays": 30})
+        client = await client_factory(srv.url, "short", auth={"token": mint("short")})
+        client.doc.get("shapes", type=Map)["x"] = {"type": "rect"}
+        await asyncio.sleep(1.2)  # longer than 1e-5 days (0.864 s): the room stays while in use
+        assert "short" in await srv.registry.store.list_rooms()
+        await client.close()
+        for _ in range(300):
+            if "short" not in await srv.registry.store.list_rooms():
+                break
+            await asyncio.sleep(0.02)
+        assert await srv.registry.store.list_rooms() == ["long"]
+        status, log = await api.call("GET", "/api/rooms/short/audit")
+        assert status == 200
+        assert log["records"][-1]["action"] == "purge"
