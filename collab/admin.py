@@ -81,14 +81,26 @@ class AdminApi:
             raise RoomUnavailable("the server is starting")
         return self.app.sync
 
-    def guarded(self, handler: Handler) -> Handler:
-        """Check the admin key, then run ``handler``; CollabErrors become JSON errors."""
+    def guarded(self, handler: Handler, action: AuditAction | None = None) -> Handler:
+        """Check the admin key, then run ``handler``; CollabErrors become JSON
+        errors, and failed ``action`` requests are written to the audit log."""
 
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
                 self._authorize(request)
+            except CollabError as exc:
+                return _error(exc)
+            try:
                 return await handler(request)
             except CollabError as exc:
+                if action is not None and self.app.registry is not None:
+                    room = request.match_info.get("room")
+                    self.app.registry.audit(
+                        action,
+                        room=room[:128] if room else None,
+                        outcome=exc.code.value,
+                        detail="admin",
+                    )
                 return _error(exc)
 
         return wrapper
@@ -298,9 +310,9 @@ def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     api = AdminApi(app)
     r = web_app.router
     r.add_get("/api/openapi.json", api.openapi)
-    r.add_post("/api/rooms", api.guarded(api.create_room))
+    r.add_post("/api/rooms", api.guarded(api.create_room, AuditAction.CREATE))
     r.add_get("/api/rooms", api.guarded(api.list_rooms))
-    r.add_get("/api/rooms/{room}/export", api.guarded(api.export_room))
+    r.add_get("/api/rooms/{room}/export", api.guarded(api.export_room, AuditAction.EXPORT))
     r.add_get("/api/rooms/{room}/audit", api.guarded(api.audit_log))
     r.add_get("/api/rooms/{room}", api.guarded(api.room_info))
-    r.add_delete("/api/rooms/{room}", api.guarded(api.delete_room))
+    r.add_delete("/api/rooms/{room}", api.guarded(api.delete_room, AuditAction.DELETE))

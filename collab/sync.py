@@ -47,6 +47,9 @@ AWARENESS_UPDATE = "awareness-update"
 CHAT_SEND = "chat:send"
 ROOM_STATE = "room:state"
 
+#: How long the server waits for a client's sync-step-1 before sending its own.
+INITIAL_SYNC_WAIT_S = 1.0
+
 #: Refusals that are decisions about who may do what: these go to the audit log
 #: (malformed input does not, so a flood of garbage cannot flood the log).
 _AUDITED_REFUSALS = frozenset(
@@ -80,6 +83,8 @@ class Connection:
     identity: Identity
     doc: Document
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
+    #: Set once the client's own sync-step-1 was answered (see _start_sync).
+    client_step1: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
 class SyncServer:
@@ -159,7 +164,10 @@ class SyncServer:
         room's state.
 
         Runs after the connect handler returned, once python-socketio has
-        sent CONNECT, so the client sees these after it is connected.
+        sent CONNECT, so the client sees these after it is connected. It
+        waits (briefly) for the client's own ``sync-step-1`` to be answered
+        first: the y-socket.io provider reports ``synced`` when it answers the
+        server's step, and should hold the document by then.
         """
         for _ in range(100):
             if self.sio.manager.is_connected(sid, namespace):
@@ -167,6 +175,13 @@ class SyncServer:
             await asyncio.sleep(0)
         conn = self.connections.get(sid)
         if conn is None:
+            return
+        try:
+            await asyncio.wait_for(conn.client_step1.wait(), INITIAL_SYNC_WAIT_S)
+        except TimeoutError:
+            pass  # a client that waits for the server's step first
+        await asyncio.sleep(0)  # the ack of the client's step is queued before ours
+        if sid not in self.connections:
             return
 
         async def on_client_diff(*args: Any) -> None:
@@ -218,8 +233,10 @@ class SyncServer:
             detail=conn.doc_name,
         )
         log.info("disconnected sid=%s room=%s doc=%s", sid, conn.room_id, conn.doc_name)
-        if removal is not None:
-            await self._relay(conn, AWARENESS_UPDATE, removal, time.perf_counter())
+        if removal is not None and conn.doc.members:
+            # conn has left doc.members already: everyone still there gets it.
+            await self.sio.emit(AWARENESS_UPDATE, removal, namespace=conn.namespace, skip_sid=sid)
+            self._count_out(AWARENESS_UPDATE, removal, len(conn.doc.members), time.perf_counter())
 
     def _on_expired(self, sid: str) -> None:
         conn = self.connections.get(sid)
@@ -268,6 +285,7 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return b"\x00\x00"
+        conn.client_step1.set()
         try:
             return conn.doc.sync_step_1(_one(args))
         except CollabError as exc:

@@ -154,6 +154,9 @@ async def test_create_bad_requests(api, token_server, kwargs, code):
     check("Error", body)
     assert body["error"]["code"] == code
     assert await token_server.registry.store.list_rooms() == []
+    await token_server.registry.flush_audit()
+    records = await token_server.registry.store.read_audit(None)
+    assert [(r.action, r.outcome) for r in records] == [("create", code)]
 
 
 async def test_unknown_room_is_404(api):
@@ -225,10 +228,9 @@ async def test_export_formats(api, token_server, client_factory):
     assert status == 400 and body["error"]["code"] == "invalid_payload"
     status, log = await api.call("GET", "/api/rooms/exp/audit")
     check("AuditLog", log)
-    assert [r["detail"] for r in log["records"] if r["action"] == "export"] == [
-        "json",
-        "markdown",
-        "svg",
+    exports = [(r["detail"], r["outcome"]) for r in log["records"] if r["action"] == "export"]
+    assert exports == [
+        ("json", "ok"), ("markdown", "ok"), ("svg", "ok"), ("admin", "invalid_payload")
     ]
 
 

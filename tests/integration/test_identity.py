@@ -54,6 +54,71 @@ async def test_refused_connects_get_codes_and_nothing_of_the_room(token_server, 
     assert any(r.action == "connect" and r.outcome == code for r in records)
 
 
+def _forged_tokens() -> dict[str, str]:
+    import base64
+    import json
+
+    import jwt
+
+    from tests.conftest import SECRET
+
+    now = int(time.time())
+    claims = {"sub": "x", "name": "X", "room": "room-a", "role": "facilitator", "exp": now + 60}
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return {
+        "wrongly signed": jwt.encode(claims, "another-secret-" + "y" * 40, algorithm="HS256"),
+        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.",
+        "not yet valid": jwt.encode({**claims, "nbf": now + 600}, SECRET, algorithm="HS256"),
+        "wrong audience": jwt.encode({**claims, "aud": "another-app"}, SECRET, algorithm="HS256"),
+        "bad role": jwt.encode({**claims, "role": "admin"}, SECRET, algorithm="HS256"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_forged_tokens()))
+async def test_forged_tokens_are_invalid_and_audited(token_server, case):
+    raw = await RawSocket.open(token_server.url)
+    reply = await raw.connect("/yjs|room-a", {"token": _forged_tokens()[case]})
+    await raw.close()
+    assert reply["connected"] is False and reply["data"]["code"] == "invalid_token"
+    assert token_server.registry.rooms == {}, "a refused connect loads nothing"
+    records = await audit(token_server, "room-a")
+    assert [(r.action, r.outcome, r.user_id) for r in records] == [
+        ("connect", "invalid_token", None)
+    ]
+
+
+async def test_dev_mode_mints_and_accepts_tokens(server, client_factory):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server.url + "/dev/token",
+                             json={"room": "dev-room", "name": "Dee", "role": "facilitator"}) as r:
+            assert r.status == 200
+            minted = await r.json()
+        async with http.post(server.url + "/dev/token", json={"room": "bad room"}) as r:
+            assert r.status == 400
+    client = await client_factory(server.url, "dev-room", "chat", auth={"token": minted["token"]})
+    await client.send_chat("hi")
+    await client.wait_for(lambda: len(client.doc.get("messages", type=Array)) == 1)
+    message = client.doc.get("messages", type=Array).to_py()[0]
+    assert (message["authorId"], message["role"]) == (minted["sub"], "facilitator")
+    with pytest.raises(CollabClientError) as info:
+        await client_factory(server.url, "dev-room", auth={"token": "forged"})
+    assert info.value.code == "invalid_token", "in --dev a token, when given, is still verified"
+
+
+async def test_no_dev_token_route_without_dev(token_server):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.post(
+        token_server.url + "/dev/token", json={"room": "r", "name": "n"}
+    ) as r:
+        assert r.status in (404, 405)
+
+
 async def test_token_identity_is_what_others_see(token_server, client_factory):
     ann = await client_factory(
         token_server.url, "r", "chat", auth={"token": mint("r", name="Ann", sub="sub-ann")}

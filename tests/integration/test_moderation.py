@@ -88,6 +88,10 @@ async def test_mute_and_unmute(session):
     await par_chat.send_chat("thanks")
     await par_chat.wait_for(lambda: len(messages(par_chat)) == 2)
     assert [m["text"] for m in messages(par_chat)] == ["facilitators may always speak", "thanks"]
+    records = await audit(session[0], "group")
+    assert [(r.action, r.user_id, r.outcome) for r in records if r.outcome == "muted"] == [
+        ("refused", "par", "muted")
+    ]
 
 
 async def test_remove_disconnects_everywhere_and_blocks_the_token(session, client_factory):
@@ -101,6 +105,10 @@ async def test_remove_disconnects_everywhere_and_blocks_the_token(session, clien
     with pytest.raises(CollabClientError) as info:
         await client_factory(server.url, "group", auth={"token": token}, reconnection=False)
     assert info.value.code == "removed"
+    records = await audit(server, "group")
+    assert any(
+        r.action == "connect" and r.user_id == "par" and r.outcome == "removed" for r in records
+    )
     with pytest.raises(CollabClientError):
         await fac.call("mod:remove", {"userId": "fac"})  # not yourself
     await fac.call("mod:remove", {"userId": "par", "removed": False})

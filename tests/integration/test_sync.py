@@ -143,3 +143,37 @@ async def test_ypy_engine_serves_the_same_protocol(server_factory, client_factor
     assert chat.doc.get("messages", type=Array).to_py()[0]["id"] == ack["id"]
     late = await client_factory(srv.url, "ypy-room")
     assert shapes(late) == shapes(a)
+
+
+async def test_awareness_removal_reaches_the_last_remaining_member(server, client_factory):
+    a = await client_factory(server.url, "pair")
+    b = await client_factory(server.url, "pair")
+    await a.set_awareness({"cursor": [1, 1]})
+    await b.wait_for(lambda: a.doc.client_id in b.awareness)
+    await a.close()
+    await b.wait_for(lambda: a.doc.client_id not in b.awareness)
+
+
+async def test_server_step_follows_the_answer_to_the_clients_step(server, client_factory):
+    """When the client is told to answer the server's sync-step-1, it already
+    holds the document (the y-socket.io provider reports synced then)."""
+    from tests.rawsio import RawSocket
+
+    writer = await client_factory(server.url, "order")
+    for i in range(30):
+        writer.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "rect"}
+    probe = await client_factory(server.url, "order")
+    await probe.wait_for(lambda: len(shapes(probe)) == 30)
+    raw = await RawSocket.open(server.url)
+    assert (await raw.connect("/yjs|order"))["connected"]
+    await raw.ws.send_str('451-/yjs|order,0["sync-step-1",{"_placeholder":true,"num":0}]')
+    await raw.ws.send_bytes(b"\x00")
+    order = []
+    while len(order) < 2:
+        text = (await raw.ws.receive()).data
+        if isinstance(text, str) and text.startswith("461-/yjs|order,0"):
+            order.append("ack")
+        elif isinstance(text, str) and '"sync-step-1"' in text:
+            order.append("server-step-1")
+    await raw.close()
+    assert order == ["ack", "server-step-1"]
