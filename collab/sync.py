@@ -9,6 +9,7 @@ errors in :mod:`collab.wire`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -176,10 +177,9 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
-        try:
+        # A client that waits for the server's step first gets it after the wait.
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(conn.client_step1.wait(), INITIAL_SYNC_WAIT_S)
-        except TimeoutError:
-            pass  # a client that waits for the server's step first
         await asyncio.sleep(0)  # the ack of the client's step is queued before ours
         if sid not in self.connections:
             return
