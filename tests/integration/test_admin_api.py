@@ -230,7 +230,10 @@ async def test_export_formats(api, token_server, client_factory):
     check("AuditLog", log)
     exports = [(r["detail"], r["outcome"]) for r in log["records"] if r["action"] == "export"]
     assert exports == [
-        ("json", "ok"), ("markdown", "ok"), ("svg", "ok"), ("admin", "invalid_payload")
+        ("json", "ok"),
+        ("markdown", "ok"),
+        ("svg", "ok"),
+        ("admin", "invalid_payload"),
     ]
 
 

@@ -94,8 +94,10 @@ async def test_dev_mode_mints_and_accepts_tokens(server, client_factory):
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
-        async with http.post(server.url + "/dev/token",
-                             json={"room": "dev-room", "name": "Dee", "role": "facilitator"}) as r:
+        async with http.post(
+            server.url + "/dev/token",
+            json={"room": "dev-room", "name": "Dee", "role": "facilitator"},
+        ) as r:
             assert r.status == 200
             minted = await r.json()
         async with http.post(server.url + "/dev/token", json={"room": "bad room"}) as r:
@@ -113,9 +115,10 @@ async def test_dev_mode_mints_and_accepts_tokens(server, client_factory):
 async def test_no_dev_token_route_without_dev(token_server):
     import aiohttp
 
-    async with aiohttp.ClientSession() as http, http.post(
-        token_server.url + "/dev/token", json={"room": "r", "name": "n"}
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(token_server.url + "/dev/token", json={"room": "r", "name": "n"}) as r,
+    ):
         assert r.status in (404, 405)
 
 
