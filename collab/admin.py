@@ -97,7 +97,7 @@ class AdminApi:
                     room = request.match_info.get("room")
                     self.app.registry.audit(
                         action,
-                        room=room[:128] if room else None,
+                        room=RoomId(room[:128]) if room else None,
                         outcome=exc.code.value,
                         detail="admin",
                     )
