@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import signal
@@ -25,11 +26,18 @@ from rooms.identity import Role
 from rooms.limits import Limits
 from rooms.names import validate_room_id
 from rooms.registry import RoomRegistry
+from rooms.replication import Replicator
 from rooms.store import Store
 from rooms.store_memory import MemoryStore
+from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
 
-__all__ = ["CollabApp", "create_app", "open_store", "serve"]
+__all__ = ["CollabApp", "StartupError", "create_app", "open_store", "serve"]
+
+
+class StartupError(Exception):
+    """The server cannot start (its store is unreachable); the message says why."""
+
 
 log = logging.getLogger("collab")
 
@@ -38,10 +46,12 @@ log = logging.getLogger("collab")
 _TRANSPORT_SLACK_BYTES = 64 << 10
 
 
-async def open_store(settings: Settings) -> Store:
-    """The store the settings name, opened."""
+async def open_store(settings: Settings, *, node_id: str) -> Store:
+    """The store the settings name, opened; OSError if it cannot be reached."""
     if settings.store == "memory":
         return MemoryStore()
+    if settings.store == "redis":
+        return await RedisStore.open(settings.redis_url, node_id=node_id)
     return await SqliteStore.open(settings.sqlite_path)
 
 
@@ -56,14 +66,16 @@ class CollabApp:
     security: Security
     authenticator: Authenticator
     websockets: WebSocketTracker = field(default_factory=WebSocketTracker)
+    node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
     registry: RoomRegistry | None = None
+    replicator: Replicator | None = None
     sync: SyncServer | None = None
     store: Store | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def startup(self, _app: web.Application) -> None:
-        self.store = await open_store(self.settings)
         s = self.settings
+        self.store = await open_store(s, node_id=self.node_id)
         limits = Limits(
             max_message_bytes=s.max_message_bytes,
             max_chat_chars=s.max_chat_chars,
@@ -79,12 +91,28 @@ class CollabApp:
             retention_days=s.retention_days,
             retention_check_interval_s=s.retention_check_interval_s,
         )
+        if isinstance(self.store, RedisStore):
+            self.replicator = Replicator(
+                self.store, node_id=self.node_id, awareness_timeout_s=s.awareness_timeout_s
+            )
+            self.registry.replicator = self.replicator
+            await self.replicator.start(self.registry)
+            replicator = self.replicator
+            self.metrics.bind_replication(
+                lambda: dataclasses.asdict(replicator.stats), lambda: replicator.healthy
+            )
         self.registry.start()
         self.sync = SyncServer(self.sio, self.registry, self.authenticator, self.metrics)
         registry = self.registry
         self.metrics.bind_gauges(lambda: len(registry.rooms), lambda: registry.document_count)
         self.ready.set()
-        log.info("started store=%s engine=%s version=%s", s.store, s.engine, __version__)
+        log.info(
+            "started node=%s store=%s engine=%s version=%s",
+            self.node_id,
+            s.store,
+            s.engine,
+            __version__,
+        )
 
     async def shutdown(self, _app: web.Application) -> None:
         """Close every WebSocket (1001: clients reconnect by themselves), flush
@@ -95,19 +123,28 @@ class CollabApp:
                 await self.registry.close()
             except OSError as exc:
                 log.error("final flush failed: %s", exc)
+        if self.replicator is not None:
+            await self.replicator.close()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")
 
     async def healthz(self, _request: web.Request) -> web.Response:
         registry = self.registry
-        body = {
-            "status": "ok" if registry is not None else "starting",
+        status = "ok" if registry is not None else "starting"
+        body: dict[str, Any] = {
+            "status": status,
             "version": __version__,
+            "node": self.node_id,
             "store": self.settings.store,
             "rooms": len(registry.rooms) if registry else 0,
             "connections": len(self.sync.connections) if self.sync else 0,
         }
+        if self.replicator is not None:
+            connected = self.replicator.healthy
+            body["redis"] = "connected" if connected else "disconnected"
+            if not connected:
+                body["status"] = "degraded"  # serving local members, not replicating
         return web.json_response(body, status=200 if registry is not None else 503)
 
     async def dev_token(self, request: web.Request) -> web.Response:
@@ -161,6 +198,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     )
     web_app = web.Application()
     app = CollabApp(
+        node_id=settings.node_id or "node-" + secrets.token_hex(4),
         settings=settings,
         web_app=web_app,
         sio=sio,
@@ -185,7 +223,11 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT; then stop accepting, flush and return."""
     app = create_app(settings)
     runner = web.AppRunner(app.web_app, handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except OSError as exc:  # the store (Redis) cannot be reached: fail fast
+        await runner.cleanup()
+        raise StartupError(str(exc)) from None
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port

@@ -95,9 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
             stream=sys.stderr,
         )
-        from collab.app import serve
+        from collab.app import StartupError, serve
 
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except StartupError as exc:
+            print(f"collab serve: cannot start: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "token":
         try:

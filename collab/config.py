@@ -9,6 +9,7 @@ README's settings table is checked against it).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,7 +19,7 @@ from crdt.engine import ENGINES
 
 __all__ = ["OPTIONS", "ConfigError", "Option", "Settings", "add_arguments", "settings_from"]
 
-STORES = ("sqlite", "memory")
+STORES = ("sqlite", "memory", "redis")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -55,6 +56,9 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     retention_days: float = 30.0
     retention_check_interval_s: float = 3600.0
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    node_id: str | None = None
+    awareness_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -87,6 +91,12 @@ class Settings:
             raise ConfigError("the admin key must be at least 16 characters")
         if self.jwt_leeway_s < 0 or self.jwt_leeway_s > 300:
             raise ConfigError("jwt leeway must be between 0 and 300 seconds")
+        if self.node_id is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.node_id):
+            raise ConfigError("node id must be 1-64 characters of [A-Za-z0-9_.-]")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("redis url must start with redis://, rediss:// or unix://")
+        if self.awareness_timeout_s <= 0:
+            raise ConfigError("awareness timeout must be positive")
         if self.retention_days <= 0 or self.retention_check_interval_s <= 0:
             raise ConfigError("retention days and its check interval must be positive")
 
@@ -163,6 +173,9 @@ OPTIONS: tuple[Option, ...] = (
         "retention_days", float, "Default days after the last activity before a room is purged."
     ),
     Option("retention_check_interval_s", float, "Seconds between retention checks."),
+    Option("redis_url", str, "Redis (or Redis Cluster) URL for --store redis."),
+    Option("node_id", str, "This node's id among the nodes sharing Redis (default: random)."),
+    Option("awareness_timeout_s", float, "Drop other nodes' awareness not renewed for this long."),
 )
 
 

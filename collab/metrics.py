@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 __all__ = ["Metrics"]
 
@@ -64,3 +66,32 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def bind_replication(
+        self, stats: Callable[[], dict[str, int]], connected: Callable[[], bool]
+    ) -> None:
+        """Expose a replicator's counters (received, applied, dropped, gaps, reseeds)."""
+        self.registry.register(_ReplicationCollector(stats, connected))
+
+
+class _ReplicationCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, int]], connected: Callable[[], bool]) -> None:
+        self._stats = stats
+        self._connected = connected
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        help_text = {
+            "received": "Envelopes received from Redis channels.",
+            "applied": "Remote updates applied to local replicas.",
+            "dropped": "Envelopes dropped (malformed, foreign, or not applicable).",
+            "gaps": "Sequence gaps detected (each followed by a catch-up).",
+            "reseeds": "Documents re-seeded into Redis after it lost them.",
+            "reconnects": "Times a Redis subscription came back after a drop.",
+        }
+        for name, value in self._stats().items():
+            family = CounterMetricFamily(f"collab_envelopes_{name}", help_text[name])
+            family.add_metric([], value)
+            yield family
+        gauge = GaugeMetricFamily("collab_redis_connected", "1 while subscribed to Redis.")
+        gauge.add_metric([], 1.0 if self._connected() else 0.0)
+        yield gauge

@@ -27,6 +27,7 @@ from crdt.errors import (
     ExpiredToken,
     InvalidPayload,
     Removed,
+    RoomDeleted,
     UnknownEvent,
 )
 from crdt.types import DocName, RoomId, Update, UserId
@@ -115,6 +116,43 @@ class SyncServer:
         for event in ACTIONS:
             sio.on(event, self._moderation_handler(event), namespace="*")
         sio.on("*", self.on_unknown, namespace="*")
+        registry.on_remote_update = self._remote_update
+        registry.on_remote_awareness = self._remote_awareness
+        registry.on_policy_change = self._policy_changed
+        registry.on_remote_delete = self._remote_delete
+
+    # -- changes made on other nodes -----------------------------------------------
+
+    def _remote_update(self, doc: Document, update: bytes) -> None:
+        if doc.members:
+            self._spawn(self._emit_to_members(doc, SYNC_UPDATE, update, time.perf_counter()))
+
+    def _remote_awareness(self, doc: Document, data: bytes) -> None:
+        if doc.members:
+            self._spawn(self._emit_to_members(doc, AWARENESS_UPDATE, data, time.perf_counter()))
+
+    async def _emit_to_members(
+        self, doc: Document, event: str, data: bytes, started: float
+    ) -> None:
+        await self.sio.emit(event, data, namespace=namespace_for(doc.room_id, doc.name))
+        self._count_out(event, data, len(doc.members), started)
+
+    def _policy_changed(self, room: Room) -> None:
+        """Another node moderated: tell local connections, close removed users'."""
+        self._spawn(self.broadcast_state(room))
+        for user in room.policy.removed:
+            if any(c.identity.user_id == user for c in self._room_connections(room.id)):
+                self._spawn(self.close_user(room.id, user, Removed("removed by a facilitator")))
+
+    def _remote_delete(self, room_id: RoomId) -> None:
+        async def close_and_drop() -> None:
+            await self.close_room(room_id, RoomDeleted("the room was deleted"))
+            self.registry.drop_deleted(room_id)
+
+        self._spawn(close_and_drop())
+
+    def _room_connections(self, room_id: RoomId) -> list[Connection]:
+        return [self.connections[s] for s in self.by_room.get(room_id, ()) if s in self.connections]
 
     # -- connect / disconnect ------------------------------------------------
 
@@ -233,6 +271,8 @@ class SyncServer:
             detail=conn.doc_name,
         )
         log.info("disconnected sid=%s room=%s doc=%s", sid, conn.room_id, conn.doc_name)
+        if removal is not None:
+            self.registry.publish_awareness(conn.doc, removal)
         if removal is not None and conn.doc.members:
             # conn has left doc.members already: everyone still there gets it.
             await self.sio.emit(AWARENESS_UPDATE, removal, namespace=conn.namespace, skip_sid=sid)
@@ -319,6 +359,7 @@ class SyncServer:
             return
         if relay is not None:
             await self._relay(conn, AWARENESS_UPDATE, relay, started)
+            self.registry.publish_awareness(conn.doc, relay)
 
     # -- extension events -------------------------------------------------------
 
@@ -332,10 +373,15 @@ class SyncServer:
             payload = _one(args)
             if not isinstance(payload, dict):
                 raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
-            await self.registry.document(conn.room_id, CHAT)
-            result = self.registry.chat(conn.room_id).send(
-                conn.identity, payload.get("text"), payload.get("clientMessageId")
-            )
+            async with self.registry.use(conn.room_id) as room:
+                chat = await self.registry.document(conn.room_id, CHAT)
+                # Other nodes' messages first, so this one is appended after them.
+                await self.registry.settle(chat)
+                result = self.registry.chat(conn.room_id).send(
+                    conn.identity, payload.get("text"), payload.get("clientMessageId")
+                )
+                if result.update is not None:
+                    await self._store_before_ack(room, chat)
         except CollabError as exc:
             self._refused(conn, CHAT_SEND, exc)
             return ack_error(exc)
@@ -349,6 +395,13 @@ class SyncServer:
             )
             await self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
+
+    async def _store_before_ack(self, room: Room, doc: Document) -> None:
+        """Write a chat message before acknowledging it: the ack promises it is stored."""
+        try:
+            await self.registry.flush_document(room, doc)
+        except OSError as exc:  # kept in memory; the periodic flush retries
+            log.warning("chat message not yet stored room=%s: %s", room.id, exc)
 
     def _moderation_handler(self, event: str) -> Any:
         async def handler(namespace: str, sid: str, *args: Any) -> dict[str, Any]:

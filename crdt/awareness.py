@@ -125,6 +125,10 @@ class _Slot:
     state: str | None
     owner: Hashable
     principal: Hashable
+    #: Relayed from another node (owned by that node, not a local connection).
+    remote: bool = False
+    #: When a remote slot last changed (the caller's clock), for the sweep.
+    updated: float = 0.0
 
 
 class AwarenessTable:
@@ -158,7 +162,12 @@ class AwarenessTable:
         owned = {cid for cid, slot in self._slots.items() if slot.owner == owner}
         for entry in batch:
             slot = self._slots.get(entry.client_id)
-            if slot is not None and slot.owner != owner and slot.principal != principal:
+            if (
+                slot is not None
+                and not slot.remote  # a client that moved here from another node
+                and slot.owner != owner
+                and slot.principal != principal
+            ):
                 raise AwarenessClientNotOwned(
                     f"client id {entry.client_id} belongs to another connection"
                 )
@@ -180,8 +189,44 @@ class AwarenessTable:
                 self._slots[entry.client_id] = _Slot(entry.clock, entry.state, owner, principal)
                 changed.append(entry)
             elif slot is not None and slot.owner != owner:
-                slot.owner = owner  # a same-principal takeover with a stale clock
+                # A takeover with a stale clock: same principal, or from a remote node.
+                slot.owner, slot.principal, slot.remote = owner, principal, False
         return changed
+
+    def apply_remote(
+        self, entries: Iterable[AwarenessEntry], *, node: Hashable, now: float
+    ) -> list[AwarenessEntry]:
+        """Apply entries another node relayed (already checked there): the
+        clock rule only; a client id a local connection owns stays local."""
+        changed = []
+        for entry in entries:
+            slot = self._slots.get(entry.client_id)
+            current = 0 if slot is None else slot.clock
+            if current < entry.clock or (
+                slot is not None
+                and current == entry.clock
+                and entry.state is None
+                and slot.state is not None
+            ):
+                if slot is not None and not slot.remote:
+                    slot.clock, slot.state = entry.clock, entry.state
+                else:
+                    self._slots[entry.client_id] = _Slot(
+                        entry.clock, entry.state, node, node, remote=True, updated=now
+                    )
+                changed.append(entry)
+        return changed
+
+    def sweep_remote(self, *, older_than: float) -> list[AwarenessEntry]:
+        """Remove remote clients not renewed since ``older_than`` (their node
+        died, or its removal was lost); return the removal entries."""
+        removed = []
+        for client_id, slot in list(self._slots.items()):
+            if slot.remote and slot.updated < older_than:
+                del self._slots[client_id]
+                if slot.state is not None:
+                    removed.append(AwarenessEntry(client_id, slot.clock + 1, None))
+        return removed
 
     def remove_owner(self, owner: Hashable) -> list[AwarenessEntry]:
         """Forget every client id of ``owner``; return the removal entries to relay."""

@@ -8,7 +8,7 @@ before the engine sees it; a refused payload changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, stamp_user
@@ -42,11 +42,14 @@ class Document:
         "log_length",
         "members",
         "name",
+        "on_pending",
         "pending",
         "pending_bytes",
         "policy",
         "position",
         "room_id",
+        "seq",
+        "snapshot_seq",
     )
 
     def __init__(
@@ -74,6 +77,12 @@ class Document:
         #: Log entries in the store since its snapshot, and where the log ends.
         self.log_length = 0
         self.position: LogPosition = 0
+        #: Replicated stores: the last sequence number applied in order, and
+        #: the one the stored snapshot covers (see rooms.replication).
+        self.seq = 0
+        self.snapshot_seq = 0
+        #: Called when an update is added to ``pending`` (eager flushing).
+        self.on_pending: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Document {self.room_id}/{self.name} members={len(self.members)}>"
@@ -99,6 +108,7 @@ class Document:
                 )
         self.log_length = stored.log_length
         self.position = stored.position
+        self.seq = stored.seq
 
     # -- sync ----------------------------------------------------------------
 
@@ -148,6 +158,8 @@ class Document:
     def _keep(self, update: Update) -> None:
         self.pending.append(update)
         self.pending_bytes += len(update)
+        if self.on_pending is not None:
+            self.on_pending()
 
     # -- awareness -------------------------------------------------------------
 

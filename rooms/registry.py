@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from typing import TYPE_CHECKING
 
 from crdt.engine import EngineFactory
 from crdt.errors import RoomUnavailable
@@ -28,7 +29,13 @@ from rooms.names import CHAT, META
 from rooms.room import Room, RoomState
 from rooms.store import RoomInfo, Store
 
+if TYPE_CHECKING:
+    from rooms.replication import Replicator
+
 __all__ = ["RoomRegistry"]
+
+#: Changes of a room's last activity smaller than this are not written back.
+_ACTIVITY_GRANULARITY_MS = 10_000.0
 
 log = logging.getLogger("collab.rooms")
 
@@ -37,6 +44,18 @@ _DAY_MS = 86_400_000.0
 
 def _now_ms() -> float:
     return time.time() * 1000.0
+
+
+def _ignore(doc: Document, data: bytes) -> None:
+    return None
+
+
+def _ignore_room(room: Room) -> None:
+    return None
+
+
+def _ignore_id(room_id: RoomId) -> None:
+    return None
 
 
 class RoomRegistry:
@@ -69,9 +88,16 @@ class RoomRegistry:
         self._tasks: list[asyncio.Task[None]] = []
         self._unloads: set[asyncio.Task[None]] = set()
         self._closing = False
-        #: Called with the ids of rooms the retention task purged (to close
-        #: connections); set by the server.
-        self.on_purge: Callable[[RoomId], None] | None = None
+        #: Set when the store is shared by several nodes (see rooms.replication).
+        self.replicator: Replicator | None = None
+        self._flush_lock = asyncio.Lock()
+        self._eager: asyncio.Task[None] | None = None
+        self._eager_again = False
+        # What the server does when another node changed something (set by it).
+        self.on_remote_update: Callable[[Document, bytes], None] = _ignore
+        self.on_remote_awareness: Callable[[Document, bytes], None] = _ignore
+        self.on_policy_change: Callable[[Room], None] = _ignore_room
+        self.on_remote_delete: Callable[[RoomId], None] = _ignore_id
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -202,13 +228,21 @@ class RoomRegistry:
             await predecessor.unloaded.wait()
             room.predecessor = None
         try:
+            if self.replicator is not None:
+                await self.replicator.before_load(room.id, doc_name)
             stored = await self.store.load(room.id, doc_name)
             info = await self.store.load_room_info(room.id) if doc_name == META else None
         except OSError as exc:
             log.error("store load failed room=%s doc=%s: %s", room.id, doc_name, exc)
+            if self.replicator is not None:
+                self.replicator.forget(room.id, [doc_name])
             raise RoomUnavailable("the room could not be loaded; try again") from None
         doc = Document(room.id, doc_name, self.engine_factory(), self.limits, room.policy)
         doc.restore(stored)
+        if self.replicator is not None:
+            doc.snapshot_seq = stored.seq - stored.log_length
+            doc.on_pending = self.schedule_flush
+            self.replicator.after_load(doc)
         if doc_name == META:
             room.policy.load(doc.engine)
             now = self.clock_ms()
@@ -270,6 +304,8 @@ class RoomRegistry:
     def _drop(self, room: Room) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+            if self.replicator is not None:
+                self.replicator.forget(room.id, list(room.docs))
         room.docs.clear()
         room.chat = None
         room.transition(RoomState.UNLOADED)
@@ -300,6 +336,30 @@ class RoomRegistry:
         finally:
             if room is not None and room.state is RoomState.UNLOADING:
                 self._drop(room)
+        if self.replicator is not None:
+            self.replicator.publish_delete(room_id)
+
+    def drop_deleted(self, room_id: RoomId) -> None:
+        """Forget a room another node deleted: no flush, its updates are gone."""
+        room = self.rooms.get(room_id)
+        if room is None or room.state in (RoomState.UNLOADING, RoomState.UNLOADED):
+            return
+        room.cancel_unload()
+        room.transition(RoomState.UNLOADING)
+        for doc in room.docs.values():
+            doc.pending.clear()
+        self._drop(room)
+
+    async def settle(self, doc: Document) -> None:
+        """Bring a replicated document up to date with the shared log before a
+        server write (no-op on a single node)."""
+        if self.replicator is not None:
+            await self.replicator.settle(doc)
+
+    def publish_awareness(self, doc: Document, data: bytes) -> None:
+        """Tell the other nodes (if any) about a local awareness change."""
+        if self.replicator is not None:
+            self.replicator.publish_awareness(doc, data)
 
     async def purge_expired(self) -> list[RoomId]:
         """Delete rooms whose last activity is older than their retention; return them."""
@@ -317,8 +377,6 @@ class RoomRegistry:
                 last = max(last, room.last_activity_ms)
             if last + days * _DAY_MS > now:
                 continue
-            if self.on_purge is not None:
-                self.on_purge(info.room)
             await self.delete_room(info.room)
             self.audit(AuditAction.PURGE, room=info.room, detail=f"retention_days={days:g}")
             log.info("room purged by retention room=%s days=%g", info.room, days)
@@ -378,21 +436,114 @@ class RoomRegistry:
             except OSError as exc:
                 log.error("flush failed: %s; will retry", exc)
 
-    async def flush_all(self) -> None:
-        """Write every pending update and audit record; raise OSError at the end
-        if anything failed (the rest is written)."""
-        failure: OSError | None = None
-        for room in list(self.rooms.values()):
+    def schedule_flush(self) -> None:
+        """Flush soon (after this event-loop turn): a replicated store's other
+        nodes are waiting. Coalesces: one flush in flight, one more queued."""
+        if self._closing:
+            return
+        if self._eager is not None and not self._eager.done():
+            self._eager_again = True
+            return
+        self._eager = asyncio.get_running_loop().create_task(self._eager_flush())
+
+    async def _eager_flush(self) -> None:
+        await asyncio.sleep(0)  # let this turn's updates join the batch
+        while True:
+            self._eager_again = False
             try:
-                await self._flush_room(room)
+                await self.flush_all(audit=False)
+            except OSError as exc:
+                log.warning("eager flush failed: %s; the periodic flush retries", exc)
+                return
+            if not self._eager_again:
+                return
+
+    async def flush_all(self, *, audit: bool = True) -> None:
+        """Write every pending update (and audit record); raise OSError at the
+        end if anything failed (the rest is written)."""
+        async with self._flush_lock:
+            await self._flush_all(audit=audit)
+
+    async def _flush_all(self, *, audit: bool) -> None:
+        failure: OSError | None = None
+        if self.replicator is not None:
+            try:
+                await self._flush_replicated()
             except OSError as exc:
                 failure = exc
+        else:
+            for room in list(self.rooms.values()):
+                try:
+                    await self._flush_room(room)
+                except OSError as exc:
+                    failure = exc
+        if not audit:
+            if failure is not None:
+                raise failure
+            return
         try:
             await self.flush_audit()
         except OSError as exc:
             failure = exc
         if failure is not None:
             raise failure
+
+    async def _flush_replicated(self) -> None:
+        """One pipeline for every pending update of every room (each appended
+        to its stream and published), then compactions that are due."""
+        dirty = [
+            (room, doc)
+            for room in list(self.rooms.values())
+            if room.state is not RoomState.UNLOADED
+            for doc in list(room.docs.values())
+            if doc.pending
+        ]
+        if dirty:
+            batch = [(room.id, doc.name, doc.pending) for room, doc in dirty]
+            for _, doc in dirty:
+                doc.pending = []
+                doc.pending_bytes = 0
+            try:
+                await self.store.append_batch(batch)
+            except OSError:
+                for (_, doc), (_, _, updates) in zip(dirty, batch, strict=True):
+                    doc.pending[:0] = updates
+                    doc.pending_bytes = sum(len(u) for u in doc.pending)
+                raise
+            now = self.clock_ms()
+            for room, _ in dirty:
+                room.last_activity_ms = now
+        for room in list(self.rooms.values()):
+            for doc in list(room.docs.values()):
+                if doc.seq - doc.snapshot_seq >= self.compact_after_updates:
+                    await self._compact_replicated(room, doc)
+            await self._save_info(room)
+
+    async def _compact_replicated(self, room: Room, doc: Document, *, force: bool = False) -> None:
+        """Snapshot and trim a shared log, under a short lock so one node does it.
+
+        The store refuses a snapshot covering less than the stored one, so
+        even two nodes compacting at once never trim an update away."""
+        replicator = self.replicator
+        assert replicator is not None
+        seq, position = doc.seq, doc.position
+        doc.snapshot_seq = seq  # whoever compacts, this node waits another bound
+        locked = await replicator.store.try_lock(room.id, doc.name)
+        if not locked and not force:
+            return
+        try:
+            snapshot = doc.engine.full_state()
+            await replicator.store.compact(room.id, doc.name, snapshot, position, seq)
+            log.info(
+                "compacted room=%s doc=%s seq=%d snapshot_bytes=%d",
+                room.id,
+                doc.name,
+                seq,
+                len(snapshot),
+            )
+        finally:
+            if locked:
+                await replicator.store.unlock(room.id, doc.name)
 
     async def _flush_room(self, room: Room) -> None:
         for doc in list(room.docs.values()):
@@ -404,17 +555,20 @@ class RoomRegistry:
         info = room.info
         if info is None or room.state is RoomState.UNLOADED:
             return
+        activity = max(info.last_activity_ms, room.last_activity_ms)
+        changed = room.policy.title != info.title or not room.info_saved
+        if not changed and activity - info.last_activity_ms < _ACTIVITY_GRANULARITY_MS:
+            return  # only a little newer activity: not worth a write
         current = RoomInfo(
             room.id,
             title=room.policy.title,
             retention_days=info.retention_days,
             created_ms=info.created_ms,
-            last_activity_ms=max(info.last_activity_ms, room.last_activity_ms),
+            last_activity_ms=activity,
         )
-        if current != info or not room.info_saved:
-            await self.store.save_room_info(current)
-            room.info = current
-            room.info_saved = True
+        await self.store.save_room_info(current)
+        room.info = current
+        room.info_saved = True
 
     async def set_retention(self, room: Room, days: float | None) -> None:
         """Change a loaded room's retention period and save it."""
@@ -435,6 +589,11 @@ class RoomRegistry:
         On a store error the batch goes back to the front of ``pending`` and
         OSError propagates.
         """
+        if self.replicator is not None:
+            await self.flush_all(audit=False)
+            if force_compact:
+                await self._compact_replicated(room, doc, force=True)
+            return False
         async with room.flush_lock(doc.name):
             if room.state is RoomState.UNLOADED:
                 return False

@@ -20,8 +20,9 @@ from rooms.audit import AuditRecord
 
 __all__ = ["LogPosition", "RoomInfo", "Store", "StoredDoc"]
 
-#: Where a log ends, as returned by :meth:`Store.append`; opaque to callers.
-LogPosition = int
+#: Where a log ends, as returned by :meth:`Store.append`; opaque to callers
+#: (a row number in SQLite, a stream id in Redis).
+LogPosition = int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class StoredDoc:
     updates: tuple[Update, ...]
     #: The position of the last update (pass to :meth:`Store.compact`).
     position: LogPosition
+    #: The document's sequence number (replicated stores; 0 otherwise).
+    seq: int = 0
 
     @property
     def log_length(self) -> int:
@@ -60,6 +63,11 @@ class Store(Protocol):
 
     async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
         """Append updates to the log, atomically; return the new end position."""
+
+    async def append_batch(
+        self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
+    ) -> list[LogPosition]:
+        """Append several documents' updates at once; one end position each."""
 
     async def compact(
         self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition

@@ -15,7 +15,7 @@ __all__ = ["MemoryStore"]
 @dataclass(slots=True)
 class _Entry:
     snapshot: Update | None = None
-    log: list[tuple[LogPosition, Update]] = field(default_factory=list)
+    log: list[tuple[int, Update]] = field(default_factory=list)
 
 
 class MemoryStore:
@@ -23,7 +23,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._docs: dict[tuple[RoomId, DocName], _Entry] = {}
-        self._seq: LogPosition = 0
+        self._seq = 0
         self._infos: dict[RoomId, RoomInfo] = {}
         self._audit: list[AuditRecord] = []
 
@@ -41,12 +41,17 @@ class MemoryStore:
             entry.log.append((self._seq, bytes(update)))
         return entry.log[-1][0] if entry.log else 0
 
+    async def append_batch(
+        self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
+    ) -> list[LogPosition]:
+        return [await self.append(room, doc, updates) for room, doc, updates in items]
+
     async def compact(
         self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
     ) -> None:
         entry = self._docs.setdefault((room, doc), _Entry())
         entry.snapshot = bytes(snapshot)
-        entry.log = [(seq, u) for seq, u in entry.log if seq > upto]
+        entry.log = [(seq, u) for seq, u in entry.log if seq > int(upto)]
 
     async def delete_room(self, room: RoomId) -> None:
         for key in [k for k in self._docs if k[0] == room]:

@@ -130,6 +130,11 @@ class SqliteStore:
 
         return await self._run(append)
 
+    async def append_batch(
+        self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
+    ) -> list[LogPosition]:
+        return [await self.append(room, doc, updates) for room, doc, updates in items]
+
     async def compact(
         self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
     ) -> None:

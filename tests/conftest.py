@@ -116,3 +116,23 @@ def mint(
 async def token_server(server_factory: Callable[..., Awaitable[RunningServer]]) -> RunningServer:
     """A server that only accepts signed tokens (no --dev), with an admin key."""
     return await server_factory(dev=False, jwt_secret=SECRET, admin_key=ADMIN_KEY)
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    from tests.procs import REDIS_SERVER
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (README: Prerequisites); CI installs it")
+    return REDIS_SERVER
+
+
+@pytest.fixture
+async def redis_server(redis_binary, tmp_path):
+    """A fresh redis-server on a free loopback port, killed after the test."""
+    from tests.procs import RedisProcess
+
+    server = RedisProcess(tmp_path)
+    await server.start()
+    yield server
+    await server.stop()

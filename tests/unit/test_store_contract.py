@@ -10,20 +10,43 @@ from pycrdt import Doc, Map
 from crdt.types import DocName, RoomId
 from rooms.store import Store
 from rooms.store_memory import MemoryStore
+from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
 
 R1, R2 = RoomId("clinic-7/group-a"), RoomId("clinic-7/group-b")
 BOARD, CHAT = DocName("board"), DocName("chat")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request, tmp_path) -> AsyncIterator[Store]:
     if request.param == "memory":
         s: Store = MemoryStore()
-    else:
+    elif request.param == "sqlite":
         s = await SqliteStore.open(tmp_path / "nested" / "collab.sqlite3")
+    else:
+        server = await request.getfixturevalue("redis_server_async")()
+        s = await RedisStore.open(server.url, node_id="contract")
     yield s
     await s.close()
+
+
+@pytest.fixture
+def redis_server_async(redis_binary, tmp_path):
+    """The redis-server fixture, started lazily from the parametrized store."""
+    from tests.procs import RedisProcess
+
+    servers = []
+
+    async def start():
+        server = RedisProcess(tmp_path)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc is not None:
+            server.proc.kill()
 
 
 def updates(n: int) -> tuple[Doc, list[bytes]]:

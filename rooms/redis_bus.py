@@ -1,0 +1,250 @@
+"""Per-document pub/sub between nodes (design.md §5).
+
+A node subscribes to a document's channel only while it has the document
+loaded, and unsubscribes when it unloads: traffic of room X never reaches a
+node without members in X. On a Redis Cluster channels are sharded
+(SSUBSCRIBE on the node that owns the channel's slot); otherwise plain
+SUBSCRIBE.
+
+Each Redis node we subscribe on gets one dedicated connection with no read
+timeout (redis-py's default socket timeout would end a blocking listen) and
+a listener task. When a connection drops (Redis restarted, or it dropped us
+for passing ``client-output-buffer-limit pubsub``), the listener reconnects
+with backoff, resubscribes every channel and reports the reconnect, so the
+node catches up from the streams. Publishing (awareness and control
+envelopes; updates are published by the store's append script) is batched:
+everything published in one event-loop turn goes out in one pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+__all__ = ["RedisBus"]
+
+log = logging.getLogger("collab.redis")
+
+_BACKOFF_START_S = 0.05
+_BACKOFF_MAX_S = 2.0
+_POLL_S = 1.0
+
+
+class _Subscriber:
+    """One subscription connection to one Redis node, and its listener."""
+
+    def __init__(self, bus: RedisBus, host: str, port: int) -> None:
+        self.bus = bus
+        self.host = host
+        self.port = port
+        self.channels: set[str] = set()
+        self.connected = False
+        self._pubsub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout_s)
+
+    async def subscribe(self, channel: str) -> None:
+        self.channels.add(channel)
+        if self.connected and self._pubsub is not None:
+            # On failure the listener reconnects and resubscribes everything.
+            with contextlib.suppress(RedisError, OSError):
+                await self._command("subscribe", channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.channels.discard(channel)
+        if self.connected and self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._command("unsubscribe", channel)
+
+    async def _command(self, action: str, *channels: str) -> None:
+        sharded = self.bus.cluster
+        name = ("s" if sharded else "") + action
+        await getattr(self._pubsub, name)(*channels)
+
+    async def _run(self) -> None:
+        backoff = _BACKOFF_START_S
+        first = True
+        while True:
+            # No read timeout (it would end the listen), and no silent retries:
+            # redis-py would reconnect and resubscribe by itself, and the
+            # messages missed meanwhile would never be caught up.
+            client = aioredis.Redis(
+                host=self.host,
+                port=self.port,
+                retry=Retry(NoBackoff(), 0),
+                socket_timeout=None,
+                socket_connect_timeout=5.0,
+                health_check_interval=10,
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                # A node-level channel keeps the connection subscribed (and
+                # readable) even while no document is loaded.
+                await pubsub.subscribe(self.bus.node_channel)
+                self._pubsub = pubsub
+                if self.channels:
+                    await self._command("subscribe", *self.channels)
+                self.connected = True
+                self._ready.set()
+                backoff = _BACKOFF_START_S
+                if not first:
+                    log.warning(
+                        "redis subscriber reconnected host=%s port=%d", self.host, self.port
+                    )
+                    await self.bus.reconnected()
+                first = False
+                while True:
+                    message = await pubsub.get_message(timeout=_POLL_S)
+                    if message is not None and message["type"] in ("message", "smessage"):
+                        self.bus.deliver(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.connected:
+                    log.warning(
+                        "redis subscriber lost host=%s port=%d: %s", self.host, self.port, exc
+                    )
+                self.connected = False
+                self.bus.disconnected()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            finally:
+                self._pubsub = None
+                self.connected = False
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class RedisBus:
+    """Subscriptions and batched publishing for one node."""
+
+    def __init__(
+        self,
+        command_client: Any,
+        *,
+        cluster: bool,
+        node_id: str,
+        on_message: Callable[[bytes], None],
+        on_reconnect: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.client = command_client
+        self.cluster = cluster
+        self.node_id = node_id
+        self.node_channel = f"collab:node:{node_id}"
+        self._on_message = on_message
+        self._on_reconnect = on_reconnect
+        self._subscribers: dict[tuple[str, int], _Subscriber] = {}
+        self._outbox: list[tuple[str, bytes]] = []
+        self._flush_scheduled = False
+        self._publishing: set[asyncio.Task[None]] = set()
+        self.publish_failures = 0
+        self.lost = 0  # times a subscription connection dropped
+
+    @property
+    def healthy(self) -> bool:
+        return all(s.connected for s in self._subscribers.values())
+
+    def _node_for(self, channel: str) -> tuple[str, int]:
+        if self.cluster:
+            node = self.client.get_node_from_key(channel)
+            return str(node.host), int(node.port)
+        kwargs = self.client.connection_pool.connection_kwargs
+        return str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379))
+
+    def _subscriber(self, channel: str) -> _Subscriber:
+        address = self._node_for(channel)
+        sub = self._subscribers.get(address)
+        if sub is None:
+            sub = self._subscribers[address] = _Subscriber(self, *address)
+            sub.start()
+        return sub
+
+    async def start(self, *, timeout_s: float = 5.0) -> None:
+        """Open the subscription connection (the node channel's shard) and
+        wait until it is up; OSError if Redis cannot be reached."""
+        sub = self._subscriber(self.node_channel)
+        try:
+            await sub.wait_ready(timeout_s)
+        except TimeoutError:
+            raise OSError("cannot subscribe on Redis") from None
+
+    async def subscribe(self, channel: str) -> None:
+        sub = self._subscriber(channel)
+        await sub.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        sub = self._subscribers.get(self._node_for(channel))
+        if sub is not None:
+            await sub.unsubscribe(channel)
+
+    def subscribed(self) -> set[str]:
+        return set().union(*(s.channels for s in self._subscribers.values()))
+
+    def publish(self, channel: str, data: bytes) -> None:
+        """Queue ``data`` for ``channel``; sent with everything else queued in
+        this event-loop turn, in one pipeline."""
+        self._outbox.append((channel, data))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._spawn_flush)
+
+    def _spawn_flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._outbox = self._outbox, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        command = "spublish" if self.cluster else "publish"
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for channel, data in batch:
+                getattr(pipe, command)(channel, data)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Awareness and control are ephemeral: a lost one is superseded by
+            # the next (clients renew awareness every 15 s).
+            self.publish_failures += len(batch)
+            log.warning("redis publish failed (%d messages): %s", len(batch), exc)
+
+    def deliver(self, data: bytes) -> None:
+        self._on_message(data)
+
+    def disconnected(self) -> None:
+        self.lost += 1
+
+    async def reconnected(self) -> None:
+        try:
+            await self._on_reconnect()
+        except Exception:
+            log.exception("catch-up after reconnect failed")
+
+    async def close(self) -> None:
+        for sub in self._subscribers.values():
+            await sub.close()
+        if self._publishing:
+            await asyncio.gather(*self._publishing, return_exceptions=True)

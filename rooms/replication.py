@@ -1,0 +1,372 @@
+"""Keeping a node's replicas in step with the other nodes through Redis
+(design.md §5).
+
+Every accepted local update is appended to the document's stream and
+published in one round trip (the store's append script). Every node with the
+document loaded receives the envelope and, unless it came from itself,
+applies the update and relays it to its local members.
+
+Ordering and gaps: each document has a sequence counter; a node applies
+envelopes in sequence. An envelope past the next expected number means some
+were missed (a dropped subscription, a network blip): the node reloads the
+document from Redis (snapshot + log), relays what its members lack, and
+continues. Applying is idempotent, so overlaps are harmless: delivery is at
+least once, replicas converge.
+
+Reconnects: when a subscription connection comes back, every loaded document
+is caught up; if Redis lost data (restarted empty), the node re-seeds it with
+its full replica, so nothing a node still holds is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crdt.awareness import decode_awareness, encode_awareness
+from crdt.errors import CollabError, MalformedUpdate
+from crdt.types import DocName, RoomId, Update
+from crdt.updates import check_update
+from rooms.document import Document
+from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
+from rooms.names import CHAT, META
+from rooms.redis_bus import RedisBus
+from rooms.store_redis import RedisKeys, RedisStore
+
+if TYPE_CHECKING:
+    from rooms.registry import RoomRegistry
+    from rooms.room import Room
+
+__all__ = ["ReplicationStats", "Replicator"]
+
+log = logging.getLogger("collab.replication")
+
+#: Remote awareness not renewed for this long is dropped (y-protocols clients
+#: renew every 15 s and time out peers after 30 s).
+AWARENESS_TIMEOUT_S = 30.0
+
+
+@dataclass(slots=True)
+class ReplicationStats:
+    received: int = 0
+    applied: int = 0
+    dropped: int = 0
+    gaps: int = 0
+    reseeds: int = 0
+    reconnects: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A document being loaded or caught up: envelopes wait here meanwhile."""
+
+    envelopes: list[Envelope] = field(default_factory=list)
+
+
+class Replicator:
+    """One node's side of replication; driven by the registry."""
+
+    def __init__(
+        self, store: RedisStore, *, node_id: str, awareness_timeout_s: float = AWARENESS_TIMEOUT_S
+    ) -> None:
+        self.store = store
+        self.node_id = node_id
+        self.awareness_timeout_s = awareness_timeout_s
+        self.stats = ReplicationStats()
+        self.bus = RedisBus(
+            store.client,
+            cluster=store.cluster,
+            node_id=node_id,
+            on_message=self.on_message,
+            on_reconnect=self.on_reconnect,
+        )
+        self.registry: RoomRegistry | None = None
+        self._waiting: dict[tuple[str, str], _Pending] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.bus.healthy
+
+    async def start(self, registry: RoomRegistry) -> None:
+        """Connect the subscriber; OSError if Redis cannot be reached."""
+        self.registry = registry
+        await self.bus.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
+
+    # -- subscriptions, around loading -------------------------------------------
+
+    async def before_load(self, room: RoomId, doc: DocName) -> None:
+        """Subscribe before reading the store, so nothing falls in between."""
+        self._waiting[(room, doc)] = _Pending()
+        await self.bus.subscribe(RedisKeys(room, doc).channel)
+
+    def after_load(self, doc: Document) -> None:
+        """The document holds what the store had (up to ``doc.seq``): apply what
+        arrived meanwhile."""
+        pending = self._waiting.pop((doc.room_id, doc.name), None)
+        if pending is not None:
+            for envelope in pending.envelopes:
+                self._on_update(doc, envelope)
+
+    def forget(self, room: RoomId, docs: list[DocName]) -> None:
+        """Unsubscribe from a room's documents (it unloaded or was deleted)."""
+        for name in docs:
+            self._waiting.pop((room, name), None)
+            self._spawn(self.bus.unsubscribe(RedisKeys(room, name).channel))
+
+    # -- publishing -------------------------------------------------------------
+
+    def publish_awareness(self, doc: Document, data: bytes) -> None:
+        envelope = Envelope(
+            EnvelopeKind.AWARENESS, self.node_id, doc.room_id, doc.name, 0, None, data
+        )
+        self.bus.publish(RedisKeys(doc.room_id, doc.name).channel, envelope.serialize())
+
+    def publish_delete(self, room: RoomId) -> None:
+        envelope = Envelope(
+            EnvelopeKind.CONTROL,
+            self.node_id,
+            room,
+            META,
+            0,
+            None,
+            Envelope.control_payload(ControlAction.DELETE),
+        )
+        self.bus.publish(RedisKeys(room, META).channel, envelope.serialize())
+
+    # -- receiving -------------------------------------------------------------
+
+    def on_message(self, data: bytes) -> None:
+        self.stats.received += 1
+        try:
+            envelope = Envelope.parse(data)
+        except MalformedEnvelope as exc:
+            self.stats.dropped += 1
+            log.warning("dropped a malformed envelope bytes=%d: %s", len(data), exc)
+            return
+        registry = self.registry
+        if registry is None:
+            return
+        key = (envelope.room, envelope.doc)
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            waiting.envelopes.append(envelope)
+            return
+        room = registry.rooms.get(RoomId(envelope.room))
+        doc = room.docs.get(DocName(envelope.doc)) if room is not None else None
+        if room is None or doc is None:
+            return  # unloaded meanwhile
+        try:
+            if envelope.kind is EnvelopeKind.UPDATE:
+                self._on_update(doc, envelope)
+            elif envelope.kind is EnvelopeKind.AWARENESS:
+                self._on_awareness(doc, envelope)
+            else:
+                self._on_control(room, envelope)
+        except CollabError as exc:
+            self.stats.dropped += 1
+            log.warning(
+                "dropped an envelope kind=%s room=%s doc=%s origin=%s: %s",
+                envelope.kind.name,
+                envelope.room,
+                envelope.doc,
+                envelope.origin,
+                exc,
+            )
+
+    def _on_update(self, doc: Document, envelope: Envelope) -> None:
+        if envelope.kind is not EnvelopeKind.UPDATE:
+            if envelope.kind is EnvelopeKind.AWARENESS:
+                self._on_awareness(doc, envelope)
+            return
+        if envelope.seq <= doc.seq:
+            return  # seen (a catch-up overlapped the subscription)
+        if envelope.seq != doc.seq + 1:
+            self.stats.gaps += 1
+            log.warning(
+                "gap room=%s doc=%s have=%d got=%d; catching up",
+                doc.room_id,
+                doc.name,
+                doc.seq,
+                envelope.seq,
+            )
+            self._catch_up(doc, [envelope])
+            return
+        if envelope.origin != self.node_id:
+            check_update(envelope.payload, max_clock=doc.limits.max_clock)
+            doc.engine.apply_update(envelope.payload)
+            self.stats.applied += 1
+            self._relay(doc, envelope.payload)
+        doc.seq = envelope.seq
+        if envelope.stream_id is not None:
+            doc.position = envelope.stream_id
+        doc.log_length += 1
+
+    def _on_awareness(self, doc: Document, envelope: Envelope) -> None:
+        if envelope.origin == self.node_id:
+            return
+        entries = decode_awareness(
+            envelope.payload,
+            max_entries=1 << 12,
+            max_state_bytes=doc.limits.max_awareness_state_bytes,
+        )
+        changed = doc.awareness.apply_remote(
+            entries, node=("node", envelope.origin), now=time.monotonic()
+        )
+        if changed and self.registry is not None:
+            self.registry.on_remote_awareness(doc, encode_awareness(changed))
+
+    def _on_control(self, room: Room, envelope: Envelope) -> None:
+        if envelope.origin == self.node_id or self.registry is None:
+            return
+        action = envelope.control().get("action")
+        if action == ControlAction.DELETE:
+            log.info("room deleted by node=%s room=%s", envelope.origin, room.id)
+            self.registry.on_remote_delete(room.id)
+        else:
+            raise MalformedEnvelope(f"unknown control action {action!r}")
+
+    def _relay(self, doc: Document, update: Update) -> None:
+        registry = self.registry
+        if registry is None:
+            return
+        room = registry.rooms.get(doc.room_id)
+        if room is not None and doc.name == META:
+            room.policy.load(doc.engine)
+            registry.on_policy_change(room)
+        elif room is not None and doc.name == CHAT:
+            room.chat = None  # rebuilt on the next send, with the other nodes' client ids
+        registry.on_remote_update(doc, update)
+
+    # -- catching up -------------------------------------------------------------
+
+    def _catch_up(self, doc: Document, held: list[Envelope]) -> None:
+        key = (doc.room_id, doc.name)
+        if key in self._waiting:
+            self._waiting[key].envelopes.extend(held)
+            return
+        self._waiting[key] = _Pending(list(held))
+        self._spawn(self._reload(doc))
+
+    async def _reload(self, doc: Document, *, reseed_if_lost: bool = False) -> None:
+        """Read the document back from Redis, apply it, relay what local
+        members lack; re-seed Redis if it lost what this replica holds."""
+        key = (doc.room_id, doc.name)
+        try:
+            before = doc.engine.state_vector()
+            stored = await self.store.load(doc.room_id, doc.name)
+            lost = reseed_if_lost and stored.seq < doc.seq
+            for update in ([stored.snapshot] if stored.snapshot else []) + list(stored.updates):
+                try:
+                    check_update(update, max_clock=doc.limits.max_clock)
+                    doc.engine.apply_update(update)
+                except MalformedUpdate:
+                    self.stats.dropped += 1
+            doc.seq = stored.seq
+            doc.position = stored.position
+            doc.log_length = stored.log_length
+            missing = doc.engine.diff(before)
+            if len(missing) > 2:
+                self._relay(doc, missing)
+            if lost:
+                # Redis restarted without our data: give it everything we hold.
+                self.stats.reseeds += 1
+                log.warning(
+                    "re-seeding room=%s doc=%s (redis seq %d < ours)",
+                    doc.room_id,
+                    doc.name,
+                    stored.seq,
+                )
+                doc.accept_server_update(doc.engine.full_state())
+        except OSError as exc:
+            log.warning("catch-up failed room=%s doc=%s: %s", doc.room_id, doc.name, exc)
+            self._waiting.pop(key, None)
+            return
+        pending = self._waiting.pop(key, None)
+        if pending is not None:
+            for envelope in pending.envelopes:
+                self._on_update(doc, envelope)
+
+    async def settle(self, doc: Document) -> None:
+        """Apply every entry the document's stream holds beyond this replica
+        (so a server write made now comes after them, e.g. chat order)."""
+        try:
+            entries = await self.store.read_log(doc.room_id, doc.name, str(doc.position))
+        except OSError as exc:
+            log.warning("settle failed room=%s doc=%s: %s", doc.room_id, doc.name, exc)
+            return
+        if entries and entries[0][1] > doc.seq + 1:
+            # Trimmed by a compaction meanwhile: read the snapshot too.
+            self._waiting[(doc.room_id, doc.name)] = _Pending()
+            await self._reload(doc)
+            return
+        for stream_id, seq, origin, update in entries:
+            if seq <= doc.seq:
+                continue
+            if origin != self.node_id:
+                try:
+                    check_update(update, max_clock=doc.limits.max_clock)
+                    doc.engine.apply_update(update)
+                except MalformedUpdate:
+                    self.stats.dropped += 1
+                else:
+                    self.stats.applied += 1
+                    self._relay(doc, update)
+            doc.seq, doc.position = seq, stream_id
+            doc.log_length += 1
+
+    async def on_reconnect(self) -> None:
+        """A subscription came back: catch every loaded document up, re-seeding
+        those Redis lost."""
+        registry = self.registry
+        if registry is None:
+            return
+        self.stats.reconnects += 1
+        docs = [d for room in list(registry.rooms.values()) for d in list(room.docs.values())]
+        log.warning("redis reconnected: catching up %d documents", len(docs))
+        for doc in docs:
+            key = (doc.room_id, doc.name)
+            if key in self._waiting:
+                continue
+            self._waiting[key] = _Pending()
+            await self._reload(doc, reseed_if_lost=True)
+        registry.schedule_flush()
+
+    # -- presence of dead nodes ---------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.awareness_timeout_s / 3)
+            self.sweep(time.monotonic() - self.awareness_timeout_s)
+
+    def sweep(self, older_than: float) -> None:
+        registry = self.registry
+        if registry is None:
+            return
+        for room in list(registry.rooms.values()):
+            for doc in list(room.docs.values()):
+                removed = doc.awareness.sweep_remote(older_than=older_than)
+                if removed:
+                    registry.on_remote_awareness(doc, encode_awareness(removed))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+RemoteHook = Callable[[Document, bytes], None]

@@ -1,0 +1,89 @@
+"""Fixtures for scale-out tests: a real redis-server and real ``collab serve`` nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from collab.client import CollabClient
+from tests.conftest import SECRET
+from tests.procs import CollabNode
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def node_factory(tmp_path) -> Callable[..., Awaitable[CollabNode]]:
+    nodes: list[CollabNode] = []
+
+    async def make(
+        redis_url: str, node_id: str, *extra: str, port: int | None = None, start: bool = True
+    ) -> CollabNode:
+        node = CollabNode(
+            tmp_path,
+            "--dev",
+            "--jwt-secret",
+            SECRET,
+            "--store",
+            "redis",
+            "--redis-url",
+            redis_url,
+            "--log-level",
+            "info",
+            "--flush-interval-s",
+            "0.2",
+            *extra,
+            node_id=node_id,
+            port=port,
+        )
+        nodes.append(node)
+        if start:
+            await node.start()
+        return node
+
+    yield make
+    for node in nodes:
+        if node.proc is not None and node.proc.returncode is None:
+            node.resume()
+            await node.kill()
+
+
+@pytest.fixture
+async def clients():
+    made: list[CollabClient] = []
+
+    async def make(node_url: str, room: str, doc_name: str = "board", **kwargs) -> CollabClient:
+        kwargs.setdefault("auth", {"name": f"c{len(made)}"})
+        client = CollabClient(node_url, room, doc_name, **kwargs)
+        made.append(client)
+        await client.connect(timeout_s=15)
+        return client
+
+    yield make
+    await asyncio.gather(*(c.close(drain_timeout_s=1) for c in made), return_exceptions=True)
+
+
+async def metrics(url: str) -> dict[str, float]:
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+        text = await resp.text()
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+async def healthz(url: str) -> dict:
+    async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
+        return await resp.json()
+
+
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
