@@ -50,6 +50,7 @@ class Document:
         "room_id",
         "seq",
         "snapshot_seq",
+        "subscribed",
     )
 
     def __init__(
@@ -81,6 +82,9 @@ class Document:
         #: the one the stored snapshot covers (see rooms.replication).
         self.seq = 0
         self.snapshot_seq = 0
+        #: Replicated stores: whether this node follows the document's channel
+        #: (otherwise the replica may be stale and is caught up before use).
+        self.subscribed = True
         #: Called when an update is added to ``pending`` (eager flushing).
         self.on_pending: Callable[[], None] | None = None
 

@@ -45,7 +45,10 @@ class _Subscriber:
         self.bus = bus
         self.host = host
         self.port = port
+        #: Channels we want; ``_active`` those the connection has subscribed.
         self.channels: set[str] = set()
+        self._active: set[str] = set()
+        self._lock = asyncio.Lock()
         self.connected = False
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -57,18 +60,27 @@ class _Subscriber:
     async def wait_ready(self, timeout_s: float) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout_s)
 
-    async def subscribe(self, channel: str) -> None:
-        self.channels.add(channel)
-        if self.connected and self._pubsub is not None:
+    def want(self, channel: str, on: bool) -> None:
+        """Record the wish now; :meth:`apply` makes the connection follow it."""
+        if on:
+            self.channels.add(channel)
+        else:
+            self.channels.discard(channel)
+
+    async def apply(self, channel: str) -> None:
+        """Subscribe or unsubscribe ``channel`` to match the latest wish, so
+        racing subscribe/unsubscribe calls end in the state last asked for."""
+        async with self._lock:
+            wanted = channel in self.channels
+            if not self.connected or self._pubsub is None or wanted == (channel in self._active):
+                return
             # On failure the listener reconnects and resubscribes everything.
             with contextlib.suppress(RedisError, OSError):
-                await self._command("subscribe", channel)
-
-    async def unsubscribe(self, channel: str) -> None:
-        self.channels.discard(channel)
-        if self.connected and self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._command("unsubscribe", channel)
+                await self._command("subscribe" if wanted else "unsubscribe", channel)
+                if wanted:
+                    self._active.add(channel)
+                else:
+                    self._active.discard(channel)
 
     async def _command(self, action: str, *channels: str) -> None:
         sharded = self.bus.cluster
@@ -96,8 +108,10 @@ class _Subscriber:
                 # readable) even while no document is loaded.
                 await pubsub.subscribe(self.bus.node_channel)
                 self._pubsub = pubsub
-                if self.channels:
-                    await self._command("subscribe", *self.channels)
+                async with self._lock:
+                    self._active = set(self.channels)
+                    if self._active:
+                        await self._command("subscribe", *self._active)
                 self.connected = True
                 self._ready.set()
                 backoff = _BACKOFF_START_S
@@ -192,12 +206,23 @@ class RedisBus:
 
     async def subscribe(self, channel: str) -> None:
         sub = self._subscriber(channel)
-        await sub.subscribe(channel)
+        sub.want(channel, True)
+        await sub.apply(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         sub = self._subscribers.get(self._node_for(channel))
         if sub is not None:
-            await sub.unsubscribe(channel)
+            sub.want(channel, False)
+            await sub.apply(channel)
+
+    def release(self, channel: str) -> None:
+        """Unsubscribe (now for the bookkeeping, soon on the wire)."""
+        sub = self._subscribers.get(self._node_for(channel))
+        if sub is not None:
+            sub.want(channel, False)
+            task = asyncio.get_running_loop().create_task(sub.apply(channel))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
 
     def subscribed(self) -> set[str]:
         return set().union(*(s.channels for s in self._subscribers.values()))

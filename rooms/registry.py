@@ -171,9 +171,38 @@ class RoomRegistry:
         room = self.rooms.get(doc.room_id)
         if room is not None and room.docs.get(doc.name) is doc:
             room.last_activity_ms = self.clock_ms()
+            self._release_subscriptions(room)
             if not room.in_use:
                 self._schedule_unload(room)
         return removal
+
+    # -- subscriptions (replicated stores) -------------------------------------------
+
+    def _wants_subscription(self, room: Room, doc: Document) -> bool:
+        """A node follows a document's channel only while it has local members
+        of it; the room's meta and chat while it has local members in the room
+        (policy and chat are used from every namespace)."""
+        if doc.members:
+            return True
+        return doc.name in (META, CHAT) and room.member_count > 0
+
+    def _release_subscriptions(self, room: Room) -> None:
+        if self.replicator is None:
+            return
+        for doc in list(room.docs.values()):
+            if doc.subscribed and not self._wants_subscription(room, doc):
+                self.replicator.detach(doc)
+
+    async def _resubscribe(self, room: Room, doc: Document) -> None:
+        """Follow a loaded document again: subscribe, then catch up from the
+        store (what this replica missed while unsubscribed). One at a time."""
+        assert self.replicator is not None
+        task = room.refreshing.get(doc.name)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self.replicator.refresh(doc))
+            room.refreshing[doc.name] = task
+            task.add_done_callback(lambda _: room.refreshing.pop(doc.name, None))
+        await asyncio.shield(task)
 
     def chat(self, room_id: RoomId) -> ChatLog:
         """The room's chat (its chat document must be loaded: see :meth:`document`)."""
@@ -197,6 +226,8 @@ class RoomRegistry:
             yield room
         finally:
             room.pins -= 1
+            if room.pins == 0:
+                self._release_subscriptions(room)
             if not room.in_use:
                 self._schedule_unload(room)
 
@@ -211,6 +242,8 @@ class RoomRegistry:
     async def _document(self, room: Room, doc_name: DocName) -> Document:
         doc = room.docs.get(doc_name)
         if doc is not None:
+            if self.replicator is not None and not doc.subscribed:
+                await self._resubscribe(room, doc)
             return doc
         pending = room.loading.get(doc_name)
         if pending is None:

@@ -122,11 +122,26 @@ class Replicator:
             for envelope in pending.envelopes:
                 self._on_update(doc, envelope)
 
+    def detach(self, doc: Document) -> None:
+        """Stop following a document (no local members): its replica may go stale."""
+        doc.subscribed = False
+        self._waiting.pop((doc.room_id, doc.name), None)
+        self.bus.release(RedisKeys(doc.room_id, doc.name).channel)
+
+    async def refresh(self, doc: Document) -> None:
+        """Follow a detached document again and catch it up (subscribe first, so
+        nothing published meanwhile is missed)."""
+        key = (doc.room_id, doc.name)
+        self._waiting[key] = _Pending()
+        await self.bus.subscribe(RedisKeys(doc.room_id, doc.name).channel)
+        doc.subscribed = True
+        await self._reload(doc)
+
     def forget(self, room: RoomId, docs: list[DocName]) -> None:
         """Unsubscribe from a room's documents (it unloaded or was deleted)."""
         for name in docs:
             self._waiting.pop((room, name), None)
-            self._spawn(self.bus.unsubscribe(RedisKeys(room, name).channel))
+            self.bus.release(RedisKeys(room, name).channel)
 
     # -- publishing -------------------------------------------------------------
 

@@ -50,6 +50,8 @@ class Room:
         self.docs: dict[DocName, Document] = {}
         #: Loads in flight, so concurrent joins of one document load it once.
         self.loading: dict[DocName, asyncio.Future[Document]] = {}
+        #: Replicated stores: documents being resubscribed and caught up.
+        self.refreshing: dict[DocName, asyncio.Task[None]] = {}
         #: Serializes store writes per document (append, then maybe compact).
         self.flush_locks: dict[DocName, asyncio.Lock] = {}
         #: Joins (and server-side uses) in progress; a pinned room never unloads.

@@ -140,9 +140,19 @@ async def test_subscriptions_follow_local_members(two, node_factory, clients):
         after = await metrics(c.url)
         assert after["collab_envelopes_received_total"] == before["collab_envelopes_received_total"]
         assert (await metrics(b.url))["collab_envelopes_applied_total"] >= 50
-        # When the last member leaves (and the room unloads), the node unsubscribes.
+        # When its last local member leaves, the node unsubscribes right away
+        # (the room stays loaded for its grace period, but hears nothing).
         await x_b.close()
-        await eventually(lambda: _numsub(rc, channel, 1), timeout_s=45)
+        await eventually(lambda: _numsub(rc, channel, 1), timeout_s=5)
+        assert (await healthz(b.url))["rooms"] == 1, "room X is still loaded on B"
+        received = (await metrics(b.url))["collab_envelopes_received_total"]
+        for i in range(20):
+            x_a.doc.get("shapes", type=Map)[f"t{i}"] = {"type": "rect"}
+        await asyncio.sleep(0.3)  # give a wrongly subscribed node time to receive
+        assert (await metrics(b.url))["collab_envelopes_received_total"] == received
+        # A member joining B again gets a caught-up replica.
+        back = await clients(b.url, "X")
+        assert len(shapes(back)) == 70
     finally:
         await rc.aclose()
 
