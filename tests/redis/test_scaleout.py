@@ -360,3 +360,49 @@ async def test_crashed_nodes_cursors_time_out(redis_server, node_factory, client
     await on_b.wait_for(lambda: on_a.doc.client_id in on_b.awareness, timeout_s=10)
     await a.kill()  # no removal is ever published
     await on_b.wait_for(lambda: on_a.doc.client_id not in on_b.awareness, timeout_s=10)
+
+
+async def test_retention_purge_removes_every_key(redis_server, node_factory, clients):
+    import aiohttp
+
+    from tests.conftest import ADMIN_KEY
+
+    a = await node_factory(
+        redis_server.url,
+        "A",
+        "--admin-key",
+        ADMIN_KEY,
+        "--retention-check-interval-s",
+        "0.2",
+        "--unload-after-s",
+        "0",
+    )
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with aiohttp.ClientSession() as http:
+        for room, days in (("brief", 1e-5), ("kept", 30)):
+            async with http.post(
+                a.url + "/api/rooms", headers=headers, json={"id": room, "retentionDays": days}
+            ) as resp:
+                assert resp.status == 201
+    for room in ("brief", "kept"):
+        client = await clients(a.url, room)
+        client.doc.get("shapes", type=Map)["x"] = {"type": "rect"}
+        await client.send_chat("hi")
+        await client.close()
+    rc = redis_server.client()
+    try:
+        await eventually(lambda: _no_keys(rc, "brief"), timeout_s=15)
+        assert [k async for k in rc.scan_iter(match="collab:{kept}:*")]
+        assert await rc.smembers("collab:rooms") == {b"kept"}
+        await eventually(lambda: _last_audit_is(rc, "brief", b"purge"), timeout_s=5)
+    finally:
+        await rc.aclose()
+
+
+async def _no_keys(rc, room: str) -> bool:
+    return not [k async for k in rc.scan_iter(match=f"collab:{{{room}}}:*")]
+
+
+async def _last_audit_is(rc, room: str, action: bytes) -> bool:
+    audit = await rc.xrevrange(f"collab-audit:{{{room}}}", count=1)
+    return bool(audit) and audit[0][1][b"action"] == action
