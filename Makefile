@@ -4,10 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
+BENCH_NODE_STAMP := bench/node/node_modules/.installed
 
 .PHONY: serve test lint bench fmt clean setup
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("collab needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -20,10 +21,14 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(BENCH_NODE_STAMP): bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 serve: $(STAMP)
 	$(BIN)/collab serve --dev
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -35,8 +40,11 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+# The quick profile: fan-out at 50 and 100 receivers, 100 updates/s, against
+# collab, the python-socketio relay and y-websocket's server (BENCHMARKS.md).
+bench: $(STAMP) $(BENCH_NODE_STAMP)
+	$(BIN)/python -m bench quick
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/interop/node_modules bench/node/node_modules .pytest_cache \
+		.mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import runpy
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--jwt-private-key", default=None, help="PEM file or PEM text.")
     token.add_argument("--jwt-audience", default=None)
     token.add_argument("--jwt-issuer", default=None)
+
+    commands.add_parser(
+        "bench",
+        help="Run the load harness (same as python -m bench; see BENCHMARKS.md).",
+        add_help=False,
+    )
     return parser
 
 
@@ -84,7 +91,14 @@ def mint_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:
+        # The harness talks to servers over the network like any client; it is
+        # run, not imported, so the server's layers never depend on it.
+        sys.argv = ["python -m bench", *arguments[1:]]
+        runpy.run_module("bench", run_name="__main__")
+        return 0
+    args = parser.parse_args(arguments)
     if args.command == "serve":
         try:
             settings = settings_from(args, os.environ)

@@ -1,0 +1,219 @@
+"""``python -m bench`` / ``collab bench``: run scenarios against servers the
+harness starts (the default) or a running deployment (``--target``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.report import ratios, table, write_html, write_json
+from bench.scenarios import Target, run_chat, run_fanout, run_join, run_rooms
+from bench.servers import (
+    ManagedProcess,
+    node_available,
+    start_collab,
+    start_node_peer,
+    start_redis,
+    start_relay,
+)
+
+__all__ = ["main"]
+
+SCENARIOS = ("quick", "fanout", "rooms", "cluster", "join", "chat")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "scenario",
+        choices=SCENARIOS,
+        nargs="?",
+        default="quick",
+        help="quick: fanout at N=50,100 against collab and both baselines (make bench)",
+    )
+    p.add_argument(
+        "--receivers",
+        type=int,
+        nargs="+",
+        default=[50, 100],
+        help="receiver counts for fanout/cluster (several: one run each)",
+    )
+    p.add_argument("--rate", type=float, default=100.0, help="updates per second")
+    p.add_argument("--count", type=int, default=500, help="measured updates")
+    p.add_argument("--warmup", type=int, default=50, help="updates sent before measuring")
+    p.add_argument("--workers", type=int, default=2, help="load generator processes")
+    p.add_argument(
+        "--baselines", default="relay,node", help="comma list of relay,node ('' for none)"
+    )
+    p.add_argument("--rooms", type=int, default=200, help="rooms (rooms scenario)")
+    p.add_argument("--members", type=int, default=5, help="members per room (rooms)")
+    p.add_argument("--rate-per-room", type=float, default=1.0, help="updates/s per room (rooms)")
+    p.add_argument("--nodes", type=int, default=2, help="collab nodes (cluster)")
+    p.add_argument("--clients", type=int, default=20, help="joining clients (join)")
+    p.add_argument("--shapes", type=int, default=10_000, help="board shapes (join)")
+    p.add_argument("--messages", type=int, default=100, help="chat messages per sender (chat)")
+    p.add_argument("--senders", type=int, default=5, help="chat senders (chat)")
+    p.add_argument("--store", default="sqlite", help="collab's store (sqlite or memory)")
+    p.add_argument(
+        "--target", default=None, help="benchmark a running collab deployment at this URL instead"
+    )
+    p.add_argument("--jwt-secret", default=None, help="mint tokens for --target with this key")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        help="directory for the JSON result and the HTML plot",
+    )
+    return p
+
+
+async def _collab(workdir: Path, store: str) -> Target:
+    proc = await start_collab(workdir, store=store)
+    return Target("collab", "sio", [proc.url], [proc])
+
+
+async def _baselines(workdir: Path, names: list[str]) -> list[Target]:
+    targets = []
+    if "relay" in names:
+        relay = await start_relay(workdir)
+        targets.append(Target("relay", "sio", [relay.url], [relay]))
+    if "node" in names:
+        why = node_available()
+        if why is not None:
+            print(f"skipping the Node baseline: {why}", file=sys.stderr)
+        else:
+            peer = await start_node_peer(workdir)
+            targets.append(Target("y-websocket", "yws", [peer.url], [peer]))
+    return targets
+
+
+async def _stop(targets: list[Target], extra: list[ManagedProcess]) -> None:
+    for t in targets:
+        for p in t.processes:
+            await p.stop()
+    for p in extra:
+        await p.stop()
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    baselines = [b for b in args.baselines.split(",") if b]
+    with tempfile.TemporaryDirectory(prefix="collab-bench-") as tmp:
+        workdir = Path(tmp)
+        extra: list[ManagedProcess] = []
+        targets: list[Target] = []
+        try:
+            if args.target:
+                subject = Target("remote", "sio", [args.target], jwt_secret=args.jwt_secret)
+                targets = [subject]
+                baselines = []
+            elif args.scenario == "cluster":
+                redis = await start_redis(workdir)
+                extra.append(redis)
+                nodes = [
+                    await start_collab(
+                        workdir, "--redis-url", redis.url, name=f"node{i}", store="redis"
+                    )
+                    for i in range(args.nodes)
+                ]
+                single = await start_collab(workdir, name="single", store=args.store)
+                targets = [
+                    Target(
+                        f"collab x{args.nodes} nodes",
+                        "sio",
+                        [n.url for n in nodes],
+                        nodes,
+                        redis_url=redis.url,
+                    ),
+                    Target("collab 1 node", "sio", [single.url], [single]),
+                ]
+            else:
+                targets = [await _collab(workdir, args.store)]
+                if args.scenario in ("quick", "fanout", "rooms"):
+                    targets += await _baselines(workdir, baselines)
+            for target in targets:
+                results += await _scenario(args, target)
+        finally:
+            await _stop(targets, extra)
+    sys.stderr.write("\n")
+    return results
+
+
+async def _scenario(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
+    out = []
+    if args.scenario in ("quick", "fanout", "cluster"):
+        for n in args.receivers:
+            out.append(
+                await run_fanout(
+                    target,
+                    receivers=n,
+                    rate=args.rate,
+                    count=args.count,
+                    warmup=args.warmup,
+                    workers=args.workers,
+                    scenario="fanout" if args.scenario == "quick" else args.scenario,
+                )
+            )
+    elif args.scenario == "rooms":
+        out.append(
+            await run_rooms(
+                target,
+                rooms=args.rooms,
+                members=args.members,
+                rate_per_room=args.rate_per_room,
+                count=args.count,
+                warmup=args.warmup,
+                workers=args.workers,
+            )
+        )
+    elif args.scenario == "join" and target.protocol == "sio":
+        out.append(await run_join(target, clients=args.clients, shapes=args.shapes))
+    elif args.scenario == "chat" and target.protocol == "sio":
+        out.append(
+            await run_chat(
+                target,
+                senders=args.senders,
+                receivers=args.receivers[0],
+                messages=args.messages,
+                rate=args.rate,
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.scenario == "quick" and "--count" not in argv:
+        args.count = 400
+    results = asyncio.run(run(args))
+    print(table(results))
+    print()
+    for base in ("relay", "y-websocket"):
+        for line in ratios(results, base):
+            print(line)
+    if args.scenario == "cluster" and len(results) >= 2:
+        for n in args.receivers:
+            multi = [r for r in results if r["server"].endswith("nodes") and r["receivers"] == n]
+            single = [r for r in results if r["server"] == "collab 1 node" and r["receivers"] == n]
+            if multi and single:
+                print(
+                    f"cluster N={n}: cross-node p99 / single-node p99 = "
+                    f"{multi[0]['fanout_ms']['p99'] / single[0]['fanout_ms']['p99']:.2f}x"
+                )
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = args.out / f"{args.scenario}-{stamp}.json"
+    html_path = args.out / f"{args.scenario}-{stamp}.html"
+    write_json(json_path, results, ["python -m bench", *argv])
+    write_html(html_path, results, ["python -m bench", *argv])
+    print(f"\nresults: {json_path}\nplot:    {html_path}")
+    missing = sum(r.get("missing_deliveries") or 0 for r in results)
+    if missing:
+        print(f"WARNING: {missing} deliveries missing", file=sys.stderr)
+    return 0 if not missing else 1

@@ -1,0 +1,158 @@
+"""Every benchmark scenario at a tiny size: every figure present, nothing missing.
+
+The speed targets are not asserted here (they live in BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.servers import node_available
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = out.glob("*.json")
+    (page,) = out.glob("*.html")
+    assert "<svg" in page.read_text()
+    data = json.loads(result.read_text())
+    assert data["machine"]["cores"] >= 1 and data["command"][0] == "python -m bench"
+    assert "scenario" in done.stdout  # the summary table
+    return data
+
+
+FANOUT_FIELDS = {
+    "deliveries",
+    "expected_deliveries",
+    "missing_deliveries",
+    "deliveries_per_s",
+    "fanout_ms",
+    "delivery_ms",
+    "server_cpu_us_per_delivery",
+    "server_peak_rss_bytes",
+    "generator_cpu_share",
+    "generator_saturated",
+}
+
+
+def check_fanout(result: dict) -> None:
+    assert result.keys() >= FANOUT_FIELDS
+    assert result["missing_deliveries"] == 0
+    assert result["deliveries"] == result["expected_deliveries"] > 0
+    for key in ("p50", "p95", "p99", "max"):
+        assert result["fanout_ms"][key] > 0
+        assert result["delivery_ms"][key] > 0
+    assert result["fanout_ms"]["p50"] <= result["fanout_ms"]["p99"] <= result["fanout_ms"]["max"]
+    assert result["server_cpu_us_per_delivery"] is not None
+    assert result["server_peak_rss_bytes"] > 10 << 20
+
+
+def test_fanout_against_collab_and_baselines(tmp_path):
+    data = run_bench(
+        tmp_path, "fanout", "--receivers", "3", "--count", "30", "--warmup", "3", "--workers", "1"
+    )
+    servers = {r["server"] for r in data["results"]}
+    expected = {"collab", "relay"} | ({"y-websocket"} if node_available() is None else set())
+    assert servers == expected
+    for result in data["results"]:
+        check_fanout(result)
+
+
+def test_rooms(tmp_path):
+    data = run_bench(
+        tmp_path,
+        "rooms",
+        "--rooms",
+        "4",
+        "--members",
+        "3",
+        "--rate-per-room",
+        "10",
+        "--count",
+        "10",
+        "--warmup",
+        "2",
+        "--baselines",
+        "",
+    )
+    (result,) = data["results"]
+    check_fanout(result)
+    assert result["expected_deliveries"] == 4 * 2 * 10
+
+
+def test_cluster(tmp_path, redis_binary):
+    data = run_bench(tmp_path, "cluster", "--receivers", "4", "--count", "20", "--warmup", "2")
+    assert {r["server"] for r in data["results"]} == {"collab x2 nodes", "collab 1 node"}
+    for result in data["results"]:
+        check_fanout(result)
+    multi = next(r for r in data["results"] if r["server"] == "collab x2 nodes")
+    assert multi["redis_cpu_s"] is not None
+
+
+def test_join(tmp_path):
+    data = run_bench(tmp_path, "join", "--clients", "3", "--shapes", "300")
+    (result,) = data["results"]
+    assert result["join_ms"]["count"] == 3 and result["join_ms"]["max"] > 0
+    assert result["board_bytes"] > 10_000
+    assert result["server_peak_rss_bytes"] > 0
+
+
+def test_chat(tmp_path):
+    data = run_bench(
+        tmp_path, "chat", "--senders", "2", "--messages", "5", "--receivers", "3", "--rate", "50"
+    )
+    (result,) = data["results"]
+    assert result["missing_deliveries"] == 0 and result["deliveries"] == 2 * 5 * 3
+    assert result["ack_ms"]["count"] == 10
+
+
+def test_against_a_running_deployment(tmp_path):
+    """--target: a server the harness did not start, with tokens from --jwt-secret."""
+    import asyncio
+
+    from tests.procs import CollabNode
+
+    secret = "remote-secret-" + "z" * 40
+    node = CollabNode(tmp_path, "--jwt-secret", secret, "--store", "memory", node_id="remote")
+
+    async def scenario() -> dict:
+        await node.start()
+        try:
+            return await asyncio.to_thread(
+                run_bench,
+                tmp_path,
+                "fanout",
+                "--target",
+                node.url,
+                "--jwt-secret",
+                secret,
+                "--receivers",
+                "3",
+                "--count",
+                "20",
+                "--warmup",
+                "2",
+            )
+        finally:
+            await node.stop()
+
+    data = asyncio.run(scenario())
+    (result,) = data["results"]
+    assert result["server"] == "remote" and result["missing_deliveries"] == 0
+    assert result["server_cpu_us_per_delivery"] is None  # not our process to measure
