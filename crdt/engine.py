@@ -25,7 +25,11 @@ class Engine(Protocol):
     """One Yjs document replica."""
 
     def apply_update(self, update: Update) -> None:
-        """Integrate ``update``; raise MalformedUpdate if it cannot be applied."""
+        """Integrate ``update``; raise MalformedUpdate if it cannot be applied.
+
+        EnginePanic (a MalformedUpdate) means the Rust core panicked midway:
+        the replica may then hold part of the update (see Document._recover).
+        """
 
     def state_vector(self) -> StateVector:
         """``Y.encodeStateVector(doc)``."""

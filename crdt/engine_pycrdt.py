@@ -8,7 +8,7 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, TransactionEvent
 
-from crdt.errors import MalformedUpdate
+from crdt.errors import EnginePanic, MalformedUpdate
 from crdt.types import StateVector, Update
 
 __all__ = ["PycrdtEngine"]
@@ -38,7 +38,7 @@ class PycrdtEngine:
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                 raise
-            raise MalformedUpdate("update rejected by the engine (panic)") from None
+            raise EnginePanic("update rejected by the engine (panic)") from None
 
     def state_vector(self) -> StateVector:
         return bytes(self._doc.get_state())

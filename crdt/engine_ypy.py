@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import y_py as Y
 
-from crdt.errors import MalformedUpdate
+from crdt.errors import EnginePanic, MalformedUpdate
 from crdt.types import StateVector, Update
 
 __all__ = ["YpyEngine"]
@@ -35,7 +35,7 @@ class YpyEngine:
         except BaseException as exc:  # pyo3's PanicException is a BaseException
             if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                 raise
-            raise MalformedUpdate("update rejected by the engine (panic)") from None
+            raise EnginePanic("update rejected by the engine (panic)") from None
 
     def state_vector(self) -> StateVector:
         return bytes(Y.encode_state_vector(self._doc))

@@ -15,6 +15,7 @@ __all__ = [
     "BoardLocked",
     "CollabError",
     "Conflict",
+    "EnginePanic",
     "ErrorCode",
     "ExpiredToken",
     "InternalError",
@@ -101,6 +102,11 @@ class MalformedUpdate(CollabError):
     """A Yjs update that does not decode, or is outside collab's limits."""
 
     code = ErrorCode.MALFORMED_UPDATE
+
+
+class EnginePanic(MalformedUpdate):
+    """The Rust core panicked while applying an update. The replica may hold
+    part of that update afterwards: the caller must restore it."""
 
 
 class MalformedAwareness(CollabError):

@@ -13,7 +13,13 @@ from typing import Any
 
 from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, stamp_user
 from crdt.engine import Engine
-from crdt.errors import InvalidPayload, MalformedUpdate, MessageTooLarge, SchemaViolation
+from crdt.errors import (
+    EnginePanic,
+    InvalidPayload,
+    MalformedUpdate,
+    MessageTooLarge,
+    SchemaViolation,
+)
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
 from crdt.updates import check_update
@@ -28,6 +34,7 @@ __all__ = ["Document"]
 log = logging.getLogger("collab.rooms")
 
 _STRICT_BOARD_ROOTS = frozenset({BOARD_ROOT})
+_MIN_CHECKPOINT_BYTES = 64 << 10
 
 
 class Document:
@@ -35,6 +42,9 @@ class Document:
 
     __slots__ = (
         "__weakref__",
+        "_checkpoint",
+        "_since",
+        "_since_bytes",
         "awareness",
         "engine",
         "kind",
@@ -87,6 +97,11 @@ class Document:
         self.subscribed = True
         #: Called when an update is added to ``pending`` (eager flushing).
         self.on_pending: Callable[[], None] | None = None
+        # What rebuilds the replica if the engine panics: a full-state
+        # checkpoint and every update since (see _recover).
+        self._checkpoint = engine.full_state()
+        self._since: list[Update] = []
+        self._since_bytes = 0
 
     def __repr__(self) -> str:
         return f"<Document {self.room_id}/{self.name} members={len(self.members)}>"
@@ -100,7 +115,7 @@ class Document:
         for index, update in enumerate(entries):
             try:
                 check_update(update, max_clock=self.limits.max_clock)
-                self.engine.apply_update(update)
+                self.apply(update)
             except MalformedUpdate as exc:
                 log.error(
                     "skipping corrupt stored update room=%s doc=%s index=%d bytes=%d: %s",
@@ -113,6 +128,7 @@ class Document:
         self.log_length = stored.log_length
         self.position = stored.position
         self.seq = stored.seq
+        self._take_checkpoint()
 
     # -- sync ----------------------------------------------------------------
 
@@ -151,13 +167,55 @@ class Document:
             return None
         if self.limits.strict_board and not summary.roots <= _STRICT_BOARD_ROOTS:
             raise SchemaViolation("update writes outside the board schema's roots")
-        self.engine.apply_update(update)
+        self.apply(update)
         self._keep(update)
         return update
 
+    def apply(self, update: Update) -> None:
+        """Apply an update to the replica (a client's, or another node's).
+
+        Raises MalformedUpdate. If the engine panicked, the replica is first
+        rebuilt as it was before (from the checkpoint and the updates since),
+        so a refused update leaves nothing behind.
+        """
+        try:
+            self.engine.apply_update(update)
+        except EnginePanic:
+            self._recover()
+            raise
+        self._remember(update)
+
     def accept_server_update(self, update: Update) -> None:
         """Record an update the server produced on this replica (chat, meta)."""
+        self._remember(update)
         self._keep(update)
+
+    def _remember(self, update: Update) -> None:
+        self._since.append(update)
+        self._since_bytes += len(update)
+        # Checkpoint when the updates since outweigh the last checkpoint:
+        # memory stays within about twice the document, the cost amortized.
+        if self._since_bytes > max(len(self._checkpoint), _MIN_CHECKPOINT_BYTES):
+            self._take_checkpoint()
+
+    def _take_checkpoint(self) -> None:
+        self._checkpoint = self.engine.full_state()
+        self._since = []
+        self._since_bytes = 0
+
+    def _recover(self) -> None:
+        """Replace a replica the engine panicked on with a rebuilt one."""
+        engine = type(self.engine)()
+        for update in [self._checkpoint, *self._since]:
+            engine.apply_update(update)
+        self.engine = engine
+        log.error(
+            "engine panicked; replica rebuilt room=%s doc=%s checkpoint_bytes=%d updates=%d",
+            self.room_id,
+            self.name,
+            len(self._checkpoint),
+            len(self._since),
+        )
 
     def _keep(self, update: Update) -> None:
         self.pending.append(update)

@@ -223,7 +223,7 @@ class Replicator:
             return
         if envelope.origin != self.node_id:
             check_update(envelope.payload, max_clock=doc.limits.max_clock)
-            doc.engine.apply_update(envelope.payload)
+            doc.apply(envelope.payload)
             self.stats.applied += 1
             self._relay(doc, envelope.payload)
         doc.seq = envelope.seq
@@ -288,7 +288,7 @@ class Replicator:
             for update in ([stored.snapshot] if stored.snapshot else []) + list(stored.updates):
                 try:
                     check_update(update, max_clock=doc.limits.max_clock)
-                    doc.engine.apply_update(update)
+                    doc.apply(update)
                 except MalformedUpdate:
                     self.stats.dropped += 1
             doc.seq = stored.seq
@@ -335,7 +335,7 @@ class Replicator:
             if origin != self.node_id:
                 try:
                     check_update(update, max_clock=doc.limits.max_clock)
-                    doc.engine.apply_update(update)
+                    doc.apply(update)
                 except MalformedUpdate:
                     self.stats.dropped += 1
                 else:

@@ -11,6 +11,7 @@ from pycrdt import Array, Doc, Map
 from collab.client import CollabClient, CollabClientError
 from crdt.awareness import AwarenessEntry, encode_awareness
 from crdt.lib0 import Encoder
+from tests.unit.test_document import POISON
 
 
 def shapes(client: CollabClient) -> dict:
@@ -61,6 +62,8 @@ BAD_UPDATES = {
     "trailing bytes": (a_real_update() + b"\x00", "malformed_update"),
     # A well-formed GC struct whose clock range starts at 2**32: past any honest clock.
     "clock overflow": (gc_struct_at(2**32), "malformed_update"),
+    # Passes the structural check, then makes yrs panic halfway (see test_document.py).
+    "engine panic": (POISON, "malformed_update"),
 }
 
 
