@@ -10,6 +10,7 @@ from pycrdt import Array, Doc, Map, TransactionEvent
 
 from crdt.errors import EnginePanic, MalformedUpdate
 from crdt.types import StateVector, Update
+from crdt.updates import check_state_vector
 
 __all__ = ["PycrdtEngine"]
 
@@ -44,6 +45,7 @@ class PycrdtEngine:
         return bytes(self._doc.get_state())
 
     def diff(self, state_vector: StateVector) -> Update:
+        check_state_vector(state_vector)  # y-py aborts on a forged entry count
         try:
             return bytes(self._doc.get_update(state_vector))
         except Exception:  # noqa: BLE001 - any engine error is a bad vector

@@ -11,6 +11,7 @@ import y_py as Y
 
 from crdt.errors import EnginePanic, MalformedUpdate
 from crdt.types import StateVector, Update
+from crdt.updates import check_state_vector, check_update
 
 __all__ = ["YpyEngine"]
 
@@ -28,6 +29,9 @@ class YpyEngine:
         return int(self._doc.client_id)
 
     def apply_update(self, update: Update) -> None:
+        # y-py aborts the process on some malformed updates: check here too,
+        # whatever the caller did.
+        check_update(update)
         try:
             Y.apply_update(self._doc, update)
         except Exception as exc:  # noqa: BLE001 - any engine error is a bad update
@@ -41,6 +45,7 @@ class YpyEngine:
         return bytes(Y.encode_state_vector(self._doc))
 
     def diff(self, state_vector: StateVector) -> Update:
+        check_state_vector(state_vector)  # y-py aborts on a forged entry count
         try:
             return bytes(Y.encode_state_as_update(self._doc, state_vector))
         except Exception:  # noqa: BLE001 - any engine error is a bad vector

@@ -133,7 +133,12 @@ _NUMBER_DEFAULTS = {"x": 0.0, "y": 0.0, "w": 0.0, "h": 0.0, "width": 2.0, "z": 0
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _points(raw: Any) -> tuple[tuple[float, float], ...] | None:

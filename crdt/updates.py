@@ -24,15 +24,22 @@ from dataclasses import dataclass
 from crdt.errors import MalformedMessage, MalformedUpdate
 from crdt.lib0 import Decoder
 
-__all__ = ["DEFAULT_MAX_CLOCK", "EMPTY_UPDATE", "UpdateSummary", "check_update"]
+__all__ = [
+    "DEFAULT_MAX_CLOCK",
+    "EMPTY_UPDATE",
+    "UpdateSummary",
+    "check_state_vector",
+    "check_update",
+]
 
 #: The update that changes nothing: no structs, empty delete set.
 EMPTY_UPDATE = b"\x00\x00"
 
 #: Highest clock (per Yjs client id) an update may mention. A Yjs client's
 #: clock counts the items (characters, array entries, map writes) it ever
-#: created; 2**32 leaves room for four billion of them.
-DEFAULT_MAX_CLOCK = 2**32
+#: created; 2**31 leaves room for two billion of them. yrs 0.28 panics
+#: halfway through integrating a struct whose clock passes 2**31.
+DEFAULT_MAX_CLOCK = 2**31
 
 _GC = 0
 _DELETED = 1
@@ -196,3 +203,24 @@ def _read_delete_set(dec: Decoder, max_clock: int) -> int:
             _check_range(clock, length, max_clock)
         ranges += count
     return ranges
+
+
+def check_state_vector(state_vector: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> int:
+    """Walk a Yjs v1 state vector (count, then client and clock per entry);
+    return its entry count or raise :class:`MalformedUpdate`.
+
+    y-py aborts the process on a vector that declares more entries than it
+    holds (it sizes a map by the count), so no engine sees one unchecked.
+    """
+    dec = Decoder(state_vector)
+    try:
+        count = dec.read_count(2)
+        for _ in range(count):
+            dec.read_var_uint()  # client
+            if dec.read_var_uint() > max_clock:
+                raise MalformedMessage(f"clock past the limit of {max_clock}")
+    except MalformedMessage as exc:
+        raise MalformedUpdate(f"state vector: {exc} (at byte {dec.position})") from None
+    if not dec.done():
+        raise MalformedUpdate(f"state vector: {dec.remaining} trailing bytes")
+    return count

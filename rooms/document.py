@@ -22,7 +22,7 @@ from crdt.errors import (
 )
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
-from crdt.updates import check_update
+from crdt.updates import check_state_vector, check_update
 from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import doc_kind
@@ -135,6 +135,7 @@ class Document:
     def sync_step_1(self, payload: Any) -> Update:
         """The update a client lacks, given its state vector (``sync-step-1``)."""
         state_vector: StateVector = self._binary(payload)
+        check_state_vector(state_vector, max_clock=self.limits.max_clock)
         return self.engine.diff(state_vector)
 
     def state_vector(self) -> StateVector:

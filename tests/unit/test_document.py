@@ -16,10 +16,13 @@ from rooms.identity import Identity, Role
 from rooms.limits import Limits
 
 ANN = Identity(UserId("ann"), "Ann", Role.PARTICIPANT)
+LOOSE = 2**32
 
-#: Found by fuzzing: structurally valid (it passes check_update), yet yrs 0.28
-#: panics halfway through integrating it ("index out of bounds" in
-#: block_store.rs) and keeps the half it had integrated.
+#: Found by fuzzing: structurally valid under a clock limit of 2**32, yet yrs
+#: 0.28 panics halfway through integrating it ("index out of bounds" in
+#: block_store.rs) and keeps the half it had integrated. The default limit
+#: (2**31) now refuses it; the rebuild stays as a second line of defence and
+#: is tested with the looser limit.
 POISON = bytes.fromhex(
     "01130b8d8d8d8d8d0027010673686170657301610128000b0004747970650177047265637428000b00017801"
     "7c3fc0000028000b000179017c4000000028000b0006706f696e747301750275027c3f8000007c4000000075"
@@ -39,13 +42,13 @@ def update(key: str, client: int) -> bytes:
 
 @pytest.mark.parametrize("engine", ["pycrdt"])
 def test_a_panicking_update_leaves_no_trace(engine):
-    doc = Document(RoomId("r"), DocName("board"), engine_factory(engine)(), Limits())
+    doc = Document(RoomId("r"), DocName("board"), engine_factory(engine)(), Limits(max_clock=LOOSE))
     for i in range(5):
         doc.receive_update(update(f"s{i}", 100 + i), ANN)
     before_state = doc.engine.full_state()
     before_sv = doc.engine.state_vector()
     before = doc.engine.read_map("shapes")
-    check_update(POISON)  # the structural check cannot see this one
+    check_update(POISON, max_clock=LOOSE)  # the looser check cannot see this one
     with pytest.raises(MalformedUpdate):
         doc.receive_update(POISON, ANN)
     assert doc.engine.state_vector() == before_sv
@@ -66,7 +69,9 @@ def test_the_pycrdt_engine_reports_the_panic():
 
 
 def test_checkpoints_keep_memory_bounded():
-    doc = Document(RoomId("r"), DocName("board"), engine_factory("pycrdt")(), Limits())
+    doc = Document(
+        RoomId("r"), DocName("board"), engine_factory("pycrdt")(), Limits(max_clock=LOOSE)
+    )
     for i in range(3000):
         doc.receive_update(update(f"s{i}", 1000 + i), ANN)
     assert doc._since_bytes <= max(len(doc._checkpoint), 64 << 10) + 200
@@ -77,9 +82,17 @@ def test_checkpoints_keep_memory_bounded():
 
 def test_ypy_keeps_the_poison_invisible():
     """y-py (older yrs) does not panic on it: it parks it as pending, unseen."""
-    doc = Document(RoomId("r"), DocName("board"), engine_factory("ypy")(), Limits())
+    doc = Document(RoomId("r"), DocName("board"), engine_factory("ypy")(), Limits(max_clock=LOOSE))
     doc.receive_update(update("s", 7), ANN)
     before = doc.engine.read_map("shapes")
     with contextlib.suppress(MalformedUpdate):
         doc.receive_update(POISON, ANN)
     assert doc.engine.read_map("shapes") == before
+
+
+def test_the_default_limit_refuses_it_before_the_engine():
+    doc = Document(RoomId("r"), DocName("board"), engine_factory("pycrdt")(), Limits())
+    with pytest.raises(MalformedUpdate) as info:
+        doc.receive_update(POISON, ANN)
+    assert not isinstance(info.value, EnginePanic)
+    assert "clock range" in str(info.value)

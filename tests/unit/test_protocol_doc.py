@@ -62,4 +62,4 @@ def test_limits_are_documented():
     assert f"| {limits.max_awareness_entries} |" in text
     assert "16 KiB" in text and limits.max_awareness_state_bytes == 16 << 10
     assert f"| {limits.max_awareness_clients_per_connection} |" in text
-    assert limits.max_clock == 2**32 and "2³²" in text
+    assert limits.max_clock == 2**31 and "2³¹" in text

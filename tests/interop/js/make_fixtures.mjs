@@ -1,3 +1,6 @@
+// Prints the JS-produced byte vectors embedded as hex in tests/unit (lib0
+// encodings, a Yjs update and state vector, y-protocols awareness updates), so
+// the unit tests need no node. Run: node tests/interop/js/make_fixtures.mjs
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
@@ -44,3 +47,5 @@ const strVals = ['', 'a', 'héllo', '😀', 'x'.repeat(200)]
 for (const v of strVals) { const e = encoding.createEncoder(); encoding.writeVarString(e, v); console.log('STR', JSON.stringify(v), hex(encoding.toUint8Array(e))) }
 const anyVals = [null, undefined, true, false, 0, 42, -42, 2**31, 1.5, 0.1, 'str', [], [1, 'a', null], {}, { a: 1, b: [true, { c: 'd' }] }, 2n ** 62n, new Uint8Array([0, 255])]
 for (const v of anyVals) { const e = encoding.createEncoder(); encoding.writeAny(e, v); console.log('ANY', typeof v === 'bigint' ? 'bigint' : v instanceof Uint8Array ? 'bytes' : JSON.stringify(v), hex(encoding.toUint8Array(e))) }
+// Awareness instances keep a renewal timer: end explicitly.
+process.exit(0)
