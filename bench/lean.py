@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +35,22 @@ OnUpdate = Callable[[bytes, int], None]
 _EMPTY_UPDATE = b"\x00\x00"
 
 
-class LeanSocketIO:
+class _LeanConnection:
+    """What both lean clients share: one WebSocket and its reader task."""
+
+    ws: aiohttp.ClientWebSocketResponse | None
+    _reader: asyncio.Task[None] | None
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+class LeanSocketIO(_LeanConnection):
     """One Socket.IO connection to one namespace, WebSocket transport only."""
 
     def __init__(
@@ -161,16 +175,8 @@ class LeanSocketIO:
         state = await asyncio.wait_for(future, timeout_s)
         return len(state) if isinstance(state, bytes | bytearray) else 0
 
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
 
-
-class LeanYWebsocket:
+class LeanYWebsocket(_LeanConnection):
     """One y-websocket connection (the Node peer's protocol)."""
 
     def __init__(
@@ -206,15 +212,3 @@ class LeanYWebsocket:
     async def send_update(self, payload: bytes) -> None:
         assert self.ws is not None
         await self.ws.send_bytes(yws_update(payload))
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

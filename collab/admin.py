@@ -175,7 +175,7 @@ class AdminApi:
             raise Conflict(f"room {room_id} already exists")
         async with self.registry.use(room_id) as room:
             change = set_title(room, body.get("title", ""))
-            await self.sync.broadcast_state(room)
+            await self.sync.control.broadcast_state(room)
             await self.sync.broadcast(room_id, META, "sync-update", change.update)
             await self.registry.set_retention(room, days)
             await self.registry.flush_document(room, room.docs[META])
@@ -283,7 +283,7 @@ class AdminApi:
 
     async def delete_room(self, request: web.Request) -> web.Response:
         room_id = await self._room_id(request)
-        closed = await self.sync.close_room(room_id, RoomDeleted("the room was deleted"))
+        closed = await self.sync.control.close_room(room_id, RoomDeleted("the room was deleted"))
         await self.registry.delete_room(room_id)
         self.registry.audit(AuditAction.DELETE, room=room_id, detail=f"connections={closed}")
         await self.registry.flush_audit()

@@ -20,21 +20,27 @@ import socketio
 
 from collab.auth import Authenticator
 from collab.metrics import Metrics
-from collab.wire import ERROR_EVENT, ack_error, ack_ok, error_payload
+from collab.room_control import RoomControl
+from collab.wire import (
+    ERROR_EVENT,
+    ROOM_STATE,
+    ack_error,
+    ack_ok,
+    error_payload,
+    one_argument,
+)
 from crdt.errors import (
     CollabError,
     ErrorCode,
     ExpiredToken,
     InvalidPayload,
-    Removed,
-    RoomDeleted,
     UnknownEvent,
 )
-from crdt.types import DocName, RoomId, Update, UserId
+from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction
 from rooms.document import Document
 from rooms.identity import Identity
-from rooms.moderation import ACTIONS, Outcome, moderate
+from rooms.moderation import ACTIONS
 from rooms.names import CHAT, namespace_for, parse_namespace
 from rooms.registry import RoomRegistry
 from rooms.room import Room
@@ -47,7 +53,6 @@ SYNC_STEP_1 = "sync-step-1"
 SYNC_UPDATE = "sync-update"
 AWARENESS_UPDATE = "awareness-update"
 CHAT_SEND = "chat:send"
-ROOM_STATE = "room:state"
 
 #: How long the server waits for a client's sync-step-1 before sending its own.
 INITIAL_SYNC_WAIT_S = 1.0
@@ -64,14 +69,6 @@ _AUDITED_REFUSALS = frozenset(
         ErrorCode.AWARENESS_CLIENT_NOT_OWNED,
     }
 )
-
-_MODERATION_AUDIT = {
-    "mod:lock": AuditAction.LOCK,
-    "mod:mute": AuditAction.MUTE,
-    "mod:remove": AuditAction.REMOVE,
-    "mod:redact": AuditAction.REDACT,
-    "mod:end": AuditAction.END,
-}
 
 
 @dataclass(slots=True)
@@ -107,6 +104,7 @@ class SyncServer:
         #: Connection ids per room, for room-wide events (state, removal, deletion).
         self.by_room: dict[RoomId, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.control = RoomControl(self)
         sio.on("connect", self.on_connect, namespace="*")
         sio.on("disconnect", self.on_disconnect, namespace="*")
         sio.on(SYNC_STEP_1, self.on_sync_step_1, namespace="*")
@@ -114,12 +112,12 @@ class SyncServer:
         sio.on(AWARENESS_UPDATE, self.on_awareness_update, namespace="*")
         sio.on(CHAT_SEND, self.on_chat_send, namespace="*")
         for event in ACTIONS:
-            sio.on(event, self._moderation_handler(event), namespace="*")
+            sio.on(event, self.control.moderation_handler(event), namespace="*")
         sio.on("*", self.on_unknown, namespace="*")
         registry.on_remote_update = self._remote_update
         registry.on_remote_awareness = self._remote_awareness
-        registry.on_policy_change = self._policy_changed
-        registry.on_remote_delete = self._remote_delete
+        registry.on_policy_change = self.control.policy_changed
+        registry.on_remote_delete = self.control.remote_delete
 
     # -- changes made on other nodes -----------------------------------------------
 
@@ -136,23 +134,6 @@ class SyncServer:
     ) -> None:
         await self.sio.emit(event, data, namespace=namespace_for(doc.room_id, doc.name))
         self._count_out(event, data, len(doc.members), started)
-
-    def _policy_changed(self, room: Room) -> None:
-        """Another node moderated: tell local connections, close removed users'."""
-        self._spawn(self.broadcast_state(room))
-        for user in room.policy.removed:
-            if any(c.identity.user_id == user for c in self._room_connections(room.id)):
-                self._spawn(self.close_user(room.id, user, Removed("removed by a facilitator")))
-
-    def _remote_delete(self, room_id: RoomId) -> None:
-        async def close_and_drop() -> None:
-            await self.close_room(room_id, RoomDeleted("the room was deleted"))
-            self.registry.drop_deleted(room_id)
-
-        self._spawn(close_and_drop())
-
-    def _room_connections(self, room_id: RoomId) -> list[Connection]:
-        return [self.connections[s] for s in self.by_room.get(room_id, ()) if s in self.connections]
 
     # -- connect / disconnect ------------------------------------------------
 
@@ -184,7 +165,7 @@ class SyncServer:
         if identity.expires_at is not None:
             loop = asyncio.get_running_loop()
             delay = max(0.0, identity.expires_at - time.time())
-            conn.expiry = loop.call_at(loop.time() + delay, self._on_expired, sid)
+            conn.expiry = loop.call_at(loop.time() + delay, self.control.on_expired, sid)
         self.metrics.connections.inc()
         self.registry.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
         log.info(
@@ -243,7 +224,7 @@ class SyncServer:
         if conn is None:
             return
         try:
-            update = conn.doc.receive_client_diff(_one(args), conn.identity)
+            update = conn.doc.receive_client_diff(one_argument(args), conn.identity)
         except CollabError as exc:
             await self._send_error(conn, SYNC_STEP_1, exc)
             return
@@ -278,46 +259,6 @@ class SyncServer:
             await self.sio.emit(AWARENESS_UPDATE, removal, namespace=conn.namespace, skip_sid=sid)
             self._count_out(AWARENESS_UPDATE, removal, len(conn.doc.members), time.perf_counter())
 
-    def _on_expired(self, sid: str) -> None:
-        conn = self.connections.get(sid)
-        if conn is not None:
-            log.info("token expired sid=%s room=%s", sid, conn.room_id)
-            self._spawn(
-                self.close(conn, ExpiredToken("the token has expired; reconnect with a new one"))
-            )
-
-    async def close(self, conn: Connection, reason: CollabError) -> None:
-        """Tell the client why (``collab:error`` with ``event: "disconnect"``),
-        then disconnect its namespace."""
-        self._count_error(reason)
-        try:
-            await self.sio.emit(
-                ERROR_EVENT,
-                error_payload(reason, event="disconnect"),
-                to=conn.sid,
-                namespace=conn.namespace,
-            )
-        finally:
-            await self.sio.disconnect(conn.sid, namespace=conn.namespace)
-
-    async def close_room(self, room_id: RoomId, reason: CollabError) -> int:
-        """Close every connection to ``room_id``; return how many there were."""
-        conns = [
-            self.connections[s] for s in self.by_room.get(room_id, ()) if s in self.connections
-        ]
-        await asyncio.gather(*(self.close(c, reason) for c in conns), return_exceptions=True)
-        return len(conns)
-
-    async def close_user(self, room_id: RoomId, user_id: UserId, reason: CollabError) -> int:
-        """Close every connection of ``user_id`` to ``room_id``."""
-        conns = [
-            self.connections[s]
-            for s in self.by_room.get(room_id, ())
-            if s in self.connections and self.connections[s].identity.user_id == user_id
-        ]
-        await asyncio.gather(*(self.close(c, reason) for c in conns), return_exceptions=True)
-        return len(conns)
-
     # -- document events -------------------------------------------------------
 
     async def on_sync_step_1(self, namespace: str, sid: str, *args: Any) -> Update:
@@ -327,7 +268,7 @@ class SyncServer:
             return b"\x00\x00"
         conn.client_step1.set()
         try:
-            return conn.doc.sync_step_1(_one(args))
+            return conn.doc.sync_step_1(one_argument(args))
         except CollabError as exc:
             await self._send_error(conn, SYNC_STEP_1, exc)
             # The provider applies whatever the ack carries: give it nothing.
@@ -339,7 +280,7 @@ class SyncServer:
         if conn is None:
             return
         try:
-            update = conn.doc.receive_update(_one(args), conn.identity)
+            update = conn.doc.receive_update(one_argument(args), conn.identity)
         except CollabError as exc:
             await self._send_error(conn, SYNC_UPDATE, exc)
             return
@@ -353,7 +294,9 @@ class SyncServer:
         if conn is None:
             return
         try:
-            relay = conn.doc.receive_awareness(_one(args), owner=sid, identity=conn.identity)
+            relay = conn.doc.receive_awareness(
+                one_argument(args), owner=sid, identity=conn.identity
+            )
         except CollabError as exc:
             await self._send_error(conn, AWARENESS_UPDATE, exc)
             return
@@ -370,7 +313,7 @@ class SyncServer:
         if conn is None:
             return ack_error(InvalidPayload("not connected"))
         try:
-            payload = _one(args)
+            payload = one_argument(args)
             if not isinstance(payload, dict):
                 raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
             async with self.registry.use(conn.room_id) as room:
@@ -402,63 +345,6 @@ class SyncServer:
             await self.registry.flush_document(room, doc)
         except OSError as exc:  # kept in memory; the periodic flush retries
             log.warning("chat message not yet stored room=%s: %s", room.id, exc)
-
-    def _moderation_handler(self, event: str) -> Any:
-        async def handler(namespace: str, sid: str, *args: Any) -> dict[str, Any]:
-            return await self.on_moderation(event, sid, args)
-
-        return handler
-
-    async def on_moderation(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
-        """``mod:*`` events (protocol.md §6.3): facilitators only; ack with the room state."""
-        conn = self.connections.get(sid)
-        if conn is None:
-            return ack_error(InvalidPayload("not connected"))
-        action = _MODERATION_AUDIT[event]
-        try:
-            payload = _one(args) if args else {}
-            async with self.registry.use(conn.room_id) as room:
-                if event == "mod:redact":
-                    await self.registry.document(conn.room_id, CHAT)
-                outcome = moderate(event, room, conn.identity, payload)
-                await self._apply_outcome(room, outcome)
-        except CollabError as exc:
-            self._count_error(exc)
-            self.registry.audit(
-                action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
-            )
-            log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
-            return ack_error(exc)
-        self.registry.audit(
-            action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
-        )
-        log.info(
-            "%s room=%s by=%s detail=%s", event, conn.room_id, conn.identity.user_id, outcome.detail
-        )
-        return ack_ok(state=room.policy.snapshot().as_json())
-
-    async def _apply_outcome(self, room: Room, outcome: Outcome) -> None:
-        started = time.perf_counter()
-        for change in outcome.changes:
-            await self.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
-        await self.broadcast_state(room)
-        if outcome.expel is not None:
-            await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))
-        if outcome.purge_chat_log:
-            chat = room.docs.get(CHAT)
-            if chat is not None:
-                try:
-                    await self.registry.flush_document(room, chat, force_compact=True)
-                except OSError as exc:  # the periodic flush compacts it later
-                    log.error("compaction after redaction failed room=%s: %s", room.id, exc)
-
-    async def broadcast_state(self, room: Room) -> None:
-        """``room:state`` to every connection of the room, whatever its document."""
-        state = room.policy.snapshot().as_json()
-        for sid in list(self.by_room.get(room.id, ())):
-            conn = self.connections.get(sid)
-            if conn is not None:
-                await self.sio.emit(ROOM_STATE, state, to=sid, namespace=conn.namespace)
 
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         exc = UnknownEvent(f"unknown event {event[:64]!r}")
@@ -535,10 +421,3 @@ class SyncServer:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _one(args: tuple[Any, ...]) -> Any:
-    """The single argument every collab event takes (protocol.md §3)."""
-    if len(args) != 1:
-        raise InvalidPayload(f"expected exactly one argument, got {len(args)}")
-    return args[0]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from crdt.errors import CollabError, ErrorCode
+from crdt.errors import CollabError, ErrorCode, InvalidPayload
 
-__all__ = ["ERROR_EVENT", "ack_error", "ack_ok", "error_payload"]
+__all__ = ["ERROR_EVENT", "ROOM_STATE", "ack_error", "ack_ok", "error_payload", "one_argument"]
 
 #: The event that carries an error for events without an acknowledgement.
 ERROR_EVENT = "collab:error"
+#: The event that carries a room's moderation state (protocol.md §6.4).
+ROOM_STATE = "room:state"
 
 
 def error_payload(exc: BaseException, *, event: str | None = None) -> dict[str, Any]:
@@ -30,3 +32,10 @@ def ack_ok(**fields: Any) -> dict[str, Any]:
 
 def ack_error(exc: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": error_payload(exc)}
+
+
+def one_argument(args: tuple[Any, ...]) -> Any:
+    """The single argument every collab event takes (protocol.md §3)."""
+    if len(args) != 1:
+        raise InvalidPayload(f"expected exactly one argument, got {len(args)}")
+    return args[0]

@@ -131,6 +131,17 @@ class _Slot:
     updated: float = 0.0
 
 
+def _supersedes(entry: AwarenessEntry, slot: _Slot | None) -> bool:
+    """y-protocols' rule: a higher clock wins; an equal clock may only remove."""
+    current = 0 if slot is None else slot.clock
+    return current < entry.clock or (
+        slot is not None
+        and current == entry.clock
+        and entry.state is None
+        and slot.state is not None
+    )
+
+
 class AwarenessTable:
     """Presence of one document: Yjs client id → (clock, state, owner).
 
@@ -179,13 +190,7 @@ class AwarenessTable:
         changed = []
         for entry in batch:
             slot = self._slots.get(entry.client_id)
-            current = 0 if slot is None else slot.clock
-            if current < entry.clock or (
-                slot is not None
-                and current == entry.clock
-                and entry.state is None
-                and slot.state is not None
-            ):
+            if _supersedes(entry, slot):
                 self._slots[entry.client_id] = _Slot(entry.clock, entry.state, owner, principal)
                 changed.append(entry)
             elif slot is not None and slot.owner != owner:
@@ -201,13 +206,7 @@ class AwarenessTable:
         changed = []
         for entry in entries:
             slot = self._slots.get(entry.client_id)
-            current = 0 if slot is None else slot.clock
-            if current < entry.clock or (
-                slot is not None
-                and current == entry.clock
-                and entry.state is None
-                and slot.state is not None
-            ):
+            if _supersedes(entry, slot):
                 if slot is not None and not slot.remote:
                     slot.clock, slot.state = entry.clock, entry.state
                 else:

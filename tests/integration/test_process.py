@@ -4,74 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
-import socket
 import sys
-from pathlib import Path
 
 import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient
+from tests.procs import CollabNode
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+async def process(tmp_path):
+    """``collab serve`` with the SQLite store; every restart keeps its data dir."""
+    servers: list[CollabNode] = []
 
-
-class ServerProcess:
-    def __init__(self, data_dir: Path, port: int, *extra: str) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.extra = extra
-        self.proc: asyncio.subprocess.Process | None = None
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "collab",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
+    def make(*extra: str) -> CollabNode:
+        srv = CollabNode(
+            tmp_path,
             "--store",
             "sqlite",
             "--log-level",
             "warning",
-            *(self.extra or ("--dev",)),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            *(extra or ("--dev",)),
+            node_id="solo",
         )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
-        assert b"collab listening on" in line, line
-
-    async def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = await asyncio.wait_for(self.proc.wait(), 20)
-        self.proc = None
-        return code
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
-@pytest.fixture
-async def process(tmp_path):
-    servers: list[ServerProcess] = []
-
-    def make(*extra: str, port: int | None = None) -> ServerProcess:
-        srv = ServerProcess(tmp_path / "data", port or free_port(), *extra)
         servers.append(srv)
         return srv
 
@@ -171,7 +131,7 @@ async def test_refuses_to_start_without_a_token_key(tmp_path):
         str(tmp_path),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={k: v for k, v in __import__("os").environ.items() if not k.startswith("COLLAB_")},
+        env={k: v for k, v in os.environ.items() if not k.startswith("COLLAB_")},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2

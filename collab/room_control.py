@@ -1,0 +1,157 @@
+"""Room-wide control on the Socket.IO side: moderation events, closing
+connections for a reason (expiry, removal, deletion), ``room:state``, and
+what another node's moderation means here (protocol.md §6.2–§6.4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
+from crdt.errors import CollabError, ExpiredToken, InvalidPayload, Removed, RoomDeleted
+from crdt.types import RoomId, UserId
+from rooms.audit import AuditAction
+from rooms.moderation import Outcome, moderate
+from rooms.names import CHAT
+from rooms.room import Room
+
+if TYPE_CHECKING:
+    from collab.sync import Connection, SyncServer
+
+__all__ = ["RoomControl"]
+
+log = logging.getLogger("collab.sync")
+
+SYNC_UPDATE = "sync-update"
+
+_MODERATION_AUDIT = {
+    "mod:lock": AuditAction.LOCK,
+    "mod:mute": AuditAction.MUTE,
+    "mod:remove": AuditAction.REMOVE,
+    "mod:redact": AuditAction.REDACT,
+    "mod:end": AuditAction.END,
+}
+
+
+class RoomControl:
+    """The room-wide half of a :class:`collab.sync.SyncServer`."""
+
+    def __init__(self, sync: SyncServer) -> None:
+        self.sync = sync
+
+    def policy_changed(self, room: Room) -> None:
+        """Another node moderated: tell local connections, close removed users'."""
+        self.sync._spawn(self.broadcast_state(room))
+        for user in room.policy.removed:
+            if any(c.identity.user_id == user for c in self.room_connections(room.id)):
+                self.sync._spawn(
+                    self.close_user(room.id, user, Removed("removed by a facilitator"))
+                )
+
+    def remote_delete(self, room_id: RoomId) -> None:
+        async def close_and_drop() -> None:
+            await self.close_room(room_id, RoomDeleted("the room was deleted"))
+            self.sync.registry.drop_deleted(room_id)
+
+        self.sync._spawn(close_and_drop())
+
+    def room_connections(self, room_id: RoomId) -> list[Connection]:
+        return [
+            self.sync.connections[s]
+            for s in self.sync.by_room.get(room_id, ())
+            if s in self.sync.connections
+        ]
+
+    def on_expired(self, sid: str) -> None:
+        conn = self.sync.connections.get(sid)
+        if conn is not None:
+            log.info("token expired sid=%s room=%s", sid, conn.room_id)
+            self.sync._spawn(
+                self.close(conn, ExpiredToken("the token has expired; reconnect with a new one"))
+            )
+
+    async def close(self, conn: Connection, reason: CollabError) -> None:
+        """Tell the client why (``collab:error`` with ``event: "disconnect"``),
+        then disconnect its namespace."""
+        self.sync._count_error(reason)
+        try:
+            await self.sync.sio.emit(
+                ERROR_EVENT,
+                error_payload(reason, event="disconnect"),
+                to=conn.sid,
+                namespace=conn.namespace,
+            )
+        finally:
+            await self.sync.sio.disconnect(conn.sid, namespace=conn.namespace)
+
+    async def close_room(self, room_id: RoomId, reason: CollabError) -> int:
+        """Close every connection to ``room_id``; return how many there were."""
+        return await self._close_all(self.room_connections(room_id), reason)
+
+    async def close_user(self, room_id: RoomId, user_id: UserId, reason: CollabError) -> int:
+        """Close every connection of ``user_id`` to ``room_id``."""
+        conns = [c for c in self.room_connections(room_id) if c.identity.user_id == user_id]
+        return await self._close_all(conns, reason)
+
+    async def _close_all(self, conns: list[Connection], reason: CollabError) -> int:
+        await asyncio.gather(*(self.close(c, reason) for c in conns), return_exceptions=True)
+        return len(conns)
+
+    def moderation_handler(self, event: str) -> Any:
+        async def handler(namespace: str, sid: str, *args: Any) -> dict[str, Any]:
+            return await self.on_moderation(event, sid, args)
+
+        return handler
+
+    async def on_moderation(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """``mod:*`` events (protocol.md §6.3): facilitators only; ack with the room state."""
+        conn = self.sync.connections.get(sid)
+        if conn is None:
+            return ack_error(InvalidPayload("not connected"))
+        action = _MODERATION_AUDIT[event]
+        try:
+            payload = one_argument(args) if args else {}
+            async with self.sync.registry.use(conn.room_id) as room:
+                if event == "mod:redact":
+                    await self.sync.registry.document(conn.room_id, CHAT)
+                outcome = moderate(event, room, conn.identity, payload)
+                await self.apply_outcome(room, outcome)
+        except CollabError as exc:
+            self.sync._count_error(exc)
+            self.sync.registry.audit(
+                action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
+            )
+            log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
+            return ack_error(exc)
+        self.sync.registry.audit(
+            action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
+        )
+        log.info(
+            "%s room=%s by=%s detail=%s", event, conn.room_id, conn.identity.user_id, outcome.detail
+        )
+        return ack_ok(state=room.policy.snapshot().as_json())
+
+    async def apply_outcome(self, room: Room, outcome: Outcome) -> None:
+        started = time.perf_counter()
+        for change in outcome.changes:
+            await self.sync.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
+        await self.broadcast_state(room)
+        if outcome.expel is not None:
+            await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))
+        if outcome.purge_chat_log:
+            chat = room.docs.get(CHAT)
+            if chat is not None:
+                try:
+                    await self.sync.registry.flush_document(room, chat, force_compact=True)
+                except OSError as exc:  # the periodic flush compacts it later
+                    log.error("compaction after redaction failed room=%s: %s", room.id, exc)
+
+    async def broadcast_state(self, room: Room) -> None:
+        """``room:state`` to every connection of the room, whatever its document."""
+        state = room.policy.snapshot().as_json()
+        for sid in list(self.sync.by_room.get(room.id, ())):
+            conn = self.sync.connections.get(sid)
+            if conn is not None:
+                await self.sync.sio.emit(ROOM_STATE, state, to=sid, namespace=conn.namespace)
