@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--senders", type=int, default=5, help="chat senders (chat)")
     p.add_argument("--store", default="sqlite", help="collab's store (sqlite or memory)")
     p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=ARGS",
+        help="also run collab started with these extra serve flags, e.g. "
+        "'stock path=--no-fast-broadcast' (repeat for several)",
+    )
+    p.add_argument(
         "--target", default=None, help="benchmark a running collab deployment at this URL instead"
     )
     p.add_argument("--jwt-secret", default=None, help="mint tokens for --target with this key")
@@ -72,9 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _collab(workdir: Path, store: str) -> Target:
+async def _collab(workdir: Path, store: str, variants: list[str]) -> list[Target]:
     proc = await start_collab(workdir, store=store)
-    return Target("collab", "sio", [proc.url], [proc])
+    targets = [Target("collab", "sio", [proc.url], [proc])]
+    for i, variant in enumerate(variants):
+        label, _, flags = variant.partition("=")
+        extra = await start_collab(workdir, *flags.split(), name=f"variant{i}", store=store)
+        targets.append(Target(f"collab {label.strip()}", "sio", [extra.url], [extra]))
+    return targets
 
 
 async def _baselines(workdir: Path, names: list[str]) -> list[Target]:
@@ -133,7 +146,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     Target("collab 1 node", "sio", [single.url], [single]),
                 ]
             else:
-                targets = [await _collab(workdir, args.store)]
+                targets = await _collab(workdir, args.store, args.variant)
                 if args.scenario in ("quick", "fanout", "rooms"):
                     targets += await _baselines(workdir, baselines)
             for target in targets:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from collab.export import RoomExport, to_json, to_markdown, to_svg
 from collab.openapi import OPENAPI
+from collab.tokens import room_matches
 from crdt.errors import (
     CollabError,
     Conflict,
@@ -31,6 +32,7 @@ from crdt.errors import (
 from crdt.schemas import BOARD_ROOT, CHAT_ROOT, read_board, read_chat
 from crdt.types import RoomId
 from rooms.audit import AuditAction
+from rooms.identity import Role
 from rooms.moderation import set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
 
@@ -81,13 +83,15 @@ class AdminApi:
             raise RoomUnavailable("the server is starting")
         return self.app.sync
 
-    def guarded(self, handler: Handler, action: AuditAction | None = None) -> Handler:
+    def guarded(
+        self, handler: Handler, action: AuditAction | None = None, *, facilitator_ok: bool = False
+    ) -> Handler:
         """Check the admin key, then run ``handler``; CollabErrors become JSON
         errors, and failed ``action`` requests are written to the audit log."""
 
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
-                self._authorize(request)
+                self._authorize(request, facilitator_ok=facilitator_ok)
             except CollabError as exc:
                 return _error(exc)
             try:
@@ -105,15 +109,18 @@ class AdminApi:
 
         return wrapper
 
-    def _authorize(self, request: web.Request) -> None:
+    def _authorize(self, request: web.Request, *, facilitator_ok: bool = False) -> None:
         key = self.app.security.admin_key if self.app.security else None
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
+        given = given.strip()
         ok = (
             key is not None
             and scheme.lower() == "bearer"
-            and hmac.compare_digest(given.strip().encode(), key.encode())
+            and hmac.compare_digest(given.encode(), key.encode())
         )
+        if not ok and facilitator_ok and scheme.lower() == "bearer":
+            ok = self._facilitator_of(request, given)
         if not ok:
             if self.app.registry is not None:
                 self.app.registry.audit(
@@ -127,6 +134,16 @@ class AdminApi:
                 else ("missing or wrong admin key")
             )
             raise Unauthorized(reason)
+
+    def _facilitator_of(self, request: web.Request, token: str) -> bool:
+        """Whether ``token`` is a facilitator's token for the room in the path
+        (the web app's export button uses its own token, not the admin key)."""
+        try:
+            room = validate_room_id(request.match_info.get("room", ""))
+            claims = self.app.security.tokens.verify(token)
+        except CollabError:
+            return False
+        return claims["role"] == Role.FACILITATOR.value and room_matches(claims["room"], room)
 
     async def _body(
         self, request: web.Request, allowed: dict[str, tuple[type, ...]]
@@ -312,7 +329,10 @@ def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     r.add_get("/api/openapi.json", api.openapi)
     r.add_post("/api/rooms", api.guarded(api.create_room, AuditAction.CREATE))
     r.add_get("/api/rooms", api.guarded(api.list_rooms))
-    r.add_get("/api/rooms/{room}/export", api.guarded(api.export_room, AuditAction.EXPORT))
+    r.add_get(
+        "/api/rooms/{room}/export",
+        api.guarded(api.export_room, AuditAction.EXPORT, facilitator_ok=True),
+    )
     r.add_get("/api/rooms/{room}/audit", api.guarded(api.audit_log))
     r.add_get("/api/rooms/{room}", api.guarded(api.room_info))
     r.add_delete("/api/rooms/{room}", api.guarded(api.delete_room, AuditAction.DELETE))

@@ -16,10 +16,12 @@ from aiohttp import web
 from collab import __version__
 from collab.admin import add_admin_routes
 from collab.auth import Authenticator, Security, build_security
+from collab.broadcast import Broadcaster
 from collab.config import Settings
 from collab.metrics import Metrics
 from collab.sync import SyncServer
 from collab.transport import WebSocketTracker, install_transport
+from collab.web import add_web_routes
 from crdt.engine import engine_factory
 from crdt.errors import CollabError
 from rooms.identity import Role
@@ -102,7 +104,16 @@ class CollabApp:
                 lambda: dataclasses.asdict(replicator.stats), lambda: replicator.healthy
             )
         self.registry.start()
-        self.sync = SyncServer(self.sio, self.registry, self.authenticator, self.metrics)
+        broadcaster = Broadcaster(
+            self.sio,
+            self.websockets,
+            # Per-connection deflate state forbids sharing one encoded frame.
+            enabled=s.fast_broadcast and not s.websocket_compression,
+            max_send_buffer_bytes=s.max_send_buffer_bytes,
+        )
+        self.sync = SyncServer(
+            self.sio, self.registry, self.authenticator, self.metrics, broadcaster
+        )
         registry = self.registry
         self.metrics.bind_gauges(lambda: len(registry.rooms), lambda: registry.document_count)
         self.ready.set()
@@ -212,6 +223,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/metrics", app.metrics_view)
     add_admin_routes(web_app, app)
+    add_web_routes(web_app, app)
     if settings.dev:
         web_app.router.add_post("/dev/token", app.dev_token)
     web_app.on_startup.append(app.startup)

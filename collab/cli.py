@@ -111,6 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         from collab.app import StartupError, serve
 
+        if settings.event_loop == "uvloop":
+            try:
+                import uvloop
+            except ImportError:
+                parser.error(
+                    "--event-loop uvloop needs the uvloop extra: pip install collab[uvloop]"
+                )
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         try:
             asyncio.run(serve(settings))
         except StartupError as exc:

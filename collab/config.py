@@ -44,6 +44,9 @@ class Settings:
     compact_after_updates: int = 500
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     websocket_compression: bool = False
+    fast_broadcast: bool = True
+    event_loop: str = "asyncio"
+    max_send_buffer_bytes: int = 4 << 20
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
     log_level: str = "info"
@@ -59,6 +62,8 @@ class Settings:
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     node_id: str | None = None
     awareness_timeout_s: float = 30.0
+    frame_ancestors: tuple[str, ...] = ("'self'",)
+    content_security_policy: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -67,6 +72,8 @@ class Settings:
             raise ConfigError(f"store must be one of {', '.join(STORES)}, got {self.store!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.event_loop not in ("asyncio", "uvloop"):
+            raise ConfigError("event loop must be asyncio or uvloop")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}")
         if not 1024 <= self.max_message_bytes <= 64 << 20:
@@ -75,6 +82,8 @@ class Settings:
             raise ConfigError("max chat chars must be between 1 and 100000")
         if self.unload_after_s < 0 or self.flush_interval_s <= 0:
             raise ConfigError("unload-after-s must be >= 0 and flush-interval-s > 0")
+        if self.max_send_buffer_bytes < 64 << 10:
+            raise ConfigError("max send buffer bytes must be at least 64 KiB")
         if self.compact_after_updates < 1:
             raise ConfigError("compact-after-updates must be at least 1")
         if self.ping_interval_s <= 0 or self.ping_timeout_s <= 0:
@@ -159,6 +168,15 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "websocket_compression", _bool, "Negotiate permessage-deflate (costs CPU per recipient)."
     ),
+    Option("event_loop", str, "asyncio (default) or uvloop (needs the uvloop extra)."),
+    Option(
+        "fast_broadcast", _bool, "Write each broadcast's frames once to every recipient's socket."
+    ),
+    Option(
+        "max_send_buffer_bytes",
+        int,
+        "Unsent bytes after which a recipient is dropped as a slow consumer.",
+    ),
     Option("ping_interval_s", float, "Engine.IO ping interval."),
     Option("ping_timeout_s", float, "Engine.IO ping timeout."),
     Option("log_level", str, "debug, info, warning or error."),
@@ -176,6 +194,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("redis_url", str, "Redis (or Redis Cluster) URL for --store redis."),
     Option("node_id", str, "This node's id among the nodes sharing Redis (default: random)."),
     Option("awareness_timeout_s", float, "Drop other nodes' awareness not renewed for this long."),
+    Option(
+        "frame_ancestors",
+        _origins,
+        "Comma-separated sources that may embed the web app (CSP frame-ancestors); "
+        "postMessage tokens are accepted from those that are origins.",
+    ),
+    Option("content_security_policy", str, "Replace the web app's whole CSP header."),
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import socketio
 
 from collab.auth import Authenticator
+from collab.broadcast import Broadcaster
 from collab.metrics import Metrics
 from collab.room_control import RoomControl
 from collab.wire import (
@@ -95,8 +96,10 @@ class SyncServer:
         registry: RoomRegistry,
         authenticator: Authenticator,
         metrics: Metrics,
+        broadcaster: Broadcaster,
     ) -> None:
         self.sio = sio
+        self.broadcaster = broadcaster
         self.registry = registry
         self.authenticator = authenticator
         self.metrics = metrics
@@ -123,17 +126,11 @@ class SyncServer:
 
     def _remote_update(self, doc: Document, update: bytes) -> None:
         if doc.members:
-            self._spawn(self._emit_to_members(doc, SYNC_UPDATE, update, time.perf_counter()))
+            self._to_members(doc, SYNC_UPDATE, update, time.perf_counter())
 
     def _remote_awareness(self, doc: Document, data: bytes) -> None:
         if doc.members:
-            self._spawn(self._emit_to_members(doc, AWARENESS_UPDATE, data, time.perf_counter()))
-
-    async def _emit_to_members(
-        self, doc: Document, event: str, data: bytes, started: float
-    ) -> None:
-        await self.sio.emit(event, data, namespace=namespace_for(doc.room_id, doc.name))
-        self._count_out(event, data, len(doc.members), started)
+            self._to_members(doc, AWARENESS_UPDATE, data, time.perf_counter())
 
     # -- connect / disconnect ------------------------------------------------
 
@@ -234,6 +231,7 @@ class SyncServer:
 
     async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
+        self.broadcaster.forget(sid)
         if conn is None:
             return
         if conn.expiry is not None:
@@ -256,8 +254,7 @@ class SyncServer:
             self.registry.publish_awareness(conn.doc, removal)
         if removal is not None and conn.doc.members:
             # conn has left doc.members already: everyone still there gets it.
-            await self.sio.emit(AWARENESS_UPDATE, removal, namespace=conn.namespace, skip_sid=sid)
-            self._count_out(AWARENESS_UPDATE, removal, len(conn.doc.members), time.perf_counter())
+            self._to_members(conn.doc, AWARENESS_UPDATE, removal, time.perf_counter())
 
     # -- document events -------------------------------------------------------
 
@@ -357,10 +354,10 @@ class SyncServer:
 
     async def _relay(self, conn: Connection, event: str, payload: bytes, started: float) -> None:
         """Send ``payload`` to every other member of ``conn``'s document (encoded once)."""
-        recipients = len(conn.doc.members) - 1
-        if recipients > 0:
-            await self.sio.emit(event, payload, namespace=conn.namespace, skip_sid=conn.sid)
-            self._count_out(event, payload, recipients, started)
+        members = conn.doc.members
+        if len(members) > 1:
+            sent = self.broadcaster.send(conn.namespace, event, payload, members, skip=conn.sid)
+            self._count_out(event, payload, sent, started)
 
     async def broadcast(
         self,
@@ -375,8 +372,13 @@ class SyncServer:
         doc = room.docs.get(doc_name) if room is not None else None
         if doc is None or not doc.members:
             return
-        await self.sio.emit(event, payload, namespace=namespace_for(room_id, doc_name))
-        self._count_out(event, payload, len(doc.members), started or time.perf_counter())
+        self._to_members(doc, event, payload, started or time.perf_counter())
+
+    def _to_members(self, doc: Document, event: str, payload: bytes, started: float) -> None:
+        """Send ``payload`` to every member of ``doc`` (encoded once)."""
+        namespace = namespace_for(doc.room_id, doc.name)
+        sent = self.broadcaster.send(namespace, event, payload, doc.members)
+        self._count_out(event, payload, sent, started)
 
     async def _send_error(self, conn: Connection, event: str, exc: CollabError) -> None:
         self._refused(conn, event, exc)

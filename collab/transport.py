@@ -23,10 +23,12 @@ __all__ = ["WebSocketTracker", "install_transport"]
 
 
 class WebSocketTracker:
-    """The open WebSockets of one server."""
+    """The open WebSockets of one server, and which Engine.IO session each carries."""
 
     def __init__(self) -> None:
         self.open: set[web.WebSocketResponse] = set()
+        #: Engine.IO session id → (its WebSocket, its python-engineio socket).
+        self.by_eio_sid: dict[str, tuple[web.WebSocketResponse, Any]] = {}
 
     async def close_all(self, *, timeout_s: float = 5.0) -> None:
         """Close every WebSocket with 1001 (going away)."""
@@ -52,11 +54,18 @@ def install_transport(eio: Any, *, tracker: WebSocketTracker, compress: bool) ->
             await self._sock.prepare(request)
             self.environ = environ
             tracker.open.add(self._sock)
+            # The handler is a bound method of the engine.io socket it serves.
+            eio_socket = getattr(self.handler, "__self__", None)
+            eio_sid = getattr(eio_socket, "sid", None)
+            if eio_sid is not None:
+                tracker.by_eio_sid[eio_sid] = (self._sock, eio_socket)
             try:
                 handler: Callable[[Any], Awaitable[None]] = self.handler
                 await handler(self)
             finally:
                 tracker.open.discard(self._sock)
+                if eio_sid is not None:
+                    tracker.by_eio_sid.pop(eio_sid, None)
             return self._sock
 
     eio._async = {**eio._async, "websocket": CollabWebSocket}

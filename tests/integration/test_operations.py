@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import aiohttp
 import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient, CollabClientError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_healthz(server):
@@ -89,3 +92,51 @@ async def test_many_rooms_through_the_server_leave_nothing_loaded(server_factory
     assert srv.app.sio.manager.rooms == {}, "python-socketio keeps no per-namespace state"
     assert srv.app.sio.eio.sockets == {}
     assert len(await registry.store.list_rooms()) == 150
+
+
+async def test_web_pages_carry_the_security_policy(server_factory):
+    srv = await server_factory(frame_ancestors=("https://platform.example",))
+    async with aiohttp.ClientSession() as http:
+        for path in ("/", "/r/clinic-7/group-a"):
+            async with http.get(srv.url + path) as resp:
+                if resp.status == 404 and not (ROOT / "collab/static/index.html").exists():
+                    pytest.skip("the web app is not built")
+                assert resp.status == 200
+                csp = resp.headers["Content-Security-Policy"]
+                assert "frame-ancestors https://platform.example" in csp
+                assert "script-src 'self'" in csp and "unsafe-eval" not in csp
+                assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        async with http.get(srv.url + "/r/bad%20room") as resp:
+            assert resp.status == 404
+        async with http.get(srv.url + "/web/config.json") as resp:
+            assert await resp.json() == {"dev": True, "embedOrigins": ["https://platform.example"]}
+
+
+async def test_a_facilitator_token_may_export_its_own_room_only(token_server, client_factory):
+    from tests.conftest import mint
+
+    writer = await client_factory(
+        token_server.url, "clinic-7/a", auth={"token": mint("clinic-7/a", sub="w")}
+    )
+    await writer.send_chat("for the record")
+    cases = [
+        (mint("clinic-7/*", role="facilitator"), "clinic-7%2Fa", 200),
+        (mint("clinic-7/a", role="participant"), "clinic-7%2Fa", 401),
+        (mint("clinic-7/b", role="facilitator"), "clinic-7%2Fa", 401),
+        ("not-a-token", "clinic-7%2Fa", 401),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for token, room, status in cases:
+            async with http.get(
+                f"{token_server.url}/api/rooms/{room}/export?format=markdown",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
+                assert resp.status == status, (token[:20], await resp.text())
+                if status == 200:
+                    assert "> for the record" in await resp.text()
+        # a facilitator token opens nothing else of the admin API
+        async with http.get(
+            f"{token_server.url}/api/rooms",
+            headers={"Authorization": f"Bearer {mint('clinic-7/*', role='facilitator')}"},
+        ) as resp:
+            assert resp.status == 401

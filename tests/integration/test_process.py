@@ -137,3 +137,19 @@ async def test_refuses_to_start_without_a_token_key(tmp_path):
     assert proc.returncode == 2
     assert b"refusing to start without a token key" in err
     assert b"listening" not in out
+
+
+async def test_serves_on_uvloop(process):
+    srv = process("--dev", "--event-loop", "uvloop")
+    await srv.start()
+    a = CollabClient(srv.url, "loop", auth={"name": "A"}, reconnection=False)
+    b = CollabClient(srv.url, "loop", auth={"name": "B"}, reconnection=False)
+    try:
+        await a.connect()
+        await b.connect()
+        a.doc.get("shapes", type=Map)["s"] = {"type": "rect"}
+        await b.wait_for(lambda: "s" in shapes(b))
+    finally:
+        await a.close()
+        await b.close()
+    assert await srv.stop() == 0

@@ -1,0 +1,176 @@
+"""Encode once, write many: the broadcast path (design.md §7).
+
+A relayed event is the same bytes for every recipient: a server→client
+WebSocket frame is unmasked, so the Socket.IO header frame and its binary
+attachment frame are built once per broadcast and the same ``bytes`` object
+is handed to each recipient's transport: no per-recipient packet objects,
+tasks, queues or writer wake-ups. Frames due to one socket within one
+event-loop turn go out in one ``transport.write``.
+
+Order with python-engineio's own writer (acks, errors, ``room:state``, the
+handshake) is kept: a recipient whose Engine.IO queue holds packets, or whose
+transport has unsent bytes (its writer may be waiting to drain between the
+two frames of an event), gets the broadcast through that queue instead.
+
+Slow consumers: a recipient whose unsent bytes pass ``max_send_buffer_bytes``
+(or whose queue passes ``max_queued_packets``) is disconnected, never allowed
+to grow memory (protocol.md §1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import socketio
+
+from collab.transport import WebSocketTracker
+
+__all__ = ["Broadcaster", "binary_event_frames"]
+
+log = logging.getLogger("collab.broadcast")
+
+_FIN_TEXT = 0x81
+_FIN_BINARY = 0x82
+
+
+def _frame(first_byte: int, payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", first_byte, n) + payload
+    if n < 65536:
+        return struct.pack("!BBH", first_byte, 126, n) + payload
+    return struct.pack("!BBQ", first_byte, 127, n) + payload
+
+
+def binary_event_frames(namespace: str, event: str, payload: bytes) -> bytes:
+    """The two WebSocket frames of a Socket.IO event with one binary argument,
+    as python-socketio would send them (Engine.IO message, binary attachment)."""
+    header = json.dumps([event, {"_placeholder": True, "num": 0}], separators=(",", ":"))
+    text = f"451-{namespace},{header}" if namespace != "/" else f"451-{header}"
+    return _frame(_FIN_TEXT, text.encode()) + _frame(_FIN_BINARY, payload)
+
+
+class Broadcaster:
+    """Writes broadcasts straight to recipients' transports, in batches."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        tracker: WebSocketTracker,
+        *,
+        enabled: bool = True,
+        max_send_buffer_bytes: int = 4 << 20,
+        max_queued_packets: int = 4096,
+    ) -> None:
+        self.sio = sio
+        self.tracker = tracker
+        self.enabled = enabled
+        self.max_send_buffer_bytes = max_send_buffer_bytes
+        self.max_queued_packets = max_queued_packets
+        self._pending: dict[Any, list[bytes]] = {}
+        #: Socket.IO sid → (transport, engine.io socket), resolved once per connection.
+        self._handles: dict[str, tuple[Any, Any]] = {}
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.fast_deliveries = 0
+        self.queued_deliveries = 0
+        self.dropped_slow = 0
+
+    def forget(self, sid: str) -> None:
+        """The connection ``sid`` ended: drop what was resolved for it."""
+        self._handles.pop(sid, None)
+
+    def _resolve(self, sid: str, namespace: str) -> tuple[Any, Any] | None:
+        """The transport and engine.io socket behind ``sid``, if it is a
+        WebSocket the fast path may write to (else None: the normal path)."""
+        if not self.enabled:
+            return None
+        entry = self.tracker.by_eio_sid.get(self.sio.manager.eio_sid_from_sid(sid, namespace))
+        if entry is None:
+            return None  # polling (or not yet upgraded): the normal path
+        ws, eio_socket = entry
+        writer = ws._writer
+        if writer is None or writer.transport is None:
+            return None
+        handle = (writer.transport, eio_socket)
+        self._handles[sid] = handle
+        return handle
+
+    def send(
+        self,
+        namespace: str,
+        event: str,
+        payload: bytes,
+        sids: Iterable[Any],
+        *,
+        skip: str | None = None,
+    ) -> int:
+        """Broadcast ``event(payload)`` to ``sids`` of ``namespace`` (but
+        ``skip``); return how many recipients it was handed to."""
+        frames: bytes | None = None
+        fallback: list[str] = []
+        count = 0
+        handles = self._handles
+        pending = self._pending
+        limit = self.max_send_buffer_bytes
+        for sid in sids:
+            if sid == skip:
+                continue
+            handle = handles.get(sid) or self._resolve(sid, namespace)
+            if handle is None:
+                fallback.append(sid)
+                continue
+            transport, eio_socket = handle
+            if transport.is_closing() or eio_socket.closed:
+                handles.pop(sid, None)
+                continue
+            buffered = transport.get_write_buffer_size()
+            queued = eio_socket.queue.qsize()
+            if buffered or queued or eio_socket.upgrading:
+                if buffered > limit or queued > self.max_queued_packets:
+                    self._drop_slow(sid, transport, buffered, queued)
+                else:
+                    fallback.append(sid)  # keep order with what engine.io holds
+                continue
+            if frames is None:
+                frames = binary_event_frames(namespace, event, payload)
+            chunks = pending.get(transport)
+            if chunks is None:
+                pending[transport] = [frames]
+            else:
+                chunks.append(frames)
+            count += 1
+        if pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.fast_deliveries += count
+        for sid in fallback:
+            self._spawn(self.sio.emit(event, payload, to=sid, namespace=namespace))
+        self.queued_deliveries += len(fallback)
+        return count + len(fallback)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        for transport, chunks in pending.items():
+            if transport.is_closing():
+                continue
+            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _drop_slow(self, sid: str, transport: Any, buffered: int, queued: int) -> None:
+        self.dropped_slow += 1
+        log.warning(
+            "slow consumer dropped sid=%s unsent_bytes=%d queued_packets=%d", sid, buffered, queued
+        )
+        self._handles.pop(sid, None)
+        transport.abort()  # engine.io sees the socket close and cleans up
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

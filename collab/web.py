@@ -1,0 +1,80 @@
+"""The web app's routes: the lobby at ``/``, a session at ``/r/<room>``, the
+bundle under ``/static/``, and the page's settings at ``/web/config.json``.
+
+The files are built from ``web/`` (``make web``) into ``collab/static``
+and shipped in the Python package. Every page carries a Content-Security-
+Policy whose ``frame-ancestors`` says who may embed it (``--frame-ancestors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from crdt.errors import CollabError
+from rooms.names import validate_room_id
+
+if TYPE_CHECKING:
+    from collab.app import CollabApp
+
+__all__ = ["STATIC_DIR", "add_web_routes", "content_security_policy"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def content_security_policy(frame_ancestors: tuple[str, ...]) -> str:
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self' ws: wss:; base-uri 'none'; "
+        f"form-action 'self'; object-src 'none'; frame-ancestors {ancestors}"
+    )
+
+
+def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
+    settings = app.settings
+    policy = settings.content_security_policy or content_security_policy(settings.frame_ancestors)
+    headers = {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+    def page(name: str) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / name, headers=headers)
+
+    async def lobby(request: web.Request) -> web.StreamResponse:
+        return page("index.html")
+
+    async def session(request: web.Request) -> web.StreamResponse:
+        try:
+            validate_room_id(request.match_info["room"])
+        except CollabError as exc:
+            raise web.HTTPNotFound(text=str(exc)) from None
+        return page("session.html")
+
+    async def config(request: web.Request) -> web.Response:
+        # Origins (not keywords like 'self') the frame accepts a token from.
+        origins = [a for a in settings.frame_ancestors if "://" in a]
+        return web.json_response({"dev": settings.dev, "embedOrigins": origins}, headers=headers)
+
+    @web.middleware
+    async def static_headers(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if request.path.startswith("/static/"):
+            response.headers.update(headers)
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    web_app.middlewares.append(static_headers)
+    r = web_app.router
+    r.add_get("/", lobby)
+    r.add_get("/web/config.json", config)
+    r.add_get("/r/{room:.+}", session)
+    r.add_static("/static/", STATIC_DIR, follow_symlinks=False)

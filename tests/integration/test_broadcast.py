@@ -1,0 +1,79 @@
+"""The fast broadcast path: slow consumers are dropped, closed sockets skipped,
+and everyone else keeps receiving (protocol.md §1)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pycrdt import Map
+
+from collab.client import CollabClient
+from tests.rawsio import RawSocket
+
+
+def shapes(client: CollabClient) -> dict:
+    return client.doc.get("shapes", type=Map).to_py() or {}
+
+
+async def until(predicate, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, client_factory):
+    srv = await server_factory(max_send_buffer_bytes=64 << 10)
+    sender = await client_factory(srv.url, "busy")
+    fast = await client_factory(srv.url, "busy")
+    elsewhere = await client_factory(srv.url, "quiet")
+    slow = await RawSocket.open(srv.url)  # connects, then never reads again
+    assert (await slow.connect("/yjs|busy"))["connected"]
+    broadcaster = srv.app.sync.broadcaster
+    try:
+        text = "x" * 100_000
+        for i in range(200):  # 20 MB: far past what the kernel buffers hold
+            sender.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "text", "text": text}
+            if i % 10 == 0:
+                await asyncio.sleep(0)
+        await fast.wait_for(lambda: len(shapes(fast)) == 200, timeout_s=30)
+        await until(lambda: broadcaster.dropped_slow >= 1)
+        await until(lambda: len(srv.app.sync.connections) == 3)  # the slow one is gone
+        elsewhere.doc.get("shapes", type=Map)["ok"] = {"type": "rect"}
+        late = await client_factory(srv.url, "quiet")
+        assert "ok" in shapes(late)
+    finally:
+        await slow.close()
+
+
+async def test_closed_sockets_are_skipped(server_factory, client_factory):
+    srv = await server_factory()
+    sender = await client_factory(srv.url, "r")
+    keeper = await client_factory(srv.url, "r")
+    raws = []
+    for _ in range(5):
+        raw = await RawSocket.open(srv.url)
+        assert (await raw.connect("/yjs|r"))["connected"]
+        raws.append(raw)
+    for raw in raws:  # gone without a goodbye, while updates keep flowing
+        raw.ws._response.connection.transport.abort()
+        sender.doc.get("shapes", type=Map)[f"after-{id(raw)}"] = {"type": "rect"}
+    await keeper.wait_for(lambda: len(shapes(keeper)) == 5)
+    await until(lambda: len(srv.app.sync.connections) == 2)
+    assert srv.app.sync.broadcaster.dropped_slow == 0
+    for raw in raws:
+        await raw.session.close()
+
+
+async def test_the_fast_path_is_what_clients_receive(server_factory, client_factory):
+    srv = await server_factory()
+    sender = await client_factory(srv.url, "f")
+    receivers = [await client_factory(srv.url, "f") for _ in range(4)]
+    for i in range(30):
+        sender.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "rect", "x": float(i)}
+    for r in receivers:
+        await r.wait_for(lambda r=r: len(shapes(r)) == 30)
+    broadcaster = srv.app.sync.broadcaster
+    assert broadcaster.fast_deliveries >= 30 * 4
+    assert broadcaster.queued_deliveries < broadcaster.fast_deliveries

@@ -1,0 +1,1106 @@
+// The whiteboard: renders the board document's `shapes` map (protocol.md §5.1)
+// as SVG and turns pointer gestures into Yjs transactions.
+import * as Y from 'yjs'
+import { el, svg, randomHex, roleColor } from './util.js'
+import {
+  BOX_TYPES, POINT_TYPES, arrowHead, bounds, boxOf, constrain, hitShape, intersects,
+  normalizeShape, smoothPath
+} from './geometry.js'
+
+/** The origin of this user's own transactions: what undo/redo tracks. */
+export const LOCAL = Object.freeze({ origin: 'collab-local' })
+
+export const TOOLS = [
+  { id: 'select', label: 'Select', key: 'v', icon: 'select', edits: true },
+  { id: 'pan', label: 'Pan', key: 'h', icon: 'pan', edits: false },
+  { id: 'pen', label: 'Pen', key: 'p', icon: 'pen', edits: true },
+  { id: 'line', label: 'Line', key: 'l', icon: 'line', edits: true },
+  { id: 'arrow', label: 'Arrow', key: 'a', icon: 'arrow', edits: true },
+  { id: 'rect', label: 'Rectangle', key: 'r', icon: 'rect', edits: true },
+  { id: 'ellipse', label: 'Ellipse', key: 'o', icon: 'ellipse', edits: true },
+  { id: 'sticky', label: 'Sticky note', key: 's', icon: 'sticky', edits: true },
+  { id: 'text', label: 'Text', key: 't', icon: 'text', edits: true },
+  { id: 'eraser', label: 'Eraser', key: 'e', icon: 'eraser', edits: true }
+]
+
+export const COLORS = [
+  { value: '#1e1e1e', name: 'Black', tint: '#e9ecef' },
+  { value: '#e03131', name: 'Red', tint: '#ffc9c9' },
+  { value: '#f08c00', name: 'Orange', tint: '#ffec99' },
+  { value: '#2f9e44', name: 'Green', tint: '#b2f2bb' },
+  { value: '#1971c2', name: 'Blue', tint: '#a5d8ff' },
+  { value: '#9c36b5', name: 'Purple', tint: '#eebefa' }
+]
+export const WIDTHS = [{ value: 2, name: 'Thin' }, { value: 4, name: 'Medium' }, { value: 8, name: 'Thick' }]
+
+const STICKY_FILL = '#fff59d'
+const FONT = '14px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
+const LINE_HEIGHT = 18
+const MIN_ZOOM = 0.1
+const MAX_ZOOM = 8
+const DRAG_THRESHOLD_PX = 3
+
+const tintOf = (color) => (COLORS.find((c) => c.value === color) || COLORS[0]).tint
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v))
+const round = (v) => Math.round(v * 100) / 100
+
+let measureCtx = null
+function measureText (text) {
+  if (!measureCtx) {
+    measureCtx = document.createElement('canvas').getContext('2d')
+  }
+  const lines = text.split('\n')
+  if (!measureCtx) return { w: 8 * Math.max(...lines.map((l) => l.length), 1), h: lines.length * LINE_HEIGHT + 6 }
+  measureCtx.font = FONT
+  const w = Math.max(...lines.map((l) => measureCtx.measureText(l).width), 8)
+  return { w: Math.ceil(w) + 4, h: lines.length * LINE_HEIGHT + 6 }
+}
+
+export class Board {
+  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {} }) {
+    this.user = user
+    this.onChange = onChange
+    this.onReadOnlyAttempt = onReadOnlyAttempt
+    this.view = { x: 0, y: 0, k: 1 }
+    this.tool = 'select'
+    this.preferredTool = 'pen'
+    this.style = { color: COLORS[0].value, width: 4, fill: false }
+    this.selection = new Set()
+    this.writable = true
+    this.elements = new Map()
+    this.cache = new Map()
+    this.dirty = new Set()
+    this.reorder = false
+    this.frame = 0
+    this.gesture = null
+    this.pointers = new Map()
+    this.space = false
+    this.editing = null
+    this.cursorTimer = 0
+    this.cursorEls = new Map()
+    this.doc = null
+    this.buildDom()
+  }
+
+  // -- DOM ------------------------------------------------------------------
+
+  buildDom () {
+    this.shapesLayer = svg('g', { class: 'shapes' })
+    this.overlay = svg('g', { class: 'overlay' })
+    this.viewport = svg('g', { class: 'viewport' }, this.shapesLayer, this.overlay)
+    this.grid = svg('pattern', { id: 'board-grid', width: 24, height: 24, patternUnits: 'userSpaceOnUse' },
+      svg('circle', { cx: 1, cy: 1, r: 1, fill: '#d5d9de' }))
+    this.svg = svg('svg', {
+      class: 'board tool-select',
+      role: 'application',
+      'aria-roledescription': 'whiteboard',
+      'aria-label': 'Whiteboard. Use the toolbar or keyboard shortcuts to pick a tool; press ? for help.',
+      tabindex: 0
+    },
+    svg('defs', {}, this.grid),
+    svg('rect', { class: 'board-bg', width: '100%', height: '100%', fill: 'url(#board-grid)' }),
+    this.viewport)
+    this.cursorLayer = el('div', { class: 'cursors', 'aria-hidden': 'true' })
+    this.editor = el('textarea', { class: 'text-editor', 'aria-label': 'Edit text', hidden: true, spellcheck: 'true' })
+    this.summary = el('p', { class: 'visually-hidden', 'aria-live': 'polite' })
+    this.root = el('div', { class: 'board-wrap' }, this.svg, this.cursorLayer, this.editor, this.summary)
+
+    const s = this.svg
+    s.addEventListener('pointerdown', (e) => this.onPointerDown(e))
+    s.addEventListener('pointermove', (e) => this.onPointerMove(e))
+    s.addEventListener('pointerup', (e) => this.onPointerUp(e))
+    s.addEventListener('pointercancel', (e) => this.onPointerUp(e, true))
+    s.addEventListener('pointerleave', () => this.publishCursor(null))
+    s.addEventListener('dblclick', (e) => this.onDoubleClick(e))
+    s.addEventListener('wheel', (e) => this.onWheel(e), { passive: false })
+    s.addEventListener('contextmenu', (e) => e.preventDefault())
+    this.editor.addEventListener('input', () => this.onEditorInput())
+    this.editor.addEventListener('blur', () => this.closeEditor())
+    this.editor.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' || (e.key === 'Enter' && (e.ctrlKey || e.metaKey))) {
+        e.preventDefault()
+        e.stopPropagation()
+        this.closeEditor()
+        this.svg.focus({ preventScroll: true })
+      }
+    })
+    new ResizeObserver(() => this.applyView()).observe(this.svg)
+  }
+
+  // -- binding to a document ---------------------------------------------------
+
+  /** Bind to a board document and its awareness (again after a resync). */
+  attach (doc, awareness) {
+    this.detach()
+    this.doc = doc
+    this.shapes = doc.getMap('shapes')
+    this.awareness = awareness
+    this.undo = new Y.UndoManager(this.shapes, { trackedOrigins: new Set([LOCAL]), captureTimeout: 600000 })
+    this.undo.on('stack-item-added', () => this.onChange())
+    this.undo.on('stack-item-popped', () => this.onChange())
+    this.observer = (events) => {
+      for (const e of events) {
+        if (e.target === this.shapes) {
+          for (const key of e.changes.keys.keys()) this.dirty.add(key)
+          this.reorder = true
+        } else if (typeof e.path[0] === 'string') {
+          this.dirty.add(e.path[0])
+          if (e.keysChanged && e.keysChanged.has('z')) this.reorder = true
+        }
+      }
+      this.schedule()
+    }
+    this.shapes.observeDeep(this.observer)
+    this.awarenessObserver = () => this.renderCursors()
+    awareness.on('change', this.awarenessObserver)
+    for (const node of this.elements.values()) node.remove()
+    this.elements.clear()
+    this.cache.clear()
+    this.selection.clear()
+    this.shapes.forEach((_, id) => this.dirty.add(id))
+    this.reorder = true
+    this.flush()
+    awareness.setLocalState({ ...(awareness.getLocalState() || {}), cursor: null, tool: this.tool, color: this.style.color })
+    this.renderCursors()
+  }
+
+  detach () {
+    if (!this.doc) return
+    this.cancelGesture()
+    this.closeEditor()
+    this.shapes.unobserveDeep(this.observer)
+    this.awareness.off('change', this.awarenessObserver)
+    this.undo.destroy()
+    this.doc = null
+  }
+
+  // -- rendering ---------------------------------------------------------------
+
+  schedule () {
+    if (!this.frame) {
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0
+        this.flush()
+      })
+    }
+  }
+
+  /** Render every changed shape now. */
+  flush () {
+    if (!this.doc) return
+    for (const id of this.dirty) this.renderShape(id)
+    this.dirty.clear()
+    if (this.reorder) {
+      this.sortLayer()
+      this.reorder = false
+    }
+    for (const id of this.selection) if (!this.cache.has(id)) this.selection.delete(id)
+    this.renderOverlay()
+    this.positionEditor()
+    this.summary.textContent = this.cache.size === 1 ? '1 shape on the board' : this.cache.size + ' shapes on the board'
+    this.onChange()
+  }
+
+  readShape (id) {
+    const raw = this.shapes.get(id)
+    return normalizeShape(id, raw instanceof Y.Map ? raw.toJSON() : raw)
+  }
+
+  renderShape (id) {
+    const s = this.readShape(id)
+    let node = this.elements.get(id)
+    if (!s) {
+      if (node) node.remove()
+      this.elements.delete(id)
+      this.cache.delete(id)
+      if (this.editing && this.editing.id === id) this.closeEditor()
+      return
+    }
+    const prev = this.cache.get(id)
+    this.cache.set(id, s)
+    if (!node || node.getAttribute('data-type') !== s.type) {
+      const fresh = this.createNode(s)
+      if (node) node.replaceWith(fresh)
+      else this.shapesLayer.append(fresh)
+      node = fresh
+      this.elements.set(id, node)
+      this.reorder = true
+    }
+    if (prev && prev.z !== s.z) this.reorder = true
+    this.updateNode(node, s)
+  }
+
+  createNode (s) {
+    const attrs = { 'data-id': s.id, 'data-type': s.type, class: 'shape shape-' + s.type }
+    switch (s.type) {
+      case 'rect': return svg('rect', attrs)
+      case 'ellipse': return svg('ellipse', attrs)
+      case 'pen':
+      case 'line':
+        return svg('path', { ...attrs, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' })
+      case 'arrow':
+        return svg('g', attrs,
+          svg('path', { class: 'arrow-line', fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }),
+          svg('path', { class: 'arrow-head', 'stroke-linejoin': 'round' }))
+      case 'sticky': {
+        const body = document.createElement('div')
+        body.className = 'sticky-text'
+        return svg('g', attrs, svg('rect', { class: 'sticky-bg', rx: 2 }),
+          svg('foreignObject', { class: 'sticky-fo' }, body))
+      }
+      default:
+        return svg('text', { ...attrs, 'font-size': 14 })
+    }
+  }
+
+  updateNode (node, s) {
+    const set = (n, a) => { for (const [k, v] of Object.entries(a)) n.setAttribute(k, v) }
+    const b = boxOf(s)
+    switch (s.type) {
+      case 'rect':
+        set(node, { x: round(b.x), y: round(b.y), width: round(b.w), height: round(b.h), stroke: s.color, 'stroke-width': s.width, fill: s.fill || 'none' })
+        break
+      case 'ellipse':
+        set(node, { cx: round(b.x + b.w / 2), cy: round(b.y + b.h / 2), rx: round(b.w / 2), ry: round(b.h / 2), stroke: s.color, 'stroke-width': s.width, fill: s.fill || 'none' })
+        break
+      case 'pen':
+        set(node, { d: smoothPath(s.points), stroke: s.color, 'stroke-width': s.width })
+        break
+      case 'line':
+        set(node, { d: s.points.length ? 'M' + s.points.map((p) => round(p[0]) + ' ' + round(p[1])).join('L') : '', stroke: s.color, 'stroke-width': s.width })
+        break
+      case 'arrow': {
+        const pts = s.points
+        set(node.firstChild, { d: pts.length ? 'M' + pts.map((p) => round(p[0]) + ' ' + round(p[1])).join('L') : '', stroke: s.color, 'stroke-width': s.width })
+        const head = pts.length >= 2 ? arrowHead(pts[pts.length - 2], pts[pts.length - 1], s.width) : ''
+        set(node.lastChild, { d: head, fill: s.color, stroke: s.color, 'stroke-width': Math.min(s.width, 2) })
+        break
+      }
+      case 'sticky': {
+        const [bg, fo] = node.children
+        set(bg, { x: round(b.x), y: round(b.y), width: round(b.w), height: round(b.h), fill: s.fill || STICKY_FILL, stroke: s.color, 'stroke-width': 1 })
+        set(fo, { x: round(b.x), y: round(b.y), width: round(b.w), height: round(b.h) })
+        if (fo.firstChild.textContent !== s.text) fo.firstChild.textContent = s.text
+        break
+      }
+      default: {
+        set(node, { x: round(s.x), y: round(s.y + 16), fill: s.color })
+        const lines = s.text.split('\n')
+        node.replaceChildren(...lines.map((line, i) =>
+          svg('tspan', { x: round(s.x), dy: i === 0 ? 0 : LINE_HEIGHT }, line || ' ')))
+      }
+    }
+  }
+
+  sortLayer () {
+    const order = [...this.cache.values()].sort((a, b) => a.z - b.z || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    let child = this.shapesLayer.firstChild
+    for (const s of order) {
+      const node = this.elements.get(s.id)
+      if (!node) continue
+      if (node === child) child = child.nextSibling
+      else this.shapesLayer.insertBefore(node, child)
+    }
+  }
+
+  renderOverlay () {
+    const k = this.view.k
+    const parts = []
+    const g = this.gesture
+    const offset = g && g.kind === 'move' && g.moved ? g.delta : null
+    for (const id of this.selection) {
+      const s = this.cache.get(id)
+      if (!s) continue
+      const b = bounds(s)
+      const pad = 4 / k
+      parts.push(svg('rect', {
+        class: 'selection-box',
+        x: b.x - pad + (offset ? offset[0] : 0),
+        y: b.y - pad + (offset ? offset[1] : 0),
+        width: b.w + 2 * pad,
+        height: b.h + 2 * pad,
+        'vector-effect': 'non-scaling-stroke'
+      }))
+    }
+    if (this.selection.size === 1 && this.writable && !offset) {
+      const s = this.cache.get([...this.selection][0])
+      if (s && s.type !== 'text') {
+        const b = bounds(s)
+        const pad = 4 / k
+        const size = 10 / k
+        const corners = { nw: [b.x - pad, b.y - pad], ne: [b.x + b.w + pad, b.y - pad], sw: [b.x - pad, b.y + b.h + pad], se: [b.x + b.w + pad, b.y + b.h + pad] }
+        for (const [name, [x, y]] of Object.entries(corners)) {
+          parts.push(svg('rect', {
+            class: 'handle handle-' + name, 'data-handle': name, x: x - size / 2, y: y - size / 2, width: size, height: size, 'vector-effect': 'non-scaling-stroke'
+          }))
+        }
+      }
+    }
+    if (g && g.kind === 'marquee') {
+      const x = Math.min(g.start[0], g.cur[0]); const y = Math.min(g.start[1], g.cur[1])
+      parts.push(svg('rect', { class: 'marquee', x, y, width: Math.abs(g.cur[0] - g.start[0]), height: Math.abs(g.cur[1] - g.start[1]), 'vector-effect': 'non-scaling-stroke' }))
+    }
+    if (g && g.kind === 'erase' && g.last) {
+      parts.push(svg('circle', { class: 'eraser-ring', cx: g.last[0], cy: g.last[1], r: 8 / k, 'vector-effect': 'non-scaling-stroke' }))
+    }
+    this.overlay.replaceChildren(...parts)
+  }
+
+  renderCursors () {
+    if (!this.awareness) return
+    const seen = new Set()
+    const own = this.awareness.clientID
+    for (const [clientId, state] of this.awareness.getStates()) {
+      if (clientId === own || !state || !state.user || !state.cursor) continue
+      const { x, y } = state.cursor
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue
+      seen.add(clientId)
+      let node = this.cursorEls.get(clientId)
+      if (!node) {
+        node = el('div', { class: 'cursor' },
+          svg('svg', { width: 16, height: 16, viewBox: '0 0 16 16', class: 'cursor-arrow' },
+            svg('path', { d: 'M1 1l5.5 13 2-5.5 5.5-2z', stroke: '#fff', 'stroke-width': 1.2 })),
+          el('span', { class: 'cursor-label' }))
+        this.cursorLayer.append(node)
+        this.cursorEls.set(clientId, node)
+      }
+      const color = roleColor(state.user.role)
+      node.firstChild.firstChild.setAttribute('fill', color)
+      const label = node.lastChild
+      const name = String(state.user.name || 'Guest')
+      if (label.textContent !== name) label.textContent = name
+      label.style.background = color
+      node.dataset.user = String(state.user.id || '')
+      node.style.transform = `translate(${round(x * this.view.k + this.view.x)}px, ${round(y * this.view.k + this.view.y)}px)`
+    }
+    for (const [clientId, node] of this.cursorEls) {
+      if (!seen.has(clientId)) {
+        node.remove()
+        this.cursorEls.delete(clientId)
+      }
+    }
+  }
+
+  // -- view --------------------------------------------------------------------
+
+  applyView () {
+    const { x, y, k } = this.view
+    this.viewport.setAttribute('transform', `matrix(${k} 0 0 ${k} ${round(x)} ${round(y)})`)
+    this.grid.setAttribute('patternTransform', `matrix(${k} 0 0 ${k} ${round(x)} ${round(y)})`)
+    this.renderOverlay()
+    this.renderCursors()
+    this.positionEditor()
+    this.onChange()
+  }
+
+  zoomAt (factor, sx, sy) {
+    const k = clamp(this.view.k * factor, MIN_ZOOM, MAX_ZOOM)
+    const f = k / this.view.k
+    this.view = { x: sx - (sx - this.view.x) * f, y: sy - (sy - this.view.y) * f, k }
+    this.applyView()
+  }
+
+  /** Zoom by factor around the centre of the board. */
+  zoomBy (factor) {
+    const r = this.svg.getBoundingClientRect()
+    this.zoomAt(factor, r.width / 2, r.height / 2)
+  }
+
+  resetZoom () {
+    this.zoomBy(1 / this.view.k)
+  }
+
+  /** Fit every shape into view (or go back to the origin on an empty board). */
+  fit () {
+    const r = this.svg.getBoundingClientRect()
+    const shapes = [...this.cache.values()]
+    if (!shapes.length || !r.width || !r.height) {
+      this.view = { x: 0, y: 0, k: 1 }
+      this.applyView()
+      return
+    }
+    let x0 = Infinity; let y0 = Infinity; let x1 = -Infinity; let y1 = -Infinity
+    for (const s of shapes) {
+      const b = bounds(s)
+      x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y)
+      x1 = Math.max(x1, b.x + b.w); y1 = Math.max(y1, b.y + b.h)
+    }
+    const pad = 40
+    const k = clamp(Math.min((r.width - 2 * pad) / Math.max(x1 - x0, 1), (r.height - 2 * pad) / Math.max(y1 - y0, 1)), MIN_ZOOM, 2)
+    this.view = { k, x: (r.width - (x1 - x0) * k) / 2 - x0 * k, y: (r.height - (y1 - y0) * k) / 2 - y0 * k }
+    this.applyView()
+  }
+
+  get zoom () {
+    return this.view.k
+  }
+
+  // -- tools and style ---------------------------------------------------------
+
+  setTool (id) {
+    if (!TOOLS.some((t) => t.id === id)) return false
+    if (!this.writable && id !== 'pan') {
+      this.onReadOnlyAttempt()
+      return false
+    }
+    this.closeEditor()
+    this.tool = id
+    if (id !== 'select') this.selection.clear()
+    if (id !== 'pan' && id !== 'select') this.preferredTool = id
+    this.svg.setAttribute('class', 'board tool-' + id)
+    this.renderOverlay()
+    if (this.awareness) this.awareness.setLocalStateField('tool', id)
+    this.onChange()
+    return true
+  }
+
+  /** Change the style for new shapes; applied to the selected shapes too. */
+  setStyle (patch) {
+    Object.assign(this.style, patch)
+    if (this.awareness && patch.color) this.awareness.setLocalStateField('color', patch.color)
+    if (this.writable && this.selection.size) {
+      this.act(() => {
+        for (const id of this.selection) {
+          const m = this.shapes.get(id)
+          if (!(m instanceof Y.Map)) continue
+          const type = m.get('type')
+          if (patch.color) {
+            m.set('color', patch.color)
+            if (m.has('fill') && type !== 'sticky') m.set('fill', tintOf(patch.color))
+          }
+          if (patch.width && type !== 'sticky' && type !== 'text') m.set('width', patch.width)
+          if ('fill' in patch && (type === 'rect' || type === 'ellipse')) {
+            if (patch.fill) m.set('fill', tintOf(m.get('color')))
+            else m.delete('fill')
+          }
+        }
+      })
+    }
+    this.onChange()
+  }
+
+  setWritable (writable) {
+    if (writable === this.writable) return
+    this.writable = writable
+    if (!writable) {
+      this.cancelGesture()
+      this.closeEditor()
+      this.selection.clear()
+      if (this.tool !== 'pan') this.preferredTool = this.tool
+      this.tool = 'pan'
+    } else {
+      this.tool = this.preferredTool || 'select'
+    }
+    this.svg.setAttribute('class', 'board tool-' + this.tool + (writable ? '' : ' read-only'))
+    if (this.awareness) this.awareness.setLocalStateField('tool', this.tool)
+    this.renderOverlay()
+    this.onChange()
+  }
+
+  // -- editing -----------------------------------------------------------------
+
+  /** One undo step: a transaction with this user's origin. */
+  act (fn) {
+    if (!this.doc) return
+    this.undo.stopCapturing()
+    this.doc.transact(fn, LOCAL)
+    this.undo.stopCapturing()
+    this.flush()
+  }
+
+  transact (fn) {
+    this.doc.transact(fn, LOCAL)
+  }
+
+  newId () {
+    return 's' + Date.now().toString(36) + randomHex(5)
+  }
+
+  nextZ () {
+    let z = 0
+    this.shapes.forEach((v) => {
+      const value = v instanceof Y.Map ? v.get('z') : v && v.z
+      if (typeof value === 'number' && Number.isFinite(value) && value >= z) z = Math.floor(value) + 1
+    })
+    return z
+  }
+
+  /** Insert a new shape (fields per §5.1) inside the current transaction. */
+  insertShape (id, fields, points) {
+    const m = new Y.Map()
+    this.shapes.set(id, m)
+    for (const [key, value] of Object.entries(fields)) if (value != null) m.set(key, value)
+    if (points) {
+      const arr = new Y.Array()
+      m.set('points', arr)
+      arr.push(points)
+    }
+    m.set('author', this.user.id)
+    m.set('z', this.nextZ())
+    return m
+  }
+
+  undoLast () {
+    if (!this.writable || !this.undo) return
+    this.closeEditor()
+    this.undo.undo()
+    this.flush()
+  }
+
+  redoLast () {
+    if (!this.writable || !this.undo) return
+    this.closeEditor()
+    this.undo.redo()
+    this.flush()
+  }
+
+  get canUndo () {
+    return !!this.undo && this.undo.undoStack.length > 0
+  }
+
+  get canRedo () {
+    return !!this.undo && this.undo.redoStack.length > 0
+  }
+
+  deleteSelection () {
+    if (!this.writable || !this.selection.size) return
+    const ids = [...this.selection]
+    this.selection.clear()
+    this.act(() => { for (const id of ids) this.shapes.delete(id) })
+  }
+
+  selectAll () {
+    if (!this.writable) return
+    this.setTool('select')
+    this.selection = new Set(this.cache.keys())
+    this.renderOverlay()
+    this.onChange()
+  }
+
+  nudge (dx, dy) {
+    if (!this.writable || !this.selection.size) return
+    this.act(() => this.translate([...this.selection], dx, dy))
+  }
+
+  /** Bring the selection to the front (or send it to the back). */
+  restack (front) {
+    if (!this.writable || !this.selection.size) return
+    const zs = [...this.cache.values()].map((s) => s.z)
+    let z = front ? Math.max(0, ...zs) + 1 : Math.min(0, ...zs) - 1
+    this.act(() => {
+      for (const id of this.selection) {
+        const m = this.shapes.get(id)
+        if (m instanceof Y.Map) m.set('z', front ? z++ : z--)
+      }
+    })
+  }
+
+  translate (ids, dx, dy) {
+    for (const id of ids) {
+      const m = this.shapes.get(id)
+      const s = this.cache.get(id) || this.readShape(id)
+      if (!(m instanceof Y.Map) || !s) continue
+      m.set('x', round(s.x + dx))
+      m.set('y', round(s.y + dy))
+      if (POINT_TYPES.has(s.type)) this.replacePoints(m, s.points.map(([x, y]) => [round(x + dx), round(y + dy)]))
+    }
+  }
+
+  replacePoints (m, points) {
+    let arr = m.get('points')
+    if (!(arr instanceof Y.Array)) {
+      arr = new Y.Array()
+      m.set('points', arr)
+    } else if (arr.length) {
+      arr.delete(0, arr.length)
+    }
+    arr.insert(0, points)
+  }
+
+  // -- pointer input -----------------------------------------------------------
+
+  screenPoint (e) {
+    const r = this.svg.getBoundingClientRect()
+    return [e.clientX - r.left, e.clientY - r.top]
+  }
+
+  toBoard (e) {
+    const [sx, sy] = this.screenPoint(e)
+    return [(sx - this.view.x) / this.view.k, (sy - this.view.y) / this.view.k]
+  }
+
+  hitTest (p, interior = true) {
+    const tol = 6 / this.view.k
+    const order = [...this.cache.values()].sort((a, b) => b.z - a.z || (a.id < b.id ? 1 : -1))
+    for (const s of order) if (hitShape(s, p, tol, interior)) return s.id
+    return null
+  }
+
+  onPointerDown (e) {
+    if (this.editing) this.closeEditor()
+    this.svg.focus({ preventScroll: true })
+    this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, type: e.pointerType })
+    if (this.pointers.size === 2 && [...this.pointers.values()].every((p) => p.type === 'touch')) {
+      this.cancelGesture(true)
+      this.startPinch()
+      return
+    }
+    if (this.pointers.size > 1 || this.gesture) return
+    if (e.button === 2) return
+    e.preventDefault()
+    this.svg.setPointerCapture(e.pointerId)
+    const p = this.toBoard(e)
+    if (e.button === 1 || this.space || this.tool === 'pan') {
+      this.gesture = { kind: 'pan', pointerId: e.pointerId, start: [e.clientX, e.clientY], view: { ...this.view } }
+      this.svg.classList.add('panning')
+      return
+    }
+    if (!this.writable) {
+      this.onReadOnlyAttempt()
+      return
+    }
+    const base = { pointerId: e.pointerId, start: p, startScreen: [e.clientX, e.clientY] }
+    switch (this.tool) {
+      case 'select': return this.beginSelect(e, p, base)
+      case 'pen': return this.beginStroke(p, base)
+      case 'line':
+      case 'arrow':
+      case 'rect':
+      case 'ellipse':
+        this.undo.stopCapturing()
+        this.gesture = { ...base, kind: 'create', type: this.tool, id: null }
+        return
+      case 'sticky': return this.createSticky(p)
+      case 'text': return this.createText(p)
+      case 'eraser':
+        this.undo.stopCapturing()
+        this.gesture = { ...base, kind: 'erase', last: p }
+        this.eraseAlong(p, p)
+        this.renderOverlay()
+    }
+  }
+
+  beginSelect (e, p, base) {
+    const handle = e.target && e.target.closest ? e.target.closest('[data-handle]') : null
+    if (handle && this.selection.size === 1) {
+      const id = [...this.selection][0]
+      const s = this.cache.get(id)
+      if (s) {
+        const ext = POINT_TYPES.has(s.type) ? bounds({ ...s, width: 0 }) : boxOf(s)
+        const corners = { nw: [ext.x, ext.y], ne: [ext.x + ext.w, ext.y], sw: [ext.x, ext.y + ext.h], se: [ext.x + ext.w, ext.y + ext.h] }
+        const opposite = { nw: 'se', ne: 'sw', sw: 'ne', se: 'nw' }
+        const name = handle.getAttribute('data-handle')
+        this.undo.stopCapturing()
+        this.gesture = { ...base, kind: 'resize', id, orig: s, corner: corners[name], anchor: corners[opposite[name]] }
+        return
+      }
+    }
+    const hit = this.hitTest(p)
+    if (hit) {
+      if (e.shiftKey) {
+        if (this.selection.has(hit)) this.selection.delete(hit)
+        else this.selection.add(hit)
+      } else if (!this.selection.has(hit)) {
+        this.selection = new Set([hit])
+      }
+      this.gesture = { ...base, kind: 'move', ids: [...this.selection], delta: [0, 0], moved: false }
+    } else {
+      if (!e.shiftKey) this.selection.clear()
+      this.gesture = { ...base, kind: 'marquee', cur: p, base: new Set(this.selection) }
+    }
+    this.renderOverlay()
+    this.onChange()
+  }
+
+  beginStroke (p, base) {
+    const id = this.newId()
+    const start = [round(p[0]), round(p[1])]
+    this.undo.stopCapturing()
+    this.transact(() => {
+      this.insertShape(id, { type: 'pen', x: start[0], y: start[1], w: 0, h: 0, color: this.style.color, width: this.style.width }, [start])
+    })
+    this.gesture = { ...base, kind: 'stroke', id, last: start, raw: start }
+    this.flush()
+  }
+
+  createSticky (p) {
+    const id = this.newId()
+    this.undo.stopCapturing()
+    this.transact(() => {
+      this.insertShape(id, {
+        type: 'sticky', x: round(p[0] - 80), y: round(p[1] - 60), w: 160, h: 120, color: '#c9b458',
+        fill: this.style.fill ? tintOf(this.style.color) : STICKY_FILL, width: 1, text: ''
+      })
+    })
+    this.afterCreateText(id)
+  }
+
+  createText (p) {
+    const id = this.newId()
+    this.undo.stopCapturing()
+    this.transact(() => {
+      this.insertShape(id, { type: 'text', x: round(p[0]), y: round(p[1] - 12), w: 8, h: 24, color: this.style.color, width: 0, text: '' })
+    })
+    this.afterCreateText(id)
+  }
+
+  afterCreateText (id) {
+    this.flush()
+    this.tool = 'select'
+    this.svg.setAttribute('class', 'board tool-select')
+    if (this.awareness) this.awareness.setLocalStateField('tool', 'select')
+    this.selection = new Set([id])
+    this.openEditor(id, true)
+  }
+
+  onPointerMove (e) {
+    if (this.pointers.has(e.pointerId)) this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, type: e.pointerType })
+    const g = this.gesture
+    const p = this.toBoard(e)
+    this.publishCursor(p)
+    if (!g) return
+    if (g.kind === 'pinch') return this.updatePinch()
+    if (g.pointerId !== e.pointerId) return
+    const movedPx = Math.hypot(e.clientX - (g.startScreen || g.start)[0], e.clientY - (g.startScreen || g.start)[1])
+    switch (g.kind) {
+      case 'pan':
+        this.view = { ...g.view, x: g.view.x + e.clientX - g.start[0], y: g.view.y + e.clientY - g.start[1] }
+        this.applyView()
+        break
+      case 'stroke': {
+        const events = typeof e.getCoalescedEvents === 'function' ? e.getCoalescedEvents() : []
+        const batch = []
+        for (const ev of (events.length ? events : [e])) {
+          const raw = this.toBoard(ev)
+          // Light smoothing: follow the pointer at 60 %, skip sub-pixel steps.
+          const next = [g.last[0] + (raw[0] - g.last[0]) * 0.6, g.last[1] + (raw[1] - g.last[1]) * 0.6]
+          g.raw = raw
+          if (Math.hypot(next[0] - g.last[0], next[1] - g.last[1]) * this.view.k < 1.5) continue
+          g.last = next
+          batch.push([round(next[0]), round(next[1])])
+        }
+        if (batch.length) this.appendPoints(g.id, batch)
+        break
+      }
+      case 'create':
+        if (!g.id && movedPx < DRAG_THRESHOLD_PX) return
+        this.updateCreate(g, e.shiftKey ? constrain(g.start, p, g.type === 'line' || g.type === 'arrow' ? 'line' : 'box') : p)
+        break
+      case 'move':
+        if (!g.moved && movedPx < DRAG_THRESHOLD_PX) return
+        g.moved = true
+        g.delta = [p[0] - g.start[0], p[1] - g.start[1]]
+        for (const id of g.ids) {
+          const node = this.elements.get(id)
+          if (node) node.setAttribute('transform', `translate(${round(g.delta[0])} ${round(g.delta[1])})`)
+        }
+        this.renderOverlay()
+        break
+      case 'resize':
+        this.updateResize(g, p, e.shiftKey)
+        break
+      case 'marquee': {
+        g.cur = p
+        const box = { x: Math.min(g.start[0], p[0]), y: Math.min(g.start[1], p[1]), w: Math.abs(p[0] - g.start[0]), h: Math.abs(p[1] - g.start[1]) }
+        this.selection = new Set(g.base)
+        for (const s of this.cache.values()) if (intersects(bounds(s), box)) this.selection.add(s.id)
+        this.renderOverlay()
+        this.onChange()
+        break
+      }
+      case 'erase':
+        this.eraseAlong(g.last, p)
+        g.last = p
+        this.renderOverlay()
+        break
+    }
+  }
+
+  appendPoints (id, batch) {
+    const m = this.shapes.get(id)
+    const arr = m instanceof Y.Map ? m.get('points') : null
+    if (!(arr instanceof Y.Array)) return
+    this.transact(() => arr.push(batch))
+  }
+
+  updateCreate (g, p) {
+    const a = [round(g.start[0]), round(g.start[1])]
+    const b = [round(p[0]), round(p[1])]
+    if (!g.id) {
+      g.id = this.newId()
+      const common = { color: this.style.color, width: this.style.width }
+      this.transact(() => {
+        if (g.type === 'line' || g.type === 'arrow') {
+          this.insertShape(g.id, { type: g.type, x: a[0], y: a[1], w: 0, h: 0, ...common }, [a, b])
+        } else {
+          this.insertShape(g.id, {
+            type: g.type, x: Math.min(a[0], b[0]), y: Math.min(a[1], b[1]), w: Math.abs(b[0] - a[0]), h: Math.abs(b[1] - a[1]),
+            ...common, fill: this.style.fill ? tintOf(this.style.color) : null
+          })
+        }
+      })
+      return
+    }
+    const m = this.shapes.get(g.id)
+    if (!(m instanceof Y.Map)) return
+    this.transact(() => {
+      if (g.type === 'line' || g.type === 'arrow') {
+        const arr = m.get('points')
+        if (arr instanceof Y.Array && arr.length >= 2) {
+          arr.delete(1, arr.length - 1)
+          arr.insert(1, [b])
+        }
+      } else {
+        m.set('x', Math.min(a[0], b[0]))
+        m.set('y', Math.min(a[1], b[1]))
+        m.set('w', round(Math.abs(b[0] - a[0])))
+        m.set('h', round(Math.abs(b[1] - a[1])))
+      }
+    })
+  }
+
+  updateResize (g, p, uniform) {
+    const m = this.shapes.get(g.id)
+    if (!(m instanceof Y.Map)) return
+    const { anchor: A, corner: C, orig: s } = g
+    const target = [C[0] + p[0] - g.start[0], C[1] + p[1] - g.start[1]]
+    let sx = Math.abs(C[0] - A[0]) > 1e-6 ? (target[0] - A[0]) / (C[0] - A[0]) : 1
+    let sy = Math.abs(C[1] - A[1]) > 1e-6 ? (target[1] - A[1]) / (C[1] - A[1]) : 1
+    if (uniform) {
+      const u = Math.max(Math.abs(sx), Math.abs(sy))
+      sx = Math.sign(sx || 1) * u
+      sy = Math.sign(sy || 1) * u
+    }
+    const map = ([x, y]) => [round(A[0] + (x - A[0]) * sx), round(A[1] + (y - A[1]) * sy)]
+    this.transact(() => {
+      if (POINT_TYPES.has(s.type)) {
+        const [x, y] = map([s.x, s.y])
+        m.set('x', x)
+        m.set('y', y)
+        this.replacePoints(m, s.points.map(map))
+      } else {
+        const b = boxOf(s)
+        const p0 = map([b.x, b.y]); const p1 = map([b.x + b.w, b.y + b.h])
+        m.set('x', Math.min(p0[0], p1[0]))
+        m.set('y', Math.min(p0[1], p1[1]))
+        m.set('w', Math.max(4, round(Math.abs(p1[0] - p0[0]))))
+        m.set('h', Math.max(4, round(Math.abs(p1[1] - p0[1]))))
+      }
+    })
+  }
+
+  eraseAlong (a, b) {
+    const tol = 8 / this.view.k
+    const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / (tol / 2)))
+    const hits = new Set()
+    for (let i = 0; i <= steps; i++) {
+      const t = i / steps
+      const p = [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]
+      for (const s of this.cache.values()) if (!hits.has(s.id) && hitShape(s, p, tol, false)) hits.add(s.id)
+    }
+    if (!hits.size) return
+    this.transact(() => { for (const id of hits) this.shapes.delete(id) })
+    this.flush()
+  }
+
+  onPointerUp (e, cancelled = false) {
+    this.pointers.delete(e.pointerId)
+    const g = this.gesture
+    if (!g) return
+    if (g.kind === 'pinch') {
+      if (this.pointers.size < 2) this.gesture = null
+      return
+    }
+    if (g.pointerId !== e.pointerId) return
+    if (this.svg.hasPointerCapture(e.pointerId)) this.svg.releasePointerCapture(e.pointerId)
+    this.gesture = null
+    this.svg.classList.remove('panning')
+    switch (g.kind) {
+      case 'stroke': {
+        const end = g.raw ? [round(g.raw[0]), round(g.raw[1])] : null
+        if (end && !cancelled && (end[0] !== g.last[0] || end[1] !== g.last[1])) this.appendPoints(g.id, [end])
+        this.undo.stopCapturing()
+        break
+      }
+      case 'create':
+        this.undo.stopCapturing()
+        if (g.id) {
+          this.selection.clear()
+        }
+        break
+      case 'move':
+        for (const id of g.ids) {
+          const node = this.elements.get(id)
+          if (node) node.removeAttribute('transform')
+        }
+        if (g.moved && !cancelled) this.act(() => this.translate(g.ids, g.delta[0], g.delta[1]))
+        break
+      case 'resize':
+      case 'erase':
+        this.undo.stopCapturing()
+        break
+    }
+    this.flush()
+  }
+
+  /** Abandon the gesture in progress (a second finger, a lock, a detach). */
+  cancelGesture (discardCreation = false) {
+    const g = this.gesture
+    if (!g) return
+    this.gesture = null
+    this.svg.classList.remove('panning')
+    if (g.pointerId != null && this.svg.hasPointerCapture(g.pointerId)) this.svg.releasePointerCapture(g.pointerId)
+    if (g.kind === 'move') {
+      for (const id of g.ids) {
+        const node = this.elements.get(id)
+        if (node) node.removeAttribute('transform')
+      }
+    }
+    if (discardCreation && (g.kind === 'stroke' || (g.kind === 'create' && g.id)) && this.undo) {
+      this.undo.stopCapturing()
+      this.undo.undo()
+      this.undo.clear(false, true)
+    } else if (this.undo) {
+      this.undo.stopCapturing()
+    }
+    if (this.doc) this.flush()
+  }
+
+  startPinch () {
+    const [a, b] = [...this.pointers.values()]
+    const r = this.svg.getBoundingClientRect()
+    const mid = [(a.x + b.x) / 2 - r.left, (a.y + b.y) / 2 - r.top]
+    this.gesture = { kind: 'pinch', d0: Math.max(1, Math.hypot(a.x - b.x, a.y - b.y)), anchor: [(mid[0] - this.view.x) / this.view.k, (mid[1] - this.view.y) / this.view.k], k0: this.view.k }
+  }
+
+  updatePinch () {
+    const g = this.gesture
+    const [a, b] = [...this.pointers.values()]
+    if (!a || !b) return
+    const r = this.svg.getBoundingClientRect()
+    const mid = [(a.x + b.x) / 2 - r.left, (a.y + b.y) / 2 - r.top]
+    const k = clamp(g.k0 * Math.hypot(a.x - b.x, a.y - b.y) / g.d0, MIN_ZOOM, MAX_ZOOM)
+    this.view = { k, x: mid[0] - g.anchor[0] * k, y: mid[1] - g.anchor[1] * k }
+    this.applyView()
+  }
+
+  onWheel (e) {
+    e.preventDefault()
+    const [sx, sy] = this.screenPoint(e)
+    const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1
+    const dy = e.deltaY * unit
+    if (e.shiftKey && !e.ctrlKey) {
+      this.view = { ...this.view, x: this.view.x - dy, y: this.view.y - e.deltaX * unit }
+      this.applyView()
+      return
+    }
+    // Pinch gestures on trackpads arrive as ctrl+wheel with small deltas.
+    this.zoomAt(Math.exp(-dy * (e.ctrlKey ? 0.01 : 0.0015)), sx, sy)
+  }
+
+  onDoubleClick (e) {
+    if (!this.writable) return
+    const id = this.hitTest(this.toBoard(e))
+    const s = id && this.cache.get(id)
+    if (s && (s.type === 'sticky' || s.type === 'text')) {
+      this.setTool('select')
+      this.selection = new Set([id])
+      this.openEditor(id, false)
+    }
+  }
+
+  /** Edit the selected sticky note or text (Enter key). */
+  editSelection () {
+    if (this.selection.size !== 1 || !this.writable) return false
+    const id = [...this.selection][0]
+    const s = this.cache.get(id)
+    if (!s || (s.type !== 'sticky' && s.type !== 'text')) return false
+    this.openEditor(id, false)
+    return true
+  }
+
+  publishCursor (p) {
+    if (!this.awareness) return
+    this.pendingCursor = p ? { x: round(p[0]), y: round(p[1]) } : null
+    if (this.cursorTimer) return
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = 0
+      if (this.awareness) this.awareness.setLocalStateField('cursor', this.pendingCursor)
+    }, 40)
+  }
+
+  // -- text editing --------------------------------------------------------------
+
+  openEditor (id, isNew) {
+    const s = this.cache.get(id)
+    if (!s) return
+    if (!isNew) this.undo.stopCapturing()
+    this.editing = { id, isNew, type: s.type }
+    const node = this.elements.get(id)
+    if (node) node.classList.add('editing')
+    this.editor.value = s.text
+    this.editor.className = 'text-editor editor-' + s.type
+    this.editor.hidden = false
+    this.positionEditor()
+    this.editor.focus({ preventScroll: true })
+    this.renderOverlay()
+  }
+
+  positionEditor () {
+    if (!this.editing) return
+    const s = this.cache.get(this.editing.id)
+    if (!s) return
+    const { k, x, y } = this.view
+    const b = boxOf(s)
+    const st = this.editor.style
+    st.left = round(b.x * k + x) + 'px'
+    st.top = round(b.y * k + y) + 'px'
+    st.width = round(Math.max(b.w, s.type === 'text' ? 120 : 40) * k) + 'px'
+    st.height = round(Math.max(b.h, 24) * k) + 'px'
+    st.fontSize = round(14 * k) + 'px'
+    st.lineHeight = round(LINE_HEIGHT * k) + 'px'
+    st.padding = s.type === 'sticky' ? round(8 * k) + 'px' : '0'
+    st.color = s.type === 'sticky' ? '#1e1e1e' : s.color
+  }
+
+  onEditorInput () {
+    const ed = this.editing
+    if (!ed) return
+    const m = this.shapes.get(ed.id)
+    if (!(m instanceof Y.Map)) return
+    const text = this.editor.value
+    this.transact(() => {
+      m.set('text', text)
+      if (ed.type === 'text') {
+        const size = measureText(text)
+        m.set('w', size.w)
+        m.set('h', size.h)
+      }
+    })
+    this.flush()
+  }
+
+  closeEditor () {
+    const ed = this.editing
+    if (!ed) return
+    this.editing = null
+    this.editor.hidden = true
+    const node = this.elements.get(ed.id)
+    if (node) node.classList.remove('editing')
+    if (!this.doc) return
+    const s = this.readShape(ed.id)
+    if (s && s.type === 'text' && !s.text.trim()) {
+      if (ed.isNew) {
+        // Nothing was written: take the empty text back without leaving an undo step.
+        this.undo.stopCapturing()
+        this.undo.undo()
+        this.undo.clear(false, true)
+      } else {
+        this.transact(() => this.shapes.delete(ed.id))
+      }
+      this.selection.delete(ed.id)
+    }
+    this.undo.stopCapturing()
+    this.flush()
+  }
+}

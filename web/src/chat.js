@@ -1,0 +1,232 @@
+// The chat panel: the chat document's `messages` (protocol.md §5.2), sent with
+// `chat:send` (§6.1); facilitators redact with `mod:redact` (§6.3).
+import * as Y from 'yjs'
+import { el, formatTime, randomHex, ROLE_LABELS } from './util.js'
+import { icon } from './icons.js'
+
+const ERROR_TEXT = {
+  muted: 'A facilitator has muted you: you cannot send messages for now.',
+  permission_denied: 'Observers cannot send messages.',
+  session_ended: 'The session has ended: chat is read-only.',
+  invalid_chat_message: 'That message cannot be sent (empty or too long).',
+  timeout: 'The server did not answer. Check your connection and try again.'
+}
+
+export class Chat {
+  constructor ({ user, onUnread = () => {}, redact, confirm }) {
+    this.user = user
+    this.onUnread = onUnread
+    this.redact = redact
+    this.confirm = confirm
+    this.socket = null
+    this.items = new Map()
+    this.pending = new Map()
+    this.unread = 0
+    this.visible = true
+    this.canModerate = false
+    this.sendState = { allowed: true, reason: '' }
+    this.build()
+  }
+
+  build () {
+    this.list = el('ol', { class: 'chat-list', 'aria-label': 'Chat messages', 'aria-live': 'polite', 'aria-relevant': 'additions text', tabindex: 0 })
+    this.empty = el('p', { class: 'chat-empty' }, 'No messages yet.')
+    this.notice = el('p', { class: 'chat-notice', role: 'status', hidden: true })
+    this.input = el('textarea', {
+      class: 'chat-input', rows: 2, maxlength: 4000, placeholder: 'Write a message…', 'aria-label': 'Message'
+    })
+    this.sendButton = el('button', { type: 'submit', class: 'icon-button primary', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send'))
+    this.form = el('form', { class: 'chat-form' }, this.input, this.sendButton)
+    this.root = el('section', { class: 'chat', 'aria-label': 'Chat' }, this.list, this.empty, this.notice, this.form)
+    this.form.addEventListener('submit', (e) => {
+      e.preventDefault()
+      this.send()
+    })
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault()
+        this.send()
+      }
+    })
+  }
+
+  attach (doc, socket) {
+    this.socket = socket
+    this.messages = doc.getArray('messages')
+    this.messages.observeDeep(() => this.render())
+    this.render(true)
+  }
+
+  setVisible (visible) {
+    this.visible = visible
+    if (visible) {
+      this.unread = 0
+      this.onUnread(0)
+      this.scrollToEnd()
+    }
+  }
+
+  setCanModerate (can) {
+    if (can === this.canModerate) return
+    this.canModerate = can
+    this.render()
+  }
+
+  /** Whether this user may send now, and why not. */
+  setSendState (allowed, reason = '') {
+    this.sendState = { allowed, reason }
+    this.input.disabled = !allowed
+    this.sendButton.disabled = !allowed
+    this.input.placeholder = allowed ? 'Write a message…' : reason
+    this.notice.hidden = allowed || !reason
+    this.notice.textContent = allowed ? '' : reason
+  }
+
+  scrollToEnd () {
+    this.list.scrollTop = this.list.scrollHeight
+  }
+
+  render (initial = false) {
+    if (!this.messages) return
+    const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40
+    const values = this.messages.toArray().map((v) => (v instanceof Y.Map ? v.toJSON() : v))
+    const seen = new Set()
+    let added = 0
+    let prev = null
+    for (const m of values) {
+      if (!m || typeof m !== 'object' || typeof m.id !== 'string') continue
+      seen.add(m.id)
+      let item = this.items.get(m.id)
+      if (!item) {
+        item = this.createItem(m)
+        this.items.set(m.id, item)
+        if (!initial && m.authorId !== this.user.id) added++
+        if (m.clientMessageId && this.pending.has(m.clientMessageId)) {
+          this.pending.get(m.clientMessageId).node.remove()
+          this.pending.delete(m.clientMessageId)
+        }
+      }
+      this.updateItem(item, m)
+      const before = prev ? prev.nextSibling : this.list.firstChild
+      if (item.node !== before) this.list.insertBefore(item.node, before)
+      prev = item.node
+    }
+    for (const [id, item] of this.items) {
+      if (!seen.has(id)) {
+        item.node.remove()
+        this.items.delete(id)
+      }
+    }
+    for (const p of this.pending.values()) this.list.append(p.node)
+    this.empty.hidden = this.items.size + this.pending.size > 0
+    if (added && !this.visible) {
+      this.unread += added
+      this.onUnread(this.unread)
+    }
+    if (initial || atEnd || added) this.scrollToEnd()
+  }
+
+  createItem (m) {
+    const author = el('span', { class: 'chat-author' })
+    const role = el('span', { class: 'role-badge' })
+    const time = el('time', { class: 'chat-time' })
+    const text = el('p', { class: 'chat-text' })
+    const actions = el('span', { class: 'chat-actions' })
+    const node = el('li', { class: 'chat-message', 'data-id': m.id },
+      el('div', { class: 'chat-meta' }, author, role, time, actions), text)
+    return { node, author, role, time, text, actions, key: '' }
+  }
+
+  updateItem (item, m) {
+    const redacted = m.redacted === true
+    const key = [m.authorName, m.role, m.ts, redacted, m.text, this.canModerate].join('\u0000')
+    if (item.key === key) return
+    item.key = key
+    const mine = m.authorId === this.user.id
+    item.node.classList.toggle('mine', mine)
+    item.node.classList.toggle('redacted', redacted)
+    item.author.textContent = (m.authorName || 'Unknown') + (mine ? ' (you)' : '')
+    item.role.textContent = ROLE_LABELS[m.role] || m.role || ''
+    item.role.className = 'role-badge role-' + (m.role || 'participant')
+    item.time.textContent = formatTime(m.ts)
+    if (typeof m.ts === 'number') item.time.setAttribute('datetime', new Date(m.ts).toISOString())
+    item.text.textContent = redacted ? 'message removed' : String(m.text || '')
+    item.text.classList.toggle('removed', redacted)
+    item.actions.replaceChildren()
+    if (this.canModerate && !redacted) {
+      const button = el('button', {
+        type: 'button',
+        class: 'icon-button small danger redact-button',
+        'aria-label': 'Remove message from ' + (m.authorName || 'Unknown'),
+        title: 'Remove this message for everyone'
+      }, icon('redact', 16))
+      button.addEventListener('click', async () => {
+        const ok = await this.confirm('Remove this message for everyone? Its text is deleted from the session and cannot be recovered.', 'Remove message')
+        if (ok) this.redact(m.id)
+      })
+      item.actions.append(button)
+    }
+  }
+
+  async send () {
+    const text = this.input.value
+    if (!text.trim() || !this.sendState.allowed) return
+    const clientMessageId = randomHex(12)
+    const node = el('li', { class: 'chat-message mine pending' },
+      el('div', { class: 'chat-meta' }, el('span', { class: 'chat-author' }, this.user.name + ' (you)'), el('span', { class: 'chat-status' }, 'sending…')),
+      el('p', { class: 'chat-text' }, text))
+    const entry = { text, clientMessageId, node }
+    this.pending.set(clientMessageId, entry)
+    this.input.value = ''
+    this.render()
+    this.scrollToEnd()
+    await this.deliver(entry)
+  }
+
+  /** Send one message; a retry reuses its clientMessageId, so it is stored once. */
+  async deliver (entry) {
+    const status = entry.node.querySelector('.chat-status')
+    status.textContent = 'sending…'
+    let ack
+    try {
+      ack = await this.socket.timeout(10000).emitWithAck('chat:send', { text: entry.text, clientMessageId: entry.clientMessageId })
+    } catch {
+      ack = { ok: false, error: { code: 'timeout' } }
+    }
+    if (!this.pending.has(entry.clientMessageId)) return
+    if (ack && ack.ok) {
+      // The message arrives through the chat document; drop the placeholder if it is there already.
+      if (this.items.has(ack.id)) {
+        entry.node.remove()
+        this.pending.delete(entry.clientMessageId)
+        this.render()
+      } else {
+        status.textContent = 'sent'
+      }
+      return
+    }
+    const code = (ack && ack.error && ack.error.code) || 'internal_error'
+    entry.failedCode = code
+    const retry = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Retry sending this message' }, 'Retry')
+    const discard = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Discard this message' }, 'Discard')
+    retry.addEventListener('click', () => this.deliver(entry))
+    discard.addEventListener('click', () => {
+      entry.node.remove()
+      this.pending.delete(entry.clientMessageId)
+      this.render()
+    })
+    status.replaceChildren(el('span', { class: 'chat-error', role: 'alert' }, ERROR_TEXT[code] || ((ack && ack.error && ack.error.message) || code)), ' ', retry, ' ', discard)
+    entry.node.classList.add('failed')
+  }
+
+  /** After a reconnect: resend messages that never got an answer. */
+  retryPending () {
+    for (const entry of this.pending.values()) {
+      if (entry.failedCode === 'timeout' && this.sendState.allowed) {
+        entry.failedCode = null
+        entry.node.classList.remove('failed')
+        this.deliver(entry)
+      }
+    }
+  }
+}

@@ -1,0 +1,109 @@
+// Who is here (from the board's awareness; the server stamps `user`), with the
+// facilitator's per-person controls: mute (§6.3 mod:mute) and remove (mod:remove).
+import { el, ROLE_LABELS, roleColor } from './util.js'
+import { icon } from './icons.js'
+
+const ROLE_ORDER = { facilitator: 0, participant: 1, observer: 2 }
+
+function initials (name) {
+  const parts = String(name).trim().split(/\s+/).filter(Boolean)
+  return ((parts[0] || '?')[0] + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase()
+}
+
+export class People {
+  constructor ({ user, moderate, confirm }) {
+    this.user = user
+    this.moderate = moderate
+    this.confirm = confirm
+    this.awareness = null
+    this.state = { muted: [], removed: [], ended: false }
+    this.canModerate = false
+    this.known = new Map([[user.id, user.name]])
+    this.list = el('ul', { class: 'people-list', 'aria-label': 'People in this session' })
+    this.removedList = el('ul', { class: 'people-list removed-list', 'aria-label': 'Removed people' })
+    this.removedSection = el('div', { class: 'removed-section', hidden: true },
+      el('h3', {}, 'Removed'), this.removedList)
+    this.count = el('span', { class: 'count' }, '1')
+    this.root = el('section', { class: 'people', 'aria-labelledby': 'people-title' },
+      el('h2', { id: 'people-title' }, 'People ', this.count),
+      this.list, this.removedSection)
+    this.onCount = () => {}
+  }
+
+  attach (awareness) {
+    if (this.awareness) this.awareness.off('change', this.listener)
+    this.awareness = awareness
+    this.listener = () => this.render()
+    awareness.on('change', this.listener)
+    this.render()
+  }
+
+  setState (state, canModerate) {
+    this.state = state
+    this.canModerate = canModerate
+    this.render()
+  }
+
+  /** The people present: one entry per user id (several tabs count once). */
+  present () {
+    const users = new Map()
+    users.set(this.user.id, { id: this.user.id, name: this.user.name, role: this.user.role, self: true })
+    if (this.awareness) {
+      for (const [clientId, state] of this.awareness.getStates()) {
+        if (clientId === this.awareness.clientID || !state || !state.user || typeof state.user.id !== 'string') continue
+        const u = state.user
+        if (!users.has(u.id)) users.set(u.id, { id: u.id, name: String(u.name || 'Guest'), role: u.role, self: false })
+        this.known.set(u.id, String(u.name || 'Guest'))
+      }
+    }
+    return [...users.values()].sort((a, b) =>
+      (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3) || a.name.localeCompare(b.name) || (a.id < b.id ? -1 : 1))
+  }
+
+  render () {
+    const people = this.present()
+    const muted = new Set(this.state.muted || [])
+    const removed = this.state.removed || []
+    this.count.textContent = String(people.length)
+    this.onCount(people.length)
+    this.list.replaceChildren(...people.map((p) => {
+      const isMuted = muted.has(p.id)
+      const actions = el('span', { class: 'person-actions' })
+      if (this.canModerate && !p.self && !this.state.ended) {
+        if (p.role !== 'observer') {
+          const mute = el('button', {
+            type: 'button',
+            class: 'icon-button small' + (isMuted ? ' active' : ''),
+            'aria-label': (isMuted ? 'Unmute ' : 'Mute ') + p.name,
+            'aria-pressed': String(isMuted),
+            title: isMuted ? 'Allow ' + p.name + ' to chat again' : 'Stop ' + p.name + ' from chatting'
+          }, icon(isMuted ? 'unmute' : 'mute', 16))
+          mute.addEventListener('click', () => this.moderate('mod:mute', { userId: p.id, muted: !isMuted }))
+          actions.append(mute)
+        }
+        const remove = el('button', {
+          type: 'button', class: 'icon-button small danger', 'aria-label': 'Remove ' + p.name + ' from the session', title: 'Remove ' + p.name
+        }, icon('remove', 16))
+        remove.addEventListener('click', async () => {
+          if (await this.confirm('Remove ' + p.name + ' from this session? They are disconnected and cannot rejoin until you readmit them.', 'Remove ' + p.name)) {
+            this.moderate('mod:remove', { userId: p.id, removed: true })
+          }
+        })
+        actions.append(remove)
+      }
+      return el('li', { class: 'person', 'data-user': p.id },
+        el('span', { class: 'avatar', 'aria-hidden': 'true', style: 'background:' + roleColor(p.role) }, initials(p.name)),
+        el('span', { class: 'person-name' }, p.name, p.self ? el('span', { class: 'you' }, ' (you)') : null),
+        el('span', { class: 'role-badge role-' + p.role }, ROLE_LABELS[p.role] || p.role),
+        isMuted ? el('span', { class: 'muted-flag', title: 'Muted', 'aria-label': 'muted' }, icon('mute', 14)) : null,
+        actions)
+    }))
+    this.removedSection.hidden = !(this.canModerate && removed.length)
+    this.removedList.replaceChildren(...(this.canModerate ? removed : []).map((id) => {
+      const name = this.known.get(id) || id
+      const readmit = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Readmit ' + name }, 'Readmit')
+      readmit.addEventListener('click', () => this.moderate('mod:remove', { userId: id, removed: false }))
+      return el('li', { class: 'person removed', 'data-user': id }, el('span', { class: 'person-name' }, name), readmit)
+    }))
+  }
+}

@@ -1,0 +1,812 @@
+// A session at /r/<room>: token, providers (board, chat, meta), and the UI.
+import * as Y from 'yjs'
+import { Awareness } from 'y-protocols/awareness'
+import { SocketIOProvider } from 'y-socket.io'
+import { Board, COLORS, TOOLS, WIDTHS } from './board.js'
+import { Chat } from './chat.js'
+import { People } from './people.js'
+import { confirmDialog, helpDialog } from './dialogs.js'
+import { icon } from './icons.js'
+import { devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
+import { el, fetchConfig, roomFromPath, toast, validRoomId, ROLE_LABELS } from './util.js'
+
+/** Disconnect reasons after which the server will not let this token back in. */
+const BLOCKING = {
+  expired_token: 'Your access to this session has expired.',
+  removed: 'A facilitator removed you from this session.',
+  room_deleted: 'This room was deleted.',
+  invalid_token: 'The access token for this session is not valid.',
+  missing_token: 'This session needs an access token.',
+  wrong_room: 'The access token is for another room.',
+  invalid_name: 'This is not a valid room.',
+  invalid_payload: 'The server refused the connection request.'
+}
+
+/** Board updates the server refused: the local copy is reloaded from the server. */
+const REFUSED = {
+  board_locked: 'The board is locked: your last change was not saved.',
+  session_ended: 'The session has ended: your last change was not saved.',
+  permission_denied: 'You cannot change the board in this session.',
+  schema_violation: 'The server only accepts whiteboard shapes here: your last change was not saved.',
+  malformed_update: 'Your last change could not be read by the server and was not saved.',
+  message_too_large: 'Your last change was too large to save.'
+}
+
+const isEmbedded = () => {
+  try {
+    return window.parent !== window
+  } catch {
+    return true
+  }
+}
+
+export async function startSession (root) {
+  const room = roomFromPath(location.pathname)
+  if (!room || !validRoomId(room)) {
+    root.replaceChildren(el('main', { class: 'gate' }, el('h1', {}, 'Not a room'), el('p', {}, 'This address does not name a room.'), el('a', { href: '/' }, 'Go to the lobby')))
+    return
+  }
+  document.title = room + ' · collab'
+  const config = await fetchConfig()
+  const embedded = isEmbedded()
+  const gate = new TokenGate({ root, room, config, embedded })
+  let session = null
+  gate.onToken = (entry) => {
+    const identity = identityFrom(entry.token, entry)
+    if (session && session.sameIdentity(identity)) {
+      session.refreshToken(entry.token)
+      return
+    }
+    if (session) session.destroy()
+    session = new Session({ root, room, config, entry, identity, embedded, gate })
+  }
+  gate.start()
+}
+
+/** Where the token comes from: sessionStorage, the embedding page, or (dev) a form. */
+class TokenGate {
+  constructor ({ root, room, config, embedded }) {
+    Object.assign(this, { root, room, config, embedded })
+    this.onToken = () => {}
+    this.waiting = 0
+    this.asks = 0
+  }
+
+  start () {
+    if (this.embedded) {
+      window.addEventListener('message', (e) => this.onMessage(e))
+      this.showWaiting()
+      this.request('start')
+      return
+    }
+    const stored = loadToken(this.room)
+    if (stored) {
+      this.onToken(stored)
+      return
+    }
+    this.showJoin()
+  }
+
+  /** The origin the frame's parent has, if the browser tells and it is allowed. */
+  parentOrigin () {
+    const allowed = this.config.embedOrigins
+    const ancestors = location.ancestorOrigins
+    if (ancestors && ancestors.length && allowed.includes(ancestors[0])) return ancestors[0]
+    return allowed.length === 1 ? allowed[0] : '*'
+  }
+
+  /** Ask the embedding page for a (new) token; repeated until one arrives. */
+  request (reason) {
+    clearInterval(this.waiting)
+    this.asks = 0
+    const ask = () => {
+      this.asks++
+      // The ready message carries no secret; the token answer is checked by origin.
+      window.parent.postMessage({ type: 'collab:ready', room: this.room, reason }, this.parentOrigin())
+      if (this.asks >= 30) {
+        clearInterval(this.waiting)
+        if (!this.hasToken) this.showMessage('No access token', 'The page embedding this session did not provide an access token.')
+      }
+    }
+    ask()
+    this.waiting = setInterval(ask, 1000)
+  }
+
+  onMessage (e) {
+    if (e.source !== window.parent || !this.config.embedOrigins.includes(e.origin)) return
+    const data = e.data
+    if (!data || typeof data !== 'object' || data.type !== 'collab:token' || typeof data.token !== 'string' || !data.token) return
+    clearInterval(this.waiting)
+    this.hasToken = true
+    this.onToken({ token: data.token })
+  }
+
+  /** What to do when the token stops working (expired): get a new one if we can. */
+  async renew (entry) {
+    if (this.embedded) {
+      this.request('expired')
+      return 'Asking the platform for a new access token…'
+    }
+    if (this.config.dev && entry.sub) {
+      return null // the session offers a "Rejoin" button
+    }
+    clearToken(this.room)
+    return 'Open the session again from your platform to continue.'
+  }
+
+  showWaiting () {
+    this.showMessage('Connecting…', 'Waiting for the platform to provide access to this session.')
+  }
+
+  showMessage (title, text) {
+    this.root.replaceChildren(el('main', { class: 'gate' }, el('h1', {}, title), el('p', {}, text)))
+  }
+
+  showJoin () {
+    if (!this.config.dev) {
+      this.root.replaceChildren(el('main', { class: 'gate' },
+        el('h1', {}, 'Open this session from your platform'),
+        el('p', {}, 'Sessions are opened by the platform that embeds collab: it provides your access token. Tokens are never part of a link.'),
+        el('p', {}, 'Room: ', el('code', {}, this.room))))
+      return
+    }
+    const name = el('input', { id: 'join-name', required: true, maxlength: 64, autocomplete: 'nickname' })
+    try { name.value = localStorage.getItem('collab:name') || '' } catch {}
+    const role = el('select', { id: 'join-role' },
+      el('option', { value: 'participant' }, 'Participant'),
+      el('option', { value: 'facilitator' }, 'Facilitator'),
+      el('option', { value: 'observer' }, 'Observer'))
+    const status = el('p', { class: 'form-status', role: 'alert' })
+    const form = el('form', { class: 'lobby-form' },
+      el('label', { for: 'join-name' }, 'Your name'), name,
+      el('label', { for: 'join-role' }, 'Role'), role,
+      el('button', { type: 'submit', class: 'primary' }, 'Join session'), status)
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault()
+      if (!name.value.trim()) {
+        status.textContent = 'Please enter your name.'
+        return
+      }
+      try {
+        const entry = await devToken(this.room, name.value.trim(), role.value)
+        saveToken(this.room, entry)
+        try { localStorage.setItem('collab:name', name.value.trim()) } catch {}
+        this.onToken(entry)
+      } catch (err) {
+        status.textContent = 'Could not join: ' + err.message
+      }
+    })
+    this.root.replaceChildren(el('main', { class: 'gate lobby' },
+      el('h1', {}, 'Join ', el('code', {}, this.room)),
+      el('p', { class: 'notice notice-warn' }, 'Development mode: this form mints a test token.'),
+      form))
+    name.focus()
+  }
+}
+
+class Session {
+  constructor ({ root, room, config, entry, identity, embedded, gate }) {
+    Object.assign(this, { root, room, config, entry, identity, embedded, gate })
+    this.token = entry.token
+    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [] }
+    this.status = { board: 'connecting', chat: 'connecting', meta: 'connecting' }
+    this.synced = false
+    this.everConnected = false
+    this.blocked = null
+    this.destroyed = false
+    this.panelOpen = !window.matchMedia('(max-width: 600px)').matches
+    this.build()
+    this.connect()
+    this.bindKeys()
+  }
+
+  sameIdentity (identity) {
+    return identity.id === this.identity.id && identity.role === this.identity.role && identity.name === this.identity.name
+  }
+
+  get isFacilitator () {
+    return this.identity.role === 'facilitator'
+  }
+
+  // -- providers ---------------------------------------------------------------
+
+  connect () {
+    const auth = { token: this.token }
+    this.chatDoc = new Y.Doc()
+    this.metaDoc = new Y.Doc()
+    this.board = this.makeBoardProvider()
+    // The chat and meta documents are server-written: no awareness of ours there.
+    const quiet = (doc) => {
+      const a = new Awareness(doc)
+      a.setLocalState(null)
+      return a
+    }
+    this.chatProvider = new SocketIOProvider(location.origin, this.room + '/chat', this.chatDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.chatDoc) })
+    this.metaProvider = new SocketIOProvider(location.origin, this.room + '/meta', this.metaDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.metaDoc) })
+    this.watch(this.chatProvider, 'chat')
+    this.watch(this.metaProvider, 'meta')
+    this.chat.attach(this.chatDoc, this.chatProvider.socket)
+    this.chatProvider.socket.on('connect', () => this.chat.retryPending())
+    this.metaDoc.on('update', () => this.readMeta())
+  }
+
+  makeBoardProvider () {
+    const doc = new Y.Doc()
+    const provider = new SocketIOProvider(location.origin, this.room, doc, { disableBc: true, auth: { token: this.token } })
+    this.boardDoc = doc
+    this.watch(provider, 'board')
+    provider.on('sync', (synced) => {
+      if (provider !== this.board) return
+      this.synced = synced
+      this.renderStatus()
+    })
+    this.canvas.attach(doc, provider.awareness)
+    this.people.attach(provider.awareness)
+    return provider
+  }
+
+  /** Connection state, room state and errors of one provider's socket. */
+  watch (provider, name) {
+    const socket = provider.socket
+    provider.on('status', ({ status }) => {
+      if (!this.isCurrent(provider, name)) return
+      this.status[name] = status
+      if (status === 'connected') this.everConnected = true
+      this.renderStatus()
+    })
+    socket.on('room:state', (state) => this.applyRoomState(state))
+    socket.on('collab:error', (err) => this.onServerError(provider, name, err))
+    socket.on('connect_error', (err) => {
+      if (!this.isCurrent(provider, name)) return
+      const code = err && err.data && err.data.code
+      if (!code) {
+        this.renderStatus()
+        return
+      }
+      if (code === 'room_unavailable') {
+        // The server is starting or stopping: try again shortly.
+        setTimeout(() => { if (this.isCurrent(provider, name) && !this.blocked) provider.connect() }, 2000)
+        this.renderStatus()
+        return
+      }
+      this.block(code, (err.data && err.data.message) || err.message)
+    })
+    socket.on('disconnect', () => this.isCurrent(provider, name) && this.renderStatus())
+  }
+
+  isCurrent (provider, name) {
+    if (this.destroyed) return false
+    return provider === (name === 'board' ? this.board : name === 'chat' ? this.chatProvider : this.metaProvider)
+  }
+
+  providers () {
+    return [this.board, this.chatProvider, this.metaProvider].filter(Boolean)
+  }
+
+  onServerError (provider, name, err) {
+    if (!this.isCurrent(provider, name) || !err || typeof err !== 'object') return
+    const code = String(err.code || 'internal_error')
+    if (err.event === 'disconnect') {
+      this.block(code, err.message)
+      return
+    }
+    if (name === 'board' && REFUSED[code] && (err.event === 'sync-update' || err.event === 'sync-step-1')) {
+      this.resyncBoard(REFUSED[code])
+      return
+    }
+    toast(describe(code, err.message), 'error')
+  }
+
+  /** The server refused a board change: reload the board as the server has it. */
+  resyncBoard (message) {
+    if (this.resyncTimer) return
+    toast(message, 'warn')
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = 0
+      if (this.destroyed || this.blocked) return
+      const old = this.board
+      this.board = null
+      this.synced = false
+      destroyProvider(old)
+      old.doc.destroy()
+      this.board = this.makeBoardProvider()
+      this.renderStatus()
+    }, 150)
+  }
+
+  /** A new token for the same user (a refresh): reconnect with it. */
+  refreshToken (token) {
+    this.token = token
+    this.entry = { ...this.entry, token }
+    const wasBlocked = this.blocked
+    this.unblock()
+    for (const p of this.providers()) {
+      p.socket.auth = { token }
+      p.socket.disconnect()
+      p.connect()
+    }
+    if (wasBlocked) toast('Reconnected with a new access token.', 'info')
+  }
+
+  readMeta () {
+    const meta = this.metaDoc.getMap('meta')
+    const flagged = (map) => [...map.entries()].filter(([, v]) => v === true).map(([k]) => k).sort()
+    this.applyRoomState({
+      title: meta.get('title') || '',
+      locked: meta.get('locked') === true,
+      ended: meta.get('ended') === true,
+      muted: flagged(this.metaDoc.getMap('muted')),
+      removed: flagged(this.metaDoc.getMap('removed'))
+    })
+  }
+
+  applyRoomState (state) {
+    if (!state || typeof state !== 'object' || this.destroyed) return
+    const prev = this.roomState
+    this.roomState = {
+      title: typeof state.title === 'string' ? state.title : '',
+      locked: state.locked === true,
+      ended: state.ended === true,
+      muted: Array.isArray(state.muted) ? state.muted.map(String) : [],
+      removed: Array.isArray(state.removed) ? state.removed.map(String) : []
+    }
+    const now = this.roomState
+    const me = this.identity.id
+    if (prev.locked !== now.locked && !now.ended && !this.isFacilitator) {
+      toast(now.locked ? 'The facilitator locked the board.' : 'The facilitator unlocked the board.', 'info')
+    }
+    if (!prev.ended && now.ended) toast('The session has ended.', 'info')
+    if (prev.muted.includes(me) !== now.muted.includes(me)) {
+      toast(now.muted.includes(me) ? 'A facilitator muted you in the chat.' : 'You can chat again.', 'info')
+    }
+    this.renderState()
+  }
+
+  block (code, message) {
+    if (this.blocked) return
+    this.blocked = code
+    for (const p of this.providers()) {
+      if (code !== 'expired_token') p.socket.disconnect()
+    }
+    this.renderState()
+    this.renderStatus()
+    const text = BLOCKING[code] || describe(code, message)
+    const actions = el('div', { class: 'dialog-actions' })
+    const body = el('p', { class: 'blocker-detail' })
+    if (code === 'expired_token') {
+      this.gate.renew(this.entry).then((note) => {
+        if (note) body.textContent = note
+        else {
+          const rejoin = el('button', { type: 'button', class: 'primary' }, 'Rejoin')
+          rejoin.addEventListener('click', async () => {
+            rejoin.disabled = true
+            try {
+              const fresh = await devToken(this.room, this.identity.name, this.identity.role, this.identity.id)
+              saveToken(this.room, fresh)
+              this.refreshToken(fresh.token)
+            } catch (err) {
+              body.textContent = 'Could not rejoin: ' + err.message
+              rejoin.disabled = false
+            }
+          })
+          actions.append(rejoin)
+        }
+      })
+    } else {
+      if (['invalid_token', 'missing_token', 'wrong_room'].includes(code)) clearToken(this.room)
+      body.textContent = code === 'removed'
+        ? 'You can no longer see or change this session. Ask the facilitator if you think this is a mistake.'
+        : 'The connection to this session was closed (' + code + ').'
+      if (this.config.dev && !this.embedded) actions.append(el('a', { class: 'button', href: '/?room=' + encodeURIComponent(this.room) }, 'Back to the lobby'))
+    }
+    this.blocker.replaceChildren(el('div', { class: 'blocker-card', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'blocker-title', 'data-code': code },
+      el('h2', { id: 'blocker-title' }, text), body, actions))
+    this.blocker.hidden = false
+  }
+
+  unblock () {
+    this.blocked = null
+    this.blocker.hidden = true
+    this.blocker.replaceChildren()
+    this.renderState()
+  }
+
+  destroy () {
+    this.destroyed = true
+    clearTimeout(this.resyncTimer)
+    window.removeEventListener('keydown', this.keydown)
+    window.removeEventListener('keyup', this.keyup)
+    this.canvas.detach()
+    for (const p of this.providers()) destroyProvider(p)
+  }
+
+  // -- moderation and export ---------------------------------------------------------
+
+  async moderate (event, payload) {
+    const socket = [this.board, this.chatProvider, this.metaProvider].map((p) => p && p.socket).find((s) => s && s.connected)
+    if (!socket) {
+      toast('You are offline: try again when the connection is back.', 'error')
+      return null
+    }
+    let ack
+    try {
+      ack = await socket.timeout(10000).emitWithAck(event, payload)
+    } catch {
+      toast('The server did not answer. Try again.', 'error')
+      return null
+    }
+    if (!ack || !ack.ok) {
+      const err = (ack && ack.error) || {}
+      toast(describe(err.code, err.message), 'error')
+      return null
+    }
+    if (ack.state) this.applyRoomState(ack.state)
+    return ack
+  }
+
+  async exportRoom (format) {
+    const ext = { json: 'json', markdown: 'md', svg: 'svg' }[format]
+    try {
+      const res = await fetch('/api/rooms/' + encodeURIComponent(this.room) + '/export?format=' + format, {
+        headers: { Authorization: 'Bearer ' + this.token },
+        cache: 'no-store'
+      })
+      if (!res.ok) {
+        const body = await res.json().catch(() => ({}))
+        throw new Error((body.error && body.error.message) || 'HTTP ' + res.status)
+      }
+      const blob = await res.blob()
+      const url = URL.createObjectURL(blob)
+      const a = el('a', { href: url, download: this.room.replace(/\//g, '_') + '.' + ext, hidden: true })
+      document.body.append(a)
+      a.click()
+      a.remove()
+      setTimeout(() => URL.revokeObjectURL(url), 10000)
+      toast('Export downloaded (' + ext.toUpperCase() + ').', 'info')
+    } catch (err) {
+      toast('Export failed: ' + err.message, 'error')
+    }
+  }
+
+  // -- UI ----------------------------------------------------------------------------
+
+  build () {
+    const user = this.identity
+    this.canvas = new Board({
+      user,
+      onChange: () => this.renderTools(),
+      onReadOnlyAttempt: () => toast(this.readOnlyReason() || 'You cannot draw right now.', 'warn')
+    })
+    this.chat = new Chat({
+      user,
+      onUnread: (n) => this.renderUnread(n),
+      redact: (messageId) => this.moderate('mod:redact', { messageId }),
+      confirm: confirmDialog
+    })
+    this.people = new People({ user, moderate: (e, p) => this.moderate(e, p), confirm: confirmDialog })
+
+    // Header
+    this.titleEl = el('h1', { class: 'session-title' }, this.room)
+    this.statusEl = el('div', { class: 'conn-status', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' },
+      el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'conn-text' }, 'Connecting…'))
+    this.unreadEl = el('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' })
+    this.panelButton = el('button', { type: 'button', class: 'icon-button panel-toggle', 'aria-controls': 'side-panel' }, icon('chat'), this.unreadEl)
+    this.panelButton.addEventListener('click', () => this.togglePanel())
+    const help = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Keyboard shortcuts and help', title: 'Help (?)', 'aria-haspopup': 'dialog' }, icon('help'))
+    help.addEventListener('click', () => helpDialog())
+
+    this.facilitatorBar = el('div', { class: 'facilitator-bar', role: 'group', 'aria-label': 'Facilitator controls', hidden: !this.isFacilitator })
+    if (this.isFacilitator) {
+      this.lockButton = el('button', { type: 'button', class: 'tool-button labeled' })
+      this.lockButton.addEventListener('click', () => this.moderate('mod:lock', { locked: !this.roomState.locked }))
+      this.endButton = el('button', { type: 'button', class: 'tool-button labeled danger', 'aria-label': 'End the session for everyone' }, icon('end', 18), el('span', {}, 'End'))
+      this.endButton.addEventListener('click', async () => {
+        if (await confirmDialog('End this session for everyone? The board and chat become read-only; this cannot be undone.', 'End session')) {
+          this.moderate('mod:end', {})
+        }
+      })
+      const exportMenu = el('div', { class: 'menu', role: 'menu', hidden: true, id: 'export-menu', 'aria-label': 'Export formats' })
+      const exportButton = el('button', { type: 'button', class: 'tool-button labeled', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': 'export-menu', 'aria-label': 'Export the session' }, icon('download', 18), el('span', {}, 'Export'))
+      const closeMenu = () => { exportMenu.hidden = true; exportButton.setAttribute('aria-expanded', 'false') }
+      for (const [format, label] of [['json', 'Download JSON (everything)'], ['markdown', 'Download chat transcript (Markdown)'], ['svg', 'Download board (SVG)']]) {
+        const item = el('button', { type: 'button', role: 'menuitem', 'data-format': format }, label)
+        item.addEventListener('click', () => { closeMenu(); this.exportRoom(format) })
+        exportMenu.append(item)
+      }
+      exportButton.addEventListener('click', () => {
+        exportMenu.hidden = !exportMenu.hidden
+        exportButton.setAttribute('aria-expanded', String(!exportMenu.hidden))
+        if (!exportMenu.hidden) exportMenu.firstChild.focus()
+      })
+      exportMenu.addEventListener('keydown', (e) => { if (e.key === 'Escape') { closeMenu(); exportButton.focus() } })
+      document.addEventListener('pointerdown', (e) => { if (!exportMenu.hidden && !exportMenu.parentNode.contains(e.target)) closeMenu() })
+      this.facilitatorBar.append(this.lockButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
+    }
+
+    const who = el('span', { class: 'whoami' }, user.name, ' · ', el('span', { class: 'role-badge role-' + user.role }, ROLE_LABELS[user.role]))
+    const header = el('header', { class: 'topbar' },
+      el('div', { class: 'title-wrap' }, this.titleEl, el('span', { class: 'room-id' }, this.room)),
+      this.statusEl,
+      el('div', { class: 'topbar-actions' }, this.facilitatorBar, who, help, this.panelButton))
+
+    this.banners = el('div', { class: 'banners', 'aria-live': 'polite' })
+
+    // Tools
+    this.toolButtons = new Map()
+    const tools = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Drawing tools', 'aria-orientation': 'vertical' })
+    for (const t of TOOLS) {
+      const b = el('button', {
+        type: 'button', class: 'tool-button', 'data-tool': t.id, 'aria-label': t.label, title: t.label + ' (' + t.key.toUpperCase() + ')', 'aria-keyshortcuts': t.key.toUpperCase(), 'aria-pressed': 'false'
+      }, icon(t.icon))
+      b.addEventListener('click', () => this.canvas.setTool(t.id))
+      this.toolButtons.set(t.id, b)
+      tools.append(b)
+    }
+    this.undoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': 'Undo', title: 'Undo (Ctrl+Z)', 'aria-keyshortcuts': 'Control+Z' }, icon('undo'))
+    this.redoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': 'Redo', title: 'Redo (Ctrl+Shift+Z)', 'aria-keyshortcuts': 'Control+Shift+Z' }, icon('redo'))
+    this.deleteButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': 'Delete selection', title: 'Delete (Del)', 'aria-keyshortcuts': 'Delete' }, icon('trash'))
+    this.undoButton.addEventListener('click', () => this.canvas.undoLast())
+    this.redoButton.addEventListener('click', () => this.canvas.redoLast())
+    this.deleteButton.addEventListener('click', () => this.canvas.deleteSelection())
+    tools.append(el('span', { class: 'separator', role: 'separator' }), this.undoButton, this.redoButton, this.deleteButton)
+
+    // Style
+    this.colorButtons = COLORS.map((c) => {
+      const b = el('button', { type: 'button', class: 'swatch', 'aria-label': 'Colour ' + c.name, title: c.name, 'data-color': c.value, style: '--swatch:' + c.value, 'aria-pressed': 'false' })
+      b.addEventListener('click', () => this.canvas.setStyle({ color: c.value }))
+      return b
+    })
+    this.widthButtons = WIDTHS.map((w) => {
+      const b = el('button', { type: 'button', class: 'width-button', 'aria-label': 'Stroke ' + w.name.toLowerCase(), title: w.name + ' stroke', 'data-width': w.value, 'aria-pressed': 'false' },
+        el('span', { class: 'width-sample', style: 'height:' + w.value + 'px' }))
+      b.addEventListener('click', () => this.canvas.setStyle({ width: w.value }))
+      return b
+    })
+    this.fillButton = el('button', { type: 'button', class: 'tool-button small', 'aria-label': 'Fill shapes', title: 'Fill rectangles and ellipses', 'aria-pressed': 'false' }, icon('fill', 16))
+    this.fillButton.addEventListener('click', () => this.canvas.setStyle({ fill: !this.canvas.style.fill }))
+    this.stylebar = el('div', { class: 'stylebar', role: 'toolbar', 'aria-label': 'Colour and stroke' },
+      ...this.colorButtons, el('span', { class: 'separator' }), ...this.widthButtons, this.fillButton)
+
+    // Zoom
+    this.zoomLabel = el('button', { type: 'button', class: 'zoom-label', 'aria-label': 'Reset zoom to 100 %', title: 'Reset zoom (0)' }, '100%')
+    const zoomOut = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Zoom out', title: 'Zoom out (−)' }, icon('minus', 18))
+    const zoomIn = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Zoom in', title: 'Zoom in (+)' }, icon('plus', 18))
+    const fit = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Fit board in view', title: 'Fit (F)' }, icon('fit', 18))
+    zoomOut.addEventListener('click', () => this.canvas.zoomBy(1 / 1.25))
+    zoomIn.addEventListener('click', () => this.canvas.zoomBy(1.25))
+    this.zoomLabel.addEventListener('click', () => this.canvas.resetZoom())
+    fit.addEventListener('click', () => this.canvas.fit())
+    const zoombar = el('div', { class: 'zoombar', role: 'toolbar', 'aria-label': 'Zoom' }, zoomOut, this.zoomLabel, zoomIn, fit)
+
+    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar)
+    this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': 'People and chat' },
+      this.people.root,
+      el('h2', { class: 'chat-title', id: 'chat-title' }, 'Chat'),
+      this.chat.root)
+    this.workspace = el('div', { class: 'workspace' }, tools, boardArea, this.panel)
+    this.blocker = el('div', { class: 'blocker', hidden: true })
+    this.root.replaceChildren(el('div', { class: 'session' }, header, this.banners, this.workspace), this.blocker)
+    this.renderPanel()
+    this.renderState()
+    this.renderStatus()
+  }
+
+  togglePanel () {
+    this.panelOpen = !this.panelOpen
+    this.renderPanel()
+    if (this.panelOpen) this.chat.input.focus({ preventScroll: true })
+  }
+
+  renderPanel () {
+    this.workspace.classList.toggle('panel-closed', !this.panelOpen)
+    this.panel.hidden = !this.panelOpen
+    this.panelButton.setAttribute('aria-expanded', String(this.panelOpen))
+    this.chat.setVisible(this.panelOpen)
+    this.renderUnread(this.chat.unread)
+  }
+
+  renderUnread (n) {
+    this.unreadEl.hidden = !n || this.panelOpen
+    this.unreadEl.textContent = n > 99 ? '99+' : String(n)
+    const label = this.panelOpen ? 'Hide chat and people' : 'Show chat and people' + (n ? ' (' + n + ' unread)' : '')
+    this.panelButton.setAttribute('aria-label', label)
+    this.panelButton.title = label
+  }
+
+  readOnlyReason () {
+    const s = this.roomState
+    if (this.blocked) return 'You are disconnected from this session.'
+    if (s.ended) return 'The session has ended: the board is read-only.'
+    if (this.identity.role === 'observer') return 'You are observing: the board is read-only for you.'
+    if (s.locked && !this.isFacilitator) return 'The board is locked by the facilitator.'
+    return ''
+  }
+
+  renderState () {
+    const s = this.roomState
+    const role = this.identity.role
+    const me = this.identity.id
+    const muted = s.muted.includes(me)
+    this.titleEl.textContent = s.title || this.room
+    document.title = (s.title || this.room) + ' · collab'
+    this.canvas.setWritable(!this.readOnlyReason())
+    const chatReason = this.blocked ? 'You are disconnected from this session.'
+      : s.ended ? 'The session has ended: chat is read-only.'
+        : role === 'observer' ? 'Observers can read the chat but not write.'
+          : muted ? 'A facilitator has muted you: you can read the chat but not send messages.' : ''
+    this.chat.setSendState(!chatReason, chatReason)
+    this.chat.setCanModerate(this.isFacilitator && !this.blocked)
+    this.people.setState(s, this.isFacilitator && !this.blocked)
+
+    const banners = []
+    if (s.ended) banners.push(['ended', 'This session has ended. The board and chat are read-only.'])
+    else if (s.locked) {
+      banners.push(['locked', this.isFacilitator
+        ? 'The board is locked: participants cannot draw. You still can.'
+        : 'The board is locked by the facilitator: you can look but not draw.'])
+    }
+    if (role === 'observer' && !s.ended) banners.push(['observer', 'You are observing: the board and chat are read-only for you.'])
+    if (muted && !s.ended) banners.push(['muted', 'You are muted: you can read the chat but not send messages.'])
+    this.banners.replaceChildren(...banners.map(([kind, text]) =>
+      el('div', { class: 'banner banner-' + kind, 'data-banner': kind, role: 'status' }, icon(kind === 'locked' ? 'lock' : kind === 'muted' ? 'mute' : kind === 'ended' ? 'end' : 'users', 16), el('span', {}, text))))
+
+    if (this.lockButton) {
+      const disabled = s.ended || !!this.blocked
+      this.lockButton.replaceChildren(icon(s.locked ? 'unlock' : 'lock', 18), el('span', {}, s.locked ? 'Unlock' : 'Lock'))
+      this.lockButton.setAttribute('aria-label', s.locked ? 'Unlock the board' : 'Lock the board')
+      this.lockButton.setAttribute('aria-pressed', String(s.locked))
+      this.lockButton.disabled = disabled
+      this.endButton.disabled = disabled
+    }
+    this.renderTools()
+  }
+
+  renderTools () {
+    if (!this.toolButtons) return
+    const b = this.canvas
+    for (const [id, button] of this.toolButtons) {
+      button.setAttribute('aria-pressed', String(b.tool === id))
+      button.disabled = !b.writable && id !== 'pan'
+    }
+    this.undoButton.disabled = !b.writable || !b.canUndo
+    this.redoButton.disabled = !b.writable || !b.canRedo
+    this.deleteButton.disabled = !b.writable || b.selection.size === 0
+    for (const button of this.colorButtons) button.setAttribute('aria-pressed', String(button.dataset.color === b.style.color))
+    for (const button of this.widthButtons) button.setAttribute('aria-pressed', String(Number(button.dataset.width) === b.style.width))
+    this.fillButton.setAttribute('aria-pressed', String(!!b.style.fill))
+    this.stylebar.classList.toggle('disabled', !b.writable)
+    for (const button of [...this.colorButtons, ...this.widthButtons, this.fillButton]) button.disabled = !b.writable
+    this.zoomLabel.textContent = Math.round(b.zoom * 100) + '%'
+  }
+
+  renderStatus () {
+    if (!this.statusEl) return
+    const all = ['board', 'chat', 'meta'].every((n) => this.status[n] === 'connected')
+    let state
+    let text
+    if (this.blocked) {
+      state = 'blocked'
+      text = 'Disconnected'
+    } else if (all && this.synced) {
+      state = 'synced'
+      text = 'Synced'
+    } else if (this.everConnected && Object.values(this.status).some((s) => s === 'disconnected')) {
+      state = 'offline'
+      text = 'Offline — your changes will sync when you are back'
+    } else {
+      state = 'connecting'
+      text = 'Connecting…'
+    }
+    if (this.statusEl.dataset.state === state) return
+    this.statusEl.dataset.state = state
+    this.statusEl.lastChild.textContent = text
+    this.statusEl.title = text
+  }
+
+  bindKeys () {
+    const b = this.canvas
+    this.keydown = (e) => {
+      if (e.defaultPrevented || this.blocked) return
+      const t = e.target
+      const typing = t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))
+      if (typing || document.querySelector('dialog[open]')) return
+      const mod = e.ctrlKey || e.metaKey
+      const key = e.key.length === 1 ? e.key.toLowerCase() : e.key
+      const onControl = t && t.tagName === 'BUTTON'
+      if (key === ' ' && !onControl) {
+        b.space = true
+        b.svg.classList.add('space-pan')
+        e.preventDefault()
+        return
+      }
+      if (mod && key === 'z') {
+        e.preventDefault()
+        if (e.shiftKey) b.redoLast()
+        else b.undoLast()
+        return
+      }
+      if (mod && key === 'y') {
+        e.preventDefault()
+        b.redoLast()
+        return
+      }
+      if (mod && key === 'a') {
+        e.preventDefault()
+        b.selectAll()
+        return
+      }
+      if (mod || e.altKey) return
+      if (key === '?') {
+        e.preventDefault()
+        helpDialog()
+        return
+      }
+      if (key === 'Delete' || key === 'Backspace') {
+        if (b.selection.size) {
+          e.preventDefault()
+          b.deleteSelection()
+        }
+        return
+      }
+      if (key === 'Escape') {
+        b.cancelGesture()
+        b.selection.clear()
+        b.flush()
+        return
+      }
+      if (key === 'Enter' && !onControl) {
+        if (b.editSelection()) e.preventDefault()
+        return
+      }
+      const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }
+      if (arrows[key] && b.selection.size && !onControl) {
+        e.preventDefault()
+        const step = e.shiftKey ? 10 : 1
+        b.nudge(arrows[key][0] * step, arrows[key][1] * step)
+        return
+      }
+      if (key === '+' || key === '=') return b.zoomBy(1.25)
+      if (key === '-' || key === '_') return b.zoomBy(1 / 1.25)
+      if (key === '0') return b.resetZoom()
+      if (key === 'f') return b.fit()
+      if (key === '[' || key === ']') return b.restack(key === ']')
+      const tool = TOOLS.find((x) => x.key === key)
+      if (tool) {
+        e.preventDefault()
+        b.setTool(tool.id)
+      }
+    }
+    this.keyup = (e) => {
+      if (e.key === ' ') {
+        b.space = false
+        b.svg.classList.remove('space-pan')
+      }
+    }
+    window.addEventListener('keydown', this.keydown)
+    window.addEventListener('keyup', this.keyup)
+  }
+}
+
+function destroyProvider (provider) {
+  if (!provider) return
+  provider.destroy()
+  // destroy() only disconnects a connected socket: stop reconnection attempts too.
+  provider.socket.disconnect()
+}
+
+const DESCRIPTIONS = {
+  permission_denied: 'You are not allowed to do that.',
+  muted: 'A facilitator has muted you.',
+  session_ended: 'The session has ended.',
+  board_locked: 'The board is locked.',
+  not_found: 'That no longer exists.',
+  invalid_payload: 'The server did not accept that request.',
+  room_unavailable: 'The room is not available right now; try again shortly.',
+  internal_error: 'Something went wrong on the server.',
+  awareness_client_not_owned: 'Your presence could not be shared (another tab?).'
+}
+
+function describe (code, message) {
+  return DESCRIPTIONS[code] || (message ? String(message) : 'Error: ' + code)
+}
+

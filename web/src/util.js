@@ -1,0 +1,108 @@
+// Small DOM helpers shared by the lobby and the session page.
+
+const SVG_NS = 'http://www.w3.org/2000/svg'
+
+/** Create an HTML element: el('button', {class: 'x', onclick: fn}, 'text', child). */
+export function el (tag, attrs = {}, ...children) {
+  const node = document.createElement(tag)
+  setAttrs(node, attrs)
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue
+    node.append(child instanceof Node ? child : String(child))
+  }
+  return node
+}
+
+/** Create an SVG element with attributes. */
+export function svg (tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag)
+  setAttrs(node, attrs)
+  for (const child of children.flat()) {
+    if (child != null && child !== false) node.append(child)
+  }
+  return node
+}
+
+function setAttrs (node, attrs) {
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue
+    if (key.startsWith('on') && typeof value === 'function') {
+      node.addEventListener(key.slice(2), value)
+    } else if (key === 'dataset') {
+      Object.assign(node.dataset, value)
+    } else {
+      node.setAttribute(key, value === true ? '' : String(value))
+    }
+  }
+}
+
+/** Random hex string of `bytes` bytes (works outside secure contexts too). */
+export function randomHex (bytes = 8) {
+  const buf = new Uint8Array(bytes)
+  crypto.getRandomValues(buf)
+  return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** The room id a session page is for: `/r/<seg>/<seg>` → `seg/seg`. */
+export function roomFromPath (pathname) {
+  if (!pathname.startsWith('/r/')) return null
+  try {
+    return pathname.slice(3).split('/').map(decodeURIComponent).join('/')
+  } catch {
+    return null
+  }
+}
+
+/** The session page's path for a room (each segment URL-encoded). */
+export function roomPath (room) {
+  return '/r/' + room.split('/').map(encodeURIComponent).join('/')
+}
+
+/** Room ids, as protocol.md §2 defines them. */
+export function validRoomId (room) {
+  if (typeof room !== 'string' || room.length < 1 || room.length > 128) return false
+  return room.split('/').every((seg) =>
+    /^[A-Za-z0-9_.~-]+$/.test(seg) && !['.', '..', 'chat', 'meta'].includes(seg) && !seg.startsWith('board:'))
+}
+
+export async function fetchConfig () {
+  try {
+    const res = await fetch('/web/config.json', { cache: 'no-store' })
+    if (!res.ok) throw new Error('HTTP ' + res.status)
+    const body = await res.json()
+    return { dev: body.dev === true, embedOrigins: Array.isArray(body.embedOrigins) ? body.embedOrigins : [] }
+  } catch {
+    return { dev: false, embedOrigins: [] }
+  }
+}
+
+let toastRegion = null
+
+/** A short, non-blocking message (announced to screen readers). */
+export function toast (message, kind = 'info', timeoutMs = 5000) {
+  if (!toastRegion) {
+    toastRegion = el('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' })
+    document.body.append(toastRegion)
+  }
+  const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss' }, '×')
+  const item = el('div', { class: 'toast toast-' + kind }, el('span', {}, message), close)
+  const remove = () => item.remove()
+  close.addEventListener('click', remove)
+  toastRegion.append(item)
+  while (toastRegion.children.length > 4) toastRegion.firstElementChild.remove()
+  if (timeoutMs > 0) setTimeout(remove, timeoutMs)
+  return item
+}
+
+export function formatTime (ts) {
+  const d = new Date(ts)
+  if (Number.isNaN(d.getTime())) return ''
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+}
+
+export const ROLE_LABELS = { facilitator: 'Facilitator', participant: 'Participant', observer: 'Observer' }
+export const ROLE_COLORS = { facilitator: '#7048e8', participant: '#1971c2', observer: '#868e96' }
+
+export function roleColor (role) {
+  return ROLE_COLORS[role] || ROLE_COLORS.participant
+}
