@@ -243,11 +243,12 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    log.info("listening on http://%s:%s", settings.host, port)
+    loop = asyncio.get_running_loop()
+    loop_name = type(loop).__module__.partition(".")[0]  # uvloop or asyncio
+    log.info("listening on http://%s:%s loop=%s", settings.host, port, loop_name)
     print(f"collab listening on http://{settings.host}:{port}", flush=True)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()

@@ -9,7 +9,7 @@ import os
 import runpy
 import secrets
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from collab import __version__
 from collab.config import ConfigError, add_arguments, settings_from
@@ -89,6 +89,18 @@ def mint_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
     )
 
 
+def _event_loop(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory for ``--event-loop``: uvloop for ``uvloop`` and, where
+    it is installed, ``auto``; None means asyncio's own loop."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -111,16 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         from collab.app import StartupError, serve
 
-        if settings.event_loop == "uvloop":
-            try:
-                import uvloop
-            except ImportError:
-                parser.error(
-                    "--event-loop uvloop needs the uvloop extra: pip install collab[uvloop]"
-                )
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        loop_factory = _event_loop(settings.event_loop)
+        if loop_factory is None and settings.event_loop == "uvloop":
+            parser.error("--event-loop uvloop: uvloop is not installed (pip install uvloop)")
         try:
-            asyncio.run(serve(settings))
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(serve(settings))
         except StartupError as exc:
             print(f"collab serve: cannot start: {exc}", file=sys.stderr)
             return 1

@@ -21,6 +21,7 @@ __all__ = ["OPTIONS", "ConfigError", "Option", "Settings", "add_arguments", "set
 
 STORES = ("sqlite", "memory", "redis")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 class ConfigError(Exception):
@@ -45,7 +46,7 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     websocket_compression: bool = False
     fast_broadcast: bool = True
-    event_loop: str = "asyncio"
+    event_loop: str = "auto"
     max_send_buffer_bytes: int = 4 << 20
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
@@ -72,8 +73,8 @@ class Settings:
             raise ConfigError(f"store must be one of {', '.join(STORES)}, got {self.store!r}")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.event_loop not in ("asyncio", "uvloop"):
-            raise ConfigError("event loop must be asyncio or uvloop")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError(f"event loop must be one of {', '.join(EVENT_LOOPS)}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}")
         if not 1024 <= self.max_message_bytes <= 64 << 20:
@@ -168,7 +169,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "websocket_compression", _bool, "Negotiate permessage-deflate (costs CPU per recipient)."
     ),
-    Option("event_loop", str, "asyncio (default) or uvloop (needs the uvloop extra)."),
+    Option(
+        "event_loop",
+        str,
+        "auto (default: uvloop where it is installed, else asyncio), uvloop or asyncio.",
+    ),
     Option(
         "fast_broadcast", _bool, "Write each broadcast's frames once to every recipient's socket."
     ),

@@ -139,9 +139,13 @@ async def test_refuses_to_start_without_a_token_key(tmp_path):
     assert b"listening" not in out
 
 
-async def test_serves_on_uvloop(process):
-    srv = process("--dev", "--event-loop", "uvloop")
+@pytest.mark.parametrize(
+    ("choice", "loop"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
+async def test_serves_on_the_chosen_event_loop(process, choice, loop):
+    srv = process("--dev", "--event-loop", choice, "--log-level", "info")
     await srv.start()
+    assert f"loop={loop}" in srv.log()
     a = CollabClient(srv.url, "loop", auth={"name": "A"}, reconnection=False)
     b = CollabClient(srv.url, "loop", auth={"name": "B"}, reconnection=False)
     try:
