@@ -7,10 +7,17 @@ is handed to each recipient's transport: no per-recipient packet objects,
 tasks, queues or writer wake-ups. Frames due to one socket within one
 event-loop turn go out in one ``transport.write``.
 
-Order with python-engineio's own writer (acks, errors, ``room:state``, the
-handshake) is kept: a recipient whose Engine.IO queue holds packets, or whose
-transport has unsent bytes (its writer may be waiting to drain between the
-two frames of an event), gets the broadcast through that queue instead.
+Order: a recipient whose Engine.IO queue holds packets, or whose transport
+has unsent bytes (engine.io's writer may be waiting to drain between the two
+frames of an event), gets the broadcast appended to that queue instead, in
+the same call, so broadcasts reach each recipient in the order they were
+sent. Relative to engine.io's own packets (acks, errors, ``room:state``) the
+order is kept too, but for the one or two loop iterations on Python 3.11 in
+which its writer has taken a packet from the queue and not yet written it;
+Yjs updates and awareness states are indifferent to that order (Yjs holds
+an update whose dependencies have not arrived, awareness has clocks).
+Polling clients and sockets in the middle of an upgrade take python-
+socketio's own path.
 
 Slow consumers: a recipient whose unsent bytes pass ``max_send_buffer_bytes``
 (or whose queue passes ``max_queued_packets``) is disconnected, never allowed
@@ -26,11 +33,12 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
+import engineio
 import socketio
 
 from collab.transport import WebSocketTracker
 
-__all__ = ["Broadcaster", "binary_event_frames"]
+__all__ = ["Broadcaster", "binary_event_frames", "binary_event_packets"]
 
 log = logging.getLogger("collab.broadcast")
 
@@ -47,12 +55,25 @@ def _frame(first_byte: int, payload: bytes) -> bytes:
     return struct.pack("!BBQ", first_byte, 127, n) + payload
 
 
+def _binary_event_header(namespace: str, event: str) -> str:
+    """The Socket.IO packet of an event whose one argument is an attachment."""
+    header = json.dumps([event, {"_placeholder": True, "num": 0}], separators=(",", ":"))
+    return f"51-{namespace},{header}" if namespace != "/" else f"51-{header}"
+
+
 def binary_event_frames(namespace: str, event: str, payload: bytes) -> bytes:
     """The two WebSocket frames of a Socket.IO event with one binary argument,
     as python-socketio would send them (Engine.IO message, binary attachment)."""
-    header = json.dumps([event, {"_placeholder": True, "num": 0}], separators=(",", ":"))
-    text = f"451-{namespace},{header}" if namespace != "/" else f"451-{header}"
+    text = "4" + _binary_event_header(namespace, event)
     return _frame(_FIN_TEXT, text.encode()) + _frame(_FIN_BINARY, payload)
+
+
+def binary_event_packets(namespace: str, event: str, payload: bytes) -> tuple[Any, Any]:
+    """The two Engine.IO packets of the same event, for engine.io's queue
+    (shared by every recipient: its writer only encodes them)."""
+    text = _binary_event_header(namespace, event)
+    message = engineio.packet.MESSAGE
+    return engineio.packet.Packet(message, data=text), engineio.packet.Packet(message, data=payload)
 
 
 class Broadcaster:
@@ -113,8 +134,9 @@ class Broadcaster:
         """Broadcast ``event(payload)`` to ``sids`` of ``namespace`` (but
         ``skip``); return how many recipients it was handed to."""
         frames: bytes | None = None
+        packets: tuple[Any, Any] | None = None
         fallback: list[str] = []
-        count = 0
+        count = enqueued = 0
         handles = self._handles
         pending = self._pending
         limit = self.max_send_buffer_bytes
@@ -129,13 +151,22 @@ class Broadcaster:
             if transport.is_closing() or eio_socket.closed:
                 handles.pop(sid, None)
                 continue
+            if eio_socket.upgrading:
+                fallback.append(sid)  # engine.io holds its packets back until it is done
+                continue
             buffered = transport.get_write_buffer_size()
-            queued = eio_socket.queue.qsize()
-            if buffered or queued or eio_socket.upgrading:
+            queue = eio_socket.queue
+            queued = queue.qsize()
+            if buffered or queued:
                 if buffered > limit or queued > self.max_queued_packets:
                     self._drop_slow(sid, transport, buffered, queued)
-                else:
-                    fallback.append(sid)  # keep order with what engine.io holds
+                    continue
+                # Behind what engine.io holds: join its queue, now, in order.
+                if packets is None:
+                    packets = binary_event_packets(namespace, event, payload)
+                queue.put_nowait(packets[0])
+                queue.put_nowait(packets[1])
+                enqueued += 1
                 continue
             if frames is None:
                 frames = binary_event_frames(namespace, event, payload)
@@ -151,8 +182,8 @@ class Broadcaster:
         self.fast_deliveries += count
         for sid in fallback:
             self._spawn(self.sio.emit(event, payload, to=sid, namespace=namespace))
-        self.queued_deliveries += len(fallback)
-        return count + len(fallback)
+        self.queued_deliveries += enqueued + len(fallback)
+        return count + enqueued + len(fallback)
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from pycrdt import Map
+import aiohttp
+from pycrdt import Doc, Map
 
 from collab.client import CollabClient
 from tests.rawsio import RawSocket
@@ -77,3 +78,36 @@ async def test_the_fast_path_is_what_clients_receive(server_factory, client_fact
     broadcaster = srv.app.sync.broadcaster
     assert broadcaster.fast_deliveries >= 30 * 4
     assert broadcaster.queued_deliveries < broadcaster.fast_deliveries
+
+
+async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
+    """A reader that stops reading gets later broadcasts through engine.io's
+    queue; when it reads again, every update arrives once, in sent order."""
+    srv = await server_factory(max_send_buffer_bytes=64 << 20)
+    sender = await RawSocket.open(srv.url)
+    reader = await RawSocket.open(srv.url)  # does not read while updates flow
+    namespace = "/yjs|order"
+    assert (await sender.connect(namespace))["connected"]
+    assert (await reader.connect(namespace))["connected"]
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(bytes(event.update)))
+    text = "y" * 60_000
+    broadcaster = srv.app.sync.broadcaster
+    try:
+        for i in range(160):  # ~10 MB: more than the kernel's socket buffers hold
+            doc.get("shapes", type=Map)[f"s{i:03}"] = {"type": "text", "text": text}
+            await sender.send_binary_event(namespace, "sync-update", updates[-1])
+        await until(lambda: broadcaster.queued_deliveries > 0)
+        received: list[bytes] = []
+        header = f'451-{namespace},["sync-update",'
+        while len(received) < len(updates):
+            msg = await asyncio.wait_for(reader.ws.receive(), 15)
+            if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
+                attachment = await asyncio.wait_for(reader.ws.receive(), 15)
+                received.append(attachment.data)
+        assert received == updates
+        assert broadcaster.dropped_slow == 0
+    finally:
+        await sender.close()
+        await reader.close()

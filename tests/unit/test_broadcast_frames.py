@@ -7,7 +7,7 @@ import struct
 import pytest
 from socketio import packet
 
-from collab.broadcast import binary_event_frames
+from collab.broadcast import binary_event_frames, binary_event_packets
 
 
 def read_frames(data: bytes) -> list[tuple[int, bytes]]:
@@ -47,3 +47,15 @@ def test_default_namespace():
     frames = read_frames(binary_event_frames("/", "awareness-update", b"\x01"))
     expected = packet.Packet(packet.EVENT, namespace="/", data=["awareness-update", b"\x01"])
     assert frames[0][1].decode() == "4" + expected.encode()[0]
+
+
+def test_queued_packets_encode_like_python_socketio():
+    """A recipient behind engine.io's queue gets the same two messages."""
+    payload = b"\x00\x01update"
+    namespace = "/yjs|r"
+    header, attachment = binary_event_packets(namespace, "sync-update", payload)
+    expected = packet.Packet(packet.EVENT, namespace=namespace, data=["sync-update", payload])
+    text, binary = expected.encode()
+    assert header.encode() == "4" + text  # engine.io's MESSAGE packet, as written
+    assert attachment.encode() == binary == payload
+    assert attachment.binary and not header.binary
