@@ -27,6 +27,7 @@ to grow memory (protocol.md §1).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import struct
@@ -55,6 +56,7 @@ def _frame(first_byte: int, payload: bytes) -> bytes:
     return struct.pack("!BBQ", first_byte, 127, n) + payload
 
 
+@functools.lru_cache(maxsize=4096)
 def _binary_event_header(namespace: str, event: str) -> str:
     """The Socket.IO packet of an event whose one argument is an attachment."""
     header = json.dumps([event, {"_placeholder": True, "num": 0}], separators=(",", ":"))
