@@ -152,11 +152,34 @@ class AwarenessTable:
     other connection is refused with :class:`AwarenessClientNotOwned`.
     """
 
-    __slots__ = ("_slots", "max_clients_per_owner")
+    __slots__ = ("_gone", "_slots", "max_clients_per_owner")
+
+    #: How many departed client ids the table remembers (oldest forgotten first).
+    GONE_MEMORY = 4096
 
     def __init__(self, *, max_clients_per_owner: int = 8) -> None:
         self._slots: dict[int, _Slot] = {}
+        #: Client id → (clock of its last state, principal), for clients whose
+        #: owner left: another user's late echo of that state must not claim
+        #: them (the same user's reconnect may, at the same clock).
+        self._gone: dict[int, tuple[int, Hashable]] = {}
         self.max_clients_per_owner = max_clients_per_owner
+
+    def _is_stale_echo(self, entry: AwarenessEntry, principal: Hashable) -> bool:
+        """Another user's entry for a departed client, not newer than its last state."""
+        gone = self._gone.get(entry.client_id)
+        return (
+            gone is not None
+            and entry.clock <= gone[0]
+            and principal != gone[1]
+            and entry.client_id not in self._slots
+        )
+
+    def _forget(self, client_id: int, slot: _Slot) -> None:
+        del self._slots[client_id]
+        self._gone[client_id] = (slot.clock, slot.principal)
+        if len(self._gone) > self.GONE_MEMORY:
+            del self._gone[next(iter(self._gone))]
 
     def __len__(self) -> int:
         return sum(1 for slot in self._slots.values() if slot.state is not None)
@@ -168,20 +191,36 @@ class AwarenessTable:
 
         Checks ownership of every entry before changing anything, so a
         refused update leaves the table as it was.
+
+        The y-socket.io provider sends back every awareness change it applies,
+        including other clients' states the server relayed to it, and on a
+        disconnect it removes the others locally and sends those removals
+        when it reconnects. Such echoes are ignored, not refused: a removal
+        (``null``) of a client id the connection does not own, and a state
+        for a client id another user's connection owns that is not newer
+        than the known one. A newer state for such an id is refused.
         """
-        batch = list(entries)
+        batch = []
         owned = {cid for cid, slot in self._slots.items() if slot.owner == owner}
-        for entry in batch:
+        for entry in entries:
             slot = self._slots.get(entry.client_id)
-            if (
+            foreign = (
                 slot is not None
                 and not slot.remote  # a client that moved here from another node
                 and slot.owner != owner
                 and slot.principal != principal
-            ):
+            )
+            if entry.state is None and entry.client_id not in owned:
+                continue  # an echo of a removal: a removal never claims an id
+            if self._is_stale_echo(entry, principal):
+                continue  # an echo, arriving late, of a client that has left
+            if foreign:
+                if not _supersedes(entry, slot):
+                    continue  # an echo of a state the server relayed
                 raise AwarenessClientNotOwned(
                     f"client id {entry.client_id} belongs to another connection"
                 )
+            batch.append(entry)
             owned.add(entry.client_id)
         if len(owned) > self.max_clients_per_owner:
             raise AwarenessClientNotOwned(
@@ -192,6 +231,7 @@ class AwarenessTable:
             slot = self._slots.get(entry.client_id)
             if _supersedes(entry, slot):
                 self._slots[entry.client_id] = _Slot(entry.clock, entry.state, owner, principal)
+                self._gone.pop(entry.client_id, None)
                 changed.append(entry)
             elif slot is not None and slot.owner != owner:
                 # A takeover with a stale clock: same principal, or from a remote node.
@@ -207,6 +247,7 @@ class AwarenessTable:
         for entry in entries:
             slot = self._slots.get(entry.client_id)
             if _supersedes(entry, slot):
+                self._gone.pop(entry.client_id, None)
                 if slot is not None and not slot.remote:
                     slot.clock, slot.state = entry.clock, entry.state
                 else:
@@ -222,7 +263,7 @@ class AwarenessTable:
         removed = []
         for client_id, slot in list(self._slots.items()):
             if slot.remote and slot.updated < older_than:
-                del self._slots[client_id]
+                self._forget(client_id, slot)
                 if slot.state is not None:
                     removed.append(AwarenessEntry(client_id, slot.clock + 1, None))
         return removed
@@ -233,7 +274,7 @@ class AwarenessTable:
         for client_id, slot in list(self._slots.items()):
             if slot.owner != owner:
                 continue
-            del self._slots[client_id]
+            self._forget(client_id, slot)
             if slot.state is not None:
                 removed.append(AwarenessEntry(client_id, slot.clock + 1, None))
         return removed

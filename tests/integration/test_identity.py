@@ -213,8 +213,14 @@ async def test_awareness_for_another_users_client_id_is_refused(token_server, cl
     b = await client_factory(token_server.url, "r", auth={"token": mint("r", sub="b")})
     await a.set_awareness({"cursor": [0, 0]})
     await b.wait_for(lambda: a.doc.client_id in b.awareness)
+    # A removal of another's client id is ignored (y-socket.io sends such
+    # echoes), a newer state for it is refused; events are handled in order.
     await b.emit_raw(
         "awareness-update", encode_awareness([AwarenessEntry(a.doc.client_id, 50, None)])
+    )
+    await b.emit_raw(
+        "awareness-update",
+        encode_awareness([AwarenessEntry(a.doc.client_id, 51, '{"cursor":[9,9]}')]),
     )
     await b.wait_for(lambda: len(b.errors) == 1)
     assert b.errors[0]["code"] == "awareness_client_not_owned"

@@ -236,11 +236,30 @@ def test_equal_clock_only_removes():
     ]
 
 
-def test_removal_of_unknown_client_with_higher_clock():
+def test_removal_of_unknown_client_is_ignored():
+    """A removal never claims a client id (the provider sends removals of the
+    others when it reconnects; the id's owner must still be able to return)."""
     table = AwarenessTable()
-    removal = entry(9, 2)
-    assert table.apply([removal], owner="c1", principal="u1") == [removal]
-    assert table.snapshot() == []
+    assert table.apply([entry(9, 2)], owner="c1", principal="u1") == []
+    assert table.owners() == set()
+    assert table.apply([entry(9, 3, {"back": True})], owner="c2", principal="u2")
+    assert table.owners() == {"c2"}
+
+
+def test_echoes_of_relayed_states_are_ignored():
+    """y-socket.io sends back the states the server relayed to it, and the
+    removals of the others when its socket closes: neither is refused."""
+    table = AwarenessTable()
+    table.apply([entry(1, 4, {"who": "ann"})], owner="c1", principal="ann")
+    table.apply([entry(2, 1, {"who": "bob"})], owner="c2", principal="bob")
+    before = states(table)
+    echo = [entry(1, 4, {"who": "ann"}), entry(1, 3, {"older": 1}), entry(1, 5)]
+    assert table.apply(echo, owner="c2", principal="bob") == []
+    assert states(table) == before
+    assert table.owners() == {"c1", "c2"}
+    # bob's own entries in the same update still apply
+    mixed = [entry(1, 4, {"who": "ann"}), entry(2, 2, {"who": "bob", "v": 2})]
+    assert table.apply(mixed, owner="c2", principal="bob") == [mixed[1]]
 
 
 def test_batch_returns_only_changes():
@@ -258,12 +277,14 @@ def test_other_principal_cannot_speak_for_a_client():
     before = states(table)
     for attempt in (
         [entry(1, 9, {"who": "bob"})],
-        [entry(1, 9)],  # not even to remove it
         [entry(2, 2, {"ok": 1}), entry(1, 9, {"who": "bob"})],  # all or nothing
     ):
         with pytest.raises(AwarenessClientNotOwned):
             table.apply(attempt, owner="c2", principal="bob")
         assert states(table) == before
+    # nor remove it: the removal is ignored (an echo), the owner's state stays
+    assert table.apply([entry(1, 9)], owner="c2", principal="bob") == []
+    assert states(table) == before
     assert table.owners() == {"c1", "c2"}
 
 
@@ -404,3 +425,27 @@ def test_sweep_remote():
     assert table.sweep_remote(older_than=25.0) == []
     assert table.sweep_remote(older_than=31.0) == [AwarenessEntry(3, 3, None)]
     assert states(table) == {4: (1, {"local": 1})}
+
+
+def test_a_late_echo_of_a_departed_client_does_not_claim_it():
+    """Bob's provider echoes Ann's last state after Ann's connection left:
+    ignored, so Ann's next connection gets her client id back."""
+    table = AwarenessTable()
+    table.apply([entry(1, 4, {"who": "ann"})], owner="c1", principal="ann")
+    assert table.remove_owner("c1") == [entry(1, 5)]
+    assert table.apply([entry(1, 4, {"who": "ann"})], owner="c2", principal="bob") == []
+    assert table.owners() == set()
+    # y-socket.io reconnects with the clock it had: the same user gets it back
+    back = entry(1, 4, {"who": "ann"})
+    assert table.apply([back], owner="c3", principal="ann") == [back]
+    assert table.owners() == {"c3"}
+
+
+def test_departed_clients_are_remembered_within_a_bound():
+    table = AwarenessTable()
+    for cid in range(AwarenessTable.GONE_MEMORY + 10):
+        table.apply([entry(cid, 1, {"n": cid})], owner=f"c{cid}", principal="u")
+        table.remove_owner(f"c{cid}")
+    assert len(table._gone) == AwarenessTable.GONE_MEMORY
+    assert table.apply([entry(0, 1, {"n": 0})], owner="x", principal="v")  # forgotten
+    assert not table.apply([entry(20, 1, {"n": 20})], owner="x", principal="v")  # remembered
