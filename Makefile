@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 BENCH_NODE_STAMP := bench/node/node_modules/.installed
+WEB_NODE_STAMP := web/node_modules/.installed
 
-.PHONY: serve test lint bench fmt clean setup
+.PHONY: serve test lint bench fmt clean setup web
 
-setup: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP) $(WEB_NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("collab needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -25,10 +26,19 @@ $(BENCH_NODE_STAMP): bench/node/package.json bench/node/package-lock.json
 	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(WEB_NODE_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Rebuild the web app (web/src) into collab/static with the pinned esbuild;
+# tests/unit/test_web_bundle.py checks that the shipped files are this build.
+web: $(WEB_NODE_STAMP)
+	node web/build.mjs
+
 serve: $(STAMP)
 	$(BIN)/collab serve --dev
 
-test: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP) $(WEB_NODE_STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -46,5 +56,5 @@ bench: $(STAMP) $(BENCH_NODE_STAMP)
 	$(BIN)/python -m bench quick
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules bench/node/node_modules .pytest_cache \
+	rm -rf $(VENV) tests/interop/node_modules bench/node/node_modules web/node_modules .pytest_cache \
 		.mypy_cache .ruff_cache

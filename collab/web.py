@@ -58,9 +58,15 @@ def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
         return page("session.html")
 
     async def config(request: web.Request) -> web.Response:
-        # Origins (not keywords like 'self') the frame accepts a token from.
-        origins = [a for a in settings.frame_ancestors if "://" in a]
-        return web.json_response({"dev": settings.dev, "embedOrigins": origins}, headers=headers)
+        # Origins (not keywords or wildcards) the frame accepts a token from;
+        # with 'self' also its own origin (a platform serving collab under its own).
+        origins = [a for a in settings.frame_ancestors if "://" in a and "*" not in a]
+        body = {
+            "dev": settings.dev,
+            "embedOrigins": origins,
+            "embedSelf": "'self'" in settings.frame_ancestors,
+        }
+        return web.json_response(body, headers=headers)
 
     @web.middleware
     async def static_headers(

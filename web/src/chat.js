@@ -31,13 +31,13 @@ export class Chat {
   build () {
     this.list = el('ol', { class: 'chat-list', 'aria-label': 'Chat messages', 'aria-live': 'polite', 'aria-relevant': 'additions text', tabindex: 0 })
     this.empty = el('p', { class: 'chat-empty' }, 'No messages yet.')
-    this.notice = el('p', { class: 'chat-notice', role: 'status', hidden: true })
+    this.notice = el('p', { class: 'chat-notice', id: 'chat-notice', role: 'status', hidden: true })
     this.input = el('textarea', {
-      class: 'chat-input', rows: 2, maxlength: 4000, placeholder: 'Write a message…', 'aria-label': 'Message'
+      class: 'chat-input', rows: 2, maxlength: 4000, placeholder: 'Write a message…', 'aria-label': 'Message', 'aria-describedby': 'chat-notice'
     })
     this.sendButton = el('button', { type: 'submit', class: 'icon-button primary', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send'))
     this.form = el('form', { class: 'chat-form' }, this.input, this.sendButton)
-    this.root = el('section', { class: 'chat', 'aria-label': 'Chat' }, this.list, this.empty, this.notice, this.form)
+    this.root = el('section', { class: 'chat', 'aria-label': 'Chat' }, this.empty, this.list, this.notice, this.form)
     this.form.addEventListener('submit', (e) => {
       e.preventDefault()
       this.send()
@@ -77,7 +77,8 @@ export class Chat {
     this.sendState = { allowed, reason }
     this.input.disabled = !allowed
     this.sendButton.disabled = !allowed
-    this.input.placeholder = allowed ? 'Write a message…' : reason
+    // The notice says why; the box only says that it is off.
+    this.input.placeholder = allowed ? 'Write a message…' : 'Sending is off'
     this.notice.hidden = allowed || !reason
     this.notice.textContent = allowed ? '' : reason
   }

@@ -198,6 +198,7 @@ class Session {
     this.build()
     this.connect()
     this.bindKeys()
+    this.bindNetwork()
   }
 
   sameIdentity (identity) {
@@ -271,7 +272,32 @@ class Session {
       }
       this.block(code, (err.data && err.data.message) || err.message)
     })
-    socket.on('disconnect', () => this.isCurrent(provider, name) && this.renderStatus())
+    socket.on('disconnect', () => {
+      if (!this.isCurrent(provider, name)) return
+      this.pauseWhileOffline()
+      this.renderStatus()
+    })
+  }
+
+  /**
+   * While the browser is offline, stop the sockets' reconnection attempts (each
+   * would fail); when it is back online, connect them again. Edits made
+   * meanwhile stay in the documents and sync on reconnect (protocol.md §4).
+   */
+  bindNetwork () {
+    this.onOffline = () => this.pauseWhileOffline()
+    this.onOnline = () => {
+      if (this.blocked || this.destroyed) return
+      for (const p of this.providers()) if (!p.socket.connected && !p.socket.active) p.connect()
+      this.renderStatus()
+    }
+    window.addEventListener('offline', this.onOffline)
+    window.addEventListener('online', this.onOnline)
+  }
+
+  pauseWhileOffline () {
+    if (navigator.onLine || this.destroyed) return
+    for (const p of this.providers()) if (!p.socket.connected) p.socket.disconnect()
   }
 
   isCurrent (provider, name) {
@@ -401,6 +427,8 @@ class Session {
     }
     this.blocker.replaceChildren(el('div', { class: 'blocker-card', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'blocker-title', 'data-code': code },
       el('h2', { id: 'blocker-title' }, text), body, actions))
+    // Removed or deleted: the content is not theirs to see any more.
+    this.blocker.classList.toggle('opaque', code === 'removed' || code === 'room_deleted')
     this.blocker.hidden = false
   }
 
@@ -416,6 +444,8 @@ class Session {
     clearTimeout(this.resyncTimer)
     window.removeEventListener('keydown', this.keydown)
     window.removeEventListener('keyup', this.keyup)
+    window.removeEventListener('offline', this.onOffline)
+    window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
     for (const p of this.providers()) destroyProvider(p)
   }
@@ -487,6 +517,7 @@ class Session {
 
     // Header
     this.titleEl = el('h1', { class: 'session-title' }, this.room)
+    this.roomIdEl = el('span', { class: 'room-id', hidden: true }, this.room)
     this.statusEl = el('div', { class: 'conn-status', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' },
       el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'conn-text' }, 'Connecting…'))
     this.unreadEl = el('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' })
@@ -525,7 +556,7 @@ class Session {
 
     const who = el('span', { class: 'whoami' }, user.name, ' · ', el('span', { class: 'role-badge role-' + user.role }, ROLE_LABELS[user.role]))
     const header = el('header', { class: 'topbar' },
-      el('div', { class: 'title-wrap' }, this.titleEl, el('span', { class: 'room-id' }, this.room)),
+      el('div', { class: 'title-wrap' }, this.titleEl, this.roomIdEl),
       this.statusEl,
       el('div', { class: 'topbar-actions' }, this.facilitatorBar, who, help, this.panelButton))
 
@@ -628,6 +659,7 @@ class Session {
     const me = this.identity.id
     const muted = s.muted.includes(me)
     this.titleEl.textContent = s.title || this.room
+    this.roomIdEl.hidden = !s.title || s.title === this.room
     document.title = (s.title || this.room) + ' · collab'
     this.canvas.setWritable(!this.readOnlyReason())
     const chatReason = this.blocked ? 'You are disconnected from this session.'

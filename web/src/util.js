@@ -70,7 +70,10 @@ export async function fetchConfig () {
     const res = await fetch('/web/config.json', { cache: 'no-store' })
     if (!res.ok) throw new Error('HTTP ' + res.status)
     const body = await res.json()
-    return { dev: body.dev === true, embedOrigins: Array.isArray(body.embedOrigins) ? body.embedOrigins : [] }
+    const origins = Array.isArray(body.embedOrigins) ? body.embedOrigins.filter((o) => typeof o === 'string') : []
+    // 'self' in --frame-ancestors: a page of this origin may embed the app and hand it a token.
+    if (body.embedSelf === true) origins.push(location.origin)
+    return { dev: body.dev === true, embedOrigins: origins }
   } catch {
     return { dev: false, embedOrigins: [] }
   }
@@ -84,13 +87,20 @@ export function toast (message, kind = 'info', timeoutMs = 5000) {
     toastRegion = el('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' })
     document.body.append(toastRegion)
   }
+  // The same message again (a burst of refusals) restarts its timer instead of stacking.
+  const same = [...toastRegion.children].find((t) => t.dataset.message === message)
+  if (same) {
+    clearTimeout(Number(same.dataset.timer))
+    if (timeoutMs > 0) same.dataset.timer = String(setTimeout(() => same.remove(), timeoutMs))
+    return same
+  }
   const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss' }, '×')
-  const item = el('div', { class: 'toast toast-' + kind }, el('span', {}, message), close)
+  const item = el('div', { class: 'toast toast-' + kind, dataset: { message } }, el('span', {}, message), close)
   const remove = () => item.remove()
   close.addEventListener('click', remove)
   toastRegion.append(item)
   while (toastRegion.children.length > 4) toastRegion.firstElementChild.remove()
-  if (timeoutMs > 0) setTimeout(remove, timeoutMs)
+  if (timeoutMs > 0) item.dataset.timer = String(setTimeout(remove, timeoutMs))
   return item
 }
 
