@@ -14,6 +14,7 @@ from aiohttp import web
 from collab.app import CollabApp, create_app
 from collab.client import CollabClient
 from collab.config import settings_from
+from tests.prereqs import unavailable
 
 
 @dataclass
@@ -123,7 +124,7 @@ def redis_binary() -> str:
     from tests.procs import REDIS_SERVER
 
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (README: Prerequisites); CI installs it")
+        unavailable("redis-server is not installed (README: Prerequisites); CI installs it")
     return REDIS_SERVER
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.interop.jspeer import INTEROP_DIR, JsPeer
+from tests.prereqs import unavailable
 
 #: What the suite imports from node_modules (package.json pins the versions).
 REQUIRED_MODULES = ("yjs", "y-socket.io", "socket.io-client", "y-protocols")
@@ -20,7 +21,7 @@ REQUIRED_MODULES = ("yjs", "y-socket.io", "socket.io-client", "y-protocols")
 def node() -> str:
     path = shutil.which("node")
     if path is None:
-        pytest.skip("node is not on PATH: the JS interop suite needs Node.js")
+        unavailable("node is not on PATH: the JS interop suite needs Node.js")
     return path
 
 

@@ -16,11 +16,10 @@ import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient
+from tests.prereqs import unavailable
 
 if shutil.which("node") is None:
-    pytest.skip(
-        "node is not on PATH: the JS interop suite needs Node.js 18+", allow_module_level=True
-    )
+    unavailable("node is not on PATH: the JS interop suite needs Node.js 18+")
 
 pytestmark = pytest.mark.interop
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pycrdt import Map
 
+from tests.prereqs import unavailable
 from tests.procs import REDIS_CLI, RedisClusterProcesses
 
 pytestmark = pytest.mark.slow
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def redis_cluster(redis_binary, tmp_path):
     if REDIS_CLI is None:
-        pytest.skip("redis-cli is not installed (needed to create the cluster)")
+        unavailable("redis-cli is not installed (needed to create the cluster)")
     cluster = RedisClusterProcesses(tmp_path)
     await cluster.start()
     yield cluster
