@@ -128,6 +128,7 @@ class CollabApp:
     async def shutdown(self, _app: web.Application) -> None:
         """Close every WebSocket (1001: clients reconnect by themselves), flush
         every room, close the store."""
+        self.websockets.end_polls(self.sio.eio)
         await self.websockets.close_all()
         if self.registry is not None:
             try:

@@ -111,8 +111,6 @@ class Broadcaster:
     def _resolve(self, sid: str, namespace: str) -> tuple[Any, Any] | None:
         """The transport and engine.io socket behind ``sid``, if it is a
         WebSocket the fast path may write to (else None: the normal path)."""
-        if not self.enabled:
-            return None
         entry = self.tracker.by_eio_sid.get(self.sio.manager.eio_sid_from_sid(sid, namespace))
         if entry is None:
             return None  # polling (or not yet upgraded): the normal path
@@ -133,8 +131,14 @@ class Broadcaster:
         *,
         skip: str | None = None,
     ) -> int:
-        """Broadcast ``event(payload)`` to ``sids`` of ``namespace`` (but
-        ``skip``); return how many recipients it was handed to."""
+        """Broadcast ``event(payload)`` to ``sids``, every member of
+        ``namespace`` (but ``skip``); return how many recipients it was
+        handed to."""
+        if not self.enabled:  # python-socketio's own path, as a stock server takes it
+            count = sum(1 for sid in sids if sid != skip)
+            self._spawn(self.sio.emit(event, payload, namespace=namespace, skip_sid=skip))
+            self.queued_deliveries += count
+            return count
         frames: bytes | None = None
         packets: tuple[Any, Any] | None = None
         fallback: list[str] = []
@@ -182,8 +186,8 @@ class Broadcaster:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         self.fast_deliveries += count
-        for sid in fallback:
-            self._spawn(self.sio.emit(event, payload, to=sid, namespace=namespace))
+        if fallback:
+            self._spawn(self.sio.emit(event, payload, to=fallback, namespace=namespace))
         self.queued_deliveries += enqueued + len(fallback)
         return count + enqueued + len(fallback)
 

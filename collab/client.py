@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -60,8 +60,11 @@ class CollabClient:
         auth: dict[str, Any] | None = None,
         doc: Doc[Any] | None = None,
         reconnection: bool = True,
+        transports: Sequence[str] = ("websocket",),
     ) -> None:
         self.url = url.rstrip("/")
+        #: Engine.IO transports, as python-socketio takes them ("polling" too).
+        self.transports = list(transports)
         self.room = validate_room_id(room)
         self.doc_name = DocName(doc_name)
         self.namespace = namespace_for(self.room, self.doc_name)
@@ -104,7 +107,7 @@ class CollabClient:
                 self.url,
                 namespaces=[self.namespace],
                 auth=self.auth,
-                transports=["websocket"],
+                transports=self.transports,
                 wait_timeout=timeout_s,
             )
         except socketio.exceptions.ConnectionError as exc:

@@ -7,7 +7,8 @@ It differs from the stock driver in two ways:
   triples CPU per delivery (design.md §7);
 * every open WebSocket is tracked, so shutdown can close them all with
   1001 "going away". Clients then reconnect by themselves; a Socket.IO
-  DISCONNECT packet would instead tell them not to.
+  DISCONNECT packet would instead tell them not to. Long-polling clients'
+  pending requests are answered with a NOOP, for the same effect.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import engineio
 from aiohttp import WSCloseCode, web
 from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
@@ -40,6 +42,14 @@ class WebSocketTracker:
             for ws in sockets
         ]
         await asyncio.wait(closing, timeout=timeout_s)
+
+    def end_polls(self, eio: Any) -> None:
+        """Answer every long-polling client's pending request with a NOOP, so
+        shutdown need not wait for it; its next poll fails and it reconnects,
+        as a WebSocket client does after 1001."""
+        for sid, socket in list(eio.sockets.items()):
+            if sid not in self.by_eio_sid and not socket.closed:
+                socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
 
 
 def install_transport(eio: Any, *, tracker: WebSocketTracker, compress: bool) -> None:

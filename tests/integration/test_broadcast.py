@@ -111,3 +111,45 @@ async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
     finally:
         await sender.close()
         await reader.close()
+
+
+async def test_polling_and_upgraded_clients_get_every_update_in_order(
+    server_factory, client_factory
+):
+    """Clients the fast path does not write to (long-polling, or upgraded from
+    it) get python-socketio's own path, mixed with WebSocket recipients."""
+    srv = await server_factory()
+    sender = await client_factory(srv.url, "mixed")
+    websocket = await client_factory(srv.url, "mixed")
+    polling = await client_factory(srv.url, "mixed", transports=["polling"])
+    upgraded = await client_factory(srv.url, "mixed", transports=["polling", "websocket"])
+    order = {c: [] for c in (websocket, polling, upgraded)}
+
+    def recorder(seen: list[str]):
+        return lambda event: seen.extend(sorted(event.keys))
+
+    subscriptions = [  # kept: pycrdt drops an observer whose subscription is gone
+        client.doc.get("shapes", type=Map).observe(recorder(seen)) for client, seen in order.items()
+    ]
+    for i in range(40):
+        sender.doc.get("shapes", type=Map)[f"s{i:02}"] = {"type": "rect", "x": float(i)}
+        if i % 8 == 0:
+            await asyncio.sleep(0.01)
+    for client, seen in order.items():
+        await client.wait_for(lambda client=client: len(shapes(client)) == 40)
+        assert seen == [f"s{i:02}" for i in range(40)]
+    assert len(subscriptions) == 3
+    assert srv.app.sync.broadcaster.queued_deliveries >= 40  # the polling client at least
+    # Shutdown answers the pending long-poll instead of waiting for it (25 s).
+    await asyncio.wait_for(srv.stop(), 10)
+
+
+async def test_the_stock_path_when_the_fast_path_is_off(server_factory, client_factory):
+    srv = await server_factory(fast_broadcast=False)
+    sender = await client_factory(srv.url, "stock")
+    receivers = [await client_factory(srv.url, "stock") for _ in range(3)]
+    for i in range(20):
+        sender.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "rect"}
+    for r in receivers:
+        await r.wait_for(lambda r=r: len(shapes(r)) == 20)
+    assert srv.app.sync.broadcaster.fast_deliveries == 0
