@@ -5,7 +5,7 @@
 //
 // The output is deterministic: the same sources and node_modules give the same
 // bytes, whatever the working directory (no source maps, no absolute paths).
-import { build } from 'esbuild'
+import { build, transform } from 'esbuild'
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,9 +33,14 @@ const result = await build({
   define: { 'process.env.NODE_ENV': '"production"' }
 })
 
-// The static files are copied as they are.
+// The static files are copied as they are; stylesheets are minified.
 for (const name of readdirSync(staticSrc).sort()) {
-  copyFileSync(join(staticSrc, name), join(outdir, name))
+  if (name.endsWith('.css')) {
+    const css = await transform(readFileSync(join(staticSrc, name), 'utf8'), { loader: 'css', minify: true, legalComments: 'none' })
+    writeFileSync(join(outdir, name), css.code)
+  } else {
+    copyFileSync(join(staticSrc, name), join(outdir, name))
+  }
 }
 
 // Licences of every package in the bundle, next to it.
