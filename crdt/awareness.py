@@ -131,6 +131,18 @@ class _Slot:
     updated: float = 0.0
 
 
+def _stamped_user(state: str | None, default: Hashable) -> Hashable:
+    """The user id a node stamped into a state (:func:`stamp_user`), else ``default``."""
+    if state is None:
+        return default
+    try:
+        user = orjson.loads(state).get("user")
+    except (orjson.JSONDecodeError, AttributeError):
+        return default
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return user_id if isinstance(user_id, str) else default
+
+
 def _supersedes(entry: AwarenessEntry, slot: _Slot | None) -> bool:
     """y-protocols' rule: a higher clock wins; an equal clock may only remove."""
     current = 0 if slot is None else slot.clock
@@ -204,12 +216,9 @@ class AwarenessTable:
         owned = {cid for cid, slot in self._slots.items() if slot.owner == owner}
         for entry in entries:
             slot = self._slots.get(entry.client_id)
-            foreign = (
-                slot is not None
-                and not slot.remote  # a client that moved here from another node
-                and slot.owner != owner
-                and slot.principal != principal
-            )
+            # Another user's client (here or on another node); the same user's
+            # connection may take it over (a reconnect, or a move between nodes).
+            foreign = slot is not None and slot.owner != owner and slot.principal != principal
             if entry.state is None and entry.client_id not in owned:
                 continue  # an echo of a removal: a removal never claims an id
             if self._is_stale_echo(entry, principal):
@@ -251,8 +260,15 @@ class AwarenessTable:
                 if slot is not None and not slot.remote:
                     slot.clock, slot.state = entry.clock, entry.state
                 else:
+                    # The user the other node stamped is who may take it over here.
+                    known = slot.principal if slot is not None else node
                     self._slots[entry.client_id] = _Slot(
-                        entry.clock, entry.state, node, node, remote=True, updated=now
+                        entry.clock,
+                        entry.state,
+                        node,
+                        _stamped_user(entry.state, known),
+                        remote=True,
+                        updated=now,
                     )
                 changed.append(entry)
         return changed

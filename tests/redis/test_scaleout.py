@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient, CollabClientError
+from crdt.awareness import AwarenessEntry, encode_awareness
 from rooms.envelope import Envelope, EnvelopeKind
 from tests.conftest import mint
 from tests.redis.conftest import eventually, healthz, metrics
@@ -95,6 +97,29 @@ async def test_awareness_across_nodes_and_removal(two, clients):
     await on_a.close()
     await on_b.wait_for(lambda: on_a.doc.client_id not in on_b.awareness, timeout_s=10)
     await late_b.wait_for(lambda: on_a.doc.client_id not in late_b.awareness, timeout_s=10)
+
+
+async def test_echoes_of_another_nodes_clients_claim_nothing(two, clients):
+    """The y-socket.io provider sends back every state relayed to it: Bob's echo
+    of Ann's state (Ann on node A) must not make Bob its owner on node B, or Ann
+    would vanish for node B when Bob leaves."""
+    _, a, b = two
+    on_a = await clients(a.url, "echo", auth={"token": mint("echo", name="Ann", sub="ann")})
+    bob = await clients(b.url, "echo", auth={"token": mint("echo", name="Bob", sub="bob")})
+    other = await clients(b.url, "echo", auth={"token": mint("echo", name="Cy", sub="cy")})
+    await on_a.set_awareness({"cursor": [4, 2]})
+    ann = on_a.doc.client_id
+    await bob.wait_for(lambda: ann in bob.awareness, timeout_s=10)
+    await other.wait_for(lambda: ann in other.awareness, timeout_s=10)
+    state = orjson.dumps(bob.awareness[ann]).decode()
+    echo = encode_awareness([AwarenessEntry(ann, on_a._awareness_clock, state)])
+    await bob.emit_raw("awareness-update", echo)
+    await bob.set_awareness({"cursor": [1, 1]})
+    await other.wait_for(lambda: bob.doc.client_id in other.awareness, timeout_s=10)
+    assert bob.errors == []
+    await bob.close()  # the removal of Bob's clients, one update
+    await other.wait_for(lambda: bob.doc.client_id not in other.awareness, timeout_s=10)
+    assert ann in other.awareness
 
 
 async def test_moderation_across_nodes(two, clients):

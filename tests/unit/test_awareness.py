@@ -386,13 +386,13 @@ def test_apply_remote_keeps_local_ownership():
     assert table.remove_owner("c1") == [AwarenessEntry(1, 3, None)]
 
 
-def test_a_local_connection_may_take_a_remote_client():
-    """A client that moved to this node from another one (any principal)."""
+def test_a_local_connection_of_the_same_user_may_take_a_remote_client():
+    """A client that moved to this node from another one: the user the other
+    node stamped into its state may take it over, with a newer or the same clock."""
     table = AwarenessTable()
-    table.apply_remote([entry(1, 4, {"v": 1})], node="n2", now=1.0)
-    assert table.apply([entry(1, 5, {"v": 2})], owner="c1", principal="ann") == [
-        entry(1, 5, {"v": 2})
-    ]
+    table.apply_remote([entry(1, 4, {"v": 1, "user": {"id": "ann"}})], node="n2", now=1.0)
+    moved = entry(1, 5, {"v": 2})
+    assert table.apply([moved], owner="c1", principal="ann") == [moved]
     assert table.owners() == {"c1"}
     assert table.sweep_remote(older_than=100.0) == []  # local now
     # ... and once local, another principal is refused again
@@ -402,13 +402,29 @@ def test_a_local_connection_may_take_a_remote_client():
 
 def test_remote_takeover_with_a_stale_clock():
     table = AwarenessTable()
-    table.apply_remote([entry(1, 4, {"v": 1})], node="n2", now=1.0)
+    table.apply_remote([entry(1, 4, {"v": 1, "user": {"id": "ann"}})], node="n2", now=1.0)
     assert table.apply([entry(1, 4, {"v": 1})], owner="c1", principal="ann") == []
     assert table.owners() == {"c1"}
     assert table.sweep_remote(older_than=100.0) == []
     with pytest.raises(AwarenessClientNotOwned):
         table.apply([entry(1, 9, {"v": 3})], owner="c2", principal="bob")
     assert table.remove_owner("c1") == [AwarenessEntry(1, 5, None)]
+
+
+def test_echoes_of_remote_clients_claim_nothing():
+    """y-socket.io echoes every state relayed to it, other nodes' clients too:
+    another user's echo neither claims the client nor counts toward the limit."""
+    table = AwarenessTable(max_clients_per_owner=8)
+    remote = [entry(cid, 3, {"user": {"id": f"u{cid}"}}) for cid in range(1, 13)]
+    table.apply_remote(remote, node="n2", now=1.0)
+    assert table.apply(remote, owner="c1", principal="bob") == []
+    assert table.owners() == {"n2"}
+    assert table.sweep_remote(older_than=100.0) == [
+        AwarenessEntry(c, 4, None) for c in range(1, 13)
+    ]
+    with pytest.raises(AwarenessClientNotOwned):  # a newer state is speaking for u1
+        table.apply_remote([entry(1, 5, {"user": {"id": "u1"}})], node="n2", now=2.0)
+        table.apply([entry(1, 6, {"x": 1})], owner="c1", principal="bob")
 
 
 def test_sweep_remote():
