@@ -95,9 +95,11 @@ class Broadcaster:
         self.enabled = enabled
         self.max_send_buffer_bytes = max_send_buffer_bytes
         self.max_queued_packets = max_queued_packets
-        self._pending: dict[Any, list[bytes]] = {}
-        #: Socket.IO sid → (transport, engine.io socket), resolved once per connection.
-        self._handles: dict[str, tuple[Any, Any]] = {}
+        #: This turn's broadcasts: their frames and the transports they go to.
+        self._batches: list[tuple[bytes, list[Any]]] = []
+        #: Socket.IO sid → (transport, engine.io socket, its queue), resolved
+        #: once per connection.
+        self._handles: dict[str, tuple[Any, Any, Any]] = {}
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.fast_deliveries = 0
@@ -108,7 +110,7 @@ class Broadcaster:
         """The connection ``sid`` ended: drop what was resolved for it."""
         self._handles.pop(sid, None)
 
-    def _resolve(self, sid: str, namespace: str) -> tuple[Any, Any] | None:
+    def _resolve(self, sid: str, namespace: str) -> tuple[Any, Any, Any] | None:
         """The transport and engine.io socket behind ``sid``, if it is a
         WebSocket the fast path may write to (else None: the normal path)."""
         entry = self.tracker.by_eio_sid.get(self.sio.manager.eio_sid_from_sid(sid, namespace))
@@ -118,7 +120,7 @@ class Broadcaster:
         writer = ws._writer
         if writer is None or writer.transport is None:
             return None
-        handle = (writer.transport, eio_socket)
+        handle = (writer.transport, eio_socket, eio_socket.queue)
         self._handles[sid] = handle
         return handle
 
@@ -141,63 +143,80 @@ class Broadcaster:
             return count
         frames: bytes | None = None
         packets: tuple[Any, Any] | None = None
+        targets: list[Any] = []  # transports the frames go to, this turn
         fallback: list[str] = []
-        count = enqueued = 0
+        enqueued = 0
         handles = self._handles
-        pending = self._pending
-        limit = self.max_send_buffer_bytes
         for sid in sids:
             if sid == skip:
                 continue
             handle = handles.get(sid) or self._resolve(sid, namespace)
             if handle is None:
-                fallback.append(sid)
+                fallback.append(sid)  # polling (or not yet upgraded): the normal path
                 continue
-            transport, eio_socket = handle
-            if transport.is_closing() or eio_socket.closed:
-                handles.pop(sid, None)
-                continue
-            if eio_socket.upgrading:
-                fallback.append(sid)  # engine.io holds its packets back until it is done
-                continue
-            buffered = transport.get_write_buffer_size()
-            queue = eio_socket.queue
-            queued = queue.qsize()
-            if buffered or queued:
-                if buffered > limit or queued > self.max_queued_packets:
-                    self._drop_slow(sid, transport, buffered, queued)
-                    continue
+            transport, eio_socket, queue = handle
+            if transport.get_write_buffer_size() or queue.qsize() or eio_socket.upgrading:
                 # Behind what engine.io holds: join its queue, now, in order.
                 if packets is None:
                     packets = binary_event_packets(namespace, event, payload)
-                queue.put_nowait(packets[0])
-                queue.put_nowait(packets[1])
-                enqueued += 1
+                if self._behind(sid, handle, packets):
+                    enqueued += 1
+                elif eio_socket.upgrading:
+                    fallback.append(sid)
                 continue
+            if eio_socket.closed:
+                handles.pop(sid, None)
+                continue
+            targets.append(transport)
+        if targets:
             if frames is None:
                 frames = binary_event_frames(namespace, event, payload)
-            chunks = pending.get(transport)
-            if chunks is None:
-                pending[transport] = [frames]
-            else:
-                chunks.append(frames)
-            count += 1
-        if pending and not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        self.fast_deliveries += count
+            self._batches.append((frames, targets))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
+        self.fast_deliveries += len(targets)
         if fallback:
             self._spawn(self.sio.emit(event, payload, to=fallback, namespace=namespace))
         self.queued_deliveries += enqueued + len(fallback)
-        return count + enqueued + len(fallback)
+        return len(targets) + enqueued + len(fallback)
+
+    def _behind(self, sid: str, handle: tuple[Any, Any, Any], packets: tuple[Any, Any]) -> bool:
+        """A recipient with unsent bytes or queued packets: append the event to
+        its Engine.IO queue (True), drop it if it is past the limits, or leave
+        a socket in the middle of an upgrade to python-socketio (False)."""
+        transport, eio_socket, queue = handle
+        if eio_socket.closed or transport.is_closing():
+            self._handles.pop(sid, None)
+            return False
+        if eio_socket.upgrading:
+            return False  # engine.io holds its packets back until it is done
+        buffered = transport.get_write_buffer_size()
+        queued = queue.qsize()
+        if buffered > self.max_send_buffer_bytes or queued > self.max_queued_packets:
+            self._drop_slow(sid, transport, buffered, queued)
+            return False
+        queue.put_nowait(packets[0])
+        queue.put_nowait(packets[1])
+        return True
 
     def _flush(self) -> None:
+        """Write what this turn's broadcasts left: one write per socket."""
         self._flush_scheduled = False
-        pending, self._pending = self._pending, {}
-        for transport, chunks in pending.items():
-            if transport.is_closing():
-                continue
-            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        batches, self._batches = self._batches, []
+        if len(batches) == 1:  # the usual turn: one broadcast, the same bytes for all
+            frames, targets = batches[0]
+            for transport in targets:
+                if not transport.is_closing():
+                    transport.write(frames)
+            return
+        chunks: dict[Any, list[bytes]] = {}
+        for frames, targets in batches:
+            for transport in targets:
+                chunks.setdefault(transport, []).append(frames)
+        for transport, parts in chunks.items():
+            if not transport.is_closing():
+                transport.write(b"".join(parts))
 
     def _drop_slow(self, sid: str, transport: Any, buffered: int, queued: int) -> None:
         self.dropped_slow += 1
