@@ -10,14 +10,13 @@ event-loop turn go out in one ``transport.write``.
 Order: a recipient whose Engine.IO queue holds packets, or whose transport
 has unsent bytes (engine.io's writer may be waiting to drain between the two
 frames of an event), gets the broadcast appended to that queue instead, in
-the same call, so broadcasts reach each recipient in the order they were
-sent. Relative to engine.io's own packets (acks, errors, ``room:state``) the
-order is kept too, but for the one or two loop iterations on Python 3.11 in
-which its writer has taken a packet from the queue and not yet written it;
-Yjs updates and awareness states are indifferent to that order (Yjs holds
-an update whose dependencies have not arrived, awareness has clocks).
-Polling clients and sockets in the middle of an upgrade take python-
-socketio's own path.
+the same call, behind what is already there. One window remains: on Python
+3.11 engine.io's writer takes a packet from the queue one or two loop
+iterations before it writes it, and a broadcast that finds the queue empty
+and the buffer drained in between is written first. Yjs updates and
+awareness states are indifferent to that order (Yjs holds an update whose
+dependencies have not arrived; awareness has clocks). Polling clients and
+sockets in the middle of an upgrade take python-socketio's own path.
 
 Slow consumers: a recipient whose unsent bytes pass ``max_send_buffer_bytes``
 (or whose queue passes ``max_queued_packets``) is disconnected, never allowed
