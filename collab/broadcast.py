@@ -10,13 +10,16 @@ event-loop turn go out in one ``transport.write``.
 Order: a recipient whose Engine.IO queue holds packets, or whose transport
 has unsent bytes (engine.io's writer may be waiting to drain between the two
 frames of an event), gets the broadcast appended to that queue instead, in
-the same call, behind what is already there. One window remains: on Python
-3.11 engine.io's writer takes a packet from the queue one or two loop
-iterations before it writes it, and a broadcast that finds the queue empty
-and the buffer drained in between is written first. Yjs updates and
-awareness states are indifferent to that order (Yjs holds an update whose
-dependencies have not arrived; awareness has clocks). Polling clients and
-sockets in the middle of an upgrade take python-socketio's own path.
+the same call, behind what is already there. Its later broadcasts follow
+through the queue until engine.io's writer has written the last of them (it
+tells by encoding that broadcast's attachment packet, which it does just
+before writing it): the writer takes packets from the queue a loop iteration
+or two before it writes them, so an empty queue alone does not mean they are
+out. Relative to engine.io's own packets (acks, errors, ``room:state``) that
+window remains; Yjs updates and awareness states are indifferent to it (Yjs
+holds an update whose dependencies have not arrived; awareness has clocks).
+Polling clients and sockets in the middle of an upgrade take python-
+socketio's own path.
 
 Slow consumers: a recipient whose unsent bytes pass ``max_send_buffer_bytes``
 (or whose queue passes ``max_queued_packets``) is disconnected, never allowed
@@ -30,7 +33,7 @@ import functools
 import json
 import logging
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import engineio
@@ -38,7 +41,7 @@ import socketio
 
 from collab.transport import WebSocketTracker
 
-__all__ = ["Broadcaster", "binary_event_frames", "binary_event_packets"]
+__all__ = ["Broadcaster", "binary_event_frames", "binary_event_header_packet"]
 
 log = logging.getLogger("collab.broadcast")
 
@@ -69,12 +72,25 @@ def binary_event_frames(namespace: str, event: str, payload: bytes) -> bytes:
     return _frame(_FIN_TEXT, text.encode()) + _frame(_FIN_BINARY, payload)
 
 
-def binary_event_packets(namespace: str, event: str, payload: bytes) -> tuple[Any, Any]:
-    """The two Engine.IO packets of the same event, for engine.io's queue
-    (shared by every recipient: its writer only encodes them)."""
-    text = _binary_event_header(namespace, event)
-    message = engineio.packet.MESSAGE
-    return engineio.packet.Packet(message, data=text), engineio.packet.Packet(message, data=payload)
+def binary_event_header_packet(namespace: str, event: str) -> Any:
+    """The first Engine.IO packet of the same event, for engine.io's queue
+    (shared by every recipient: its writer only encodes it)."""
+    return engineio.packet.Packet(
+        engineio.packet.MESSAGE, data=_binary_event_header(namespace, event)
+    )
+
+
+class _Attachment(engineio.packet.Packet):  # type: ignore[misc]
+    """A queued broadcast's attachment packet for one recipient: engine.io's
+    writer encodes it just before it writes it, which ``written`` learns."""
+
+    def __init__(self, payload: bytes, written: Callable[[], None]) -> None:
+        super().__init__(engineio.packet.MESSAGE, data=payload)
+        self._written = written
+
+    def encode(self, b64: bool = False) -> Any:
+        self._written()
+        return super().encode(b64)
 
 
 class Broadcaster:
@@ -99,15 +115,23 @@ class Broadcaster:
         #: Socket.IO sid → (transport, engine.io socket, its queue), resolved
         #: once per connection.
         self._handles: dict[str, tuple[Any, Any, Any]] = {}
+        #: Socket.IO sid → broadcasts in its Engine.IO queue not yet written.
+        self._queued: dict[str, int] = {}
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.fast_deliveries = 0
         self.queued_deliveries = 0
         self.dropped_slow = 0
 
+    @property
+    def recipients_behind(self) -> int:
+        """Recipients with broadcasts in their Engine.IO queue, not yet written."""
+        return len(self._queued)
+
     def forget(self, sid: str) -> None:
         """The connection ``sid`` ended: drop what was resolved for it."""
         self._handles.pop(sid, None)
+        self._queued.pop(sid, None)
 
     def _resolve(self, sid: str, namespace: str) -> tuple[Any, Any, Any] | None:
         """The transport and engine.io socket behind ``sid``, if it is a
@@ -141,11 +165,12 @@ class Broadcaster:
             self.queued_deliveries += count
             return count
         frames: bytes | None = None
-        packets: tuple[Any, Any] | None = None
+        header: Any = None  # the Engine.IO packet, for recipients behind their queue
         targets: list[Any] = []  # transports the frames go to, this turn
         fallback: list[str] = []
         enqueued = 0
         handles = self._handles
+        queued = self._queued
         for sid in sids:
             if sid == skip:
                 continue
@@ -154,11 +179,16 @@ class Broadcaster:
                 fallback.append(sid)  # polling (or not yet upgraded): the normal path
                 continue
             transport, eio_socket, queue = handle
-            if transport.get_write_buffer_size() or queue.qsize() or eio_socket.upgrading:
+            if (
+                transport.get_write_buffer_size()
+                or queue.qsize()
+                or sid in queued
+                or eio_socket.upgrading
+            ):
                 # Behind what engine.io holds: join its queue, now, in order.
-                if packets is None:
-                    packets = binary_event_packets(namespace, event, payload)
-                if self._behind(sid, handle, packets):
+                if header is None:
+                    header = binary_event_header_packet(namespace, event)
+                if self._behind(sid, handle, header, payload):
                     enqueued += 1
                 elif eio_socket.upgrading:
                     fallback.append(sid)
@@ -180,7 +210,7 @@ class Broadcaster:
         self.queued_deliveries += enqueued + len(fallback)
         return len(targets) + enqueued + len(fallback)
 
-    def _behind(self, sid: str, handle: tuple[Any, Any, Any], packets: tuple[Any, Any]) -> bool:
+    def _behind(self, sid: str, handle: tuple[Any, Any, Any], header: Any, payload: bytes) -> bool:
         """A recipient with unsent bytes or queued packets: append the event to
         its Engine.IO queue (True), drop it if it is past the limits, or leave
         a socket in the middle of an upgrade to python-socketio (False)."""
@@ -195,9 +225,18 @@ class Broadcaster:
         if buffered > self.max_send_buffer_bytes or queued > self.max_queued_packets:
             self._drop_slow(sid, transport, buffered, queued)
             return False
-        queue.put_nowait(packets[0])
-        queue.put_nowait(packets[1])
+        queue.put_nowait(header)
+        queue.put_nowait(_Attachment(payload, functools.partial(self._written, sid)))
+        self._queued[sid] = self._queued.get(sid, 0) + 1
         return True
+
+    def _written(self, sid: str) -> None:
+        """Engine.IO's writer is writing one of ``sid``'s queued broadcasts."""
+        left = self._queued.get(sid, 0) - 1
+        if left > 0:
+            self._queued[sid] = left
+        else:
+            self._queued.pop(sid, None)
 
     def _flush(self) -> None:
         """Write what this turn's broadcasts left: one write per socket."""

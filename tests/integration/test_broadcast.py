@@ -108,6 +108,7 @@ async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
                 received.append(attachment.data)
         assert received == updates
         assert broadcaster.dropped_slow == 0
+        assert broadcaster.recipients_behind == 0  # engine.io's writer wrote them all
     finally:
         await sender.close()
         await reader.close()

@@ -7,7 +7,7 @@ import struct
 import pytest
 from socketio import packet
 
-from collab.broadcast import binary_event_frames, binary_event_packets
+from collab.broadcast import _Attachment, binary_event_frames, binary_event_header_packet
 
 
 def read_frames(data: bytes) -> list[tuple[int, bytes]]:
@@ -50,12 +50,16 @@ def test_default_namespace():
 
 
 def test_queued_packets_encode_like_python_socketio():
-    """A recipient behind engine.io's queue gets the same two messages."""
+    """A recipient behind engine.io's queue gets the same two messages, and
+    the attachment says when engine.io's writer takes it."""
     payload = b"\x00\x01update"
     namespace = "/yjs|r"
-    header, attachment = binary_event_packets(namespace, "sync-update", payload)
+    written = []
+    header = binary_event_header_packet(namespace, "sync-update")
+    attachment = _Attachment(payload, lambda: written.append(True))
     expected = packet.Packet(packet.EVENT, namespace=namespace, data=["sync-update", payload])
     text, binary = expected.encode()
     assert header.encode() == "4" + text  # engine.io's MESSAGE packet, as written
     assert attachment.encode() == binary == payload
     assert attachment.binary and not header.binary
+    assert written == [True]
