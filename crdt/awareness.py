@@ -243,7 +243,8 @@ class AwarenessTable:
                 self._gone.pop(entry.client_id, None)
                 changed.append(entry)
             elif slot is not None and slot.owner != owner:
-                # A takeover with a stale clock: same principal, or from a remote node.
+                # A takeover with a stale clock by the same user (a reconnect, or a
+                # client that moved here from another node).
                 slot.owner, slot.principal, slot.remote = owner, principal, False
         return changed
 
