@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -97,6 +98,8 @@ class _Subscriber:
             client = aioredis.Redis(
                 host=self.host,
                 port=self.port,
+                # CLIENT LIST shows which node a subscriber connection is.
+                client_name=self.bus.client_name("sub"),
                 retry=Retry(NoBackoff(), 0),
                 socket_timeout=None,
                 socket_connect_timeout=5.0,
@@ -175,6 +178,10 @@ class RedisBus:
         self._publishing: set[asyncio.Task[None]] = set()
         self.publish_failures = 0
         self.lost = 0  # times a subscription connection dropped
+
+    def client_name(self, role: str) -> str:
+        """A Redis client name for this node's ``role`` connection (no spaces)."""
+        return re.sub(r"[^A-Za-z0-9_.:-]", "_", f"collab:{role}:{self.node_id}")[:128]
 
     @property
     def healthy(self) -> bool:
