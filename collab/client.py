@@ -61,6 +61,7 @@ class CollabClient:
         doc: Doc[Any] | None = None,
         reconnection: bool = True,
         transports: Sequence[str] = ("websocket",),
+        max_message_bytes: int = 256 << 20,
     ) -> None:
         self.url = url.rstrip("/")
         #: Engine.IO transports, as python-socketio takes them ("polling" too).
@@ -84,7 +85,13 @@ class CollabClient:
         self._changed = asyncio.Condition()
         self._step1_answered = False
         self._step2_received = False
-        self._sio = socketio.AsyncClient(reconnection=reconnection, logger=False)
+        # A document's whole state arrives in one frame (the answer to
+        # sync-step-1): aiohttp's default cap of 4 MiB would refuse big boards.
+        self._sio = socketio.AsyncClient(
+            reconnection=reconnection,
+            logger=False,
+            websocket_extra_options={"max_msg_size": max_message_bytes},
+        )
         self._subscription = self.doc.observe(self._on_local_change)
         ns = self.namespace
         self._sio.on("connect", self._on_connect, namespace=ns)

@@ -177,3 +177,16 @@ async def test_server_step_follows_the_answer_to_the_clients_step(server, client
             order.append("server-step-1")
     await raw.close()
     assert order == ["ack", "server-step-1"]
+
+
+async def test_a_state_larger_than_4_mib_reaches_a_late_joiner(server, client_factory):
+    """The answer to sync-step-1 carries the whole document in one frame."""
+    writer = await client_factory(server.url, "big")
+    watcher = await client_factory(server.url, "big")  # gets them one by one
+    shapes = writer.doc.get("shapes", type=Map)
+    for i in range(6):  # 6 updates of ~0.8 MB: each under the 1 MiB message limit
+        shapes[f"note{i}"] = {"type": "text", "text": str(i) * 800_000}
+    await watcher.wait_for(lambda: len(watcher.doc.get("shapes", type=Map)) == 6, timeout_s=20)
+    late = await client_factory(server.url, "big", reconnection=False)
+    await late.wait_for(lambda: len(late.doc.get("shapes", type=Map)) == 6, timeout_s=20)
+    assert late.connected
