@@ -10,9 +10,12 @@ import shutil
 import signal
 import socket
 import sys
+from functools import partial
 from pathlib import Path
 
 import redis.asyncio as aioredis
+
+from tests.waiting import until
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -59,13 +62,14 @@ class RedisProcess:
             stderr=asyncio.subprocess.DEVNULL,
         )
         client = aioredis.Redis(port=self.port, socket_connect_timeout=0.5)
+
+        async def answers() -> bool:
+            with contextlib.suppress(OSError, aioredis.RedisError):
+                return bool(await client.ping())
+            return False
+
         try:
-            for _ in range(200):
-                with contextlib.suppress(OSError, aioredis.RedisError):
-                    if await client.ping():
-                        return
-                await asyncio.sleep(0.025)
-            raise RuntimeError(f"redis-server on {self.port} did not start")
+            await until(answers, timeout_s=5, what=f"redis-server on {self.port} answering")
         finally:
             await client.aclose()
 
@@ -77,6 +81,10 @@ class RedisProcess:
 
     def client(self) -> aioredis.Redis:
         return aioredis.Redis(port=self.port)
+
+
+async def _cluster_ok(client: aioredis.Redis) -> bool:
+    return "cluster_state:ok" in str(await client.execute_command("CLUSTER", "INFO"))
 
 
 class RedisClusterProcesses:
@@ -123,13 +131,7 @@ class RedisClusterProcesses:
         for node in self.nodes:
             client = node.client()
             try:
-                for _ in range(400):
-                    info = await client.execute_command("CLUSTER", "INFO")
-                    if "cluster_state:ok" in str(info):
-                        break
-                    await asyncio.sleep(0.05)
-                else:
-                    raise RuntimeError("the cluster did not become ok")
+                await until(partial(_cluster_ok, client), timeout_s=20, what="cluster_state:ok")
             finally:
                 await client.aclose()
 

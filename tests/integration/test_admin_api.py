@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
@@ -16,6 +15,7 @@ from pycrdt import Map
 from collab.client import CollabClient
 from collab.openapi import OPENAPI
 from tests.conftest import ADMIN_KEY, SECRET, mint
+from tests.waiting import until
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -116,11 +116,13 @@ async def test_create_list_info(api, token_server, client_factory):
 
     path = "/api/rooms/" + quote("clinic-7/group-a", safe="")
     await fac.wait_for(lambda: True)
-    for _ in range(100):
-        status, info = await api.call("GET", path)
-        if info["documentBytes"].get("board", 0) > 10:
-            break
-        await asyncio.sleep(0.02)
+
+    async def board_stored() -> bool:
+        _, body = await api.call("GET", path)
+        return bool(body["documentBytes"].get("board", 0) > 10)
+
+    await until(board_stored, what="the board's bytes in the room info")
+    status, info = await api.call("GET", path)
     assert status == 200
     check("RoomInfo", info)
     assert {(u["userId"], u["role"]) for u in info["online"]} == {
@@ -193,11 +195,10 @@ async def test_export_formats(api, token_server, client_factory):
     first = await chat.send_chat("first *message*")
     await chat.send_chat("second message")
     await board.call("mod:redact", {"messageId": first["id"]})
-    for _ in range(200):
-        room = token_server.registry.rooms["exp"]
-        if len(room.docs["board"].engine.read_map("shapes")) == 4:
-            break
-        await asyncio.sleep(0.01)
+    board_doc = token_server.registry.rooms["exp"].docs["board"]
+    await until(
+        lambda: len(board_doc.engine.read_map("shapes")) == 4, what="4 shapes on the server"
+    )
 
     status, data = await api.call("GET", "/api/rooms/exp/export")
     assert status == 200
@@ -282,14 +283,18 @@ async def test_retention_purges_idle_rooms(server_factory, client_factory):
         await api.call("POST", "/api/rooms", json={"id": "long", "retentionDays": 30})
         client = await client_factory(srv.url, "short", auth={"token": mint("short")})
         client.doc.get("shapes", type=Map)["x"] = {"type": "rect"}
-        await asyncio.sleep(1.2)  # longer than 1e-5 days (0.864 s): the room stays while in use
-        assert "short" in await srv.registry.store.list_rooms()
+        registry = srv.registry
+        real_clock = registry.clock_ms
+        registry.clock_ms = lambda: real_clock() + 86_400_000  # a day on: "short" has expired
+        assert await registry.purge_expired() == []  # ... but a room in use stays
+        assert "short" in await registry.store.list_rooms()
         await client.close()
-        for _ in range(300):
-            if "short" not in await srv.registry.store.list_rooms():
-                break
-            await asyncio.sleep(0.02)
-        assert await srv.registry.store.list_rooms() == ["long"]
+
+        async def purged() -> bool:
+            return "short" not in await registry.store.list_rooms()
+
+        await until(purged, what="the idle room's purge by the retention loop")
+        assert await registry.store.list_rooms() == ["long"]
         status, log = await api.call("GET", "/api/rooms/short/audit")
         assert status == 200
         assert log["records"][-1]["action"] == "purge"

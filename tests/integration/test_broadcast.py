@@ -4,24 +4,17 @@ and everyone else keeps receiving (protocol.md §1)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 from pycrdt import Doc, Map
 
 from collab.client import CollabClient
 from tests.rawsio import RawSocket
+from tests.waiting import let_io_run, until
 
 
 def shapes(client: CollabClient) -> dict:
     return client.doc.get("shapes", type=Map).to_py() or {}
-
-
-async def until(predicate, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, client_factory):
@@ -37,7 +30,7 @@ async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, 
         for i in range(200):  # 20 MB: far past what the kernel buffers hold
             sender.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "text", "text": text}
             if i % 10 == 0:
-                await asyncio.sleep(0)
+                await let_io_run()
         await fast.wait_for(lambda: len(shapes(fast)) == 200, timeout_s=30)
         await until(lambda: broadcaster.dropped_slow >= 1)
         await until(lambda: len(srv.app.sync.connections) == 3)  # the slow one is gone
@@ -134,8 +127,8 @@ async def test_polling_and_upgraded_clients_get_every_update_in_order(
     ]
     for i in range(40):
         sender.doc.get("shapes", type=Map)[f"s{i:02}"] = {"type": "rect", "x": float(i)}
-        if i % 8 == 0:
-            await asyncio.sleep(0.01)
+        if i % 8 == 0:  # several turns, each with a few broadcasts
+            await websocket.wait_for(lambda i=i: len(shapes(websocket)) == i + 1)
     for client, seen in order.items():
         await client.wait_for(lambda client=client: len(shapes(client)) == 40)
         assert seen == [f"s{i:02}" for i in range(40)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -10,6 +9,7 @@ import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient, CollabClientError
+from tests.waiting import until
 
 
 async def test_healthz(server):
@@ -80,10 +80,7 @@ async def test_many_rooms_through_the_server_leave_nothing_loaded(server_factory
     async def settled() -> bool:
         return not (registry.rooms or srv.app.sync.connections or srv.app.sio.eio.sockets)
 
-    for _ in range(500):
-        if await settled():
-            break
-        await asyncio.sleep(0.01)
+    await until(settled, what="every room, connection and socket gone")
     assert registry.rooms == {}
     assert srv.app.sync.connections == {}
     assert srv.app.sio.manager.rooms == {}, "python-socketio keeps no per-namespace state"

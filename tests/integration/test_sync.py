@@ -8,6 +8,7 @@ import random
 from pycrdt import Array, Map, Text
 
 from collab.client import CollabClient
+from tests.waiting import let_io_run
 
 
 def shapes(client: CollabClient) -> dict:
@@ -41,7 +42,7 @@ async def test_five_concurrent_editors_converge(server, client_factory):
                 if step % 7 == 3:
                     del board[f"c{index}-{step - 1}"]
             if step % 5 == 0:
-                await asyncio.sleep(0)
+                await let_io_run()
 
     await asyncio.gather(*(edit(i, c) for i, c in enumerate(clients)))
     expected_shapes = 5 * (40 - len([s for s in range(40) if s % 7 == 3]))

@@ -8,7 +8,6 @@ Every step waits on a condition with a timeout; nothing waits on a sleep.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from typing import Any
 
@@ -17,6 +16,7 @@ from pycrdt import Array, Map
 
 from collab.client import CollabClient
 from tests.prereqs import unavailable
+from tests.waiting import let_io_run
 
 if shutil.which("node") is None:
     unavailable("node is not on PATH: the JS interop suite needs Node.js 18+")
@@ -118,7 +118,7 @@ async def test_js_and_python_edit_concurrently_and_converge(server, client_facto
             if i % delete_every == delete_every - 1:
                 del board[f"py-{i - 1}"]
             shared["label"] = f"py{i}"
-        await asyncio.sleep(0)  # let the network run between edits (not a wait)
+        await let_io_run()  # between edits
     await js.reply(burst)
 
     def py_done() -> bool:

@@ -11,6 +11,7 @@ import pytest
 from collab.client import CollabClient
 from tests.conftest import SECRET
 from tests.procs import CollabNode
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +83,4 @@ async def healthz(url: str) -> dict:
 
 
 async def eventually(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+    await until(predicate, timeout_s=timeout_s)

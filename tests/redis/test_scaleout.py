@@ -13,6 +13,7 @@ from crdt.awareness import AwarenessEntry, encode_awareness
 from rooms.envelope import Envelope, EnvelopeKind
 from tests.conftest import mint
 from tests.redis.conftest import eventually, healthz, metrics
+from tests.waiting import let_io_run
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ async def test_concurrent_edits_converge_across_nodes(two, clients):
             board[f"c{i}-{step}"] = {"type": "pen", "points": [[i, step]]}
             if step % 10 == 9:
                 del board[f"c{i}-{step - 1}"]
-                await asyncio.sleep(0)
+                await let_io_run()
 
     await asyncio.gather(*(edit(i, c) for i, c in enumerate(everyone)))
     expected = {f"c{i}-{step}" for i in range(4) for step in range(30) if step % 10 != 8}
@@ -171,15 +172,30 @@ async def test_subscriptions_follow_local_members(two, node_factory, clients):
         await eventually(lambda: _numsub(rc, channel, 1), timeout_s=5)
         assert (await healthz(b.url))["rooms"] == 1, "room X is still loaded on B"
         received = (await metrics(b.url))["collab_envelopes_received_total"]
+        seen_by_a = (await metrics(a.url))["collab_envelopes_received_total"]
         for i in range(20):
             x_a.doc.get("shapes", type=Map)[f"t{i}"] = {"type": "rect"}
-        await asyncio.sleep(0.3)  # give a wrongly subscribed node time to receive
-        assert (await metrics(b.url))["collab_envelopes_received_total"] == received
+        # A, still subscribed, hears its own 20 publishes: they went out.
+        await eventually(lambda: _received_at_least(a.url, seen_by_a + 20), timeout_s=10)
+        # A marker on B's own channel, after them on the same connection:
+        # had B been subscribed to X, X's envelopes would have reached it first.
+        dropped = (await metrics(b.url))["collab_envelopes_dropped_total"]
+        await rc.publish("collab:node:B", b"marker, not an envelope")
+        await eventually(lambda: _dropped_at_least(b.url, dropped + 1), timeout_s=10)
+        assert (await metrics(b.url))["collab_envelopes_received_total"] == received + 1
         # A member joining B again gets a caught-up replica.
         back = await clients(b.url, "X")
         assert len(shapes(back)) == 70
     finally:
         await rc.aclose()
+
+
+async def _received_at_least(url: str, count: float) -> bool:
+    return (await metrics(url))["collab_envelopes_received_total"] >= count
+
+
+async def _dropped_at_least(url: str, count: float) -> bool:
+    return (await metrics(url))["collab_envelopes_dropped_total"] >= count
 
 
 async def _numsub(rc, channel: str, expected: int) -> bool:
@@ -298,7 +314,7 @@ async def test_slow_subscriber_does_not_block_others(redis_server, node_factory,
         for i in range(400):
             on_a.doc.get("shapes", type=Map)[f"s{i}"] = {"type": "text", "text": payload}
             if i % 20 == 0:
-                await asyncio.sleep(0)
+                await let_io_run()
         # The others are not held up by the stalled node.
         await on_b.wait_for(lambda: len(shapes(on_b)) == 400, timeout_s=15)
         # Redis drops a subscriber past the output buffer limit, unless the
@@ -362,7 +378,7 @@ async def test_compaction_by_several_nodes_loses_nothing(redis_server, node_fact
         for i in range(80):
             client.doc.get("shapes", type=Map)[f"{prefix}{i}"] = {"type": "rect"}
             if i % 5 == 0:
-                await asyncio.sleep(0.01)
+                await let_io_run()
 
     await asyncio.gather(write(on_a, "a"), write(on_b, "b"))
     expected = {f"a{i}" for i in range(80)} | {f"b{i}" for i in range(80)}

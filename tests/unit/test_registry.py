@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import weakref
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 from pycrdt import Doc, Map
@@ -22,6 +21,7 @@ from rooms.registry import RoomRegistry
 from rooms.room import RoomState
 from rooms.store import LogPosition, StoredDoc
 from rooms.store_memory import MemoryStore
+from tests.waiting import let_io_run, until
 
 BOARD = DocName("board")
 ANN = Identity(UserId("u-ann"), "Ann", Role.PARTICIPANT)
@@ -39,7 +39,7 @@ class CountingStore(MemoryStore):
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
         self.loads += 1
-        await asyncio.sleep(0.01)  # a real store takes time: let joins race
+        await let_io_run()  # a real store suspends here: let joins race
         if self.fail_loads:
             self.fail_loads -= 1
             raise OSError("disk on fire")
@@ -67,14 +67,6 @@ def shape_update(key: str) -> bytes:
     doc = Doc(client_id=zlib.crc32(key.encode()))
     doc.get("shapes", type=Map)[key] = {"type": "rect"}
     return bytes(doc.get_update())
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 def stored_shapes(store: MemoryStore, room: str) -> dict:
@@ -122,7 +114,7 @@ async def test_rejoin_during_grace_keeps_room():
     again = await registry.join(RoomId("r"), BOARD, "m2", ANN)
     assert again is doc and registry.rooms[RoomId("r")] is room
     assert room.state is RoomState.ACTIVE
-    await asyncio.sleep(0.4)  # longer than the grace period: must still be loaded
+    assert room.unload_timer is None, "the rejoin cancelled the grace period"
     assert registry.rooms[RoomId("r")] is room
     assert store.loads == 2  # meta and board, once
 
@@ -137,7 +129,8 @@ async def test_join_while_unloading_waits_for_the_flush():
     registry.leave(doc, "m1")
     await until(lambda: old_room.state is RoomState.UNLOADING)
     joining = asyncio.ensure_future(registry.join(RoomId("r"), BOARD, "m2", ANN))
-    await asyncio.sleep(0.05)
+    for _ in range(20):  # ample turns for a join that does not wait to finish
+        await let_io_run()
     assert not joining.done(), "a join must not read the store before the old flush"
     store.append_gate.set()
     fresh = await asyncio.wait_for(joining, 5)
