@@ -23,6 +23,7 @@ __all__ = [
     "ProcessSample",
     "free_port",
     "node_available",
+    "redis_argv",
     "redis_cpu_s",
     "start_collab",
     "start_node_peer",
@@ -180,12 +181,9 @@ async def start_node_peer(workdir: Path) -> ManagedProcess:
     )
 
 
-async def start_redis(workdir: Path) -> ManagedProcess:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed")
-    port = free_port()
-    argv = [
+def redis_argv(binary: str, port: int, workdir: Path, *extra: str) -> list[str]:
+    """A throwaway redis-server on loopback: no persistence, its files in ``workdir``."""
+    return [
         binary,
         "--port",
         str(port),
@@ -197,9 +195,16 @@ async def start_redis(workdir: Path) -> ManagedProcess:
         "no",
         "--dir",
         str(workdir),
-        "--loglevel",
-        "warning",
+        *extra,
     ]
+
+
+async def start_redis(workdir: Path) -> ManagedProcess:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed")
+    port = free_port()
+    argv = redis_argv(binary, port, workdir, "--loglevel", "warning")
     log_path = workdir / "redis.log"
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=log_path.open("wb"), stderr=asyncio.subprocess.STDOUT

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from bench.servers import redis_argv
 from tests.waiting import until
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -44,20 +45,9 @@ class RedisProcess:
     async def start(self) -> None:
         assert REDIS_SERVER is not None, "redis-server is not installed"
         self.proc = await asyncio.create_subprocess_exec(
-            REDIS_SERVER,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.workdir),
-            "--protected-mode",
-            "no",
-            *self.extra,
+            *redis_argv(
+                REDIS_SERVER, self.port, self.workdir, "--protected-mode", "no", *self.extra
+            ),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )

@@ -43,6 +43,13 @@ for (const name of readdirSync(staticSrc).sort()) {
   }
 }
 
+// The two pages differ only in their title and which part of the app they start.
+const template = readFileSync(join(here, 'src', 'page.html'), 'utf8')
+const pages = { 'index.html': ['collab', 'lobby'], 'session.html': ['collab session', 'session'] }
+for (const [name, [title, page]] of Object.entries(pages)) {
+  writeFileSync(join(outdir, name), template.replace('{{title}}', title).replace('{{page}}', page))
+}
+
 // Licences of every package in the bundle, next to it.
 const packages = new Map()
 for (const input of Object.keys(result.metafile.inputs)) {
@@ -63,4 +70,4 @@ writeFileSync(join(outdir, 'THIRD_PARTY_LICENSES.txt'), notices.join('\n'))
 
 if (!existsSync(join(outdir, 'app.js'))) throw new Error('app.js was not written')
 const size = readFileSync(join(outdir, 'app.js')).length
-console.log(`built ${join(outdir, 'app.js')} (${(size / 1024).toFixed(1)} KiB) and ${readdirSync(staticSrc).length + 1} other files`)
+console.log(`built ${join(outdir, 'app.js')} (${(size / 1024).toFixed(1)} KiB) and ${readdirSync(staticSrc).length + Object.keys(pages).length + 1} other files`)
