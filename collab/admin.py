@@ -193,7 +193,7 @@ class AdminApi:
         async with self.registry.use(room_id) as room:
             change = set_title(room, body.get("title", ""))
             await self.sync.control.broadcast_state(room)
-            await self.sync.broadcast(room_id, META, "sync-update", change.update)
+            self.sync.broadcast(room_id, META, "sync-update", change.update)
             await self.registry.set_retention(room, days)
             await self.registry.flush_document(room, room.docs[META])
         self.registry.audit(AuditAction.CREATE, room=room_id, detail="admin")

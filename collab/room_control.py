@@ -136,7 +136,7 @@ class RoomControl:
     async def apply_outcome(self, room: Room, outcome: Outcome) -> None:
         started = time.perf_counter()
         for change in outcome.changes:
-            await self.sync.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
+            self.sync.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
         await self.broadcast_state(room)
         if outcome.expel is not None:
             await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))

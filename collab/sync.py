@@ -227,7 +227,7 @@ class SyncServer:
             return
         if update is not None:
             self._count_in(update)
-            await self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
+            self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
 
     async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
@@ -283,7 +283,7 @@ class SyncServer:
             return
         if update is not None:
             self._count_in(update)
-            await self._relay(conn, SYNC_UPDATE, update, started)
+            self._relay(conn, SYNC_UPDATE, update, started)
 
     async def on_awareness_update(self, namespace: str, sid: str, *args: Any) -> None:
         started = time.perf_counter()
@@ -298,7 +298,7 @@ class SyncServer:
             await self._send_error(conn, AWARENESS_UPDATE, exc)
             return
         if relay is not None:
-            await self._relay(conn, AWARENESS_UPDATE, relay, started)
+            self._relay(conn, AWARENESS_UPDATE, relay, started)
             self.registry.publish_awareness(conn.doc, relay)
 
     # -- extension events -------------------------------------------------------
@@ -333,7 +333,7 @@ class SyncServer:
                 conn.identity.user_id,
                 len(result.message.text),
             )
-            await self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
+            self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
 
     async def _store_before_ack(self, room: Room, doc: Document) -> None:
@@ -352,14 +352,14 @@ class SyncServer:
 
     # -- emitting -------------------------------------------------------------
 
-    async def _relay(self, conn: Connection, event: str, payload: bytes, started: float) -> None:
+    def _relay(self, conn: Connection, event: str, payload: bytes, started: float) -> None:
         """Send ``payload`` to every other member of ``conn``'s document (encoded once)."""
         members = conn.doc.members
         if len(members) > 1:
             sent = self.broadcaster.send(conn.namespace, event, payload, members, skip=conn.sid)
             self._count_out(event, payload, sent, started)
 
-    async def broadcast(
+    def broadcast(
         self,
         room_id: RoomId,
         doc_name: DocName,
