@@ -166,7 +166,7 @@ class CollabApp:
             room = validate_room_id(body["room"])
             name, role = str(body["name"])[:64], str(body.get("role", "participant"))
             Role(role)
-            sub = str(body.get("sub") or "dev-" + secrets.token_hex(6))
+            sub = str(body.get("sub") or "dev-" + secrets.token_hex(6))[:128]
         except (ValueError, KeyError, TypeError, CollabError) as exc:
             return web.json_response(
                 {"error": {"code": "invalid_payload", "message": f"bad request: {exc}"}},
