@@ -93,6 +93,11 @@ class _Attachment(engineio.packet.Packet):  # type: ignore[misc]
         return super().encode(b64)
 
 
+#: A WebSocket recipient: its transport, engine.io socket, that socket's
+#: queue and the queue's deque.
+_Handle = tuple[Any, Any, Any, Any]
+
+
 class Broadcaster:
     """Writes broadcasts straight to recipients' transports, in batches."""
 
@@ -114,7 +119,7 @@ class Broadcaster:
         self._batches: list[tuple[bytes, list[Any]]] = []
         #: Socket.IO sid → (transport, engine.io socket, its queue), resolved
         #: once per connection.
-        self._handles: dict[str, tuple[Any, Any, Any]] = {}
+        self._handles: dict[str, _Handle] = {}
         #: Socket.IO sid → broadcasts in its Engine.IO queue not yet written.
         self._queued: dict[str, int] = {}
         self._flush_scheduled = False
@@ -133,7 +138,7 @@ class Broadcaster:
         self._handles.pop(sid, None)
         self._queued.pop(sid, None)
 
-    def _resolve(self, sid: str, namespace: str) -> tuple[Any, Any, Any] | None:
+    def _resolve(self, sid: str, namespace: str) -> _Handle | None:
         """The transport and engine.io socket behind ``sid``, if it is a
         WebSocket the fast path may write to (else None: the normal path)."""
         entry = self.tracker.by_eio_sid.get(self.sio.manager.eio_sid_from_sid(sid, namespace))
@@ -141,9 +146,13 @@ class Broadcaster:
             return None  # polling (or not yet upgraded): the normal path
         ws, eio_socket = entry
         writer = ws._writer
-        if writer is None or writer.transport is None:
+        if writer is None or writer.transport is None or eio_socket.upgrading:
+            # Mid-upgrade engine.io holds its packets back: the normal path
+            # until it is done (a socket upgrades once, before it is cached).
             return None
-        handle = (writer.transport, eio_socket, eio_socket.queue)
+        queue = eio_socket.queue
+        # The queue's deque itself: its truth is a C check, not a method call.
+        handle = (writer.transport, eio_socket, queue, queue._queue)
         self._handles[sid] = handle
         return handle
 
@@ -178,24 +187,16 @@ class Broadcaster:
             if handle is None:
                 fallback.append(sid)  # polling (or not yet upgraded): the normal path
                 continue
-            transport, eio_socket, queue = handle
-            if (
-                transport.get_write_buffer_size()
-                or queue.qsize()
-                or sid in queued
-                or eio_socket.upgrading
-            ):
+            transport = handle[0]
+            if transport.get_write_buffer_size() or handle[3] or sid in queued:
                 # Behind what engine.io holds: join its queue, now, in order.
                 if header is None:
                     header = binary_event_header_packet(namespace, event)
                 if self._behind(sid, handle, header, payload):
                     enqueued += 1
-                elif eio_socket.upgrading:
-                    fallback.append(sid)
                 continue
-            if eio_socket.closed:
-                handles.pop(sid, None)
-                continue
+            # A closed socket's transport is closing: _flush skips it, and
+            # forget() drops its handle when Socket.IO sees the disconnect.
             targets.append(transport)
         if targets:
             if frames is None:
@@ -210,16 +211,14 @@ class Broadcaster:
         self.queued_deliveries += enqueued + len(fallback)
         return len(targets) + enqueued + len(fallback)
 
-    def _behind(self, sid: str, handle: tuple[Any, Any, Any], header: Any, payload: bytes) -> bool:
+    def _behind(self, sid: str, handle: _Handle, header: Any, payload: bytes) -> bool:
         """A recipient with unsent bytes or queued packets: append the event to
-        its Engine.IO queue (True), drop it if it is past the limits, or leave
-        a socket in the middle of an upgrade to python-socketio (False)."""
-        transport, eio_socket, queue = handle
+        its Engine.IO queue (True), or drop it if it is closed or past the
+        limits (False)."""
+        transport, eio_socket, queue, _ = handle
         if eio_socket.closed or transport.is_closing():
             self._handles.pop(sid, None)
             return False
-        if eio_socket.upgrading:
-            return False  # engine.io holds its packets back until it is done
         buffered = transport.get_write_buffer_size()
         queued = queue.qsize()
         if buffered > self.max_send_buffer_bytes or queued > self.max_queued_packets:
