@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import ratios, table, write_html, write_json
+from bench.report import combine, ratios, table, write_html, write_json
 from bench.scenarios import Target, run_chat, run_fanout, run_join, run_rooms
 from bench.servers import (
     ManagedProcess,
@@ -25,6 +25,7 @@ from bench.servers import (
 __all__ = ["main"]
 
 SCENARIOS = ("quick", "fanout", "rooms", "cluster", "join", "chat")
+FANOUT_LIKE = ("quick", "fanout", "cluster")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=500, help="measured updates")
     p.add_argument("--warmup", type=int, default=50, help="updates sent before measuring")
     p.add_argument("--workers", type=int, default=2, help="load generator processes")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every configuration this many times, interleaved (each round "
+        "starts with the next server), and report medians",
+    )
     p.add_argument(
         "--baselines", default="relay,node", help="comma list of relay,node ('' for none)"
     )
@@ -149,29 +157,46 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 targets = await _collab(workdir, args.store, args.variant)
                 if args.scenario in ("quick", "fanout", "rooms"):
                     targets += await _baselines(workdir, baselines)
-            for target in targets:
-                results += await _scenario(args, target)
+            results = await _rounds(args, targets)
         finally:
             await _stop(targets, extra)
     sys.stderr.write("\n")
     return results
 
 
-async def _scenario(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
+async def _rounds(args: argparse.Namespace, targets: list[Target]) -> list[dict[str, Any]]:
+    """Every configuration ``args.rounds`` times. Servers take turns size by
+    size, and each round starts with the next one, so a slow stretch of a
+    shared machine falls on all of them rather than on one."""
+    results: list[dict[str, Any]] = []
+    sizes: list[int | None] = list(args.receivers) if args.scenario in FANOUT_LIKE else [None]
+    for round_ in range(args.rounds):
+        for n in sizes:
+            shift = round_ % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                for result in await _scenario(args, target, n):
+                    result["round"] = round_
+                    results.append(result)
+    return results
+
+
+async def _scenario(
+    args: argparse.Namespace, target: Target, receivers: int | None
+) -> list[dict[str, Any]]:
     out = []
-    if args.scenario in ("quick", "fanout", "cluster"):
-        for n in args.receivers:
-            out.append(
-                await run_fanout(
-                    target,
-                    receivers=n,
-                    rate=args.rate,
-                    count=args.count,
-                    warmup=args.warmup,
-                    workers=args.workers,
-                    scenario="fanout" if args.scenario == "quick" else args.scenario,
-                )
+    if args.scenario in FANOUT_LIKE:
+        assert receivers is not None
+        out.append(
+            await run_fanout(
+                target,
+                receivers=receivers,
+                rate=args.rate,
+                count=args.count,
+                warmup=args.warmup,
+                workers=args.workers,
+                scenario="fanout" if args.scenario == "quick" else args.scenario,
             )
+        )
     elif args.scenario == "rooms":
         out.append(
             await run_rooms(
@@ -201,30 +226,30 @@ async def _scenario(args: argparse.Namespace, target: Target) -> list[dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.scenario == "quick" and "--count" not in argv:
         args.count = 400
     results = asyncio.run(run(args))
-    print(table(results))
+    combined = combine(results)
+    if args.rounds > 1:
+        print(f"medians of {args.rounds} rounds; every round is in the JSON file")
+    print(table(combined))
     print()
     for base in ("relay", "y-websocket"):
         for line in ratios(results, base):
             print(line)
-    if args.scenario == "cluster" and len(results) >= 2:
-        for n in args.receivers:
-            multi = [r for r in results if r["server"].endswith("nodes") and r["receivers"] == n]
-            single = [r for r in results if r["server"] == "collab 1 node" and r["receivers"] == n]
-            if multi and single:
-                print(
-                    f"cluster N={n}: cross-node p99 / single-node p99 = "
-                    f"{multi[0]['fanout_ms']['p99'] / single[0]['fanout_ms']['p99']:.2f}x"
-                )
+    if args.scenario == "cluster":
+        for line in ratios(results, "collab 1 node", f"collab x{args.nodes} nodes"):
+            print(line)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = args.out / f"{args.scenario}-{stamp}.json"
     html_path = args.out / f"{args.scenario}-{stamp}.html"
-    write_json(json_path, results, ["python -m bench", *argv])
-    write_html(html_path, results, ["python -m bench", *argv])
+    write_json(json_path, results, ["python -m bench", *argv], combined=combined)
+    write_html(html_path, combined, ["python -m bench", *argv])
     print(f"\nresults: {json_path}\nplot:    {html_path}")
     missing = sum(r.get("missing_deliveries") or 0 for r in results)
     if missing:

@@ -8,12 +8,13 @@ import html
 import json
 import os
 import platform
+import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "ratios", "table", "write_html", "write_json"]
+__all__ = ["combine", "machine", "ratios", "table", "write_html", "write_json"]
 
 
 def machine() -> dict[str, Any]:
@@ -100,32 +101,123 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def ratios(results: list[dict[str, Any]], baseline: str, subject: str = "collab") -> list[str]:
-    """Lines of subject/baseline ratios for runs of the same scenario and size."""
-    out = []
-    keyed = {(r["scenario"], r.get("receivers"), r["server"]): r for r in results}
-    for (scenario, n, server), r in sorted(keyed.items(), key=lambda kv: str(kv[0])):
-        if server != subject:
+_LATENCIES = ("fanout_ms", "delivery_ms", "join_ms", "ack_ms")
+_MEDIANS = (
+    "deliveries_per_s",
+    "server_cpu_s",
+    "server_cpu_us_per_delivery",
+    "redis_cpu_s",
+    "redis_cpu_us_per_delivery",
+)
+_SUMS = ("deliveries", "expected_deliveries", "missing_deliveries", "client_errors")
+
+
+def _median(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def combine(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per configuration (scenario, size, server), in the order they
+    first ran: over several rounds, the median of each latency percentile and
+    cost, the sum of the counts, the worst of RSS and generator load, and all
+    latency samples together. A configuration run once is its own row."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["scenario"], r.get("receivers"), r["server"]), []).append(r)
+    rows = []
+    for runs in groups.values():
+        if len(runs) == 1:
+            rows.append(runs[0])
             continue
-        base = keyed.get((scenario, n, baseline))
-        if base is None:
+        row = {k: v for k, v in runs[0].items() if k != "round"}
+        row["rounds"] = len(runs)
+        for key in _LATENCIES:
+            if runs[0].get(key):
+                row[key] = {
+                    stat: sum(r[key][stat] or 0 for r in runs)
+                    if stat == "count"
+                    else _median([r[key].get(stat) for r in runs])
+                    for stat in runs[0][key]
+                }
+        for key in _MEDIANS:
+            if key in runs[0]:
+                row[key] = _median([r.get(key) for r in runs])
+        for key in _SUMS:
+            if key in runs[0]:
+                row[key] = sum(r.get(key) or 0 for r in runs)
+        for key in ("server_peak_rss_bytes", "generator_cpu_share"):
+            if key in runs[0]:
+                row[key] = max((r[key] for r in runs if r.get(key) is not None), default=None)
+        if "generator_saturated" in runs[0]:
+            row["generator_saturated"] = any(r["generator_saturated"] for r in runs)
+        if "fanout_samples_ms" in runs[0]:
+            row["fanout_samples_ms"] = sorted(v for r in runs for v in r["fanout_samples_ms"])
+        rows.append(row)
+    return rows
+
+
+def _figure(result: dict[str, Any], label: str) -> float | None:
+    if label == "CPU/delivery":
+        value = result.get("server_cpu_us_per_delivery")
+    else:
+        value = result["fanout_ms"].get(label.removeprefix("fan-out "))
+    return None if value is None else float(value)
+
+
+def ratios(results: list[dict[str, Any]], baseline: str, subject: str = "collab") -> list[str]:
+    """Lines of subject/baseline ratios for runs of the same scenario and size.
+
+    Each ratio is taken within a round (the two ran minutes apart at most);
+    over several rounds the line gives their median and, in brackets, the
+    lowest and highest."""
+    out = []
+    keyed = {
+        (r["scenario"], r.get("receivers"), r["server"], r.get("round", 0)): r for r in results
+    }
+    sizes = sorted({(r["scenario"], r.get("receivers")) for r in results}, key=str)
+    for scenario, n in sizes:
+        pairs = [
+            (r, keyed[(scenario, n, baseline, rnd)])
+            for (sc, size, server, rnd), r in keyed.items()
+            if (sc, size, server) == (scenario, n, subject)
+            and (scenario, n, baseline, rnd) in keyed
+        ]
+        if not pairs:
             continue
         parts = []
-        for key in ("p50", "p99"):
-            a, b = r["fanout_ms"].get(key), base["fanout_ms"].get(key)
-            if a and b:
-                parts.append(f"fan-out {key} {a / b:.2f}x")
-        a, b = r.get("server_cpu_us_per_delivery"), base.get("server_cpu_us_per_delivery")
-        if a and b:
-            parts.append(f"CPU/delivery {a / b:.2f}x")
-        out.append(f"{scenario} N={n}: {subject}/{baseline}: " + ", ".join(parts))
+        for label in ("fan-out p50", "fan-out p99", "CPU/delivery"):
+            values = [
+                a / b
+                for a, b in ((_figure(s, label), _figure(base, label)) for s, base in pairs)
+                if a and b
+            ]
+            if not values:
+                continue
+            text = f"{label} {statistics.median(values):.2f}x"
+            if len(values) > 1:
+                text += f" [{min(values):.2f}–{max(values):.2f}]"
+            parts.append(text)
+        rounds = f" (median of {len(pairs)} rounds)" if len(pairs) > 1 else ""
+        out.append(f"{scenario} N={n}: {subject}/{baseline}{rounds}: " + ", ".join(parts))
     return out
 
 
-def write_json(path: Path, results: list[dict[str, Any]], argv: list[str]) -> None:
-    path.write_text(
-        json.dumps({"machine": machine(), "command": argv, "results": results}, indent=2)
-    )
+def write_json(
+    path: Path,
+    results: list[dict[str, Any]],
+    argv: list[str],
+    *,
+    combined: list[dict[str, Any]] | None = None,
+) -> None:
+    """Every run (``results``, each with its round) and, when given, the
+    per-configuration medians the table shows (``combined``)."""
+    document: dict[str, Any] = {"machine": machine(), "command": argv, "results": results}
+    if combined is not None:
+        document["combined"] = [
+            {k: v for k, v in row.items() if k != "fanout_samples_ms"} for row in combined
+        ]
+    path.write_text(json.dumps(document, indent=2))
 
 
 _COLORS = ["#1971c2", "#e03131", "#2f9e44", "#f08c00", "#7048e8", "#0c8599", "#c2255c"]

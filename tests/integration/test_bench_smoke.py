@@ -65,13 +65,32 @@ def check_fanout(result: dict) -> None:
 
 def test_fanout_against_collab_and_baselines(tmp_path):
     data = run_bench(
-        tmp_path, "fanout", "--receivers", "3", "--count", "30", "--warmup", "3", "--workers", "1"
+        tmp_path,
+        "fanout",
+        "--receivers",
+        "3",
+        "--count",
+        "30",
+        "--warmup",
+        "3",
+        "--workers",
+        "1",
+        "--rounds",
+        "2",
     )
     servers = {r["server"] for r in data["results"]}
     expected = {"collab", "relay"} | ({"y-websocket"} if node_available() is None else set())
     assert servers == expected
+    assert sorted((r["server"], r["round"]) for r in data["results"]) == sorted(
+        (server, round_) for server in expected for round_ in (0, 1)
+    )
+    # The second round starts with the next server.
+    assert data["results"][0]["server"] != data["results"][len(expected)]["server"]
     for result in data["results"]:
         check_fanout(result)
+    assert {row["server"]: row["rounds"] for row in data["combined"]} == dict.fromkeys(expected, 2)
+    for row in data["combined"]:
+        assert row["deliveries"] == row["expected_deliveries"] == 2 * 3 * 30
 
 
 def test_rooms(tmp_path):

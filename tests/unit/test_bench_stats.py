@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pycrdt import Doc, Map
 
+from bench.report import combine, ratios
 from bench.stats import percentile, summarize
 from bench.wire import (
     binary_event_frames,
@@ -143,3 +144,52 @@ def test_board_updates_stay_under_the_message_limit():
     for u in updates:
         doc.apply_update(u)
     assert len(doc.get("shapes", type=Map)) == 2500
+
+
+def _run(server: str, round_: int, p99: float, cpu: float) -> dict:
+    return {
+        "scenario": "fanout",
+        "server": server,
+        "receivers": 10,
+        "round": round_,
+        "deliveries": 100,
+        "expected_deliveries": 100,
+        "missing_deliveries": 0,
+        "fanout_ms": {"count": 10, "p50": p99 / 2, "p99": p99, "max": p99},
+        "server_cpu_us_per_delivery": cpu,
+        "server_peak_rss_bytes": 1000 * (round_ + 1),
+        "generator_cpu_share": 0.1 * (round_ + 1),
+        "generator_saturated": False,
+        "fanout_samples_ms": [p99],
+    }
+
+
+def test_rounds_combine_into_medians():
+    runs = [_run("collab", k, p99, cpu) for k, (p99, cpu) in enumerate([(9, 5), (1, 4), (4, 30)])]
+    (row,) = combine(runs)
+    assert row["rounds"] == 3 and "round" not in row
+    assert row["fanout_ms"] == {"count": 30, "p50": 2.0, "p99": 4, "max": 4}
+    assert row["server_cpu_us_per_delivery"] == 5  # the median, not the mean
+    assert row["deliveries"] == row["expected_deliveries"] == 300
+    assert row["server_peak_rss_bytes"] == 3000  # the worst
+    assert row["generator_cpu_share"] == pytest.approx(0.3)
+    assert row["fanout_samples_ms"] == [1, 4, 9]
+    single = _run("relay", 0, 2, 2)
+    assert combine([single]) == [single]
+
+
+def test_ratios_are_taken_within_a_round():
+    runs = [
+        _run("collab", 0, 10, 5),
+        _run("y-websocket", 0, 20, 10),  # round 0: 0.5x
+        _run("collab", 1, 30, 9),
+        _run("y-websocket", 1, 10, 3),  # round 1: 3x (a slow stretch for collab)
+        _run("collab", 2, 4, 4),
+        _run("y-websocket", 2, 5, 5),  # round 2: 0.8x
+        _run("collab", 3, 4, 4),  # no baseline in round 3: not paired
+    ]
+    (line,) = ratios(runs, "y-websocket")
+    assert line.startswith("fanout N=10: collab/y-websocket (median of 3 rounds): ")
+    assert "fan-out p99 0.80x [0.50–3.00]" in line
+    assert "CPU/delivery 0.80x [0.50–3.00]" in line
+    assert ratios(runs, "relay") == []
