@@ -21,9 +21,13 @@ holds an update whose dependencies have not arrived; awareness has clocks).
 Polling clients and sockets in the middle of an upgrade take python-
 socketio's own path.
 
-Slow consumers: a recipient whose unsent bytes pass ``max_send_buffer_bytes``
-(or whose queue passes ``max_queued_packets``) is disconnected, never allowed
-to grow memory (protocol.md §1).
+Slow consumers: a recipient whose queued broadcasts, not yet written, pass
+``max_send_buffer_bytes`` (or whose queue passes ``max_queued_packets``) is
+disconnected, never allowed to grow memory (protocol.md §1). What its
+transport holds does not count: engine.io's writer waits for the transport
+to drain before it writes more, so that is at most one message past the
+high-water mark, and a single large message (a joiner's initial state, a big
+paste) must not make a healthy reader on a slow link look stalled.
 """
 
 from __future__ import annotations
@@ -120,8 +124,9 @@ class Broadcaster:
         #: Socket.IO sid → (transport, engine.io socket, its queue), resolved
         #: once per connection.
         self._handles: dict[str, _Handle] = {}
-        #: Socket.IO sid → broadcasts in its Engine.IO queue not yet written.
-        self._queued: dict[str, int] = {}
+        #: Socket.IO sid → [broadcasts, their bytes] in its Engine.IO queue
+        #: (or taken by engine.io's writer) not yet written.
+        self._queued: dict[str, list[int]] = {}
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.fast_deliveries = 0
@@ -219,23 +224,29 @@ class Broadcaster:
         if eio_socket.closed or transport.is_closing():
             self._handles.pop(sid, None)
             return False
-        buffered = transport.get_write_buffer_size()
-        queued = queue.qsize()
-        if buffered > self.max_send_buffer_bytes or queued > self.max_queued_packets:
-            self._drop_slow(sid, transport, buffered, queued)
+        owed = self._queued.get(sid)
+        if owed is None:
+            owed = self._queued[sid] = [0, 0]
+        packets = queue.qsize()
+        if owed[1] > self.max_send_buffer_bytes or packets > self.max_queued_packets:
+            self._drop_slow(sid, transport, owed[1], packets)
             return False
         queue.put_nowait(header)
-        queue.put_nowait(_Attachment(payload, functools.partial(self._written, sid)))
-        self._queued[sid] = self._queued.get(sid, 0) + 1
+        size = len(payload)
+        queue.put_nowait(_Attachment(payload, functools.partial(self._written, sid, size)))
+        owed[0] += 1
+        owed[1] += size
         return True
 
-    def _written(self, sid: str) -> None:
+    def _written(self, sid: str, size: int) -> None:
         """Engine.IO's writer is writing one of ``sid``'s queued broadcasts."""
-        left = self._queued.get(sid, 0) - 1
-        if left > 0:
-            self._queued[sid] = left
-        else:
-            self._queued.pop(sid, None)
+        owed = self._queued.get(sid)
+        if owed is None:
+            return  # forgotten: the connection ended
+        owed[0] -= 1
+        owed[1] -= size
+        if owed[0] <= 0:
+            del self._queued[sid]
 
     def _flush(self) -> None:
         """Write what this turn's broadcasts left: one write per socket."""
@@ -255,12 +266,17 @@ class Broadcaster:
             if not transport.is_closing():
                 transport.write(b"".join(parts))
 
-    def _drop_slow(self, sid: str, transport: Any, buffered: int, queued: int) -> None:
+    def _drop_slow(self, sid: str, transport: Any, owed_bytes: int, packets: int) -> None:
         self.dropped_slow += 1
         log.warning(
-            "slow consumer dropped sid=%s unsent_bytes=%d queued_packets=%d", sid, buffered, queued
+            "slow consumer dropped sid=%s queued_bytes=%d queued_packets=%d transport_bytes=%d",
+            sid,
+            owed_bytes,
+            packets,
+            transport.get_write_buffer_size(),
         )
         self._handles.pop(sid, None)
+        self._queued.pop(sid, None)
         transport.abort()  # engine.io sees the socket close and cleans up
 
     def _spawn(self, coro: Any) -> None:

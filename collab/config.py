@@ -180,7 +180,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "max_send_buffer_bytes",
         int,
-        "Unsent bytes after which a recipient is dropped as a slow consumer.",
+        "Bytes of broadcasts waiting for a recipient after which it is dropped "
+        "as a slow consumer (one large message being written does not count).",
     ),
     Option("ping_interval_s", float, "Engine.IO ping interval."),
     Option("ping_timeout_s", float, "Engine.IO ping timeout."),

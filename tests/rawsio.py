@@ -15,10 +15,11 @@ class RawSocket:
         self.session = session
 
     @classmethod
-    async def open(cls, url: str) -> RawSocket:
+    async def open(cls, url: str, *, max_msg_size: int = 4 << 20) -> RawSocket:
         session = aiohttp.ClientSession()
         ws = await session.ws_connect(
-            url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+            url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+            max_msg_size=max_msg_size,
         )
         hello = await ws.receive_str()
         assert hello.startswith("0{"), hello

@@ -4,6 +4,7 @@ and everyone else keeps receiving (protocol.md §1)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import aiohttp
 from pycrdt import Doc, Map
@@ -102,6 +103,49 @@ async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
         assert received == updates
         assert broadcaster.dropped_slow == 0
         assert broadcaster.recipients_behind == 0  # engine.io's writer wrote them all
+    finally:
+        await sender.close()
+        await reader.close()
+
+
+async def test_one_large_message_does_not_make_a_reader_slow(server_factory):
+    """A reader on a slow link still taking in one message larger than
+    max_send_buffer_bytes (a big paste; a joiner's initial state) is not a
+    slow consumer: only broadcasts queued behind it count."""
+    srv = await server_factory(max_send_buffer_bytes=64 << 10, max_message_bytes=12 << 20)
+    sender = await RawSocket.open(srv.url)
+    reader = await RawSocket.open(srv.url, max_msg_size=16 << 20)  # not reading for now
+    # A small receive window, as on a slow link: the kernel holds little of
+    # what the server sends, the rest waits in the server's transport.
+    sock = reader.ws._response.connection.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 10)
+    namespace = "/yjs|big"
+    assert (await sender.connect(namespace))["connected"]
+    joined = await reader.connect(namespace)
+    assert joined["connected"]
+    reader_transport = srv.app.sync.broadcaster._resolve(joined["sid"], namespace)[0]
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(bytes(event.update)))
+    doc.get("shapes", type=Map)["big"] = {"type": "text", "text": "z" * (10 << 20)}
+    broadcaster = srv.app.sync.broadcaster
+    try:
+        await sender.send_binary_event(namespace, "sync-update", updates[-1])
+        await until(lambda: reader_transport.get_write_buffer_size() > 1 << 20)
+        for i in range(20):  # small updates queue behind the big one
+            doc.get("shapes", type=Map)[f"s{i}"] = {"type": "rect", "x": float(i)}
+            await sender.send_binary_event(namespace, "sync-update", updates[-1])
+        await until(lambda: broadcaster.queued_deliveries >= 20)
+        assert broadcaster.dropped_slow == 0
+        received: list[bytes] = []
+        header = f'451-{namespace},["sync-update",'
+        while len(received) < len(updates):
+            msg = await asyncio.wait_for(reader.ws.receive(), 30)
+            if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
+                attachment = await asyncio.wait_for(reader.ws.receive(), 30)
+                received.append(attachment.data)
+        assert received == updates
+        assert broadcaster.dropped_slow == 0
     finally:
         await sender.close()
         await reader.close()
