@@ -18,6 +18,18 @@ def shapes(client: CollabClient) -> dict:
     return client.doc.get("shapes", type=Map).to_py() or {}
 
 
+async def sync_updates(reader: RawSocket, namespace: str, count: int) -> list[bytes]:
+    """The payloads of the next ``count`` sync-update events ``reader`` receives."""
+    received: list[bytes] = []
+    header = f'451-{namespace},["sync-update",'
+    while len(received) < count:
+        msg = await asyncio.wait_for(reader.ws.receive(), 30)
+        if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
+            attachment = await asyncio.wait_for(reader.ws.receive(), 30)
+            received.append(attachment.data)
+    return received
+
+
 async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, client_factory):
     srv = await server_factory(max_send_buffer_bytes=64 << 10)
     sender = await client_factory(srv.url, "busy")
@@ -93,14 +105,7 @@ async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
             doc.get("shapes", type=Map)[f"s{i:03}"] = {"type": "text", "text": text}
             await sender.send_binary_event(namespace, "sync-update", updates[-1])
         await until(lambda: broadcaster.queued_deliveries > 0)
-        received: list[bytes] = []
-        header = f'451-{namespace},["sync-update",'
-        while len(received) < len(updates):
-            msg = await asyncio.wait_for(reader.ws.receive(), 15)
-            if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
-                attachment = await asyncio.wait_for(reader.ws.receive(), 15)
-                received.append(attachment.data)
-        assert received == updates
+        assert await sync_updates(reader, namespace, len(updates)) == updates
         assert broadcaster.dropped_slow == 0
         assert broadcaster.recipients_behind == 0  # engine.io's writer wrote them all
     finally:
@@ -137,14 +142,7 @@ async def test_one_large_message_does_not_make_a_reader_slow(server_factory):
             await sender.send_binary_event(namespace, "sync-update", updates[-1])
         await until(lambda: broadcaster.queued_deliveries >= 20)
         assert broadcaster.dropped_slow == 0
-        received: list[bytes] = []
-        header = f'451-{namespace},["sync-update",'
-        while len(received) < len(updates):
-            msg = await asyncio.wait_for(reader.ws.receive(), 30)
-            if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
-                attachment = await asyncio.wait_for(reader.ws.receive(), 30)
-                received.append(attachment.data)
-        assert received == updates
+        assert await sync_updates(reader, namespace, len(updates)) == updates
         assert broadcaster.dropped_slow == 0
     finally:
         await sender.close()
