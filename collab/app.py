@@ -111,6 +111,7 @@ class CollabApp:
             enabled=s.fast_broadcast and not s.websocket_compression,
             max_send_buffer_bytes=s.max_send_buffer_bytes,
         )
+        self.metrics.bind_broadcast(broadcaster.stats)
         self.sync = SyncServer(
             self.sio, self.registry, self.authenticator, self.metrics, broadcaster
         )

@@ -138,6 +138,15 @@ class Broadcaster:
         """Recipients with broadcasts in their Engine.IO queue, not yet written."""
         return len(self._queued)
 
+    def stats(self) -> dict[str, int]:
+        """The counters ``/metrics`` shows."""
+        return {
+            "direct": self.fast_deliveries,
+            "queued": self.queued_deliveries,
+            "dropped_slow": self.dropped_slow,
+            "behind": len(self._queued),
+        }
+
     def forget(self, sid: str) -> None:
         """The connection ``sid`` ended: drop what was resolved for it."""
         self._handles.pop(sid, None)

@@ -67,11 +67,44 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def bind_broadcast(self, stats: Callable[[], dict[str, int]]) -> None:
+        """Expose the broadcast path's counters (``Broadcaster.stats``)."""
+        self.registry.register(_BroadcastCollector(stats))
+
     def bind_replication(
         self, stats: Callable[[], dict[str, int]], connected: Callable[[], bool]
     ) -> None:
         """Expose a replicator's counters (received, applied, dropped, gaps, reseeds)."""
         self.registry.register(_ReplicationCollector(stats, connected))
+
+
+class _BroadcastCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self._stats()
+        deliveries = CounterMetricFamily(
+            "collab_broadcast_deliveries",
+            "Broadcast deliveries by path: written straight to the socket (direct), "
+            "or through its Engine.IO queue (queued: behind unsent data, polling, "
+            "upgrading, or the fast path off).",
+            labels=["path"],
+        )
+        deliveries.add_metric(["direct"], stats["direct"])
+        deliveries.add_metric(["queued"], stats["queued"])
+        yield deliveries
+        dropped = CounterMetricFamily(
+            "collab_slow_consumers_dropped", "Recipients disconnected as slow consumers."
+        )
+        dropped.add_metric([], stats["dropped_slow"])
+        yield dropped
+        behind = GaugeMetricFamily(
+            "collab_recipients_behind",
+            "Recipients with broadcasts queued that are not yet written.",
+        )
+        behind.add_metric([], stats["behind"])
+        yield behind
 
 
 class _ReplicationCollector(Collector):

@@ -11,6 +11,7 @@ from pycrdt import Doc, Map
 
 from collab.client import CollabClient
 from tests.rawsio import RawSocket
+from tests.scrape import scrape
 from tests.waiting import let_io_run, until
 
 
@@ -47,6 +48,8 @@ async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, 
         await fast.wait_for(lambda: len(shapes(fast)) == 200, timeout_s=30)
         await until(lambda: broadcaster.dropped_slow >= 1)
         await until(lambda: len(srv.app.sync.connections) == 3)  # the slow one is gone
+        values = await scrape(srv.url)
+        assert values["collab_slow_consumers_dropped_total"] == broadcaster.dropped_slow >= 1
         elsewhere.doc.get("shapes", type=Map)["ok"] = {"type": "rect"}
         late = await client_factory(srv.url, "quiet")
         assert "ok" in shapes(late)
@@ -84,6 +87,15 @@ async def test_the_fast_path_is_what_clients_receive(server_factory, client_fact
     broadcaster = srv.app.sync.broadcaster
     assert broadcaster.fast_deliveries >= 30 * 4
     assert broadcaster.queued_deliveries < broadcaster.fast_deliveries
+    values = await scrape(srv.url)
+    assert values['collab_broadcast_deliveries_total{path="direct"}'] == (
+        broadcaster.fast_deliveries
+    )
+    assert values['collab_broadcast_deliveries_total{path="queued"}'] == (
+        broadcaster.queued_deliveries
+    )
+    assert values["collab_slow_consumers_dropped_total"] == 0
+    assert values["collab_recipients_behind"] == 0
 
 
 async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):

@@ -9,6 +9,7 @@ import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient, CollabClientError
+from tests.scrape import scrape
 from tests.waiting import until
 
 
@@ -28,15 +29,7 @@ async def test_metrics_count_traffic(server, client_factory):
     await b.wait_for(lambda: "s" in (b.doc.get("shapes", type=Map).to_py() or {}))
     await a.emit_raw("sync-update", b"\xff")
     await a.wait_for(lambda: len(a.errors) == 1)
-    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/plain")
-        text = await resp.text()
-    values = {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in text.splitlines()
-        if line and not line.startswith("#")
-    }
+    values = await scrape(server.url)
     assert values["collab_connections"] == 2
     assert values["collab_rooms_loaded"] == 1
     assert values["collab_documents_loaded"] == 2  # the board and the room's meta
