@@ -65,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=20, help="joining clients (join)")
     p.add_argument("--shapes", type=int, default=10_000, help="board shapes (join)")
     p.add_argument("--messages", type=int, default=100, help="chat messages per sender (chat)")
-    p.add_argument("--senders", type=int, default=5, help="chat senders (chat)")
+    p.add_argument(
+        "--senders",
+        type=int,
+        default=None,
+        help="clients drawing at once in the room (fanout/cluster, default 1; "
+        "they share --rate) or chat senders (chat, default 5)",
+    )
     p.add_argument("--store", default="sqlite", help="collab's store (sqlite or memory)")
     p.add_argument(
         "--variant",
@@ -194,6 +200,7 @@ async def _scenario(
                 count=args.count,
                 warmup=args.warmup,
                 workers=args.workers,
+                senders=args.senders or 1,
                 scenario="fanout" if args.scenario == "quick" else args.scenario,
             )
         )
@@ -215,7 +222,7 @@ async def _scenario(
         out.append(
             await run_chat(
                 target,
-                senders=args.senders,
+                senders=args.senders or 5,
                 receivers=args.receivers[0],
                 messages=args.messages,
                 rate=args.rate,
@@ -230,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.senders is not None and args.senders < 1:
+        parser.error("--senders must be at least 1")
     if args.scenario == "quick" and "--count" not in argv:
         args.count = 400
     results = asyncio.run(run(args))

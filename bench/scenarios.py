@@ -122,21 +122,26 @@ async def run_fanout(
     count: int,
     warmup: int,
     workers: int,
+    senders: int = 1,
     scenario: str = "fanout",
 ) -> dict[str, Any]:
-    """One room: ``receivers`` members and one sender at ``rate`` updates/s."""
+    """One room: ``receivers`` members, and ``senders`` more drawing at once,
+    ``rate`` updates/s between them (they take turns, update by update)."""
     room = f"bench-{uuid.uuid4().hex[:10]}"
     total = warmup + count
-    payloads = stroke_updates(total)
+    payloads = _interleaved_strokes(total, senders)
     endpoints = [target.endpoint(i + 1, room) for i in range(receivers)]
     label = f"{scenario} {target.label} N={receivers}"
     lg = Loadgen(endpoints, payloads, workers=workers)
     await lg.start()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    sender = open_client(session, target.endpoint(0, room))
+    drawers = [open_client(session, target.endpoint(0, room))] + [
+        open_client(session, target.endpoint(receivers + k, room)) for k in range(1, senders)
+    ]
     send_ns = array("q", [0] * total)
     try:
-        await sender.open()
+        for drawer in drawers:
+            await drawer.open()
         lg.begin()
         cpu0 = r0 = None
         gen_cpu0 = time.process_time()
@@ -149,7 +154,7 @@ async def run_fanout(
                 cpu0, r0 = target.cpu_s(), await _redis_cpu(target)
                 window_start = time.monotonic_ns()
             send_ns[i] = time.monotonic_ns()
-            await sender.send_update(payloads[i])
+            await drawers[i % senders].send_update(payloads[i])
             if i % 25 == 0:
                 progress(label, i, total, -1, receivers * total)
         gen_cpu = time.process_time() - gen_cpu0
@@ -160,9 +165,10 @@ async def run_fanout(
         arrivals = await lg.finish()
     finally:
         lg.close()
-        await sender.close()
+        for drawer in drawers:
+            await drawer.close()
         await session.close()
-    return _fanout_result(
+    result = _fanout_result(
         scenario,
         target,
         receivers,
@@ -181,6 +187,15 @@ async def run_fanout(
         redis=(r0, r1),
         received_total=got,
     )
+    result["senders"] = senders
+    return result
+
+
+def _interleaved_strokes(total: int, senders: int) -> list[bytes]:
+    """``total`` updates in sending order: update i is the next of sender
+    ``i % senders``'s own strokes (each sender its own Yjs client)."""
+    own = [stroke_updates(-(-total // senders), seed=7 + k) for k in range(senders)]
+    return [own[i % senders][i // senders] for i in range(total)]
 
 
 def _fanout_result(

@@ -116,10 +116,13 @@ def test_rooms(tmp_path):
 
 
 def test_cluster(tmp_path, redis_binary):
-    data = run_bench(tmp_path, "cluster", "--receivers", "4", "--count", "20", "--warmup", "2")
+    data = run_bench(
+        tmp_path, "cluster", "--receivers", "4", "--count", "20", "--warmup", "2", "--senders", "2"
+    )
     assert {r["server"] for r in data["results"]} == {"collab x2 nodes", "collab 1 node"}
     for result in data["results"]:
         check_fanout(result)
+        assert result["senders"] == 2 and result["expected_deliveries"] == 4 * 20
     multi = next(r for r in data["results"] if r["server"] == "collab x2 nodes")
     assert multi["redis_cpu_s"] is not None
 
