@@ -8,12 +8,15 @@ It differs from the stock driver in two ways:
 * every open WebSocket is tracked, so shutdown can close them all with
   1001 "going away". Clients then reconnect by themselves; a Socket.IO
   DISCONNECT packet would instead tell them not to. Long-polling clients'
-  pending requests are answered with a NOOP, for the same effect.
+  pending requests are answered with a NOOP, for the same effect;
+* the Engine.IO session on a WebSocket is served by ``_serve_websocket``,
+  python-engineio's handler with a leaner read loop (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +25,8 @@ from aiohttp import WSCloseCode, web
 from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
 __all__ = ["WebSocketTracker", "install_transport"]
+
+log = logging.getLogger("collab.transport")
 
 
 class WebSocketTracker:
@@ -70,8 +75,11 @@ def install_transport(eio: Any, *, tracker: WebSocketTracker, compress: bool) ->
             if eio_sid is not None:
                 tracker.by_eio_sid[eio_sid] = (self._sock, eio_socket)
             try:
-                handler: Callable[[Any], Awaitable[None]] = self.handler
-                await handler(self)
+                if eio_socket is not None:
+                    await _serve_websocket(eio_socket, self)
+                else:  # not engine.io's socket handler: leave it be
+                    handler: Callable[[Any], Awaitable[None]] = self.handler
+                    await handler(self)
             finally:
                 tracker.open.discard(self._sock)
                 if eio_sid is not None:
@@ -79,3 +87,93 @@ def install_transport(eio: Any, *, tracker: WebSocketTracker, compress: bool) ->
             return self._sock
 
     eio._async = {**eio._async, "websocket": CollabWebSocket}
+
+
+async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
+    """Serve Engine.IO session ``eio_socket`` over WebSocket ``ws``.
+
+    This is python-engineio 4's ``AsyncSocket._websocket_handler`` (the
+    polling → WebSocket upgrade, the writer task, the close), with one
+    change: the read loop awaits each message directly. The stock loop wraps
+    every incoming message in a task and an ``asyncio.wait_for`` (about 7% of
+    the server's CPU with ten clients drawing into one room), so that a
+    connection silent for ping interval + ping timeout ends. Engine.IO's ping
+    timeout already ends it: the server closes a session whose pongs stop,
+    its writer's ``poll`` then times out and closes the WebSocket, and the
+    read below returns (tests/integration/test_transport.py).
+    """
+    server = eio_socket.server
+    limit = server.max_http_buffer_size
+
+    async def next_message() -> Any:
+        data = await ws.wait()  # OSError once the WebSocket is closing or closed
+        if data and len(data) > limit:
+            raise ValueError("packet is too large")
+        return data
+
+    if eio_socket.connected:
+        # Already connected by long-polling: this is the upgrade (probe, then UPGRADE).
+        eio_socket.upgrading = True  # engine.io holds packets back meanwhile
+        try:
+            probe = engineio.packet.Packet(encoded_packet=await next_message())
+        except (OSError, ValueError):
+            eio_socket.upgrading = False
+            return
+        if probe.packet_type != engineio.packet.PING or probe.data != "probe":
+            eio_socket.upgrading = False
+            return
+        await ws.send(engineio.packet.Packet(engineio.packet.PONG, data="probe").encode())
+        await eio_socket.queue.put(engineio.packet.Packet(engineio.packet.NOOP))  # end the poll
+        try:
+            upgrade = engineio.packet.Packet(encoded_packet=await next_message())
+        except (OSError, ValueError):
+            eio_socket.upgrading = False
+            return
+        if upgrade.packet_type != engineio.packet.UPGRADE:
+            eio_socket.upgraded = False
+            eio_socket.upgrading = False
+            return
+        eio_socket.upgraded = True
+        eio_socket.upgrading = False
+    else:
+        eio_socket.connected = True
+        eio_socket.upgraded = True
+
+    async def writer() -> None:
+        while True:
+            try:
+                packets = await eio_socket.poll()
+            except engineio.exceptions.QueueEmpty:
+                break
+            if not packets:  # the connection is closing
+                break
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except Exception:  # noqa: BLE001 - as engine.io: any failure ends the writer
+                break
+        await ws.close()
+
+    writer_task = asyncio.ensure_future(writer())
+    try:
+        while True:
+            try:
+                data = await next_message()
+            except Exception:  # noqa: BLE001 - closed, aborted, oversized: end the session
+                break
+            if data is None:
+                break
+            try:
+                await eio_socket.receive(engineio.packet.Packet(encoded_packet=data))
+            except engineio.exceptions.UnknownPacketError:
+                pass
+            except engineio.exceptions.SocketIsClosedError:
+                break
+            except Exception:
+                log.exception("engine.io receive error sid=%s", eio_socket.sid)
+    except asyncio.CancelledError:
+        writer_task.cancel()  # engine.io's ping timeout ends the session
+        raise
+    await eio_socket.queue.put(None)  # unlock the writer task so it can exit
+    await writer_task
+    await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)

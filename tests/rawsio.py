@@ -3,6 +3,7 @@ exact control of frames and their order (no library between the test and the wir
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -39,6 +40,17 @@ class RawSocket:
         header = json.dumps([event, {"_placeholder": True, "num": 0}])
         await self.ws.send_str(f"451-{namespace},{header}")
         await self.ws.send_bytes(payload)
+
+    async def sync_updates(self, namespace: str, count: int) -> list[bytes]:
+        """The payloads of the next ``count`` sync-update events received."""
+        received: list[bytes] = []
+        header = f'451-{namespace},["sync-update",'
+        while len(received) < count:
+            msg = await asyncio.wait_for(self.ws.receive(), 30)
+            if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
+                attachment = await asyncio.wait_for(self.ws.receive(), 30)
+                received.append(attachment.data)
+        return received
 
     async def disconnect_namespace(self, namespace: str) -> None:
         await self.ws.send_str(f"41{namespace},")

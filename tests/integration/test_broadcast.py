@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import aiohttp
 from pycrdt import Doc, Map
 
 from collab.client import CollabClient
@@ -17,18 +16,6 @@ from tests.waiting import let_io_run, until
 
 def shapes(client: CollabClient) -> dict:
     return client.doc.get("shapes", type=Map).to_py() or {}
-
-
-async def sync_updates(reader: RawSocket, namespace: str, count: int) -> list[bytes]:
-    """The payloads of the next ``count`` sync-update events ``reader`` receives."""
-    received: list[bytes] = []
-    header = f'451-{namespace},["sync-update",'
-    while len(received) < count:
-        msg = await asyncio.wait_for(reader.ws.receive(), 30)
-        if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(header):
-            attachment = await asyncio.wait_for(reader.ws.receive(), 30)
-            received.append(attachment.data)
-    return received
 
 
 async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, client_factory):
@@ -117,7 +104,7 @@ async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
             doc.get("shapes", type=Map)[f"s{i:03}"] = {"type": "text", "text": text}
             await sender.send_binary_event(namespace, "sync-update", updates[-1])
         await until(lambda: broadcaster.queued_deliveries > 0)
-        assert await sync_updates(reader, namespace, len(updates)) == updates
+        assert await reader.sync_updates(namespace, len(updates)) == updates
         assert broadcaster.dropped_slow == 0
         assert broadcaster.recipients_behind == 0  # engine.io's writer wrote them all
     finally:
@@ -154,7 +141,7 @@ async def test_one_large_message_does_not_make_a_reader_slow(server_factory):
             await sender.send_binary_event(namespace, "sync-update", updates[-1])
         await until(lambda: broadcaster.queued_deliveries >= 20)
         assert broadcaster.dropped_slow == 0
-        assert await sync_updates(reader, namespace, len(updates)) == updates
+        assert await reader.sync_updates(namespace, len(updates)) == updates
         assert broadcaster.dropped_slow == 0
     finally:
         await sender.close()

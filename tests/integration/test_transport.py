@@ -1,0 +1,72 @@
+"""The Engine.IO session on a WebSocket (collab.transport): a silent peer is
+closed, an oversized frame ends only its own connection, every message of a
+busy connection is handled in order."""
+
+from __future__ import annotations
+
+import aiohttp
+from pycrdt import Doc, Map
+
+from tests.rawsio import RawSocket
+from tests.waiting import until
+
+
+async def test_a_silent_websocket_is_closed(server_factory, client_factory):
+    # Pings every 0.2 s; a peer that answers none is closed within a few windows.
+    srv = await server_factory(ping_interval_s=0.2, ping_timeout_s=0.2)
+    silent = await RawSocket.open(srv.url)  # connects, then neither reads nor answers
+    assert (await silent.connect("/yjs|quiet"))["connected"]
+    alive = await client_factory(srv.url, "quiet")  # answers pings: stays
+    tracker = srv.app.websockets
+    try:
+        await until(lambda: len(srv.app.sync.connections) == 1, timeout_s=10)
+        await until(lambda: len(tracker.open) == 1, timeout_s=10)
+        assert alive.connected
+        alive.doc.get("shapes", type=Map)["after"] = {"type": "rect"}
+        late = await client_factory(srv.url, "quiet")
+        await late.wait_for(lambda: "after" in (late.doc.get("shapes", type=Map).to_py() or {}))
+    finally:
+        await silent.session.close()
+
+
+async def test_an_oversized_frame_ends_only_its_connection(server_factory, client_factory):
+    srv = await server_factory(max_message_bytes=4096)
+    other = await client_factory(srv.url, "big")
+    raw = await RawSocket.open(srv.url)
+    assert (await raw.connect("/yjs|big"))["connected"]
+    try:
+        # Past max_message_bytes + the transport's 64 KiB slack: a frame
+        # Engine.IO refuses outright, so the connection ends.
+        await raw.ws.send_bytes(b"\x00" * (200 << 10))
+        msg = await raw.ws.receive()
+        while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            msg = await raw.ws.receive()
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await until(lambda: len(srv.app.sync.connections) == 1)
+        other.doc.get("shapes", type=Map)["still"] = {"type": "rect"}
+        late = await client_factory(srv.url, "big")
+        await late.wait_for(lambda: "still" in (late.doc.get("shapes", type=Map).to_py() or {}))
+    finally:
+        await raw.close()
+
+
+async def test_messages_of_one_connection_are_handled_in_order(server_factory):
+    """Many updates written back to back on one socket arrive at another
+    member in the order they were sent."""
+    srv = await server_factory()
+    sender = await RawSocket.open(srv.url)
+    reader = await RawSocket.open(srv.url)
+    namespace = "/yjs|burst"
+    assert (await sender.connect(namespace))["connected"]
+    assert (await reader.connect(namespace))["connected"]
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(bytes(event.update)))
+    try:
+        for i in range(300):
+            doc.get("shapes", type=Map)[f"s{i:03}"] = {"type": "rect", "x": float(i)}
+            await sender.send_binary_event(namespace, "sync-update", updates[-1])
+        assert await reader.sync_updates(namespace, len(updates)) == updates
+    finally:
+        await sender.close()
+        await reader.close()
