@@ -70,3 +70,34 @@ async def test_messages_of_one_connection_are_handled_in_order(server_factory):
     finally:
         await sender.close()
         await reader.close()
+
+
+async def test_a_bad_socketio_packet_is_refused_and_the_connection_goes_on(
+    server_factory, client_factory, caplog
+):
+    srv = await server_factory()
+    watcher = await client_factory(srv.url, "bad")
+    raw = await RawSocket.open(srv.url)
+    namespace = "/yjs|bad"
+    assert (await raw.connect(namespace))["connected"]
+    secret = "confidential-board-text"
+    for frame in (
+        f"49{secret}",  # no such Socket.IO packet type
+        f'44{namespace},{{"message":"{secret}"}}',  # CONNECT_ERROR from a client
+    ):
+        await raw.ws.send_str(frame)
+    await raw.ws.send_bytes(secret.encode())  # an attachment nobody announced
+    doc = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(bytes(event.update)))
+    doc.get("shapes", type=Map)["after"] = {"type": "rect"}
+    try:
+        await raw.send_binary_event(namespace, "sync-update", updates[-1])
+        await watcher.wait_for(
+            lambda: "after" in (watcher.doc.get("shapes", type=Map).to_py() or {})
+        )
+        refused = [r for r in caplog.records if "message refused" in r.getMessage()]
+        assert len(refused) == 3
+        assert all(secret not in r.getMessage() and not r.exc_info for r in refused)
+    finally:
+        await raw.close()
