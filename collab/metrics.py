@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "Traffic"]
 
 
 class Metrics:
@@ -20,23 +20,8 @@ class Metrics:
         self.connections = Gauge("collab_connections", "Open document connections.", registry=r)
         self.rooms = Gauge("collab_rooms_loaded", "Rooms loaded in memory.", registry=r)
         self.documents = Gauge("collab_documents_loaded", "Documents loaded in memory.", registry=r)
-        self.updates_in = Counter(
-            "collab_updates_in", "Document updates accepted from clients.", registry=r
-        )
-        self.bytes_in = Counter(
-            "collab_bytes_in", "Payload bytes accepted from clients.", registry=r
-        )
-        self.deliveries_out = Counter(
-            "collab_deliveries_out",
-            "Events relayed to clients (one per recipient).",
-            ["event"],
-            registry=r,
-        )
-        self.bytes_out = Counter(
-            "collab_bytes_out",
-            "Payload bytes relayed to clients (summed over recipients).",
-            registry=r,
-        )
+        self.traffic = Traffic()
+        r.register(_TrafficCollector(self.traffic))
         self.errors = Counter(
             "collab_errors", "Errors sent to clients, by code.", ["code"], registry=r
         )
@@ -76,6 +61,49 @@ class Metrics:
     ) -> None:
         """Expose a replicator's counters (received, applied, dropped, gaps, reseeds)."""
         self.registry.register(_ReplicationCollector(stats, connected))
+
+
+class Traffic:
+    """The counters of the message path, as plain integers read at scrape
+    time: a Prometheus counter takes a lock on every increment, and these
+    change on every update, for every recipient. Event-loop thread only."""
+
+    __slots__ = ("bytes_in", "bytes_out", "deliveries_out", "updates_in")
+
+    def __init__(self) -> None:
+        self.updates_in = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        #: event name → deliveries
+        self.deliveries_out: dict[str, int] = {}
+
+
+class _TrafficCollector(Collector):
+    def __init__(self, traffic: Traffic) -> None:
+        self._traffic = traffic
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        t = self._traffic
+        for name, help_text, value in (
+            ("collab_updates_in", "Document updates accepted from clients.", t.updates_in),
+            ("collab_bytes_in", "Payload bytes accepted from clients.", t.bytes_in),
+            (
+                "collab_bytes_out",
+                "Payload bytes relayed to clients (summed over recipients).",
+                t.bytes_out,
+            ),
+        ):
+            family = CounterMetricFamily(name, help_text)
+            family.add_metric([], value)
+            yield family
+        deliveries = CounterMetricFamily(
+            "collab_deliveries_out",
+            "Events relayed to clients (one per recipient).",
+            labels=["event"],
+        )
+        for event, count in sorted(t.deliveries_out.items()):
+            deliveries.add_metric([event], count)
+        yield deliveries
 
 
 class _BroadcastCollector(Collector):

@@ -408,12 +408,14 @@ class SyncServer:
     # -- bookkeeping -------------------------------------------------------------
 
     def _count_in(self, update: bytes) -> None:
-        self.metrics.updates_in.inc()
-        self.metrics.bytes_in.inc(len(update))
+        traffic = self.metrics.traffic
+        traffic.updates_in += 1
+        traffic.bytes_in += len(update)
 
     def _count_out(self, event: str, payload: bytes, recipients: int, started: float) -> None:
-        self.metrics.deliveries_out.labels(event).inc(recipients)
-        self.metrics.bytes_out.inc(len(payload) * recipients)
+        traffic = self.metrics.traffic
+        traffic.deliveries_out[event] = traffic.deliveries_out.get(event, 0) + recipients
+        traffic.bytes_out += len(payload) * recipients
         self.metrics.fanout_seconds.observe(time.perf_counter() - started)
 
     def _count_error(self, exc: CollabError) -> None:
