@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("collab needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,ypy,dev]'
+	$(BIN)/pip install --quiet -e '.[test,ypy,uvloop,dev]'
 	touch $@
 
 $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json

@@ -125,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         loop_factory = _event_loop(settings.event_loop)
         if loop_factory is None and settings.event_loop == "uvloop":
-            parser.error("--event-loop uvloop: uvloop is not installed (pip install uvloop)")
+            parser.error(
+                "--event-loop uvloop: uvloop is not installed (pip install 'collab[uvloop]')"
+            )
         try:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
                 runner.run(serve(settings))
