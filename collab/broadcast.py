@@ -121,8 +121,7 @@ class Broadcaster:
         self.max_queued_packets = max_queued_packets
         #: This turn's broadcasts: their frames and the transports they go to.
         self._batches: list[tuple[bytes, list[Any]]] = []
-        #: Socket.IO sid → (transport, engine.io socket, its queue), resolved
-        #: once per connection.
+        #: Socket.IO sid → its _Handle, resolved once per connection.
         self._handles: dict[str, _Handle] = {}
         #: Socket.IO sid → [broadcasts, their bytes] in its Engine.IO queue
         #: (or taken by engine.io's writer) not yet written.

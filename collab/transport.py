@@ -1,6 +1,6 @@
 """collab's WebSocket transport under python-engineio's aiohttp driver.
 
-It differs from the stock driver in two ways:
+It differs from the stock driver in three ways:
 
 * permessage-deflate is a setting, off by default: per-connection deflate
   state forbids sharing one encoded frame between recipients and roughly
@@ -21,12 +21,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio
+import engineio.async_socket
 from aiohttp import WSCloseCode, web
 from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
 __all__ = ["WebSocketTracker", "install_transport"]
 
 log = logging.getLogger("collab.transport")
+
+#: The python-engineio handler ``_serve_websocket`` stands in for.
+_STOCK_HANDLER = getattr(engineio.async_socket.AsyncSocket, "_websocket_handler", None)
 
 
 class WebSocketTracker:
@@ -75,9 +79,9 @@ def install_transport(eio: Any, *, tracker: WebSocketTracker, compress: bool) ->
             if eio_sid is not None:
                 tracker.by_eio_sid[eio_sid] = (self._sock, eio_socket)
             try:
-                if eio_socket is not None:
+                if getattr(self.handler, "__func__", None) is _STOCK_HANDLER:
                     await _serve_websocket(eio_socket, self)
-                else:  # not engine.io's socket handler: leave it be
+                else:  # not the handler _serve_websocket copies: leave it be
                     handler: Callable[[Any], Awaitable[None]] = self.handler
                     await handler(self)
             finally:
