@@ -143,7 +143,7 @@ class Broadcaster:
             "direct": self.fast_deliveries,
             "queued": self.queued_deliveries,
             "dropped_slow": self.dropped_slow,
-            "behind": len(self._queued),
+            "behind": self.recipients_behind,
         }
 
     def forget(self, sid: str) -> None:
@@ -186,7 +186,6 @@ class Broadcaster:
             self._spawn(self.sio.emit(event, payload, namespace=namespace, skip_sid=skip))
             self.queued_deliveries += count
             return count
-        frames: bytes | None = None
         header: Any = None  # the Engine.IO packet, for recipients behind their queue
         targets: list[Any] = []  # transports the frames go to, this turn
         fallback: list[str] = []
@@ -212,9 +211,7 @@ class Broadcaster:
             # forget() drops its handle when Socket.IO sees the disconnect.
             targets.append(transport)
         if targets:
-            if frames is None:
-                frames = binary_event_frames(namespace, event, payload)
-            self._batches.append((frames, targets))
+            self._batches.append((binary_event_frames(namespace, event, payload), targets))
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush)
