@@ -103,10 +103,13 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
     in a task and an ``asyncio.wait_for``, and its dispatch checks the
     handler with ``inspect`` each time (together about 12% of the server's
     CPU with ten clients drawing into one room); the ``wait_for`` is there so
-    that a connection silent for ping interval + ping timeout ends. Engine.IO's ping
-    timeout already ends it: the server closes a session whose pongs stop,
-    its writer's ``poll`` then times out and closes the WebSocket, and the
-    read below returns (tests/integration/test_transport.py).
+    that a connection silent for ping interval + ping timeout ends.
+    Engine.IO's ping timeout already ends it: the server closes a session
+    whose pongs stop, its writer's ``poll`` then times out and closes the
+    WebSocket, and the read below returns. A frame that is not an Engine.IO
+    packet ends its session here, cleanly, where the stock handler raised
+    out of the request and left the session to the ping timeout
+    (tests/integration/test_transport.py).
     """
     server = eio_socket.server
     limit = server.max_http_buffer_size
@@ -174,7 +177,11 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
                 break
             if data is None:
                 break
-            pkt = engineio.packet.Packet(encoded_packet=data)
+            try:
+                pkt = engineio.packet.Packet(encoded_packet=data)
+            except ValueError:  # not an Engine.IO packet: the session cannot go on
+                log.warning("malformed engine.io packet sid=%s bytes=%d", sid, len(data))
+                break
             if pkt.packet_type == engineio.packet.MESSAGE and on_message is not None:
                 try:
                     await on_message(sid, pkt.data)
@@ -188,7 +195,7 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
             except engineio.exceptions.SocketIsClosedError:
                 break
             except Exception:
-                log.exception("engine.io receive error sid=%s", eio_socket.sid)
+                log.exception("engine.io receive error sid=%s", sid)
     except asyncio.CancelledError:
         writer_task.cancel()  # engine.io's ping timeout ends the session
         raise

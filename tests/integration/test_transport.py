@@ -101,3 +101,29 @@ async def test_a_bad_socketio_packet_is_refused_and_the_connection_goes_on(
         assert all(secret not in r.getMessage() and not r.exc_info for r in refused)
     finally:
         await raw.close()
+
+
+async def test_a_malformed_engineio_frame_ends_only_its_session(
+    server_factory, client_factory, caplog
+):
+    srv = await server_factory()
+    other = await client_factory(srv.url, "frames")
+    for frame in ("x-not-a-packet-type", ""):
+        raw = await RawSocket.open(srv.url)
+        assert (await raw.connect("/yjs|frames"))["connected"]
+        try:
+            await raw.ws.send_str(frame)
+            msg = await raw.ws.receive()
+            while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                msg = await raw.ws.receive()
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            # The session is over on the server too, not left to a ping timeout.
+            await until(lambda: len(srv.app.sync.connections) == 1)
+            await until(lambda: len(srv.app.websockets.open) == 1)
+        finally:
+            await raw.close()
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback, no content
+    assert len([r for r in caplog.records if "malformed engine.io packet" in r.getMessage()]) == 2
+    other.doc.get("shapes", type=Map)["still"] = {"type": "rect"}
+    late = await client_factory(srv.url, "frames")
+    await late.wait_for(lambda: "still" in (late.doc.get("shapes", type=Map).to_py() or {}))
