@@ -52,6 +52,14 @@ class RawSocket:
                 received.append(attachment.data)
         return received
 
+    async def until_closed(self) -> aiohttp.WSMsgType:
+        """Read past whatever data arrives until the server ends the
+        connection; return how it ended (CLOSE, CLOSED or ERROR)."""
+        msg = await asyncio.wait_for(self.ws.receive(), 30)
+        while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            msg = await asyncio.wait_for(self.ws.receive(), 30)
+        return msg.type
+
     async def disconnect_namespace(self, namespace: str) -> None:
         await self.ws.send_str(f"41{namespace},")
 

@@ -11,11 +11,8 @@ from pycrdt import Array, Doc, Map
 from collab.client import CollabClient, CollabClientError
 from crdt.awareness import AwarenessEntry, encode_awareness
 from crdt.lib0 import Encoder
+from tests.boards import shapes
 from tests.unit.test_document import POISON
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 def a_real_update() -> bytes:

@@ -6,16 +6,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from pycrdt import Doc, Map
+from pycrdt import Map
 
-from collab.client import CollabClient
+from tests.boards import DrawingDoc, shapes
 from tests.rawsio import RawSocket
 from tests.scrape import scrape
 from tests.waiting import let_io_run, until
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, client_factory):
@@ -94,17 +90,15 @@ async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
     namespace = "/yjs|order"
     assert (await sender.connect(namespace))["connected"]
     assert (await reader.connect(namespace))["connected"]
-    doc = Doc()
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(bytes(event.update)))
+    board = DrawingDoc()
     text = "y" * 60_000
     broadcaster = srv.app.sync.broadcaster
     try:
         for i in range(160):  # ~10 MB: more than the kernel's socket buffers hold
-            doc.get("shapes", type=Map)[f"s{i:03}"] = {"type": "text", "text": text}
-            await sender.send_binary_event(namespace, "sync-update", updates[-1])
+            update = board.put(f"s{i:03}", {"type": "text", "text": text})
+            await sender.send_binary_event(namespace, "sync-update", update)
         await until(lambda: broadcaster.queued_deliveries > 0)
-        assert await reader.sync_updates(namespace, len(updates)) == updates
+        assert await reader.sync_updates(namespace, len(board.updates)) == board.updates
         assert broadcaster.dropped_slow == 0
         assert broadcaster.recipients_behind == 0  # engine.io's writer wrote them all
     finally:
@@ -128,20 +122,18 @@ async def test_one_large_message_does_not_make_a_reader_slow(server_factory):
     joined = await reader.connect(namespace)
     assert joined["connected"]
     reader_transport = srv.app.sync.broadcaster._resolve(joined["sid"], namespace)[0]
-    doc = Doc()
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(bytes(event.update)))
-    doc.get("shapes", type=Map)["big"] = {"type": "text", "text": "z" * (10 << 20)}
+    board = DrawingDoc()
+    big = board.put("big", {"type": "text", "text": "z" * (10 << 20)})
     broadcaster = srv.app.sync.broadcaster
     try:
-        await sender.send_binary_event(namespace, "sync-update", updates[-1])
+        await sender.send_binary_event(namespace, "sync-update", big)
         await until(lambda: reader_transport.get_write_buffer_size() > 1 << 20)
         for i in range(20):  # small updates queue behind the big one
-            doc.get("shapes", type=Map)[f"s{i}"] = {"type": "rect", "x": float(i)}
-            await sender.send_binary_event(namespace, "sync-update", updates[-1])
+            update = board.put(f"s{i}", {"type": "rect", "x": float(i)})
+            await sender.send_binary_event(namespace, "sync-update", update)
         await until(lambda: broadcaster.queued_deliveries >= 20)
         assert broadcaster.dropped_slow == 0
-        assert await reader.sync_updates(namespace, len(updates)) == updates
+        assert await reader.sync_updates(namespace, len(board.updates)) == board.updates
         assert broadcaster.dropped_slow == 0
     finally:
         await sender.close()

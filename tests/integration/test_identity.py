@@ -10,12 +10,9 @@ from pycrdt import Array, Map
 
 from collab.client import CollabClient, CollabClientError
 from crdt.awareness import AwarenessEntry, encode_awareness
+from tests.boards import shapes
 from tests.conftest import mint
 from tests.rawsio import RawSocket
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 async def audit(server, room: str) -> list:

@@ -6,11 +6,8 @@ import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient, CollabClientError
+from tests.boards import shapes
 from tests.conftest import ADMIN_KEY, SECRET, mint
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 def messages(client: CollabClient) -> list[dict]:

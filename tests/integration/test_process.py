@@ -12,6 +12,7 @@ import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient
+from tests.boards import shapes
 from tests.procs import CollabNode
 
 pytestmark = pytest.mark.slow
@@ -38,10 +39,6 @@ async def process(tmp_path):
     yield make
     for srv in servers:
         await srv.kill()
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 def chat(client: CollabClient) -> list[dict]:

@@ -8,11 +8,8 @@ import random
 from pycrdt import Array, Map, Text
 
 from collab.client import CollabClient
+from tests.boards import shapes
 from tests.waiting import let_io_run
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 async def test_two_clients_converge(server, client_factory):

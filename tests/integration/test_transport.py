@@ -1,12 +1,14 @@
 """The Engine.IO session on a WebSocket (collab.transport): a silent peer is
-closed, an oversized frame ends only its own connection, every message of a
-busy connection is handled in order."""
+closed, an oversized or malformed frame ends only its own session, a bad
+Socket.IO packet ends nothing, every message of a busy connection is handled
+in order."""
 
 from __future__ import annotations
 
 import aiohttp
-from pycrdt import Doc, Map
+from pycrdt import Map
 
+from tests.boards import DrawingDoc, shapes
 from tests.rawsio import RawSocket
 from tests.waiting import until
 
@@ -24,7 +26,7 @@ async def test_a_silent_websocket_is_closed(server_factory, client_factory):
         assert alive.connected
         alive.doc.get("shapes", type=Map)["after"] = {"type": "rect"}
         late = await client_factory(srv.url, "quiet")
-        await late.wait_for(lambda: "after" in (late.doc.get("shapes", type=Map).to_py() or {}))
+        await late.wait_for(lambda: "after" in shapes(late))
     finally:
         await silent.session.close()
 
@@ -38,14 +40,11 @@ async def test_an_oversized_frame_ends_only_its_connection(server_factory, clien
         # Past max_message_bytes + the transport's 64 KiB slack: a frame
         # Engine.IO refuses outright, so the connection ends.
         await raw.ws.send_bytes(b"\x00" * (200 << 10))
-        msg = await raw.ws.receive()
-        while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            msg = await raw.ws.receive()
-        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert await raw.until_closed() in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         await until(lambda: len(srv.app.sync.connections) == 1)
         other.doc.get("shapes", type=Map)["still"] = {"type": "rect"}
         late = await client_factory(srv.url, "big")
-        await late.wait_for(lambda: "still" in (late.doc.get("shapes", type=Map).to_py() or {}))
+        await late.wait_for(lambda: "still" in shapes(late))
     finally:
         await raw.close()
 
@@ -59,14 +58,12 @@ async def test_messages_of_one_connection_are_handled_in_order(server_factory):
     namespace = "/yjs|burst"
     assert (await sender.connect(namespace))["connected"]
     assert (await reader.connect(namespace))["connected"]
-    doc = Doc()
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(bytes(event.update)))
+    board = DrawingDoc()
     try:
         for i in range(300):
-            doc.get("shapes", type=Map)[f"s{i:03}"] = {"type": "rect", "x": float(i)}
-            await sender.send_binary_event(namespace, "sync-update", updates[-1])
-        assert await reader.sync_updates(namespace, len(updates)) == updates
+            update = board.put(f"s{i:03}", {"type": "rect", "x": float(i)})
+            await sender.send_binary_event(namespace, "sync-update", update)
+        assert await reader.sync_updates(namespace, len(board.updates)) == board.updates
     finally:
         await sender.close()
         await reader.close()
@@ -87,15 +84,10 @@ async def test_a_bad_socketio_packet_is_refused_and_the_connection_goes_on(
     ):
         await raw.ws.send_str(frame)
     await raw.ws.send_bytes(secret.encode())  # an attachment nobody announced
-    doc = Doc()
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(bytes(event.update)))
-    doc.get("shapes", type=Map)["after"] = {"type": "rect"}
     try:
-        await raw.send_binary_event(namespace, "sync-update", updates[-1])
-        await watcher.wait_for(
-            lambda: "after" in (watcher.doc.get("shapes", type=Map).to_py() or {})
-        )
+        update = DrawingDoc().put("after", {"type": "rect"})
+        await raw.send_binary_event(namespace, "sync-update", update)
+        await watcher.wait_for(lambda: "after" in shapes(watcher))
         refused = [r for r in caplog.records if "message refused" in r.getMessage()]
         assert len(refused) == 3
         assert all(secret not in r.getMessage() and not r.exc_info for r in refused)
@@ -113,10 +105,7 @@ async def test_a_malformed_engineio_frame_ends_only_its_session(
         assert (await raw.connect("/yjs|frames"))["connected"]
         try:
             await raw.ws.send_str(frame)
-            msg = await raw.ws.receive()
-            while msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                msg = await raw.ws.receive()
-            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert await raw.until_closed() in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             # The session is over on the server too, not left to a ping timeout.
             await until(lambda: len(srv.app.sync.connections) == 1)
             await until(lambda: len(srv.app.websockets.open) == 1)
@@ -126,4 +115,4 @@ async def test_a_malformed_engineio_frame_ends_only_its_session(
     assert len([r for r in caplog.records if "malformed engine.io packet" in r.getMessage()]) == 2
     other.doc.get("shapes", type=Map)["still"] = {"type": "rect"}
     late = await client_factory(srv.url, "frames")
-    await late.wait_for(lambda: "still" in (late.doc.get("shapes", type=Map).to_py() or {}))
+    await late.wait_for(lambda: "still" in shapes(late))

@@ -15,6 +15,7 @@ import pytest
 from pycrdt import Array, Map
 
 from collab.client import CollabClient
+from tests.boards import shapes
 from tests.prereqs import unavailable
 from tests.waiting import let_io_run
 
@@ -22,10 +23,6 @@ if shutil.which("node") is None:
     unavailable("node is not on PATH: the JS interop suite needs Node.js 18+")
 
 pytestmark = pytest.mark.interop
-
-
-def shapes(client: CollabClient) -> dict[str, Any]:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 def messages(client: CollabClient) -> list[dict[str, Any]]:

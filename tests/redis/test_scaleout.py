@@ -11,15 +11,12 @@ from pycrdt import Array, Map
 from collab.client import CollabClient, CollabClientError
 from crdt.awareness import AwarenessEntry, encode_awareness
 from rooms.envelope import Envelope, EnvelopeKind
+from tests.boards import shapes
 from tests.conftest import mint
 from tests.redis.conftest import eventually, healthz, metrics
 from tests.waiting import let_io_run
 
 pytestmark = pytest.mark.slow
-
-
-def shapes(client: CollabClient) -> dict:
-    return client.doc.get("shapes", type=Map).to_py() or {}
 
 
 def messages(client: CollabClient) -> list[dict]:
