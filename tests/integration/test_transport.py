@@ -18,7 +18,7 @@ async def test_a_silent_websocket_is_closed(server_factory, client_factory):
     # closed after about 1.5 s. The window is wide enough that a client which
     # does answer is not dropped when a busy CI host stalls the loop briefly.
     srv = await server_factory(ping_interval_s=0.5, ping_timeout_s=1.0)
-    silent = await RawSocket.open(srv.url)  # connects, then neither reads nor answers
+    silent = await RawSocket.open(srv.url)  # connects, then answers no ping
     assert (await silent.connect("/yjs|quiet"))["connected"]
     alive = await client_factory(srv.url, "quiet")  # answers pings: stays
     tracker = srv.app.websockets
