@@ -11,7 +11,6 @@ import pytest
 from collab.client import CollabClient
 from tests.conftest import SECRET
 from tests.procs import CollabNode
-from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +79,3 @@ async def metrics(url: str) -> dict[str, float]:
 async def healthz(url: str) -> dict:
     async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
         return await resp.json()
-
-
-async def eventually(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    await until(predicate, timeout_s=timeout_s)

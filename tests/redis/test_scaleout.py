@@ -13,8 +13,8 @@ from crdt.awareness import AwarenessEntry, encode_awareness
 from rooms.envelope import Envelope, EnvelopeKind
 from tests.boards import shapes
 from tests.conftest import mint
-from tests.redis.conftest import eventually, healthz, metrics
-from tests.waiting import let_io_run
+from tests.redis.conftest import healthz, metrics
+from tests.waiting import let_io_run, until
 
 pytestmark = pytest.mark.slow
 
@@ -166,19 +166,25 @@ async def test_subscriptions_follow_local_members(two, node_factory, clients):
         # When its last local member leaves, the node unsubscribes right away
         # (the room stays loaded for its grace period, but hears nothing).
         await x_b.close()
-        await eventually(lambda: _numsub(rc, channel, 1), timeout_s=5)
+        await until(lambda: _numsub(rc, channel, 1), timeout_s=5)
         assert (await healthz(b.url))["rooms"] == 1, "room X is still loaded on B"
         received = (await metrics(b.url))["collab_envelopes_received_total"]
         seen_by_a = (await metrics(a.url))["collab_envelopes_received_total"]
         for i in range(20):
             x_a.doc.get("shapes", type=Map)[f"t{i}"] = {"type": "rect"}
         # A, still subscribed, hears its own 20 publishes: they went out.
-        await eventually(lambda: _received_at_least(a.url, seen_by_a + 20), timeout_s=10)
+        await until(
+            lambda: _counter_at_least(a.url, "collab_envelopes_received_total", seen_by_a + 20),
+            timeout_s=10,
+        )
         # A marker on B's own channel, after them on the same connection:
         # had B been subscribed to X, X's envelopes would have reached it first.
         dropped = (await metrics(b.url))["collab_envelopes_dropped_total"]
         await rc.publish("collab:node:B", b"marker, not an envelope")
-        await eventually(lambda: _dropped_at_least(b.url, dropped + 1), timeout_s=10)
+        await until(
+            lambda: _counter_at_least(b.url, "collab_envelopes_dropped_total", dropped + 1),
+            timeout_s=10,
+        )
         assert (await metrics(b.url))["collab_envelopes_received_total"] == received + 1
         # A member joining B again gets a caught-up replica.
         back = await clients(b.url, "X")
@@ -187,12 +193,8 @@ async def test_subscriptions_follow_local_members(two, node_factory, clients):
         await rc.aclose()
 
 
-async def _received_at_least(url: str, count: float) -> bool:
-    return (await metrics(url))["collab_envelopes_received_total"] >= count
-
-
-async def _dropped_at_least(url: str, count: float) -> bool:
-    return (await metrics(url))["collab_envelopes_dropped_total"] >= count
+async def _counter_at_least(url: str, name: str, count: float) -> bool:
+    return (await metrics(url))[name] >= count
 
 
 async def _numsub(rc, channel: str, expected: int) -> bool:
@@ -252,11 +254,11 @@ async def test_redis_restart_mid_session_loses_nothing(two, clients, node_factor
     await on_b.wait_for(lambda: len(shapes(on_b)) == 10, timeout_s=10)
 
     await redis.stop()  # gone, and it keeps nothing (no persistence)
-    await eventually(lambda: _status(a.url, "degraded"), timeout_s=10)
+    await until(lambda: _status(a.url, "degraded"), timeout_s=10)
     on_a.doc.get("shapes", type=Map)["during"] = {"type": "ellipse"}  # node A keeps serving
     await redis.start()  # same port, empty
-    await eventually(lambda: _status(a.url, "ok"), timeout_s=20)
-    await eventually(lambda: _status(b.url, "ok"), timeout_s=20)
+    await until(lambda: _status(a.url, "ok"), timeout_s=20)
+    await until(lambda: _status(b.url, "ok"), timeout_s=20)
 
     on_b.doc.get("shapes", type=Map)["after"] = {"type": "rect"}
     expected = {f"before-{i}" for i in range(10)} | {"during", "after"}
@@ -339,7 +341,7 @@ async def test_room_deletion_removes_every_key(two, clients):
     await on_b.send_chat("bye")
     rc = redis.client()
     try:
-        await eventually(lambda: _has_keys(rc, "doomed"), timeout_s=10)
+        await until(lambda: _has_keys(rc, "doomed"), timeout_s=10)
         admin_key = None
         for line in a.log().splitlines():
             if "Admin key:" in line:
@@ -383,7 +385,7 @@ async def test_compaction_by_several_nodes_loses_nothing(redis_server, node_fact
         await client.wait_for(lambda c=client: set(shapes(c)) == expected, timeout_s=20)
     rc = redis_server.client()
     try:
-        await eventually(lambda: _log_shorter_than(rc, "big", 60), timeout_s=10)
+        await until(lambda: _log_shorter_than(rc, "big", 60), timeout_s=10)
         assert await rc.hget("collab:{big}:doc:board:snap", "id")
     finally:
         await rc.aclose()
@@ -436,10 +438,10 @@ async def test_retention_purge_removes_every_key(redis_server, node_factory, cli
         await client.close()
     rc = redis_server.client()
     try:
-        await eventually(lambda: _no_keys(rc, "brief"), timeout_s=15)
+        await until(lambda: _no_keys(rc, "brief"), timeout_s=15)
         assert [k async for k in rc.scan_iter(match="collab:{kept}:*")]
         assert await rc.smembers("collab:rooms") == {b"kept"}
-        await eventually(lambda: _last_audit_is(rc, "brief", b"purge"), timeout_s=5)
+        await until(lambda: _last_audit_is(rc, "brief", b"purge"), timeout_s=5)
     finally:
         await rc.aclose()
 
