@@ -25,8 +25,9 @@ from collab.web import add_web_routes
 from crdt.engine import engine_factory
 from crdt.errors import CollabError
 from rooms.identity import Role
-from rooms.limits import Limits
+from rooms.limits import Limits, Rates
 from rooms.names import validate_room_id
+from rooms.ratelimit import Rate
 from rooms.registry import RoomRegistry
 from rooms.replication import Replicator
 from rooms.store import Store
@@ -57,6 +58,31 @@ async def open_store(settings: Settings, *, node_id: str) -> Store:
     return await SqliteStore.open(settings.sqlite_path)
 
 
+def limits_from(s: Settings) -> Limits:
+    """The room layer's limits from the settings (protocol.md §8)."""
+    return Limits(
+        max_message_bytes=s.max_message_bytes,
+        max_chat_chars=s.max_chat_chars,
+        strict_board=s.strict_board,
+        max_board_bytes=s.max_board_bytes,
+        max_chat_bytes=s.max_chat_bytes,
+        max_meta_bytes=s.max_meta_bytes,
+        max_pending_updates=s.max_pending_updates,
+        max_pending_bytes=s.max_pending_bytes,
+        max_room_connections=s.max_room_connections,
+        max_connections_per_user=s.max_connections_per_user,
+        rates=Rates(
+            updates=Rate(s.update_rate_per_s, s.update_burst),
+            update_bytes=Rate(s.update_bytes_per_s, s.update_bytes_burst),
+            awareness=Rate(s.awareness_rate_per_s, s.awareness_burst),
+            awareness_bytes=Rate(s.awareness_bytes_per_s, s.awareness_bytes_burst),
+            chat=Rate(s.chat_rate_per_s, s.chat_burst),
+            events=Rate(s.event_rate_per_s, s.event_burst),
+            refusals=Rate(s.max_refusals_per_min / 60.0, s.max_refusals_per_min),
+        ),
+    )
+
+
 @dataclass
 class CollabApp:
     """A configured server: the aiohttp app plus handles the tests and CLI use."""
@@ -78,11 +104,7 @@ class CollabApp:
     async def startup(self, _app: web.Application) -> None:
         s = self.settings
         self.store = await open_store(s, node_id=self.node_id)
-        limits = Limits(
-            max_message_bytes=s.max_message_bytes,
-            max_chat_chars=s.max_chat_chars,
-            strict_board=s.strict_board,
-        )
+        limits = limits_from(s)
         self.registry = RoomRegistry(
             store=self.store,
             engine_factory=engine_factory(s.engine),
@@ -206,6 +228,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         max_http_buffer_size=settings.max_message_bytes + _TRANSPORT_SLACK_BYTES,
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
+        transports=list(settings.transports),
         logger=False,
         engineio_logger=False,
     )

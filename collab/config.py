@@ -9,6 +9,7 @@ README's settings table is checked against it).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -20,6 +21,7 @@ from crdt.engine import ENGINES
 __all__ = ["OPTIONS", "ConfigError", "Option", "Settings", "add_arguments", "settings_from"]
 
 STORES = ("sqlite", "memory", "redis")
+TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
@@ -65,6 +67,33 @@ class Settings:
     awareness_timeout_s: float = 30.0
     frame_ancestors: tuple[str, ...] = ("'self'",)
     content_security_policy: str | None = None
+    # Limits on what one client can make the server do (protocol.md §8).
+    update_rate_per_s: float = 200.0
+    update_burst: int = 400
+    update_bytes_per_s: int = 1 << 20
+    update_bytes_burst: int = 8 << 20
+    awareness_rate_per_s: float = 60.0
+    awareness_burst: int = 120
+    awareness_bytes_per_s: int = 64 << 10
+    awareness_bytes_burst: int = 256 << 10
+    chat_rate_per_s: float = 1.0
+    chat_burst: int = 20
+    event_rate_per_s: float = 10.0
+    event_burst: int = 20
+    max_refusals_per_min: int = 60
+    max_board_bytes: int = 16 << 20
+    max_chat_bytes: int = 8 << 20
+    max_meta_bytes: int = 1 << 20
+    max_pending_updates: int = 256
+    max_pending_bytes: int = 2 << 20
+    max_documents_per_session: int = 16
+    max_connections_per_user: int = 24
+    max_room_connections: int = 1000
+    max_sessions_per_address: int = 256
+    max_failed_connects_per_min: int = 60
+    connect_timeout_s: float = 10.0
+    transports: tuple[str, ...] = ("polling", "websocket")
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -109,10 +138,52 @@ class Settings:
             raise ConfigError("awareness timeout must be positive")
         if self.retention_days <= 0 or self.retention_check_interval_s <= 0:
             raise ConfigError("retention days and its check interval must be positive")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        for name in _POSITIVE_LIMITS:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be positive")
+        if self.update_bytes_burst < self.max_message_bytes:
+            raise ConfigError("update-bytes-burst must be at least max-message-bytes")
+        if self.awareness_bytes_burst < self.max_message_bytes // 4:
+            raise ConfigError("awareness-bytes-burst must be at least max-message-bytes / 4")
+        for name in ("update_burst", "awareness_burst", "chat_burst", "event_burst"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
+        if min(self.max_board_bytes, self.max_chat_bytes, self.max_meta_bytes) < 64 << 10:
+            raise ConfigError("document size limits must be at least 64 KiB")
+        if not self.transports or not set(self.transports) <= set(TRANSPORTS):
+            raise ConfigError(f"transports must be some of {', '.join(TRANSPORTS)}")
+        for address in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted proxy {address!r} is not an IP address") from None
 
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "collab.sqlite3"
+
+
+#: Limits that must be above zero (the others are checked one by one).
+_POSITIVE_LIMITS = (
+    "update_rate_per_s",
+    "update_bytes_per_s",
+    "awareness_rate_per_s",
+    "awareness_bytes_per_s",
+    "chat_rate_per_s",
+    "event_rate_per_s",
+    "max_refusals_per_min",
+    "max_pending_updates",
+    "max_pending_bytes",
+    "max_documents_per_session",
+    "max_connections_per_user",
+    "max_room_connections",
+    "max_sessions_per_address",
+    "max_failed_connects_per_min",
+    "connect_timeout_s",
+)
 
 
 def _bool(text: str) -> bool:
@@ -124,7 +195,7 @@ def _bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
-def _origins(text: str) -> tuple[str, ...]:
+def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
 
@@ -165,7 +236,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("unload_after_s", float, "Seconds an empty room stays loaded."),
     Option("flush_interval_s", float, "Seconds between batched writes to the store."),
     Option("compact_after_updates", int, "Stored updates after which a snapshot replaces them."),
-    Option("cors_origins", _origins, "Comma-separated browser origins allowed ('*' for any)."),
+    Option("cors_origins", _comma_list, "Comma-separated browser origins allowed ('*' for any)."),
     Option(
         "websocket_compression", _bool, "Negotiate permessage-deflate (costs CPU per recipient)."
     ),
@@ -202,11 +273,64 @@ OPTIONS: tuple[Option, ...] = (
     Option("awareness_timeout_s", float, "Drop other nodes' awareness not renewed for this long."),
     Option(
         "frame_ancestors",
-        _origins,
+        _comma_list,
         "Comma-separated sources that may embed the web app (CSP frame-ancestors); "
         "postMessage tokens are accepted from those that are origins.",
     ),
     Option("content_security_policy", str, "Replace the web app's whole CSP header."),
+    Option("update_rate_per_s", float, "Document updates per second one connection may send."),
+    Option("update_burst", int, "Document updates one connection may send at once."),
+    Option("update_bytes_per_s", int, "Bytes of document updates per second per connection."),
+    Option("update_bytes_burst", int, "Bytes of document updates one connection may send at once."),
+    Option("awareness_rate_per_s", float, "Awareness updates per second per connection."),
+    Option("awareness_burst", int, "Awareness updates one connection may send at once."),
+    Option("awareness_bytes_per_s", int, "Bytes of awareness per second per connection."),
+    Option("awareness_bytes_burst", int, "Bytes of awareness one connection may send at once."),
+    Option("chat_rate_per_s", float, "Chat messages per second per user in a room, steady."),
+    Option("chat_burst", int, "Chat messages a user may send at once before the steady rate."),
+    Option(
+        "event_rate_per_s",
+        float,
+        "Other events (moderation, unknown events, acks) per second per connection.",
+    ),
+    Option("event_burst", int, "Other events one connection may send at once."),
+    Option(
+        "max_refusals_per_min",
+        int,
+        "Refused events after which a connection is closed (recovering one a second).",
+    ),
+    Option("max_board_bytes", int, "Largest encoded size of a board (and of each extra board)."),
+    Option("max_chat_bytes", int, "Largest encoded size of a room's chat document."),
+    Option("max_meta_bytes", int, "Largest encoded size of a room's meta document."),
+    Option(
+        "max_pending_updates",
+        int,
+        "Updates of one document that may wait for missing dependencies.",
+    ),
+    Option("max_pending_bytes", int, "Bytes of updates of one document that may wait likewise."),
+    Option(
+        "max_documents_per_session", int, "Documents (namespaces) one Engine.IO session may join."
+    ),
+    Option("max_connections_per_user", int, "Connections of one user id to one room."),
+    Option("max_room_connections", int, "Connections to one room, all its documents together."),
+    Option("max_sessions_per_address", int, "Open Engine.IO sessions from one remote address."),
+    Option(
+        "max_failed_connects_per_min",
+        int,
+        "Refused connects (bad or missing token) from one address per minute, after which "
+        "its connects are refused unread.",
+    ),
+    Option(
+        "connect_timeout_s",
+        float,
+        "Seconds an Engine.IO session may stay open without a connected document.",
+    ),
+    Option("transports", _comma_list, "Engine.IO transports to serve: polling,websocket (both)."),
+    Option(
+        "trusted_proxies",
+        _comma_list,
+        "Comma-separated proxy addresses (or networks) whose X-Forwarded-For names the client.",
+    ),
 )
 
 

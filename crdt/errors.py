@@ -15,12 +15,14 @@ __all__ = [
     "BoardLocked",
     "CollabError",
     "Conflict",
+    "DocumentTooLarge",
     "EnginePanic",
     "ErrorCode",
     "ExpiredToken",
     "InternalError",
     "InvalidChatMessage",
     "InvalidName",
+    "InvalidPacket",
     "InvalidPayload",
     "InvalidToken",
     "MalformedAwareness",
@@ -30,13 +32,16 @@ __all__ = [
     "MissingToken",
     "Muted",
     "NotFound",
+    "PendingLimit",
     "PermissionDenied",
+    "RateLimited",
     "ReadOnlyDocument",
     "Removed",
     "RoomDeleted",
     "RoomUnavailable",
     "SchemaViolation",
     "SessionEnded",
+    "TooManyConnections",
     "Unauthorized",
     "UnknownEvent",
     "WrongRoom",
@@ -59,6 +64,12 @@ class ErrorCode(StrEnum):
     UNKNOWN_EVENT = "unknown_event"
     ROOM_UNAVAILABLE = "room_unavailable"
     INTERNAL_ERROR = "internal_error"
+    # limits (protocol.md §8)
+    INVALID_PACKET = "invalid_packet"
+    RATE_LIMITED = "rate_limited"
+    DOCUMENT_TOO_LARGE = "document_too_large"
+    PENDING_LIMIT = "pending_limit"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
     # identity (protocol.md §9)
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
@@ -240,6 +251,40 @@ class Conflict(CollabError):
     """The resource already exists (creating a room twice)."""
 
     code = ErrorCode.CONFLICT
+
+
+class InvalidPacket(CollabError):
+    """A Socket.IO packet outside what collab's events use: more binary
+    attachments than one, a placeholder that names none of them, or an
+    attachment no packet announced."""
+
+    code = ErrorCode.INVALID_PACKET
+
+
+class RateLimited(CollabError):
+    """A client sent faster than a rate limit allows (protocol.md §8)."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
+class DocumentTooLarge(CollabError):
+    """The document is at its size limit: nothing that adds to it is accepted."""
+
+    code = ErrorCode.DOCUMENT_TOO_LARGE
+
+
+class PendingLimit(CollabError):
+    """Too many updates of a document wait for updates they depend on that
+    never arrived; an update that would add to them is refused."""
+
+    code = ErrorCode.PENDING_LIMIT
+
+
+class TooManyConnections(CollabError):
+    """A connection cap: per address, per user in a room, per room, or
+    documents per Engine.IO session."""
+
+    code = ErrorCode.TOO_MANY_CONNECTIONS
 
 
 class InternalError(CollabError):

@@ -1,12 +1,30 @@
-"""Per-message limits, checked before anything is applied (protocol.md §8)."""
+"""What one client can make a room hold or do, checked before anything is
+applied (protocol.md §8 lists every limit with its default and setting)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from crdt.schemas import DocKind
 from crdt.updates import DEFAULT_MAX_CLOCK
+from rooms.ratelimit import Rate
 
-__all__ = ["Limits"]
+__all__ = ["Limits", "Rates"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """How fast one connection (chat: one user in a room) may send."""
+
+    updates: Rate = Rate(200.0, 400)
+    update_bytes: Rate = Rate(float(1 << 20), float(8 << 20))
+    awareness: Rate = Rate(60.0, 120)
+    awareness_bytes: Rate = Rate(float(64 << 10), float(256 << 10))
+    chat: Rate = Rate(1.0, 20)
+    #: Moderation events, unknown events, acks.
+    events: Rate = Rate(10.0, 20)
+    #: Refused events; when these run out the connection is closed.
+    refusals: Rate = Rate(1.0, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +43,21 @@ class Limits:
     max_clock: int = DEFAULT_MAX_CLOCK
     #: Refuse board updates that write outside the board schema's roots.
     strict_board: bool = False
+    #: Largest encoded size of a document, by kind (boards, chat, meta).
+    max_board_bytes: int = 16 << 20
+    max_chat_bytes: int = 8 << 20
+    max_meta_bytes: int = 1 << 20
+    #: Updates of one document waiting for dependencies that have not arrived.
+    max_pending_updates: int = 256
+    max_pending_bytes: int = 2 << 20
+    #: Connections to one room (all documents), and of one user to one room.
+    max_room_connections: int = 1000
+    max_connections_per_user: int = 24
+    rates: Rates = field(default_factory=Rates)
+
+    def max_document_bytes(self, kind: DocKind) -> int:
+        if kind is DocKind.CHAT:
+            return self.max_chat_bytes
+        if kind is DocKind.META:
+            return self.max_meta_bytes
+        return self.max_board_bytes
