@@ -24,6 +24,7 @@ from collab.transport import WebSocketTracker, install_transport
 from collab.web import add_web_routes
 from crdt.engine import engine_factory
 from crdt.errors import CollabError
+from crdt.text import bad_name_character
 from rooms.identity import Role
 from rooms.limits import Limits, Rates
 from rooms.names import validate_room_id
@@ -73,7 +74,8 @@ def limits_from(s: Settings) -> Limits:
         max_connections_per_user=s.max_connections_per_user,
         rates=Rates(
             updates=Rate(s.update_rate_per_s, s.update_burst),
-            update_bytes=Rate(s.update_bytes_per_s, s.update_bytes_burst),
+            # A burst always admits one message of the largest size allowed.
+            update_bytes=Rate(s.update_bytes_per_s, max(s.update_bytes_burst, s.max_message_bytes)),
             awareness=Rate(s.awareness_rate_per_s, s.awareness_burst),
             awareness_bytes=Rate(s.awareness_bytes_per_s, s.awareness_bytes_burst),
             chat=Rate(s.chat_rate_per_s, s.chat_burst),
@@ -189,6 +191,8 @@ class CollabApp:
             room = validate_room_id(body["room"])
             name, role = str(body["name"])[:64], str(body.get("role", "participant"))
             Role(role)
+            if not name.strip() or bad_name_character(name) is not None:
+                raise ValueError("name must be 1-64 characters, no control or bidi characters")
             sub = str(body.get("sub") or "dev-" + secrets.token_hex(6))[:128]
         except (ValueError, KeyError, TypeError, CollabError) as exc:
             return web.json_response(

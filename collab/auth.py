@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from collab.config import Settings
 from collab.tokens import KeySet, TokenAuthenticator, mint_token
 from crdt.errors import InvalidPayload
+from crdt.text import bad_name_character
 from crdt.types import RoomId, UserId
 from rooms.identity import Identity, Role
 
@@ -54,6 +55,8 @@ class OpenAuthenticator:
         name = auth.get("name", "Guest")
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
             raise InvalidPayload(f"name must be 1-{MAX_NAME_CHARS} characters")
+        if bad_name_character(name) is not None:
+            raise InvalidPayload("name holds a control, bidi or invalid character")
         try:
             role = Role(auth.get("role", Role.PARTICIPANT.value))
         except ValueError:

@@ -75,7 +75,7 @@ class Settings:
     awareness_rate_per_s: float = 60.0
     awareness_burst: int = 120
     awareness_bytes_per_s: int = 64 << 10
-    awareness_bytes_burst: int = 256 << 10
+    awareness_bytes_burst: int = 512 << 10
     chat_rate_per_s: float = 1.0
     chat_burst: int = 20
     event_rate_per_s: float = 10.0
@@ -144,10 +144,6 @@ class Settings:
         for name in _POSITIVE_LIMITS:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be positive")
-        if self.update_bytes_burst < self.max_message_bytes:
-            raise ConfigError("update-bytes-burst must be at least max-message-bytes")
-        if self.awareness_bytes_burst < self.max_message_bytes // 4:
-            raise ConfigError("awareness-bytes-burst must be at least max-message-bytes / 4")
         for name in ("update_burst", "awareness_burst", "chat_burst", "event_burst"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")

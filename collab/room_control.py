@@ -20,7 +20,7 @@ from rooms.room import Room
 if TYPE_CHECKING:
     from collab.sync import Connection, SyncServer
 
-__all__ = ["RoomControl"]
+__all__ = ["RoomControl", "room_state"]
 
 log = logging.getLogger("collab.sync")
 
@@ -33,6 +33,14 @@ _MODERATION_AUDIT = {
     "mod:redact": AuditAction.REDACT,
     "mod:end": AuditAction.END,
 }
+
+
+def room_state(room: Room) -> dict[str, Any]:
+    """The ``room:state`` payload (protocol.md §6.4): the moderation state,
+    and which documents are full (at their size limit, §8)."""
+    state = room.policy.snapshot().as_json()
+    state["full"] = sorted(name for name, doc in room.docs.items() if doc.full)
+    return state
 
 
 class RoomControl:
@@ -116,7 +124,10 @@ class RoomControl:
             async with self.sync.registry.use(conn.room_id) as room:
                 if event == "mod:redact":
                     await self.sync.registry.document(conn.room_id, CHAT)
-                outcome = moderate(event, room, conn.identity, payload)
+                    async with room.chat_lock:  # not between a message and its store write
+                        outcome = moderate(event, room, conn.identity, payload)
+                else:
+                    outcome = moderate(event, room, conn.identity, payload)
                 await self.apply_outcome(room, outcome)
         except CollabError as exc:
             self.sync._count_error(exc)
@@ -131,7 +142,7 @@ class RoomControl:
         log.info(
             "%s room=%s by=%s detail=%s", event, conn.room_id, conn.identity.user_id, outcome.detail
         )
-        return ack_ok(state=room.policy.snapshot().as_json())
+        return ack_ok(state=room_state(room))
 
     async def apply_outcome(self, room: Room, outcome: Outcome) -> None:
         started = time.perf_counter()
@@ -148,9 +159,15 @@ class RoomControl:
                 except OSError as exc:  # the periodic flush compacts it later
                     log.error("compaction after redaction failed room=%s: %s", room.id, exc)
 
+    def fullness_changed(self, room_id: RoomId) -> None:
+        """A document of the room became full or has room again: tell everyone."""
+        room = self.sync.registry.rooms.get(room_id)
+        if room is not None:
+            self.sync._spawn(self.broadcast_state(room))
+
     async def broadcast_state(self, room: Room) -> None:
         """``room:state`` to every connection of the room, whatever its document."""
-        state = room.policy.snapshot().as_json()
+        state = room_state(room)
         for sid in list(self.sync.by_room.get(room.id, ())):
             conn = self.sync.connections.get(sid)
             if conn is not None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ import socketio
 from collab.auth import Authenticator
 from collab.broadcast import Broadcaster
 from collab.metrics import Metrics
-from collab.room_control import RoomControl
+from collab.room_control import RoomControl, room_state
 from collab.wire import (
     ERROR_EVENT,
     ROOM_STATE,
@@ -34,9 +34,12 @@ from crdt.errors import (
     CollabError,
     ErrorCode,
     ExpiredToken,
+    InternalError,
     InvalidPayload,
+    RoomUnavailable,
     UnknownEvent,
 )
+from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction
 from rooms.document import Document
@@ -108,19 +111,51 @@ class SyncServer:
         self.by_room: dict[RoomId, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.control = RoomControl(self)
-        sio.on("connect", self.on_connect, namespace="*")
-        sio.on("disconnect", self.on_disconnect, namespace="*")
-        sio.on(SYNC_STEP_1, self.on_sync_step_1, namespace="*")
-        sio.on(SYNC_UPDATE, self.on_sync_update, namespace="*")
-        sio.on(AWARENESS_UPDATE, self.on_awareness_update, namespace="*")
-        sio.on(CHAT_SEND, self.on_chat_send, namespace="*")
-        for event in ACTIONS:
-            sio.on(event, self.control.moderation_handler(event), namespace="*")
-        sio.on("*", self.on_unknown, namespace="*")
+        handlers: dict[str, Callable[..., Awaitable[Any]]] = {
+            "connect": self.on_connect,
+            "disconnect": self.on_disconnect,
+            SYNC_STEP_1: self.on_sync_step_1,
+            SYNC_UPDATE: self.on_sync_update,
+            AWARENESS_UPDATE: self.on_awareness_update,
+            CHAT_SEND: self.on_chat_send,
+            **{event: self.control.moderation_handler(event) for event in ACTIONS},
+            "*": self.on_unknown,
+        }
+        for event, handler in handlers.items():
+            sio.on(event, self._contained(event, handler), namespace="*")
         registry.on_remote_update = self._remote_update
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
+
+    def _contained(
+        self, event: str, handler: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        """``handler``, with every failure it did not expect contained: the
+        client gets ``internal_error`` (its ack, or a refused connect), the
+        log one line with the error's class (never its message, which may
+        quote content), and the connection and its room go on. pycrdt's
+        PanicException is a BaseException: ``except Exception`` misses it."""
+
+        async def contained(*args: Any) -> Any:
+            try:
+                return await handler(*args)
+            except socketio.exceptions.ConnectionRefusedError:
+                raise
+            except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - see above
+                fault = InternalError("internal error")
+                self._count_error(fault)
+                log.error("handler failed event=%s error=%s", quote(event), type(exc).__name__)
+                if event == "connect":
+                    payload = error_payload(fault)
+                    raise socketio.exceptions.ConnectionRefusedError(
+                        payload["message"], payload
+                    ) from None
+                return ack_error(fault)
+
+        return contained
 
     # -- changes made on other nodes -----------------------------------------------
 
@@ -212,19 +247,23 @@ class SyncServer:
         )
         awareness = conn.doc.awareness_snapshot()
         await self.sio.emit(AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
-        await self.sio.emit(
-            ROOM_STATE, conn.doc.policy.snapshot().as_json(), to=sid, namespace=namespace
-        )
+        room = self.registry.rooms.get(conn.room_id)
+        if room is not None:
+            await self.sio.emit(ROOM_STATE, room_state(room), to=sid, namespace=namespace)
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
         conn = self.connections.get(sid)
         if conn is None:
             return
+        full = conn.doc.full
         try:
             update = conn.doc.receive_client_diff(one_argument(args), conn.identity)
         except CollabError as exc:
             await self._send_error(conn, SYNC_STEP_1, exc)
             return
+        finally:
+            if conn.doc.full is not full:
+                self.control.fullness_changed(conn.room_id)
         if update is not None:
             self._count_in(update)
             self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
@@ -276,11 +315,15 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
+        full = conn.doc.full
         try:
             update = conn.doc.receive_update(one_argument(args), conn.identity)
         except CollabError as exc:
             await self._send_error(conn, SYNC_UPDATE, exc)
             return
+        finally:
+            if conn.doc.full is not full:
+                self.control.fullness_changed(conn.room_id)
         if update is not None:
             self._count_in(update)
             self._relay(conn, SYNC_UPDATE, update, started)
@@ -304,7 +347,13 @@ class SyncServer:
     # -- extension events -------------------------------------------------------
 
     async def on_chat_send(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
-        """``chat:send {text, clientMessageId}`` → ack ``{ok, id, ts, duplicate}``."""
+        """``chat:send {text, clientMessageId}`` → ack ``{ok, id, ts, duplicate}``.
+
+        The ack means stored: the message is appended, written to the store,
+        and only then acknowledged and relayed. If the store cannot take it,
+        it is taken back out of the document and refused (``room_unavailable``);
+        the client sends it again with the same ``clientMessageId``.
+        """
         started = time.perf_counter()
         conn = self.connections.get(sid)
         if conn is None:
@@ -313,15 +362,30 @@ class SyncServer:
             payload = one_argument(args)
             if not isinstance(payload, dict):
                 raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
-            async with self.registry.use(conn.room_id) as room:
+            async with self.registry.use(conn.room_id) as room, room.chat_lock:
                 chat = await self.registry.document(conn.room_id, CHAT)
                 # Other nodes' messages first, so this one is appended after them.
                 await self.registry.settle(chat)
-                result = self.registry.chat(conn.room_id).send(
-                    conn.identity, payload.get("text"), payload.get("clientMessageId")
-                )
+                chat_log = self.registry.chat(conn.room_id)
+                full = chat.full
+                try:
+                    result = chat_log.send(
+                        conn.identity,
+                        payload.get("text"),
+                        payload.get("clientMessageId"),
+                        hold=True,
+                    )
+                finally:
+                    if chat.full is not full:
+                        self.control.fullness_changed(conn.room_id)
                 if result.update is not None:
-                    await self._store_before_ack(room, chat)
+                    try:
+                        await self._store_before_ack(room, chat, result.update)
+                    except RoomUnavailable:
+                        chat_log.take_back(result)
+                        raise
+                    finally:
+                        chat.release()
         except CollabError as exc:
             self._refused(conn, CHAT_SEND, exc)
             return ack_error(exc)
@@ -336,12 +400,15 @@ class SyncServer:
             self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
 
-    async def _store_before_ack(self, room: Room, doc: Document) -> None:
-        """Write a chat message before acknowledging it: the ack promises it is stored."""
+    async def _store_before_ack(self, room: Room, doc: Document, update: Update) -> None:
+        """Write ``update`` before acknowledging it; RoomUnavailable if the
+        store did not take it (it is then still pending)."""
         try:
             await self.registry.flush_document(room, doc)
-        except OSError as exc:  # kept in memory; the periodic flush retries
-            log.warning("chat message not yet stored room=%s: %s", room.id, exc)
+        except OSError as exc:
+            log.warning("store write failed room=%s doc=%s: %s", room.id, doc.name, exc)
+        if doc.is_pending(update):
+            raise RoomUnavailable("the message could not be stored; send it again")
 
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         exc = UnknownEvent(f"unknown event {event[:64]!r}")
@@ -390,7 +457,7 @@ class SyncServer:
         self._count_error(exc)
         log.info(
             "refused event=%s sid=%s room=%s doc=%s code=%s",
-            event,
+            quote(event),
             conn.sid,
             conn.room_id,
             conn.doc_name,

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from crdt.errors import ExpiredToken, InvalidToken, MissingToken, WrongRoom
+from crdt.text import bad_name_character
 from crdt.types import RoomId, UserId
 from rooms.identity import Identity, Role
 
@@ -230,6 +231,8 @@ def _check_claims(claims: dict[str, Any]) -> dict[str, Any]:
         raise InvalidToken("claim 'sub' must be 1-128 characters of [A-Za-z0-9_.:@|+-]")
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
         raise InvalidToken(f"claim 'name' must be 1-{MAX_NAME_CHARS} characters")
+    if bad_name_character(name) is not None:
+        raise InvalidToken("claim 'name' holds a control, bidi or invalid character")
     if not isinstance(room, str) or not room:
         raise InvalidToken("claim 'room' must be a room id or a 'prefix/*' pattern")
     if role not in {r.value for r in Role}:

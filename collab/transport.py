@@ -185,7 +185,10 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
             if pkt.packet_type == engineio.packet.MESSAGE and on_message is not None:
                 try:
                     await on_message(sid, pkt.data)
-                except Exception as exc:  # noqa: BLE001 - a bad message ends nothing
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a bad message ends nothing
+                    # (BaseException: pycrdt's PanicException is one.)
                     log.warning("message refused sid=%s error=%s", sid, type(exc).__name__)
                 continue
             try:

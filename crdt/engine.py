@@ -12,13 +12,14 @@ engine still turns any decoding or integration failure into
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from crdt.errors import InvalidPayload
+from crdt.errors import EnginePanic, InvalidPayload, MalformedUpdate
 from crdt.types import StateVector, Update
 
-__all__ = ["ENGINES", "Engine", "EngineFactory", "engine_factory"]
+__all__ = ["ENGINES", "Engine", "EngineFactory", "contained", "engine_factory", "writable"]
 
 
 class Engine(Protocol):
@@ -57,6 +58,54 @@ class Engine(Protocol):
 
 
 EngineFactory = Callable[[], Engine]
+
+#: What is never turned into an engine error: the process is being stopped.
+_NOT_ENGINE_FAULTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@contextlib.contextmanager
+def contained(what: str) -> Iterator[None]:
+    """Run an engine call; whatever the Rust core raises becomes a CollabError.
+
+    An ``Exception`` becomes :class:`MalformedUpdate` (``what`` names the
+    call, never the data); anything else, pyo3's ``PanicException`` above
+    all (a ``BaseException``, so ``except Exception`` misses it), becomes
+    :class:`EnginePanic`: the replica may then hold part of the change, and
+    the caller must rebuild it (rooms.document.Document does).
+    """
+    try:
+        yield
+    except MalformedUpdate:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any engine error is a bad input
+        raise MalformedUpdate(f"{what} rejected by the engine ({type(exc).__name__})") from None
+    except BaseException as exc:
+        if isinstance(exc, _NOT_ENGINE_FAULTS):
+            raise
+        raise EnginePanic(f"{what} rejected by the engine (panic)") from None
+
+
+def writable(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``fields``, if the engine can store every string in them (keys and
+    nested values too); InvalidPayload otherwise. A lone surrogate cannot be
+    encoded as UTF-8, and pycrdt panics (printing the string) on one."""
+    _check_value(dict(fields))
+    return fields
+
+
+def _check_value(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPayload("text is not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_value(key)
+            _check_value(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item)
 
 
 def _pycrdt() -> EngineFactory:

@@ -8,7 +8,8 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, TransactionEvent
 
-from crdt.errors import EnginePanic, MalformedUpdate
+from crdt.engine import contained, writable
+from crdt.errors import MalformedUpdate
 from crdt.types import StateVector, Update
 from crdt.updates import check_state_vector
 
@@ -32,24 +33,16 @@ class PycrdtEngine:
         return int(self._doc.client_id)
 
     def apply_update(self, update: Update) -> None:
-        try:
+        with contained("update"):
             self._doc.apply_update(update)
-        except Exception as exc:  # noqa: BLE001 - any engine error is a bad update
-            raise MalformedUpdate(f"update rejected by the engine: {exc}") from None
-        except BaseException as exc:  # pyo3's PanicException is a BaseException
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                raise
-            raise EnginePanic("update rejected by the engine (panic)") from None
 
     def state_vector(self) -> StateVector:
         return bytes(self._doc.get_state())
 
     def diff(self, state_vector: StateVector) -> Update:
         check_state_vector(state_vector)  # y-py aborts on a forged entry count
-        try:
+        with contained("state vector"):
             return bytes(self._doc.get_update(state_vector))
-        except Exception:  # noqa: BLE001 - any engine error is a bad vector
-            raise MalformedUpdate("state vector does not decode") from None
 
     def full_state(self) -> Update:
         return bytes(self._doc.get_update())
@@ -63,6 +56,7 @@ class PycrdtEngine:
         return list(value) if isinstance(value, list) else []
 
     def set_map_fields(self, root: str, fields: Mapping[str, Any]) -> Update:
+        writable(fields)
         target = self._doc.get(root, type=Map)
 
         def write() -> None:
@@ -72,10 +66,12 @@ class PycrdtEngine:
         return self._capture(write)
 
     def append_map(self, root: str, fields: Mapping[str, Any]) -> Update:
+        writable(fields)
         target = self._doc.get(root, type=Array)
         return self._capture(lambda: target.append(Map(dict(fields))))
 
     def set_item_fields(self, root: str, index: int, fields: Mapping[str, Any]) -> Update:
+        writable(fields)
         item = self._doc.get(root, type=Array)[index]
         if not isinstance(item, Map):
             raise MalformedUpdate(f"item {index} of {root!r} is not a map")
@@ -87,7 +83,11 @@ class PycrdtEngine:
         return self._capture(write)
 
     def _capture(self, write: Any) -> Update:
-        """Run ``write`` in one transaction and return the update it produced."""
+        """Run ``write`` in one transaction and return the update it produced.
+
+        Raises MalformedUpdate or EnginePanic if the engine fails midway; the
+        transaction has then committed whatever it wrote before (yrs has no
+        rollback), so the caller rebuilds the replica."""
         captured: list[bytes] = []
 
         def on_commit(event: TransactionEvent) -> None:
@@ -95,7 +95,7 @@ class PycrdtEngine:
 
         subscription = self._doc.observe(on_commit)
         try:
-            with self._doc.transaction():
+            with contained("write"), self._doc.transaction():
                 write()
         finally:
             self._doc.unobserve(subscription)

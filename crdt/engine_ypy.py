@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import y_py as Y
 
-from crdt.errors import EnginePanic, MalformedUpdate
+from crdt.engine import contained, writable
+from crdt.errors import MalformedUpdate
 from crdt.types import StateVector, Update
 from crdt.updates import check_state_vector, check_update
 
@@ -32,28 +33,16 @@ class YpyEngine:
         # y-py aborts the process on some malformed updates: check here too,
         # whatever the caller did.
         check_update(update)
-        try:
+        with contained("update"):
             Y.apply_update(self._doc, update)
-        except Exception as exc:  # noqa: BLE001 - any engine error is a bad update
-            raise MalformedUpdate(f"update rejected by the engine: {exc}") from None
-        except BaseException as exc:  # pyo3's PanicException is a BaseException
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                raise
-            raise EnginePanic("update rejected by the engine (panic)") from None
 
     def state_vector(self) -> StateVector:
         return bytes(Y.encode_state_vector(self._doc))
 
     def diff(self, state_vector: StateVector) -> Update:
         check_state_vector(state_vector)  # y-py aborts on a forged entry count
-        try:
+        with contained("state vector"):
             return bytes(Y.encode_state_as_update(self._doc, state_vector))
-        except Exception:  # noqa: BLE001 - any engine error is a bad vector
-            raise MalformedUpdate("state vector does not decode") from None
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                raise
-            raise MalformedUpdate("state vector does not decode (panic)") from None
 
     def full_state(self) -> Update:
         return bytes(Y.encode_state_as_update(self._doc))
@@ -67,6 +56,7 @@ class YpyEngine:
         return list(value) if isinstance(value, list) else []
 
     def set_map_fields(self, root: str, fields: Mapping[str, Any]) -> Update:
+        writable(fields)
         target = self._doc.get_map(root)
 
         def write(txn: Any) -> None:
@@ -76,10 +66,12 @@ class YpyEngine:
         return self._capture(write)
 
     def append_map(self, root: str, fields: Mapping[str, Any]) -> Update:
+        writable(fields)
         target = self._doc.get_array(root)
         return self._capture(lambda txn: target.append(txn, Y.YMap(dict(fields))))  # type: ignore[call-arg,misc]
 
     def set_item_fields(self, root: str, index: int, fields: Mapping[str, Any]) -> Update:
+        writable(fields)
         item = self._doc.get_array(root)[index]
         if not isinstance(item, Y.YMap):
             raise MalformedUpdate(f"item {index} of {root!r} is not a map")
@@ -94,6 +86,6 @@ class YpyEngine:
         # y-py cannot unsubscribe a document observer, so the update is
         # computed as the difference from the state before the write.
         before = Y.encode_state_vector(self._doc)
-        with self._doc.begin_transaction() as txn:  # type: ignore[misc,call-arg]
+        with contained("write"), self._doc.begin_transaction() as txn:  # type: ignore[misc,call-arg]
             write(txn)
         return bytes(Y.encode_state_as_update(self._doc, before))

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from crdt.errors import InvalidChatMessage
+from crdt.text import bad_text_character
 
 __all__ = [
     "BOARD_ROOT",
@@ -220,7 +221,8 @@ def read_chat(messages: list[Any]) -> list[ChatMessage]:
 
 
 def validate_chat_text(text: Any, *, max_chars: int) -> str:
-    """The text to store, or InvalidChatMessage (wrong type, empty, too long)."""
+    """The text to store, or InvalidChatMessage (wrong type, empty, too long,
+    a control character other than tab and newline, a lone surrogate)."""
     if not isinstance(text, str):
         raise InvalidChatMessage("text must be a string")
     stripped = text.strip()
@@ -228,8 +230,11 @@ def validate_chat_text(text: Any, *, max_chars: int) -> str:
         raise InvalidChatMessage("text is empty")
     if len(text) > max_chars:
         raise InvalidChatMessage(f"text has {len(text)} characters, limit {max_chars}")
-    if "\x00" in text:
-        raise InvalidChatMessage("text contains a NUL character")
+    bad = bad_text_character(text)
+    if bad is not None:
+        raise InvalidChatMessage(
+            f"text holds a control character or a lone surrogate (at index {bad})"
+        )
     return text
 
 

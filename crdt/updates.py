@@ -19,7 +19,7 @@ job, and its errors are caught as well); what fails never reaches it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crdt.errors import MalformedMessage, MalformedUpdate
 from crdt.lib0 import Decoder
@@ -30,6 +30,7 @@ __all__ = [
     "UpdateSummary",
     "check_state_vector",
     "check_update",
+    "decode_state_vector",
 ]
 
 #: The update that changes nothing: no structs, empty delete set.
@@ -63,6 +64,10 @@ _BIT6 = 0x20  # has parent sub (map key)
 _BITS5 = 0x1F  # content ref
 
 
+#: A run of one client's structs: (client, first clock, clock after the last).
+Block = tuple[int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateSummary:
     """What an update carries, read without applying it."""
@@ -73,10 +78,46 @@ class UpdateSummary:
     delete_ranges: int
     #: Names of the root types this update inserts into directly.
     roots: frozenset[str]
+    #: The runs of structs, in order; a skip in a client's structs starts a new run.
+    blocks: tuple[Block, ...] = ()
+    #: What the update depends on: client id → the clock that client must
+    #: have reached (origins, right origins, parents, deleted ranges). The
+    #: update's own blocks may provide it.
+    needs: dict[int, int] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
         return self.struct_count == 0 and self.delete_ranges == 0
+
+    @property
+    def deletes_only(self) -> bool:
+        """True for an update that only deletes (it cannot grow a document)."""
+        return self.struct_count == 0
+
+    def missing(self, state: dict[int, int]) -> dict[int, int]:
+        """What the update needs that a document at state vector ``state``
+        (client id → next clock) lacks, its own blocks counted: empty when
+        the engine integrates all of it, otherwise client id → clock."""
+        reached: dict[int, int] = {}
+        missing: dict[int, int] = {}
+        for client, start, end in self.blocks:
+            have = reached.get(client, state.get(client, 0))
+            if start > have:  # a gap: this run waits for the clocks before it
+                missing[client] = max(missing.get(client, 0), start)
+            elif end > have:
+                reached[client] = end
+        for client, clock in self.needs.items():
+            if clock > reached.get(client, state.get(client, 0)):
+                missing[client] = max(missing.get(client, 0), clock)
+        return missing
+
+    def reached(self) -> dict[int, int]:
+        """Client id → the clock a document reaches once all of this update is in."""
+        ends: dict[int, int] = dict(self.needs)
+        for client, _, end in self.blocks:
+            if end > ends.get(client, 0):
+                ends[client] = end
+        return ends
 
 
 def check_update(update: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> UpdateSummary:
@@ -87,14 +128,18 @@ def check_update(update: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> Update
     """
     dec = Decoder(update)
     roots: set[str] = set()
+    blocks: list[Block] = []
+    needs: dict[int, int] = {}
     try:
-        struct_count, clients = _read_structs(dec, max_clock, roots)
-        delete_ranges = _read_delete_set(dec, max_clock)
+        struct_count, clients = _read_structs(dec, max_clock, roots, blocks, needs)
+        delete_ranges = _read_delete_set(dec, max_clock, needs)
     except MalformedMessage as exc:
         raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
     if not dec.done():
         raise MalformedUpdate(f"{dec.remaining} trailing bytes after the delete set")
-    return UpdateSummary(struct_count, frozenset(clients), delete_ranges, frozenset(roots))
+    return UpdateSummary(
+        struct_count, frozenset(clients), delete_ranges, frozenset(roots), tuple(blocks), needs
+    )
 
 
 def _check_range(clock: int, length: int, max_clock: int) -> None:
@@ -104,7 +149,9 @@ def _check_range(clock: int, length: int, max_clock: int) -> None:
         raise MalformedMessage(f"clock range ends past the limit of {max_clock}")
 
 
-def _read_structs(dec: Decoder, max_clock: int, roots: set[str]) -> tuple[int, set[int]]:
+def _read_structs(
+    dec: Decoder, max_clock: int, roots: set[str], blocks: list[Block], needs: dict[int, int]
+) -> tuple[int, set[int]]:
     total = 0
     clients: set[int] = set()
     # Each client block is at least 3 bytes: count, client, clock.
@@ -114,42 +161,54 @@ def _read_structs(dec: Decoder, max_clock: int, roots: set[str]) -> tuple[int, s
         clock = dec.read_var_uint()
         if count:
             clients.add(client)
+        start = clock
         for _ in range(count):
-            length = _read_struct(dec, roots)
+            skip, length = _read_struct(dec, roots, needs)
             if length <= 0:
                 raise MalformedMessage("struct of zero length")
             _check_range(clock, length, max_clock)
+            if skip:  # the clocks it skips are not in this update
+                if clock > start:
+                    blocks.append((client, start, clock))
+                start = clock + length
             clock += length
+        if clock > start:
+            blocks.append((client, start, clock))
         total += count
     return total, clients
 
 
-def _read_struct(dec: Decoder, roots: set[str]) -> int:
-    """Read one struct; return its length in clock units."""
+def _need(needs: dict[int, int], client: int, clock: int) -> None:
+    if clock > needs.get(client, 0):
+        needs[client] = clock
+
+
+def _read_struct(dec: Decoder, roots: set[str], needs: dict[int, int]) -> tuple[bool, int]:
+    """Read one struct; return whether it is a skip, and its length in clock units."""
     info = dec.read_uint8()
     ref = info & _BITS5
     if ref in (_GC, _SKIP):
-        return dec.read_var_uint()
+        return ref == _SKIP, dec.read_var_uint()
     if ref > _DOC:
         raise MalformedMessage(f"unknown content kind {ref}")
     if info & _BIT8:
-        dec.read_var_uint()  # origin client
-        dec.read_var_uint()  # origin clock
+        client = dec.read_var_uint()  # origin
+        _need(needs, client, dec.read_var_uint() + 1)
     if info & _BIT7:
-        dec.read_var_uint()  # right origin client
-        dec.read_var_uint()  # right origin clock
+        client = dec.read_var_uint()  # right origin
+        _need(needs, client, dec.read_var_uint() + 1)
     if not info & (_BIT8 | _BIT7):
         parent_is_root = dec.read_var_uint()
         if parent_is_root == 1:
             roots.add(dec.read_var_string())  # root type name
         elif parent_is_root == 0:
-            dec.read_var_uint()  # parent item client
-            dec.read_var_uint()  # parent item clock
+            client = dec.read_var_uint()  # parent item
+            _need(needs, client, dec.read_var_uint() + 1)
         else:
             raise MalformedMessage("bad parent info")
         if info & _BIT6:
             dec.read_var_string()  # map key
-    return _read_content(dec, ref)
+    return False, _read_content(dec, ref)
 
 
 def _read_content(dec: Decoder, ref: int) -> int:
@@ -192,17 +251,27 @@ def _read_content(dec: Decoder, ref: int) -> int:
     return 1
 
 
-def _read_delete_set(dec: Decoder, max_clock: int) -> int:
+def _read_delete_set(dec: Decoder, max_clock: int, needs: dict[int, int]) -> int:
     ranges = 0
     for _ in range(dec.read_count(2)):
-        dec.read_var_uint()  # client
+        client = dec.read_var_uint()
         count = dec.read_count(2)
         for _ in range(count):
             clock = dec.read_var_uint()
             length = dec.read_var_uint()
             _check_range(clock, length, max_clock)
+            _need(needs, client, clock + length)
         ranges += count
     return ranges
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """Client id → next clock, from a state vector an engine encoded."""
+    dec = Decoder(state_vector)
+    try:
+        return {dec.read_var_uint(): dec.read_var_uint() for _ in range(dec.read_count(2))}
+    except MalformedMessage as exc:
+        raise MalformedUpdate(f"state vector: {exc}") from None
 
 
 def check_state_vector(state_vector: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> int:

@@ -27,6 +27,9 @@ from rooms.limits import Limits
 
 __all__ = ["ChatLog", "SendResult", "new_message_id"]
 
+#: What a message's fields and Yjs framing add to its text, about.
+_MESSAGE_OVERHEAD_BYTES = 512
+
 
 def new_message_id(ts_ms: float) -> str:
     """A message id that sorts by server time: 12 hex digits of ms, then 8 random."""
@@ -62,9 +65,15 @@ class ChatLog:
     def messages(self) -> list[ChatMessage]:
         return read_chat(self.doc.engine.read_array(CHAT_ROOT))
 
-    def send(self, identity: Identity, text: Any, client_message_id: Any) -> SendResult:
-        """Append a message from ``identity``; raise InvalidChatMessage or
-        PermissionDenied (nothing appended) if it may not be sent."""
+    def send(
+        self, identity: Identity, text: Any, client_message_id: Any, *, hold: bool = False
+    ) -> SendResult:
+        """Append a message from ``identity``; raise InvalidChatMessage,
+        PermissionDenied or DocumentTooLarge (nothing appended) if it may not
+        be sent, InternalError if the engine failed (nothing appended either).
+
+        With ``hold`` the append stays retractable (:meth:`take_back`) until
+        the document's ``release()``: for storing before acknowledging."""
         self.doc.policy.check_chat(identity)
         cmid = validate_client_message_id(client_message_id)
         body = validate_chat_text(text, max_chars=self.limits.max_chat_chars)
@@ -82,7 +91,18 @@ class ChatLog:
             ts=ts,
             client_message_id=cmid,
         )
-        update = self.doc.engine.append_map(CHAT_ROOT, message.to_fields())
-        self.doc.accept_server_update(update)
+        fields = message.to_fields()
+        update = self.doc.write(
+            lambda engine: engine.append_map(CHAT_ROOT, fields),
+            adding=len(body.encode()) + _MESSAGE_OVERHEAD_BYTES,
+            hold=hold,
+        )
         self._by_client_id[key] = message
         return SendResult(message, update)
+
+    def take_back(self, result: SendResult) -> None:
+        """Undo a held :meth:`send` whose update could not be stored."""
+        assert result.update is not None
+        self.doc.retract(result.update)
+        key = (UserId(result.message.author_id), result.message.client_message_id or "")
+        self._by_client_id.pop(key, None)

@@ -3,6 +3,21 @@
 Every method is synchronous and does no I/O: the caller (collab's handlers)
 feeds a payload in and emits what comes back. An update is checked in full
 before the engine sees it; a refused payload changes nothing.
+
+Limits (protocol.md §8) are kept here, where the document is:
+
+* its size: an update that adds to a document at its limit is refused with
+  ``document_too_large`` (deletions still go in, so a full board can be
+  cleared); the size is the last full-state checkpoint plus the bytes of the
+  updates since, recomputed exactly only when that estimate nears the limit;
+* updates waiting for dependencies: an update whose structs start past
+  what the document has of their client, or that refers to items it lacks,
+  stays pending in the engine, invisible in the encoded state. Such updates
+  are counted (by a state vector mirrored from each update's summary, so
+  the common case decodes nothing) and bounded (``pending_limit``);
+* engine failures: whatever the engine raises on a client's update or a
+  server write, the replica is rebuilt as it was before, and the caller
+  gets a typed error.
 """
 
 from __future__ import annotations
@@ -14,15 +29,18 @@ from typing import Any
 from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, stamp_user
 from crdt.engine import Engine
 from crdt.errors import (
+    DocumentTooLarge,
     EnginePanic,
+    InternalError,
     InvalidPayload,
     MalformedUpdate,
     MessageTooLarge,
+    PendingLimit,
     SchemaViolation,
 )
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
-from crdt.updates import check_state_vector, check_update
+from crdt.updates import UpdateSummary, check_state_vector, check_update, decode_state_vector
 from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import doc_kind
@@ -43,10 +61,14 @@ class Document:
     __slots__ = (
         "__weakref__",
         "_checkpoint",
+        "_provisional",
         "_since",
         "_since_bytes",
+        "_state",
+        "_waiting",
         "awareness",
         "engine",
+        "full",
         "kind",
         "limits",
         "log_length",
@@ -61,6 +83,7 @@ class Document:
         "seq",
         "snapshot_seq",
         "subscribed",
+        "waiting_bytes",
     )
 
     def __init__(
@@ -98,10 +121,21 @@ class Document:
         #: Called when an update is added to ``pending`` (eager flushing).
         self.on_pending: Callable[[], None] | None = None
         # What rebuilds the replica if the engine panics: a full-state
-        # checkpoint and every update since (see _recover).
+        # checkpoint and every update since (see _recover). Their sizes
+        # together bound the document's encoded size from above.
         self._checkpoint = engine.full_state()
         self._since: list[Update] = []
         self._since_bytes = 0
+        #: A server write not yet stored, which retract() may take back.
+        self._provisional: Update | None = None
+        #: Whether an update was refused for the size limit (and no addition
+        #: or deletion has made room since): shown to the room (room:state).
+        self.full = False
+        #: The engine's state vector, mirrored (client id → next clock).
+        self._state: dict[int, int] = {}
+        #: Updates not yet wholly integrated, and the state they need.
+        self._waiting: list[tuple[Update, dict[int, int]]] = []
+        self.waiting_bytes = 0
 
     def __repr__(self) -> str:
         return f"<Document {self.room_id}/{self.name} members={len(self.members)}>"
@@ -112,10 +146,11 @@ class Document:
         """Apply what the store holds. A corrupt entry is logged and skipped,
         so one bad row cannot make a room unloadable."""
         entries = ([stored.snapshot] if stored.snapshot is not None else []) + list(stored.updates)
+        applied: list[tuple[Update, dict[int, int]]] = []
         for index, update in enumerate(entries):
             try:
-                check_update(update, max_clock=self.limits.max_clock)
-                self.apply(update)
+                summary = check_update(update, max_clock=self.limits.max_clock)
+                self._apply_engine(update)
             except MalformedUpdate as exc:
                 log.error(
                     "skipping corrupt stored update room=%s doc=%s index=%d bytes=%d: %s",
@@ -125,9 +160,15 @@ class Document:
                     len(update),
                     exc,
                 )
+                continue
+            self._remember(update)
+            applied.append((update, summary.reached()))
         self.log_length = stored.log_length
         self.position = stored.position
         self.seq = stored.seq
+        # The log may hold updates that still wait for others: keep those.
+        self._waiting = applied
+        self._sync_state()
         self._take_checkpoint()
 
     # -- sync ----------------------------------------------------------------
@@ -168,55 +209,204 @@ class Document:
             return None
         if self.limits.strict_board and not summary.roots <= _STRICT_BOARD_ROOTS:
             raise SchemaViolation("update writes outside the board schema's roots")
-        self.apply(update)
+        if summary.deletes_only:
+            missing = summary.missing(self._state)
+        else:
+            self._make_room(len(update))
+            missing = self._admit_waiting(update, summary)
+        self._integrate(update, summary, missing)
+        if summary.deletes_only and self.full:
+            self._recheck_full()
         self._keep(update)
         return update
 
     def apply(self, update: Update) -> None:
-        """Apply an update to the replica (a client's, or another node's).
+        """Apply an update from the store or another node: checked, but not
+        held to the limits (it was accepted once, by this node or another).
 
         Raises MalformedUpdate. If the engine panicked, the replica is first
         rebuilt as it was before (from the checkpoint and the updates since),
         so a refused update leaves nothing behind.
         """
+        self._integrate(update, check_update(update, max_clock=self.limits.max_clock))
+
+    def _integrate(
+        self, update: Update, summary: UpdateSummary, missing: dict[int, int] | None = None
+    ) -> None:
+        if missing is None:
+            missing = summary.missing(self._state)
+        self._apply_engine(update)
+        self._remember(update)
+        if missing or self._waiting:
+            # Something waits (or waited): read the engine's own state.
+            if missing:
+                self._waiting.append((update, summary.reached()))
+            self._sync_state()
+        else:
+            state = self._state
+            for client, _, end in summary.blocks:
+                if end > state.get(client, 0):
+                    state[client] = end
+
+    def _apply_engine(self, update: Update) -> None:
         try:
             self.engine.apply_update(update)
         except EnginePanic:
             self._recover()
             raise
+
+    def _sync_state(self) -> None:
+        """Read the engine's state vector; forget waiting updates now integrated."""
+        state = self._state = decode_state_vector(self.engine.state_vector())
+        if self._waiting:
+            self._waiting = [
+                (update, needs)
+                for update, needs in self._waiting
+                if any(state.get(client, 0) < clock for client, clock in needs.items())
+            ]
+        self.waiting_bytes = sum(len(update) for update, _ in self._waiting)
+
+    def _admit_waiting(self, update: Update, summary: UpdateSummary) -> dict[int, int]:
+        """What the update lacks; PendingLimit if it would wait with too many others."""
+        missing = summary.missing(self._state)
+        if missing and (
+            len(self._waiting) >= self.limits.max_pending_updates
+            or self.waiting_bytes + len(update) > self.limits.max_pending_bytes
+        ):
+            raise PendingLimit(
+                f"{len(self._waiting)} updates ({self.waiting_bytes} bytes) already wait "
+                "for updates the server does not have; resync"
+            )
+        return missing
+
+    @property
+    def waiting_count(self) -> int:
+        """Updates accepted but not yet wholly integrated (waiting for others)."""
+        return len(self._waiting)
+
+    @property
+    def size_bound(self) -> int:
+        """An upper bound of the document's encoded size (exact after a checkpoint)."""
+        return len(self._checkpoint) + self._since_bytes
+
+    def _make_room(self, adding: int) -> None:
+        """DocumentTooLarge if adding ``adding`` bytes would pass the size limit.
+
+        The bound is exact only after a checkpoint; one is taken when the
+        updates since it weigh more than a sixteenth of the limit, so the
+        full encoding is paid at most once per that many accepted bytes."""
+        limit = self.limits.max_document_bytes(self.kind)
+        if self.size_bound + adding > limit and self._since_bytes > limit >> 4:
+            self._take_checkpoint()
+        if self.size_bound + adding > limit:
+            self.full = True
+            raise DocumentTooLarge(
+                f"the document holds about {self.size_bound} bytes, limit {limit}: "
+                "only deletions are accepted"
+            )
+        self.full = False
+
+    def _recheck_full(self) -> None:
+        """After a deletion in a full document: clear ``full`` once there is room."""
+        self._take_checkpoint()
+        limit = self.limits.max_document_bytes(self.kind)
+        self.full = self.size_bound > limit - (limit >> 4)
+
+    def write(
+        self, change: Callable[[Engine], Update], *, adding: int = 0, hold: bool = False
+    ) -> Update:
+        """Make a server-side change (chat, meta) in one engine transaction and
+        keep its update to store; return the update to relay.
+
+        Atomic: if the engine fails midway the replica is rebuilt as it was
+        and InternalError is raised (InvalidPayload for a value it cannot
+        hold, before anything is written). DocumentTooLarge if the document
+        has no room for about ``adding`` more bytes. With ``hold``, the write
+        stays retractable (:meth:`retract`) until :meth:`release`.
+        """
+        self._make_room(adding)
+        if hold:
+            self._provisional = b""  # no checkpoint may swallow it from now on
+        try:
+            update = change(self.engine)
+        except MalformedUpdate:  # EnginePanic too: the transaction may have half-written
+            self._provisional = None
+            self._recover()
+            raise InternalError("the server could not make this change; nothing changed") from None
+        except BaseException:
+            self._provisional = None
+            raise
+        if hold:
+            self._provisional = update
         self._remember(update)
+        self._sync_state()
+        self._keep(update)
+        return update
 
     def accept_server_update(self, update: Update) -> None:
-        """Record an update the server produced on this replica (chat, meta)."""
+        """Record an update the server produced on this replica otherwise
+        (a re-seed of the whole state)."""
         self._remember(update)
         self._keep(update)
+
+    def release(self) -> None:
+        """The held write is stored (or taken back): checkpoints may resume."""
+        self._provisional = None
+
+    def is_pending(self, update: Update) -> bool:
+        """Whether ``update`` still waits to be stored."""
+        return any(u is update for u in self.pending)
+
+    def retract(self, update: Update) -> None:
+        """Take back the held server write ``update`` (its store write failed):
+        it leaves ``pending`` and the replica is rebuilt without it. Only
+        valid before anyone was sent it."""
+        if self._provisional is not update:
+            raise InternalError("only the held write can be taken back")
+        self._provisional = None
+        self.pending = [u for u in self.pending if u is not update]
+        self.pending_bytes = sum(len(u) for u in self.pending)
+        self._since = [u for u in self._since if u is not update]
+        self._since_bytes = sum(len(u) for u in self._since)
+        self._rebuild()
+        log.warning("server write taken back room=%s doc=%s", self.room_id, self.name)
 
     def _remember(self, update: Update) -> None:
         self._since.append(update)
         self._since_bytes += len(update)
         # Checkpoint when the updates since outweigh the last checkpoint:
         # memory stays within about twice the document, the cost amortized.
-        if self._since_bytes > max(len(self._checkpoint), _MIN_CHECKPOINT_BYTES):
+        # Not while a write is held: it must stay separable (retract).
+        if (
+            self._since_bytes > max(len(self._checkpoint), _MIN_CHECKPOINT_BYTES)
+            and self._provisional is None
+        ):
             self._take_checkpoint()
 
     def _take_checkpoint(self) -> None:
         self._checkpoint = self.engine.full_state()
-        self._since = []
-        self._since_bytes = 0
+        # The encoded state leaves out what waits for dependencies: keep
+        # those updates, so a rebuilt replica still holds them.
+        self._since = [update for update, _ in self._waiting]
+        self._since_bytes = self.waiting_bytes
 
     def _recover(self) -> None:
-        """Replace a replica the engine panicked on with a rebuilt one."""
-        engine = type(self.engine)()
-        for update in [self._checkpoint, *self._since]:
-            engine.apply_update(update)
-        self.engine = engine
+        """Replace a replica the engine failed on with a rebuilt one."""
+        self._rebuild()
         log.error(
-            "engine panicked; replica rebuilt room=%s doc=%s checkpoint_bytes=%d updates=%d",
+            "engine failed; replica rebuilt room=%s doc=%s checkpoint_bytes=%d updates=%d",
             self.room_id,
             self.name,
             len(self._checkpoint),
             len(self._since),
         )
+
+    def _rebuild(self) -> None:
+        engine = type(self.engine)()
+        for update in [self._checkpoint, *self._since]:
+            engine.apply_update(update)
+        self.engine = engine
+        self._sync_state()
 
     def _keep(self, update: Update) -> None:
         self.pending.append(update)

@@ -19,7 +19,7 @@ class Rates:
     updates: Rate = Rate(200.0, 400)
     update_bytes: Rate = Rate(float(1 << 20), float(8 << 20))
     awareness: Rate = Rate(60.0, 120)
-    awareness_bytes: Rate = Rate(float(64 << 10), float(256 << 10))
+    awareness_bytes: Rate = Rate(float(64 << 10), float(512 << 10))
     chat: Rate = Rate(1.0, 20)
     #: Moderation events, unknown events, acks.
     events: Rate = Rate(10.0, 20)

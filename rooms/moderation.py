@@ -15,6 +15,7 @@ from typing import Any
 
 from crdt.errors import InvalidPayload, NotFound
 from crdt.schemas import CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_ROOT, META_ROOT
+from crdt.text import bad_name_character
 from crdt.types import DocName, Update, UserId
 from rooms.audit import AuditAction
 from rooms.identity import Identity
@@ -71,8 +72,7 @@ def _user(payload: dict[str, Any]) -> UserId:
 
 def _write_meta(room: Room, root: str, fields: Mapping[str, Any]) -> Change:
     doc = room.docs[META]
-    update = doc.engine.set_map_fields(root, fields)
-    doc.accept_server_update(update)
+    update = doc.write(lambda engine: engine.set_map_fields(root, fields), adding=len(str(fields)))
     room.policy.load(doc.engine)
     return Change(META, update)
 
@@ -121,14 +121,16 @@ def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
         raise InvalidPayload("messageId must be a message id")
     doc = room.docs[CHAT]
     messages = doc.engine.read_array(CHAT_ROOT)
-    for index, message in enumerate(messages):
-        if isinstance(message, dict) and message.get("id") == message_id:
-            update = doc.engine.set_item_fields(CHAT_ROOT, index, {"text": "", "redacted": True})
-            doc.accept_server_update(update)
-            return Outcome(
-                AuditAction.REDACT, (Change(CHAT, update),), message_id, purge_chat_log=True
-            )
-    raise NotFound(f"no message {message_id} in this room")
+    index = next(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("id") == message_id),
+        None,
+    )
+    if index is None:
+        raise NotFound(f"no message {message_id} in this room")
+    update = doc.write(
+        lambda engine: engine.set_item_fields(CHAT_ROOT, index, {"text": "", "redacted": True})
+    )
+    return Outcome(AuditAction.REDACT, (Change(CHAT, update),), message_id, purge_chat_log=True)
 
 
 ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
@@ -151,4 +153,6 @@ def set_title(room: Room, title: str) -> Change:
     """Set the room's title (admin API)."""
     if not isinstance(title, str) or len(title) > MAX_TITLE_CHARS:
         raise InvalidPayload(f"title must be a string of at most {MAX_TITLE_CHARS} characters")
+    if bad_name_character(title) is not None:
+        raise InvalidPayload("title holds a control, bidi or invalid character")
     return _write_meta(room, META_ROOT, {"title": title})

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from crdt.awareness import decode_awareness, encode_awareness
 from crdt.errors import CollabError, MalformedUpdate
 from crdt.types import DocName, RoomId, Update
-from crdt.updates import check_update
 from rooms.document import Document
 from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
 from rooms.names import CHAT, META
@@ -222,7 +221,6 @@ class Replicator:
             self._catch_up(doc, [envelope])
             return
         if envelope.origin != self.node_id:
-            check_update(envelope.payload, max_clock=doc.limits.max_clock)
             doc.apply(envelope.payload)
             self.stats.applied += 1
             self._relay(doc, envelope.payload)
@@ -287,7 +285,6 @@ class Replicator:
             lost = reseed_if_lost and stored.seq < doc.seq
             for update in ([stored.snapshot] if stored.snapshot else []) + list(stored.updates):
                 try:
-                    check_update(update, max_clock=doc.limits.max_clock)
                     doc.apply(update)
                 except MalformedUpdate:
                     self.stats.dropped += 1
@@ -334,7 +331,6 @@ class Replicator:
                 continue
             if origin != self.node_id:
                 try:
-                    check_update(update, max_clock=doc.limits.max_clock)
                     doc.apply(update)
                 except MalformedUpdate:
                     self.stats.dropped += 1

@@ -54,6 +54,9 @@ class Room:
         self.refreshing: dict[DocName, asyncio.Task[None]] = {}
         #: Serializes store writes per document (append, then maybe compact).
         self.flush_locks: dict[DocName, asyncio.Lock] = {}
+        #: Serializes chat writes from append to stored: a message that could
+        #: not be stored is taken back, and no later write may depend on it.
+        self.chat_lock = asyncio.Lock()
         #: Joins (and server-side uses) in progress; a pinned room never unloads.
         self.pins = 0
         self.chat: ChatLog | None = None

@@ -15,7 +15,10 @@ from tests.waiting import let_io_run, until
 
 
 async def test_a_slow_consumer_is_dropped_and_nobody_else_waits(server_factory, client_factory):
-    srv = await server_factory(max_send_buffer_bytes=64 << 10)
+    # 20 MB into one board: past the default size and byte-rate limits.
+    srv = await server_factory(
+        max_send_buffer_bytes=64 << 10, max_board_bytes=64 << 20, update_bytes_burst=64 << 20
+    )
     sender = await client_factory(srv.url, "busy")
     fast = await client_factory(srv.url, "busy")
     elsewhere = await client_factory(srv.url, "quiet")
