@@ -4,17 +4,28 @@ Every route but the OpenAPI document needs ``Authorization: Bearer <admin
 key>``. Room ids travel URL-encoded in the path (``clinic-7%2Fgroup-a``).
 Errors are JSON ``{"error": {"code", "message"}}`` with the HTTP status of
 their code.
+
+Failed logins are audited per remote address per minute (:class:`FailedLogins`),
+so a flood of bad keys costs a few audit records and log lines, not one each.
+Every client-supplied string written to a log line or an audit record goes
+through :func:`crdt.text.quote` (protocol.md §10.2).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from collab.export import RoomExport, to_json, to_markdown, to_svg
 from collab.openapi import OPENAPI
@@ -30,9 +41,11 @@ from crdt.errors import (
     Unauthorized,
 )
 from crdt.schemas import BOARD_ROOT, CHAT_ROOT, read_board, read_chat
+from crdt.text import quote
 from crdt.types import RoomId
 from rooms.audit import AuditAction
 from rooms.identity import Role
+from rooms.incidents import Incidents
 from rooms.moderation import set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
 
@@ -41,7 +54,7 @@ if TYPE_CHECKING:
     from collab.sync import SyncServer
     from rooms.registry import RoomRegistry
 
-__all__ = ["add_admin_routes"]
+__all__ = ["ADMIN_FAILURES", "FailedLogins", "add_admin_routes"]
 
 log = logging.getLogger("collab.admin")
 
@@ -57,6 +70,11 @@ _EXPORT_FORMATS = {"json", "markdown", "svg"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: The methods of the admin routes (what the router can have matched).
+_ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
+#: How long a path may be in an audit record or a log line (quoted, cut).
+_MAX_PATH_CHARS = 120
+
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
@@ -67,9 +85,128 @@ def _error(exc: CollabError) -> web.Response:
     return _json({"error": {"code": exc.code.value, "message": str(exc)}}, status)
 
 
-class AdminApi:
-    def __init__(self, app: CollabApp) -> None:
+class FailedLogins:
+    """Failed admin logins, counted per remote address per window.
+
+    The first failure of an address in a window of ``window_s`` is audited
+    (``admin_auth``, outcome ``unauthorized``, detail: the method, the quoted
+    path and address) and logged; the rest of that window's are only counted.
+    When the window is over, :meth:`report` writes one record and one line
+    per address that failed again (``repeats=N``). So a flood of bad keys
+    costs a few records and lines a minute whatever its rate: an attacker
+    cannot fill the audit log or the server log with them. At most
+    ``max_addresses`` addresses are told apart per window; the others are
+    counted together as ``"other"`` (:data:`rooms.incidents.OTHER`).
+
+    :meth:`start` runs :meth:`report` every ``report_every_s``; :meth:`stop`
+    ends that and reports every window, ended or not.
+    """
+
+    def __init__(
+        self,
+        app: CollabApp,
+        *,
+        window_s: float = 60.0,
+        max_addresses: int = 100,
+        report_every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
+        self.incidents = Incidents(window_s=window_s, max_keys=max_addresses)
+        self.report_every_s = report_every_s
+        self.clock = clock
+        #: Every failed login since the start (``collab_admin_auth_failures_total``).
+        self.total = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def window_s(self) -> float:
+        return self.incidents.window_s
+
+    def failed(self, request: web.Request) -> None:
+        """Count a request refused for its key; audit and log it if it is the
+        first of its address in this window."""
+        self.total += 1
+        remote = request.remote or "-"
+        if not self.incidents.note(remote, self.clock()):
+            return
+        # The router matched the method to a route, so it is one of ours.
+        method = request.method if request.method in _ROUTE_METHODS else quote(request.method)
+        path = quote(request.path, limit=_MAX_PATH_CHARS)
+        detail = f"{method} {path} remote={quote(remote)}"
+        self._audit(detail)
+        log.warning("admin login failed %s", detail)
+
+    def report(self, now: float | None = None) -> int:
+        """Write one audit record and one log line for each address whose
+        failures repeated in a window that ended by ``now`` (the clock's
+        time by default); return how many were written."""
+        repeats = self.incidents.drain(self.clock() if now is None else now)
+        for summary in repeats:
+            detail = f"repeats={summary.count} remote={quote(summary.key)}"
+            self._audit(detail)
+            log.warning("admin login failed again %s window_s=%g", detail, self.window_s)
+        return len(repeats)
+
+    def _audit(self, detail: str) -> None:
+        registry = self.app.registry
+        if registry is not None:  # None while starting: logged only
+            registry.audit(
+                AuditAction.ADMIN_AUTH, outcome=ErrorCode.UNAUTHORIZED.value, detail=detail
+            )
+
+    async def start(self, _web_app: web.Application) -> None:
+        """Report ended windows every ``report_every_s`` (an on_startup hook)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._report_loop())
+
+    async def stop(self, _web_app: web.Application) -> None:
+        """Stop reporting on a timer and report every window now (an
+        on_shutdown hook, run before the server's last audit flush)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.report(math.inf)
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.report_every_s)
+            self.report()
+
+
+class _FailedLoginsCollector(Collector):
+    def __init__(self, failures: FailedLogins) -> None:
+        self._failures = failures
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "collab_admin_auth_failures",
+            "Admin API requests refused for a missing or wrong key.",
+            value=self._failures.total,
+        )
+
+
+#: The server's :class:`FailedLogins` (on the aiohttp application).
+ADMIN_FAILURES = web.AppKey("collab.admin.failures", FailedLogins)
+
+
+def _audited_room(raw: str | None) -> tuple[RoomId | None, str]:
+    """The room and detail of a failed admin action's audit record: a room id
+    from the path if it is one; otherwise no room, and the string quoted."""
+    if raw is None:
+        return None, "admin"
+    try:
+        return validate_room_id(raw), "admin"
+    except CollabError:
+        return None, f"admin room={quote(raw)}"
+
+
+class AdminApi:
+    def __init__(self, app: CollabApp, failures: FailedLogins) -> None:
+        self.app = app
+        self.failures = failures
 
     @property
     def registry(self) -> RoomRegistry:
@@ -98,12 +235,9 @@ class AdminApi:
                 return await handler(request)
             except CollabError as exc:
                 if action is not None and self.app.registry is not None:
-                    room = request.match_info.get("room")
+                    room, detail = _audited_room(request.match_info.get("room"))
                     self.app.registry.audit(
-                        action,
-                        room=RoomId(room[:128]) if room else None,
-                        outcome=exc.code.value,
-                        detail="admin",
+                        action, room=room, outcome=exc.code.value, detail=detail
                     )
                 return _error(exc)
 
@@ -122,12 +256,7 @@ class AdminApi:
         if not ok and facilitator_ok and scheme.lower() == "bearer":
             ok = self._facilitator_of(request, given)
         if not ok:
-            if self.app.registry is not None:
-                self.app.registry.audit(
-                    AuditAction.ADMIN_AUTH,
-                    outcome=ErrorCode.UNAUTHORIZED.value,
-                    detail=f"{request.method} {request.path[:120]}",
-                )
+            self.failures.failed(request)
             reason = (
                 "the admin API is disabled (no --admin-key)"
                 if key is None
@@ -324,7 +453,18 @@ class AdminApi:
 
 
 def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
-    api = AdminApi(app)
+    """Route ``/api/`` to the admin API, count failed logins in ``app``'s
+    metrics, and report them on a timer while ``web_app`` runs.
+
+    Call before the server's own on_shutdown hook is added: the last report
+    of failed logins must be queued before the last audit flush.
+    """
+    failures = FailedLogins(app)
+    web_app[ADMIN_FAILURES] = failures
+    web_app.on_startup.append(failures.start)
+    web_app.on_shutdown.append(failures.stop)
+    app.metrics.registry.register(_FailedLoginsCollector(failures))
+    api = AdminApi(app, failures)
     r = web_app.router
     r.add_get("/api/openapi.json", api.openapi)
     r.add_post("/api/rooms", api.guarded(api.create_room, AuditAction.CREATE))

@@ -19,6 +19,8 @@ from collab.auth import Authenticator, Security, build_security
 from collab.broadcast import Broadcaster
 from collab.config import Settings
 from collab.metrics import Metrics
+from collab.packets import CollabPacket
+from collab.sessions import SessionGuard, SessionLimits
 from collab.sync import SyncServer
 from collab.transport import WebSocketTracker, install_transport
 from collab.web import add_web_routes
@@ -85,6 +87,18 @@ def limits_from(s: Settings) -> Limits:
     )
 
 
+def session_limits_from(s: Settings) -> SessionLimits:
+    """The Engine.IO session limits from the settings (protocol.md §8)."""
+    return SessionLimits(
+        max_sessions_per_address=s.max_sessions_per_address,
+        max_documents_per_session=s.max_documents_per_session,
+        max_failed_connects_per_min=s.max_failed_connects_per_min,
+        connect_timeout_s=s.connect_timeout_s,
+        acks=Rate(s.event_rate_per_s, s.event_burst),
+        refusals=Rate(s.max_refusals_per_min / 60.0, s.max_refusals_per_min),
+    )
+
+
 @dataclass
 class CollabApp:
     """A configured server: the aiohttp app plus handles the tests and CLI use."""
@@ -95,6 +109,7 @@ class CollabApp:
     metrics: Metrics
     security: Security
     authenticator: Authenticator
+    sessions: SessionGuard
     websockets: WebSocketTracker = field(default_factory=WebSocketTracker)
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
     registry: RoomRegistry | None = None
@@ -137,7 +152,7 @@ class CollabApp:
         )
         self.metrics.bind_broadcast(broadcaster.stats)
         self.sync = SyncServer(
-            self.sio, self.registry, self.authenticator, self.metrics, broadcaster
+            self.sio, self.registry, self.authenticator, self.metrics, broadcaster, self.sessions
         )
         registry = self.registry
         self.metrics.bind_gauges(lambda: len(registry.rooms), lambda: registry.document_count)
@@ -155,6 +170,8 @@ class CollabApp:
         every room, close the store."""
         self.websockets.end_polls(self.sio.eio)
         await self.websockets.close_all()
+        if self.sync is not None:
+            await self.sync.reporter.close()
         if self.registry is not None:
             try:
                 await self.registry.close()
@@ -229,6 +246,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         # arrival order (tests/integration/test_sync.py).
         async_handlers=False,
         cors_allowed_origins=cors,
+        serializer=CollabPacket,
         max_http_buffer_size=settings.max_message_bytes + _TRANSPORT_SLACK_BYTES,
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
@@ -237,12 +255,16 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         engineio_logger=False,
     )
     web_app = web.Application()
+    metrics = Metrics()
     app = CollabApp(
         node_id=settings.node_id or "node-" + secrets.token_hex(4),
         settings=settings,
         web_app=web_app,
         sio=sio,
-        metrics=Metrics(),
+        metrics=metrics,
+        sessions=SessionGuard(
+            sio, session_limits_from(settings), metrics, trusted_proxies=settings.trusted_proxies
+        ),
         security=security,
         authenticator=authenticator or security.authenticator,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import runpy
 import secrets
@@ -13,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from collab import __version__
 from collab.config import ConfigError, add_arguments, settings_from
+from collab.logs import configure_logging
 from collab.tokens import MIN_SECRET_BYTES, load_private_key, mint_token
 from rooms.identity import Role
 
@@ -116,11 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings_from(args, os.environ)
         except ConfigError as exc:
             parser.error(str(exc))
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-            stream=sys.stderr,
-        )
+        # One line per record, no exception text (collab/logs.py): before the
+        # server is built, so its libraries find their loggers set up.
+        configure_logging(settings.log_level)
+        # A Rust panic in pycrdt (a malformed update, contained and refused)
+        # prints its message to stderr; never a backtrace as well.
+        os.environ["RUST_BACKTRACE"] = "0"
         from collab.app import StartupError, serve
 
         loop_factory = _event_loop(settings.event_loop)

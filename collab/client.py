@@ -135,6 +135,9 @@ class CollabClient:
         if self._sender is not None and self._sio.connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), drain_timeout_s)
+                # engine.io's disconnect closes the WebSocket without waiting
+                # for its writer: let the writer send what is queued first.
+                await asyncio.wait_for(self._sio.eio.queue.join(), drain_timeout_s)
         await self._sio.disconnect()
         if self._sender is not None:
             self._sender.cancel()

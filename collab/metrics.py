@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from crdt.errors import CollabError
+
 __all__ = ["Metrics", "Traffic"]
 
 
@@ -24,6 +26,12 @@ class Metrics:
         r.register(_TrafficCollector(self.traffic))
         self.errors = Counter(
             "collab_errors", "Errors sent to clients, by code.", ["code"], registry=r
+        )
+        self.limit_refusals = Counter(
+            "collab_limit_refusals",
+            "Events, connects and sessions refused by a limit (protocol.md §8), by limit.",
+            ["limit"],
+            registry=r,
         )
         self.fanout_seconds = Histogram(
             "collab_fanout_seconds",
@@ -44,6 +52,13 @@ class Metrics:
             ),
             registry=r,
         )
+
+    def count_error(self, exc: CollabError) -> None:
+        self.errors.labels(exc.code.value).inc()
+
+    def refused(self, limit: str) -> None:
+        """Count a refusal by the limit named ``limit`` (see protocol.md §8)."""
+        self.limit_refusals.labels(limit).inc()
 
     def bind_gauges(self, rooms: Callable[[], int], documents: Callable[[], int]) -> None:
         self.rooms.set_function(rooms)

@@ -118,6 +118,8 @@ class RoomControl:
         conn = self.sync.connections.get(sid)
         if conn is None:
             return ack_error(InvalidPayload("not connected"))
+        if not conn.quota.events.take(time.monotonic()):
+            return ack_error(await self.sync.rate_limited(conn, event, "events"))
         action = _MODERATION_AUDIT[event]
         try:
             payload = one_argument(args) if args else {}
@@ -131,10 +133,12 @@ class RoomControl:
                 await self.apply_outcome(room, outcome)
         except CollabError as exc:
             self.sync._count_error(exc)
-            self.sync.registry.audit(
+            self.sync.reporter.audit(
                 action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
             )
             log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
+            if conn.session is not None:
+                self.sync.sessions.strike(conn.session)
             return ack_error(exc)
         self.sync.registry.audit(
             action, room=conn.room_id, identity=conn.identity, detail=outcome.detail

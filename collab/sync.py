@@ -18,10 +18,13 @@ from typing import Any
 
 import socketio
 
+from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.broadcast import Broadcaster
 from collab.metrics import Metrics
+from collab.reporting import Reporter
 from collab.room_control import RoomControl, room_state
+from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.wire import (
     ERROR_EVENT,
     ROOM_STATE,
@@ -36,6 +39,7 @@ from crdt.errors import (
     ExpiredToken,
     InternalError,
     InvalidPayload,
+    RateLimited,
     RoomUnavailable,
     UnknownEvent,
 )
@@ -75,6 +79,19 @@ _AUDITED_REFUSALS = frozenset(
 )
 
 
+#: Refusals that are a limit of protocol.md §8, by the name /metrics counts them under.
+_LIMIT_OF = {
+    ErrorCode.DOCUMENT_TOO_LARGE: "document_size",
+    ErrorCode.PENDING_LIMIT: "pending",
+    ErrorCode.MESSAGE_TOO_LARGE: "message_size",
+}
+
+
+def _size(args: tuple[Any, ...]) -> int:
+    """The bytes of an event's one binary argument (0 for anything else)."""
+    return len(args[0]) if len(args) == 1 and isinstance(args[0], bytes) else 0
+
+
 @dataclass(slots=True)
 class Connection:
     """One Socket.IO connection to one document namespace."""
@@ -85,6 +102,9 @@ class Connection:
     doc_name: DocName
     identity: Identity
     doc: Document
+    quota: Quota = field(repr=False)
+    #: The Engine.IO session it came over (None only without the session guard).
+    session: Session | None = field(default=None, repr=False)
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
     #: Set once the client's own sync-step-1 was answered (see _start_sync).
     client_step1: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -100,9 +120,14 @@ class SyncServer:
         authenticator: Authenticator,
         metrics: Metrics,
         broadcaster: Broadcaster,
+        sessions: SessionGuard,
     ) -> None:
         self.sio = sio
         self.broadcaster = broadcaster
+        self.sessions = sessions
+        self.admission = Admission(registry.limits, sessions, metrics)
+        self.reporter = Reporter(registry)
+        self.reporter.start()
         self.registry = registry
         self.authenticator = authenticator
         self.metrics = metrics
@@ -170,36 +195,42 @@ class SyncServer:
     # -- connect / disconnect ------------------------------------------------
 
     async def on_connect(self, namespace: str, sid: str, environ: Any, auth: Any = None) -> None:
+        session: Session | None = environ.get(ENVIRON_KEY)
         room_id: RoomId | None = None
         identity: Identity | None = None
         doc_name = ""
+        reserved = False
         try:
+            self.sessions.may_try(session)
             room_id, doc_name = parse_namespace(namespace)
-            identity = self.authenticator.authenticate(auth, room_id)
-            if identity.expires_at is not None and identity.expires_at <= time.time():
-                raise ExpiredToken("the token has expired")
+            try:
+                identity = self.authenticator.authenticate(auth, room_id)
+                if identity.expires_at is not None and identity.expires_at <= time.time():
+                    raise ExpiredToken("the token has expired")
+            except CollabError:
+                self.sessions.failed(session)
+                raise
+            self.admission.reserve(session, room_id, identity.user_id)
+            reserved = True
             doc = await self.registry.join(room_id, doc_name, sid, identity)
         except CollabError as exc:
-            self._count_error(exc)
-            self.registry.audit(
-                AuditAction.CONNECT,
-                room=room_id,
-                identity=identity,
-                outcome=exc.code.value,
-                detail=doc_name,
-            )
-            log.info("connect refused code=%s room=%s", exc.code.value, room_id or "-")
+            if reserved and room_id is not None and identity is not None:
+                self.admission.release(room_id, identity.user_id)
+            self._connect_refused(exc, session, room_id, identity, doc_name)
             payload = error_payload(exc)
             raise socketio.exceptions.ConnectionRefusedError(payload["message"], payload) from None
-        conn = Connection(sid, namespace, room_id, doc_name, identity, doc)
+        quota = Quota.fresh(self.registry.limits.rates, time.monotonic())
+        conn = Connection(sid, namespace, room_id, doc_name, identity, doc, quota, session)
         self.connections[sid] = conn
         self.by_room.setdefault(room_id, set()).add(sid)
+        if session is not None:
+            self.sessions.joined(session, sid, namespace)
         if identity.expires_at is not None:
             loop = asyncio.get_running_loop()
             delay = max(0.0, identity.expires_at - time.time())
             conn.expiry = loop.call_at(loop.time() + delay, self.control.on_expired, sid)
         self.metrics.connections.inc()
-        self.registry.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
+        self.reporter.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
         log.info(
             "connected sid=%s room=%s doc=%s user=%s role=%s",
             sid,
@@ -209,6 +240,31 @@ class SyncServer:
             identity.role.value,
         )
         self._spawn(self._start_sync(sid, namespace))
+
+    def _connect_refused(
+        self,
+        exc: CollabError,
+        session: Session | None,
+        room_id: RoomId | None,
+        identity: Identity | None,
+        doc_name: str,
+    ) -> None:
+        """Count, audit and log a refused connect: the first of each kind per
+        minute in full, the rest as one summary (a flood of bad tokens must
+        not become a flood of rows and lines)."""
+        self._count_error(exc)
+        code = exc.code.value
+        self.reporter.audit(
+            AuditAction.CONNECT, room=room_id, identity=identity, outcome=code, detail=doc_name
+        )
+        address = session.address if session is not None else "-"
+        self.reporter.line(
+            ("connect refused", code, address),
+            "connect refused code=%s room=%s address=%s",
+            code,
+            room_id or "-",
+            quote(address),
+        )
 
     async def _start_sync(self, sid: str, namespace: str) -> None:
         """The server's half of the handshake (protocol.md §4): its own
@@ -255,6 +311,9 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
+        if not conn.quota.allow_update(time.monotonic(), _size(args)):
+            await self.rate_limited(conn, SYNC_STEP_1, "updates")
+            return
         full = conn.doc.full
         try:
             update = conn.doc.receive_client_diff(one_argument(args), conn.identity)
@@ -280,9 +339,12 @@ class SyncServer:
             members.discard(sid)
             if not members:
                 del self.by_room[conn.room_id]
+        self.admission.release(conn.room_id, conn.identity.user_id)
+        if conn.session is not None:
+            self.sessions.left(conn.session, sid)
         self.metrics.connections.dec()
         removal = self.registry.leave(conn.doc, sid)
-        self.registry.audit(
+        self.reporter.audit(
             AuditAction.DISCONNECT,
             room=conn.room_id,
             identity=conn.identity,
@@ -303,6 +365,9 @@ class SyncServer:
         if conn is None:
             return b"\x00\x00"
         conn.client_step1.set()
+        if not conn.quota.events.take(time.monotonic()):
+            await self.rate_limited(conn, SYNC_STEP_1, "events")
+            return b"\x00\x00"
         try:
             return conn.doc.sync_step_1(one_argument(args))
         except CollabError as exc:
@@ -315,6 +380,12 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
+        quota = conn.quota
+        if not quota.allow_update(time.monotonic(), _size(args)):
+            await self.rate_limited(conn, SYNC_UPDATE, "updates")
+            return
+        if quota.limited:
+            quota.limited = False
         full = conn.doc.full
         try:
             update = conn.doc.receive_update(one_argument(args), conn.identity)
@@ -333,6 +404,12 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
+        quota = conn.quota
+        if not quota.allow_awareness(time.monotonic(), _size(args)):
+            await self.rate_limited(conn, AWARENESS_UPDATE, "awareness")
+            return
+        if quota.limited:
+            quota.limited = False
         try:
             relay = conn.doc.receive_awareness(
                 one_argument(args), owner=sid, identity=conn.identity
@@ -363,6 +440,7 @@ class SyncServer:
             if not isinstance(payload, dict):
                 raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
             async with self.registry.use(conn.room_id) as room, room.chat_lock:
+                self._check_chat_rate(room, conn)
                 chat = await self.registry.document(conn.room_id, CHAT)
                 # Other nodes' messages first, so this one is appended after them.
                 await self.registry.settle(chat)
@@ -400,6 +478,19 @@ class SyncServer:
             self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
 
+    def _check_chat_rate(self, room: Room, conn: Connection) -> None:
+        """RateLimited past the user's chat allowance in the room (a burst,
+        then a steady rate; kept with the room, so reconnecting resets nothing)."""
+        now = time.monotonic()
+        bucket = room.chat_rates.get(conn.identity.user_id)
+        if bucket is None:
+            bucket = room.chat_rates[conn.identity.user_id] = (
+                self.registry.limits.rates.chat.bucket(now)
+            )
+        if not bucket.take(now):
+            self.metrics.refused("chat")
+            raise RateLimited("chat messages past the limit; wait a moment")
+
     async def _store_before_ack(self, room: Room, doc: Document, update: Update) -> None:
         """Write ``update`` before acknowledging it; RoomUnavailable if the
         store did not take it (it is then still pending)."""
@@ -411,11 +502,37 @@ class SyncServer:
             raise RoomUnavailable("the message could not be stored; send it again")
 
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
-        exc = UnknownEvent(f"unknown event {event[:64]!r}")
         conn = self.connections.get(sid)
+        if conn is not None and not conn.quota.events.take(time.monotonic()):
+            return ack_error(await self.rate_limited(conn, event[:64], "events"))
+        exc = UnknownEvent(f"unknown event {quote(event, limit=64)}")
         if conn is not None:
             await self._send_error(conn, event[:64], exc)
         return ack_error(exc)
+
+    async def rate_limited(self, conn: Connection, event: str, limit: str) -> RateLimited:
+        """Refuse an event past a rate limit: counted, one strike against the
+        session, and ``collab:error`` once per run of refusals (a flood is
+        not answered message for message)."""
+        exc = RateLimited(f"{limit} past the limit; slow down")
+        self.metrics.refused(limit)
+        self._count_error(exc)
+        if not conn.quota.limited:
+            conn.quota.limited = True
+            self.reporter.line(
+                ("rate limited", limit, conn.sid),
+                "rate limited sid=%s room=%s limit=%s event=%s",
+                conn.sid,
+                conn.room_id,
+                limit,
+                quote(event),
+            )
+            await self.sio.emit(
+                ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
+            )
+        if conn.session is not None:
+            self.sessions.strike(conn.session)
+        return exc
 
     # -- emitting -------------------------------------------------------------
 
@@ -454,23 +571,32 @@ class SyncServer:
         )
 
     def _refused(self, conn: Connection, event: str, exc: CollabError) -> None:
+        """Count, log and (for decisions about who may do what) audit a refused
+        event, coalesced per kind and minute; one strike against the session."""
         self._count_error(exc)
-        log.info(
+        limit = _LIMIT_OF.get(exc.code)
+        if limit is not None:
+            self.metrics.refused(limit)
+        code = exc.code.value
+        self.reporter.line(
+            ("refused", code, conn.sid),
             "refused event=%s sid=%s room=%s doc=%s code=%s",
             quote(event),
             conn.sid,
             conn.room_id,
             conn.doc_name,
-            exc.code.value,
+            code,
         )
         if exc.code in _AUDITED_REFUSALS:
-            self.registry.audit(
+            self.reporter.audit(
                 AuditAction.REFUSED,
                 room=conn.room_id,
                 identity=conn.identity,
-                outcome=exc.code.value,
-                detail=f"{event} {conn.doc_name}",
+                outcome=code,
+                detail=f"{quote(event, limit=64)} {conn.doc_name}",
             )
+        if conn.session is not None:
+            self.sessions.strike(conn.session)
 
     # -- bookkeeping -------------------------------------------------------------
 

@@ -149,7 +149,8 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
         eio_socket.upgraded = True
 
     async def writer() -> None:
-        while True:
+        closing = False
+        while not closing:
             try:
                 packets = await eio_socket.poll()
             except engineio.exceptions.QueueEmpty:
@@ -159,6 +160,9 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
             try:
                 for pkt in packets:
                     await ws.send(pkt.encode())
+                    # The server ended the session: close the WebSocket now,
+                    # not when a peer that ignores CLOSE lets the poll time out.
+                    closing = pkt.packet_type == engineio.packet.CLOSE
             except Exception:  # noqa: BLE001 - as engine.io: any failure ends the writer
                 break
         await ws.close()

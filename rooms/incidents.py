@@ -56,10 +56,11 @@ class Incidents:
         self._counts[key] = count + 1
         return count == 0
 
-    def drain(self, now: float) -> list[Repeats]:
-        """Summaries of every window that has ended (keys that repeated)."""
+    def drain(self, now: float, *, everything: bool = False) -> list[Repeats]:
+        """Summaries of every window that has ended (keys that repeated);
+        with ``everything``, of the current one too (when stopping)."""
         done, self._ended = self._ended, []
-        if self._counts and now - self._started >= self.window_s:
+        if self._counts and (everything or now - self._started >= self.window_s):
             done.extend(self._close())
         return done
 

@@ -59,6 +59,7 @@ class RoomPersistence:
         outcome: str = "ok",
         detail: str = "",
         user_id: UserId | None = None,
+        role: str | None = None,
     ) -> None:
         """Queue an audit record (written with the next flush)."""
         self._audit.append(
@@ -66,7 +67,7 @@ class RoomPersistence:
                 ts=self.clock_ms(),
                 room=room,
                 user_id=identity.user_id if identity is not None else user_id,
-                role=identity.role.value if identity is not None else None,
+                role=identity.role.value if identity is not None else role,
                 action=action,
                 outcome=outcome,
                 detail=detail,
@@ -170,6 +171,7 @@ class RoomPersistence:
             now = self.clock_ms()
             for room, _ in dirty:
                 room.last_activity_ms = now
+                room.recorded = True
         for room in list(self.rooms.values()):
             for doc in list(room.docs.values()):
                 if doc.seq - doc.snapshot_seq >= self.compact_after_updates:
@@ -209,8 +211,10 @@ class RoomPersistence:
         await self._save_info(room)
 
     async def _save_info(self, room: Room) -> None:
+        """Write the room's record, if it has one to keep: a room that was
+        only joined (never written to, never created) leaves no record."""
         info = room.info
-        if info is None or room.state is RoomState.UNLOADED:
+        if info is None or room.state is RoomState.UNLOADED or not room.recorded:
             return
         activity = max(info.last_activity_ms, room.last_activity_ms)
         changed = room.policy.title != info.title or not room.info_saved
@@ -235,6 +239,7 @@ class RoomPersistence:
                 info.room, info.title, days, info.created_ms, info.last_activity_ms
             )
             room.info_saved = False
+            room.recorded = True
             await self._save_info(room)
 
     async def flush_document(
@@ -267,6 +272,7 @@ class RoomPersistence:
                     raise
                 doc.log_length += len(batch)
                 appended = True
+                room.recorded = True
             if doc.log_length >= self.compact_after_updates or (force_compact and doc.log_length):
                 snapshot = doc.engine.full_state()
                 await self.store.compact(room.id, doc.name, snapshot, doc.position)

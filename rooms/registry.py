@@ -278,6 +278,7 @@ class RoomRegistry(RoomPersistence):
             room.policy.load(doc.engine)
             now = self.clock_ms()
             room.info = info or RoomInfo(room.id, created_ms=now, last_activity_ms=now)
+            room.recorded = room.recorded or info is not None or stored.log_length > 0
             room.last_activity_ms = max(room.info.last_activity_ms, now)
         room.docs[doc_name] = doc
         log.info(

@@ -17,10 +17,11 @@ import asyncio
 from enum import Enum
 
 from crdt.errors import InternalError
-from crdt.types import DocName, RoomId
+from crdt.types import DocName, RoomId, UserId
 from rooms.chat import ChatLog
 from rooms.document import Document
 from rooms.policy import RoomPolicy
+from rooms.ratelimit import TokenBucket
 from rooms.store import RoomInfo
 
 __all__ = ["Room", "RoomState"]
@@ -57,6 +58,8 @@ class Room:
         #: Serializes chat writes from append to stored: a message that could
         #: not be stored is taken back, and no later write may depend on it.
         self.chat_lock = asyncio.Lock()
+        #: Each user's chat allowance in this room (protocol.md §8).
+        self.chat_rates: dict[UserId, TokenBucket] = {}
         #: Joins (and server-side uses) in progress; a pinned room never unloads.
         self.pins = 0
         self.chat: ChatLog | None = None
@@ -70,6 +73,10 @@ class Room:
         #: The stored record (title, retention, activity), loaded with meta.
         self.info: RoomInfo | None = None
         self.info_saved = False
+        #: Whether the room keeps a stored record: it had one, was created
+        #: (admin API), or something of it was written. A room that was only
+        #: joined leaves none (protocol.md §8).
+        self.recorded = False
         self.last_activity_ms = 0.0
 
     def __repr__(self) -> str:

@@ -12,6 +12,14 @@ keeps a room on one slot and an operator can read them::
     collab:{<room>}:info             hash: the room's record
     collab:rooms                     set of room ids
     collab-audit:{<room>}            stream: the room's audit records (kept on delete)
+    collab-audit:-                   stream: audit records of no room (admin logins)
+
+Audit streams are never trimmed: a record stays until an operator removes it,
+so no volume of other records (refused connects, failed logins) can push a
+room's real ones out. They are keys of their own, outside ``collab:{<room>}:*``
+(document logs are trimmed by compaction, room keys deleted with the room);
+what bounds them is that repeated failures are summarised before they are
+written (rooms.incidents).
 
 ``append`` runs one script per document and batch: for each update, INCR the
 sequence, XADD the update and PUBLISH (SPUBLISH on a cluster) an envelope
@@ -40,7 +48,6 @@ __all__ = ["RedisKeys", "RedisStore", "connect_redis"]
 log = logging.getLogger("collab.redis")
 
 ROOMS_KEY = "collab:rooms"
-AUDIT_MAXLEN = 100_000
 
 # KEYS: log, seq, ch, docs   ARGV: origin, room, doc, publish command, update...
 _APPEND = """
@@ -358,6 +365,10 @@ class RedisStore:
     # -- audit -------------------------------------------------------------
 
     async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Append ``records`` to their rooms' streams in one round trip.
+
+        No MAXLEN: an audit stream is never trimmed (see the module docstring).
+        """
         try:
             pipe = self.client.pipeline(transaction=False)
             for r in records:
@@ -372,8 +383,6 @@ class RedisStore:
                         "outcome": r.outcome,
                         "detail": r.detail,
                     },
-                    maxlen=AUDIT_MAXLEN,
-                    approximate=True,
                 )
             await pipe.execute()
         except RedisError as exc:

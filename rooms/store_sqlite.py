@@ -215,6 +215,8 @@ class SqliteStore:
         return await self._run(infos)
 
     async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Insert ``records``. The audit table is append-only: no row is ever
+        trimmed or deleted, not with its room either (protocol.md §10.2)."""
         rows = [
             (r.ts, r.room, r.user_id, r.role, r.action.value, r.outcome, r.detail) for r in records
         ]

@@ -16,8 +16,11 @@ class RawSocket:
         self.session = session
 
     @classmethod
-    async def open(cls, url: str, *, max_msg_size: int = 4 << 20) -> RawSocket:
-        session = aiohttp.ClientSession()
+    async def open(
+        cls, url: str, *, max_msg_size: int = 4 << 20, local_addr: str | None = None
+    ) -> RawSocket:
+        connector = aiohttp.TCPConnector(local_addr=(local_addr, 0)) if local_addr else None
+        session = aiohttp.ClientSession(connector=connector)
         ws = await session.ws_connect(
             url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
             max_msg_size=max_msg_size,

@@ -87,7 +87,7 @@ async def test_the_fast_path_is_what_clients_receive(server_factory, client_fact
 async def test_broadcasts_keep_their_order_behind_a_full_buffer(server_factory):
     """A reader that stops reading gets later broadcasts through engine.io's
     queue; when it reads again, every update arrives once, in sent order."""
-    srv = await server_factory(max_send_buffer_bytes=64 << 20)
+    srv = await server_factory(max_send_buffer_bytes=64 << 20, update_bytes_burst=64 << 20)
     sender = await RawSocket.open(srv.url)
     reader = await RawSocket.open(srv.url)  # does not read while updates flow
     namespace = "/yjs|order"

@@ -1,0 +1,214 @@
+"""The server log: one line per record, and never an exception's text.
+
+Session content is health information, so the log must not carry it even
+when a bug lets it near: an exception's message can hold whatever input
+caused it, and a traceback's source excerpt can quote it too. So
+:class:`SafeFormatter` writes an exception as its class and its frames
+(``file:line in function``), never its message, its locals or source text,
+and escapes every line break or control character left in the final line:
+nothing a client sends can start a line of its own. Callers still quote
+client strings with :func:`crdt.text.quote`; the escape is the last line of
+defence, not the first.
+
+:func:`configure_logging` is ``collab serve``'s logging setup.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import types
+import warnings
+from typing import Any
+
+__all__ = ["FORMAT", "SafeFormatter", "configure_logging", "escape_controls"]
+
+#: Every line starts with the time, the level and the logger's name.
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+#: Frames written per exception: the innermost ones, where it was raised.
+MAX_FRAMES = 16
+#: Exceptions written per record (the chain and the members of groups).
+MAX_EXCEPTIONS = 8
+
+# Line breaks by str.splitlines and every other control character (C0 but
+# tab, DEL, C1): a terminal escape sequence rewrites what an operator sees.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+# One frame of a formatted stack (``stack_info``): its source line is dropped.
+_STACK_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<func>.*)$')
+
+
+def escape_controls(text: str) -> str:
+    """``text`` without a control character: ``\\n``, ``\\r``, ``\\xNN``, ``\\uNNNN``."""
+    return _CONTROLS.sub(_escape_one, text)
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _short_path(filename: str) -> str:
+    """The last two parts of a path (``collab/admin.py``, ``asyncio/events.py``)."""
+    parts = filename.replace("\\", "/").rsplit("/", 2)
+    return "/".join(parts[-2:])
+
+
+def _frames(tb: types.TracebackType | None) -> str:
+    """``file:line in function`` for each frame, outermost first; read from
+    the frame objects, so no source file is opened."""
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append(f"{_short_path(code.co_filename)}:{tb.tb_lineno} in {code.co_name}")
+        tb = tb.tb_next
+    if len(frames) > MAX_FRAMES:
+        left_out = len(frames) - MAX_FRAMES
+        frames = [f"(+{left_out} frames)", *frames[-MAX_FRAMES:]]
+    return " > ".join(frames)
+
+
+def _class_name(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line fragment: each exception of the chain (and of groups) as its
+    class and frames, the last raised first. Never a message."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    pending: list[tuple[str, BaseException]] = [("", exc)]
+    while pending:
+        how, current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        if len(parts) == MAX_EXCEPTIONS:
+            parts.append("(more exceptions left out)")
+            break
+        seen.add(id(current))
+        frames = _frames(current.__traceback__)
+        parts.append(f"{how}{_class_name(current)}" + (f" at {frames}" if frames else ""))
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(("member: ", member) for member in current.exceptions)
+        if current.__cause__ is not None:
+            pending.append(("caused by: ", current.__cause__))
+        elif current.__context__ is not None and not current.__suppress_context__:
+            pending.append(("while handling: ", current.__context__))
+    return "; ".join(parts)
+
+
+def describe_stack(stack_info: str) -> str:
+    """A formatted stack (``stack_info=True``) as ``file:line in function`` frames."""
+    frames = [
+        f"{_short_path(m['file'])}:{m['line']} in {m['func']}"
+        for m in map(_STACK_FRAME.match, stack_info.splitlines())
+        if m is not None
+    ]
+    return " > ".join(frames[-MAX_FRAMES:])
+
+
+class SafeFormatter(logging.Formatter):
+    """A Formatter whose every record is one line without exception text.
+
+    The message is formatted as usual (``%`` arguments), then an exception
+    is appended as `` | exception: <class> at <file:line in function> > ...``
+    and a stack as `` | stack: ...``; finally every control character is
+    escaped. Records of the ``asyncio`` logger keep only their first line:
+    the lines after it are ``repr()``\\ s of tasks and futures, which include
+    an exception's message.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if record.name == "asyncio":
+            record.message = record.message.partition("\n")[0]
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info and record.exc_info[1] is not None:
+            line += " | exception: " + describe_exception(record.exc_info[1])
+        elif record.exc_text:
+            # Text another formatter wrote (a full traceback): not ours to print.
+            line += " | exception: (text left out)"
+        if record.stack_info:
+            line += " | stack: " + describe_stack(record.stack_info)
+        return escape_controls(line)
+
+    def formatException(self, ei: Any) -> str:
+        """The exception as :func:`describe_exception` writes it (one line)."""
+        exc = ei[1] if ei else None
+        return describe_exception(exc) if isinstance(exc, BaseException) else ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return describe_stack(stack_info)
+
+
+#: Libraries that log through their own handler, or one line per request or
+#: packet, and the level below which their records are dropped. engineio and
+#: socketio add a bare StreamHandler (full tracebacks, no time) to a logger
+#: whose level is unset, and at INFO log packets with their data; aiohttp's
+#: access log writes a line per request, path, Referer and User-Agent in
+#: clear, as many as a client cares to send (a reverse proxy keeps access logs).
+QUIET_LOGGERS = {
+    "engineio.server": logging.ERROR,
+    "socketio.server": logging.ERROR,
+    "aiohttp.access": logging.WARNING,
+}
+
+
+def configure_logging(level: str, *, stream: Any = None) -> None:
+    """Send every record to ``stream`` (stderr) through :class:`SafeFormatter`
+    at ``level`` (``debug``, ``info``, ...): the root handler, warnings (their
+    class and place only), and exceptions nothing caught (the main thread's
+    and other threads'). Call before the server is built: engineio and
+    socketio look at their loggers' levels then."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.setFormatter(SafeFormatter(FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name, quiet in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet)
+    warnings.showwarning = _log_warning
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A warning as its class and where it was raised; its text, like an
+    exception's, may hold whatever input caused it."""
+    logging.getLogger("py.warnings").warning(
+        "%s at %s:%d", category.__name__, _short_path(filename), lineno
+    )
+
+
+def _log_uncaught(
+    kind: type[BaseException], exc: BaseException, tb: types.TracebackType | None
+) -> None:
+    logging.getLogger("collab").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or isinstance(args.exc_value, SystemExit):
+        return  # as threading's own hook: a thread's SystemExit is quiet
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("collab").error(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )

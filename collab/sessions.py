@@ -1,0 +1,313 @@
+"""Engine.IO sessions under guard: what one connection, or one address, may
+open and send before anything reaches a document (protocol.md §8).
+
+A :class:`Session` is one Engine.IO session (one WebSocket, or one
+long-polling client); it may carry several Socket.IO namespaces (documents).
+:class:`SessionGuard` sits between engine.io and python-socketio:
+
+* it opens a Session per Engine.IO connect, refusing an address already at
+  ``max_sessions_per_address``, and closes any session that has no document
+  connected for ``connect_timeout_s`` (one that never sends a Socket.IO
+  CONNECT, or leaves every document and stays);
+* it looks at every message before python-socketio does: a binary frame no
+  packet announced, a packet outside what collab's events use
+  (:mod:`collab.packets`), and acknowledgements past their rate are refused;
+* it counts refusals: every refused event (here, or in the handlers of
+  collab.sync) takes one from the session's ``refusals`` bucket, and a
+  session that runs it out is closed with ``rate_limited``;
+* it keeps per-address counts of refused connects, so an address that keeps
+  failing to authenticate is refused without its token being read.
+
+Fenced here (style.md §16): python-socketio registers its Engine.IO
+handlers in ``eio.handlers`` under ``connect``, ``message`` and
+``disconnect``, keeps a half-received binary packet in ``_binary_packet``
+by Engine.IO session id, and hands the Engine.IO environ to its ``connect``
+handler; engine.io refuses a connect whose handler returns something other
+than None or True. tests/unit/test_borrowed.py fails if an upgrade moves
+any of these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from collab.metrics import Metrics
+from collab.wire import ERROR_EVENT, error_payload
+from crdt.errors import CollabError, InvalidPacket, RateLimited, TooManyConnections
+from rooms.ratelimit import Rate, TokenBucket
+
+__all__ = ["ENVIRON_KEY", "Session", "SessionGuard", "SessionLimits", "client_address"]
+
+log = logging.getLogger("collab.sessions")
+
+#: Where the Session is kept in its Engine.IO environ (python-socketio passes
+#: that environ to every namespace's connect handler).
+ENVIRON_KEY = "collab.session"
+
+_ACK_TYPES = ("3", "6")  # Socket.IO ACK, BINARY_ACK
+_UNEXPECTED = "a packet a client may not send here"
+_NAMESPACE = re.compile(r"^\d(?:\d+-)?(/[^,]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    max_sessions_per_address: int = 256
+    max_documents_per_session: int = 16
+    max_failed_connects_per_min: int = 60
+    connect_timeout_s: float = 10.0
+    acks: Rate = Rate(10.0, 20)
+    refusals: Rate = Rate(1.0, 60)
+
+
+@dataclass(eq=False, slots=True)
+class Session:
+    """One Engine.IO session."""
+
+    eio_sid: str
+    address: str
+    refusals: TokenBucket
+    acks: TokenBucket
+    #: Socket.IO sid → namespace, of the documents connected over this session.
+    documents: dict[str, str] = field(default_factory=dict)
+    deadline: asyncio.TimerHandle | None = None
+    closing: bool = False
+
+
+def client_address(request: Any, trusted: tuple[Any, ...]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy,
+    the last address in ``X-Forwarded-For`` that is not one."""
+    peer = str(getattr(request, "remote", None) or "-")
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not _is_trusted(hop, trusted):
+            return str(hop)[:64]
+    return peer
+
+
+def _is_trusted(address: str, trusted: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+class SessionGuard:
+    """The Engine.IO sessions of one server, and the limits on them."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        limits: SessionLimits,
+        metrics: Metrics,
+        *,
+        trusted_proxies: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sio = sio
+        self.limits = limits
+        self.metrics = metrics
+        self.clock = clock
+        self.trusted = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.sessions: dict[str, Session] = {}
+        self.per_address: dict[str, int] = {}
+        self._failures: dict[str, TokenBucket] = {}
+        per_min = limits.max_failed_connects_per_min
+        self._failure_rate = Rate(per_min / 60.0, per_min)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        handlers = sio.eio.handlers
+        self._on_connect: Callable[..., Awaitable[Any]] = handlers["connect"]
+        self._on_message: Callable[..., Awaitable[Any]] = handlers["message"]
+        self._on_disconnect: Callable[..., Awaitable[Any]] = handlers["disconnect"]
+        handlers["connect"] = self.eio_connect
+        handlers["message"] = self.eio_message
+        handlers["disconnect"] = self.eio_disconnect
+
+    # -- engine.io events --------------------------------------------------------
+
+    async def eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        request = environ.get("aiohttp.request")
+        address = client_address(request, self.trusted) if request is not None else "-"
+        if self.per_address.get(address, 0) >= self.limits.max_sessions_per_address:
+            self.metrics.refused("sessions_per_address")
+            return error_payload(
+                TooManyConnections(f"more than {self.limits.max_sessions_per_address} sessions")
+            )
+        now = self.clock()
+        session = Session(
+            eio_sid,
+            address,
+            refusals=self.limits.refusals.bucket(now),
+            acks=self.limits.acks.bucket(now),
+        )
+        self.sessions[eio_sid] = session
+        self.per_address[address] = self.per_address.get(address, 0) + 1
+        environ[ENVIRON_KEY] = session
+        self._start_deadline(session)
+        return await self._on_connect(eio_sid, environ)
+
+    async def eio_disconnect(self, eio_sid: str, *args: Any) -> None:
+        session = self.sessions.pop(eio_sid, None)
+        if session is not None:
+            session.closing = True
+            if session.deadline is not None:
+                session.deadline.cancel()
+            left = self.per_address.get(session.address, 1) - 1
+            if left > 0:
+                self.per_address[session.address] = left
+            else:
+                self.per_address.pop(session.address, None)
+        await self._on_disconnect(eio_sid, *args)
+
+    async def eio_message(self, eio_sid: str, data: Any) -> None:
+        session = self.sessions.get(eio_sid)
+        if session is None or session.closing:
+            return
+        if isinstance(data, str):
+            if data[:1] in _ACK_TYPES and not session.acks.take(self.clock()):
+                await self.refuse(session, RateLimited("acknowledgements past their rate"))
+                return
+        elif eio_sid not in self.sio._binary_packet:
+            await self.refuse(session, InvalidPacket("a binary frame no packet announced"))
+            return
+        try:
+            await self._on_message(eio_sid, data)
+        except (InvalidPacket, ValueError) as exc:
+            # python-socketio's own refusals are ValueErrors: a CONNECT_ERROR
+            # or a binary packet for a namespace the client is not in.
+            self.sio._binary_packet.pop(eio_sid, None)
+            refusal = exc if isinstance(exc, InvalidPacket) else InvalidPacket(_UNEXPECTED)
+            await self.refuse(session, refusal, _namespace_of(data))
+
+    # -- documents -------------------------------------------------------------
+
+    def admit_document(self, session: Session) -> None:
+        """TooManyConnections if the session has as many documents as allowed."""
+        if len(session.documents) >= self.limits.max_documents_per_session:
+            self.metrics.refused("documents_per_session")
+            raise TooManyConnections(
+                f"a session may join {self.limits.max_documents_per_session} documents"
+            )
+
+    def joined(self, session: Session, sid: str, namespace: str) -> None:
+        session.documents[sid] = namespace
+        if session.deadline is not None:
+            session.deadline.cancel()
+            session.deadline = None
+
+    def left(self, session: Session, sid: str) -> None:
+        session.documents.pop(sid, None)
+        if not session.documents and not session.closing:
+            self._start_deadline(session)
+
+    def _start_deadline(self, session: Session) -> None:
+        if session.deadline is not None:
+            session.deadline.cancel()
+        loop = asyncio.get_running_loop()
+        session.deadline = loop.call_later(
+            self.limits.connect_timeout_s, self._deadline_passed, session
+        )
+
+    def _deadline_passed(self, session: Session) -> None:
+        session.deadline = None
+        if session.documents or session.closing or session.eio_sid not in self.sessions:
+            return
+        self.metrics.refused("connect_timeout")
+        log.info("session closed: no document connected sid=%s", session.eio_sid)
+        self._spawn(self._close_session(session))
+
+    # -- refused connects per address ------------------------------------------------
+
+    def may_try(self, session: Session | None) -> None:
+        """RateLimited if the session's address ran out of failed connects."""
+        if session is None:
+            return
+        bucket = self._failures.get(session.address)
+        if bucket is not None and bucket.level(self.clock()) < 1:
+            self.metrics.refused("failed_connects")
+            raise RateLimited("too many refused connects from this address; wait a minute")
+
+    def failed(self, session: Session | None) -> None:
+        """Count a refused connect (bad, missing or expired token) against its address."""
+        if session is None:
+            return
+        now = self.clock()
+        bucket = self._failures.get(session.address)
+        if bucket is None:
+            if len(self._failures) >= 10_000:
+                self._forget_recovered(now)
+            bucket = self._failures[session.address] = self._failure_rate.bucket(now)
+        bucket.take(now)
+
+    def _forget_recovered(self, now: float) -> None:
+        full = self._failure_rate.burst
+        for address, bucket in list(self._failures.items()):
+            if bucket.level(now) >= full:
+                del self._failures[address]
+
+    # -- refusals ----------------------------------------------------------------
+
+    async def refuse(
+        self, session: Session, exc: CollabError, namespace: str | None = None
+    ) -> None:
+        """Answer a refusal made here and count it against the session. The
+        answer goes to the namespace the packet named if it is connected,
+        else (a stray attachment names none) to each document of the session."""
+        self.metrics.count_error(exc)
+        self.metrics.refused("packets" if isinstance(exc, InvalidPacket) else "acks")
+        log.info(
+            "refused sid=%s code=%s reason=%s", session.eio_sid, exc.code.value, type(exc).__name__
+        )
+        if namespace is not None and namespace in session.documents.values():
+            targets = [(s, n) for s, n in session.documents.items() if n == namespace]
+        elif namespace is None:
+            targets = list(session.documents.items())
+        else:
+            targets = []
+        payload = error_payload(exc)
+        for sid, target in targets:
+            await self.sio.emit(ERROR_EVENT, payload, to=sid, namespace=target)
+        self.strike(session)
+
+    def strike(self, session: Session) -> None:
+        """One refusal more; close the session once it has run out of them."""
+        if session.closing or session.refusals.take(self.clock()):
+            return
+        self.metrics.refused("refusals")
+        log.info("session closed: too many refusals sid=%s", session.eio_sid)
+        self._spawn(self._close_session(session, RateLimited("too many refused events")))
+
+    async def _close_session(self, session: Session, reason: CollabError | None = None) -> None:
+        """Tell each document why (``collab:error`` with ``event: "disconnect"``),
+        then end the Engine.IO session."""
+        if session.closing:
+            return
+        session.closing = True
+        if reason is not None:
+            payload = error_payload(reason, event="disconnect")
+            for sid, namespace in list(session.documents.items()):
+                await self.sio.emit(ERROR_EVENT, payload, to=sid, namespace=namespace)
+        await self.sio.eio.disconnect(session.eio_sid)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _namespace_of(data: Any) -> str | None:
+    if not isinstance(data, str):
+        return None
+    match = _NAMESPACE.match(data)
+    return match.group(1) if match else None
