@@ -20,6 +20,7 @@ from collab.broadcast import Broadcaster
 from collab.config import Settings
 from collab.metrics import Metrics
 from collab.packets import CollabPacket
+from collab.polling import install_polling
 from collab.sessions import SessionGuard, SessionLimits
 from collab.sync import SyncServer
 from collab.transport import WebSocketTracker, install_transport
@@ -270,6 +271,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     )
     web_app[APP_KEY] = app
     install_transport(sio.eio, tracker=app.websockets, compress=settings.websocket_compression)
+    install_polling(sio.eio, web_app=web_app, metrics=app.metrics)
     sio.attach(web_app)
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/metrics", app.metrics_view)

@@ -41,6 +41,7 @@ from typing import Any
 import socketio
 
 from collab.metrics import Metrics
+from collab.polling import end_polling_session, is_polling
 from collab.wire import ERROR_EVENT, error_payload
 from crdt.errors import CollabError, InvalidPacket, RateLimited, TooManyConnections
 from rooms.ratelimit import Rate, TokenBucket
@@ -298,7 +299,11 @@ class SessionGuard:
             payload = error_payload(reason, event="disconnect")
             for sid, namespace in list(session.documents.items()):
                 await self.sio.emit(ERROR_EVENT, payload, to=sid, namespace=namespace)
-        await self.sio.eio.disconnect(session.eio_sid)
+        socket = self.sio.eio.sockets.get(session.eio_sid)
+        if socket is not None and is_polling(socket):
+            await end_polling_session(self.sio.eio, session.eio_sid, socket)
+        else:  # a WebSocket: its writer sends CLOSE and closes it (collab.transport)
+            await self.sio.eio.disconnect(session.eio_sid)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

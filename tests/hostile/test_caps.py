@@ -173,3 +173,15 @@ async def test_an_address_that_keeps_failing_is_refused_unread(server_factory) -
     # The refused connects are a few audit rows, not one each.
     await srv.registry.flush_audit()
     assert len(await srv.registry.store.read_audit("r")) <= 3
+
+
+async def test_a_polling_session_without_a_document_is_closed(server_factory) -> None:
+    """Ended at once, not with engine.io's close that waits for a poll."""
+    srv = await server_factory(connect_timeout_s=0.3)
+    async with aiohttp.ClientSession() as http:
+        response = await http.get(f"{srv.url}/socket.io/?EIO=4&transport=polling")
+        sid = (await response.text()).split('"sid":"')[1].split('"')[0]
+        await until(lambda: not srv.app.sessions.sessions, what="the session closed")
+        assert sid not in srv.app.sio.eio.sockets
+        poll = await http.get(f"{srv.url}/socket.io/?EIO=4&transport=polling&sid={sid}")
+        assert poll.status == 400
