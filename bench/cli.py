@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         "'stock path=--no-fast-broadcast' (repeat for several)",
     )
     p.add_argument(
+        "--checkout",
+        action="append",
+        default=[],
+        type=_checkout,
+        metavar="LABEL=PATH",
+        help="also run collab from another checkout of its source (e.g. a git worktree "
+        "of the commit before a change), same flags: a before/after in one run",
+    )
+    p.add_argument(
         "--target", default=None, help="benchmark a running collab deployment at this URL instead"
     )
     p.add_argument("--jwt-secret", default=None, help="mint tokens for --target with this key")
@@ -94,13 +103,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _collab(workdir: Path, store: str, variants: list[str]) -> list[Target]:
+def _checkout(text: str) -> tuple[str, Path]:
+    """``LABEL=PATH`` of ``--checkout``: the label and a collab source tree."""
+    label, _, path = text.partition("=")
+    source = Path(path.strip()).resolve()
+    if not label.strip() or not (source / "collab" / "__main__.py").exists():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LABEL=PATH of a collab checkout")
+    return label.strip(), source
+
+
+async def _collab(
+    workdir: Path, store: str, variants: list[str], checkouts: list[tuple[str, Path]]
+) -> list[Target]:
     proc = await start_collab(workdir, store=store)
     targets = [Target("collab", "sio", [proc.url], [proc])]
     for i, variant in enumerate(variants):
         label, _, flags = variant.partition("=")
         extra = await start_collab(workdir, *flags.split(), name=f"variant{i}", store=store)
         targets.append(Target(f"collab {label.strip()}", "sio", [extra.url], [extra]))
+    for i, (label, source) in enumerate(checkouts):
+        extra = await start_collab(workdir, name=f"checkout{i}", store=store, source=source)
+        targets.append(Target(f"collab {label}", "sio", [extra.url], [extra]))
     return targets
 
 
@@ -160,7 +183,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     Target("collab 1 node", "sio", [single.url], [single]),
                 ]
             else:
-                targets = await _collab(workdir, args.store, args.variant)
+                targets = await _collab(workdir, args.store, args.variant, args.checkout)
                 if args.scenario in ("quick", "fanout", "rooms"):
                     targets += await _baselines(workdir, baselines)
             results = await _rounds(args, targets)

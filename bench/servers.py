@@ -119,11 +119,49 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
+#: The limits of protocol.md §8 that a load test drives past on purpose (one
+#: sender at thousands of updates a second, thousands of connections from one
+#: address), raised for the servers the harness starts. Their checks still run
+#: on every event: what they cost is part of what is measured. Environment
+#: variables, so a --checkout of code from before they existed starts too.
+LOAD_TEST_LIMITS = {
+    f"COLLAB_{name}": "1000000"
+    for name in (
+        "UPDATE_RATE_PER_S",
+        "UPDATE_BURST",
+        "AWARENESS_RATE_PER_S",
+        "AWARENESS_BURST",
+        "EVENT_RATE_PER_S",
+        "EVENT_BURST",
+        "CHAT_RATE_PER_S",
+        "CHAT_BURST",
+        "MAX_SESSIONS_PER_ADDRESS",
+        "MAX_ROOM_CONNECTIONS",
+        "MAX_CONNECTIONS_PER_USER",
+        "MAX_FAILED_CONNECTS_PER_MIN",
+    )
+} | {
+    "COLLAB_UPDATE_BYTES_PER_S": str(1 << 40),
+    "COLLAB_UPDATE_BYTES_BURST": str(1 << 40),
+    "COLLAB_AWARENESS_BYTES_PER_S": str(1 << 40),
+    "COLLAB_AWARENESS_BYTES_BURST": str(1 << 40),
+}
+
+
 async def start_collab(
-    workdir: Path, *extra: str, name: str = "collab", store: str = "sqlite", port: int | None = None
+    workdir: Path,
+    *extra: str,
+    name: str = "collab",
+    store: str = "sqlite",
+    port: int | None = None,
+    source: Path | None = None,
 ) -> ManagedProcess:
+    """``collab serve`` (from ``source``, another checkout, if given)."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLLAB_")}
+    env.update(LOAD_TEST_LIMITS)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     argv = [
         sys.executable,
         "-m",
@@ -141,7 +179,13 @@ async def start_collab(
         *extra,
     ]
     return await _spawn(
-        name, argv, b"collab listening on", workdir, f"http://127.0.0.1:{port}", env=env
+        name,
+        argv,
+        b"collab listening on",
+        workdir,
+        f"http://127.0.0.1:{port}",
+        env=env,
+        cwd=source,
     )
 
 

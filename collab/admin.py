@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from collab.export import RoomExport, to_json, to_markdown, to_svg
 from collab.openapi import OPENAPI
+from collab.room_control import room_state
 from collab.tokens import room_matches
 from crdt.errors import (
     CollabError,
@@ -376,9 +377,10 @@ class AdminApi:
                 entry["documents"].append(conn.doc_name)
             summary = self._summary(room_id, room.info)
             summary.update(
-                state=room.policy.snapshot().as_json(),
+                state=room_state(room),
                 online=sorted(users.values(), key=lambda u: u["userId"]),
                 documentBytes=sizes,
+                pendingBytes={name: doc.waiting_bytes for name, doc in room.docs.items()},
                 retentionDefaultDays=self.registry.retention_days,
             )
             return summary

@@ -216,6 +216,11 @@ OPENAPI: dict[str, Any] = {
                     "ended": {"type": "boolean"},
                     "muted": {"type": "array", "items": {"type": "string"}},
                     "removed": {"type": "array", "items": {"type": "string"}},
+                    "full": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Documents at their size limit (protocol.md §8.3).",
+                    },
                 },
             },
             "RoomInfo": {
@@ -223,7 +228,13 @@ OPENAPI: dict[str, Any] = {
                     _ref("RoomSummary"),
                     {
                         "type": "object",
-                        "required": ["state", "online", "documentBytes", "retentionDefaultDays"],
+                        "required": [
+                            "state",
+                            "online",
+                            "documentBytes",
+                            "pendingBytes",
+                            "retentionDefaultDays",
+                        ],
                         "properties": {
                             "state": _ref("RoomState"),
                             "online": {
@@ -243,6 +254,12 @@ OPENAPI: dict[str, Any] = {
                             },
                             "documentBytes": {
                                 "type": "object",
+                                "additionalProperties": {"type": "integer", "minimum": 0},
+                            },
+                            "pendingBytes": {
+                                "type": "object",
+                                "description": "Bytes of updates each document holds that "
+                                "wait for updates they depend on (protocol.md §8.3).",
                                 "additionalProperties": {"type": "integer", "minimum": 0},
                             },
                             "retentionDefaultDays": _NULLABLE_NUMBER,

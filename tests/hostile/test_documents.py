@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from pycrdt import Doc, Map, Text
 
@@ -128,6 +129,14 @@ async def test_updates_past_a_gap_are_bounded_and_integrate_later(
     assert set(codes(sender)) == {"pending_limit"}
     assert board.waiting_count == 10
     assert 0 < board.waiting_bytes <= 10 * 200
+    # Visible to operators, where the encoded size does not show them.
+    async with aiohttp.ClientSession() as http:
+        key = srv.app.security.admin_key
+        answer = await http.get(
+            f"{srv.url}/api/rooms/gaps", headers={"Authorization": f"Bearer {key}"}
+        )
+        info = await answer.json()
+    assert info["pendingBytes"]["board"] == board.waiting_bytes
     # What they wait for arrives: they integrate, and the count goes back to 0.
     await sender.emit_raw("sync-update", updates[0])
     await until(lambda: board.waiting_count == 0, what="waiting updates integrated")

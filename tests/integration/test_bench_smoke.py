@@ -93,6 +93,33 @@ def test_fanout_against_collab_and_baselines(tmp_path):
         assert row["deliveries"] == row["expected_deliveries"] == 2 * 3 * 30
 
 
+def test_a_checkout_runs_beside_collab(tmp_path):
+    """--checkout: the same scenario against collab from another source tree
+    (here a copy of this one), with the harness's load-test limits."""
+    import shutil
+
+    source = tmp_path / "other"
+    for package in ("collab", "crdt", "rooms"):
+        shutil.copytree(ROOT / package, source / package)
+    data = run_bench(
+        tmp_path,
+        "fanout",
+        "--receivers",
+        "3",
+        "--count",
+        "20",
+        "--warmup",
+        "2",
+        "--baselines",
+        "",
+        "--checkout",
+        f"before={source}",
+    )
+    assert {r["server"] for r in data["results"]} == {"collab", "collab before"}
+    for result in data["results"]:
+        check_fanout(result)
+
+
 def test_rooms(tmp_path):
     data = run_bench(
         tmp_path,

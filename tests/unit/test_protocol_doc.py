@@ -63,3 +63,33 @@ def test_limits_are_documented():
     assert "16 KiB" in text and limits.max_awareness_state_bytes == 16 << 10
     assert f"| {limits.max_awareness_clients_per_connection} |" in text
     assert limits.max_clock == 2**31 and "2³¹" in text
+
+
+def test_every_limit_setting_is_in_the_limits_table():
+    from collab.config import OPTIONS
+
+    text = section(8)
+    limit_settings = [
+        o
+        for o in OPTIONS
+        if o.name.startswith(("max_", "update_", "awareness_", "chat_", "event_"))
+        or o.name in ("connect_timeout_s", "trusted_proxies")
+        if o.name not in ("event_loop", "max_send_buffer_bytes", "awareness_timeout_s")
+    ]
+    assert len(limit_settings) >= 24
+    for option in limit_settings:
+        assert f"`{option.flag}`" in text, option.flag
+
+
+def test_every_limit_counted_in_metrics_is_named_in_the_table():
+    root = Path(__file__).resolve().parents[2]
+    names = set()
+    for path in [*root.glob("collab/*.py"), *root.glob("rooms/*.py")]:
+        code = path.read_text()
+        names |= set(re.findall(r"refused\(\s*\"([a-z_]+)\"", code))
+        names |= set(re.findall(r"rate_limited\([^()]*\"([a-z_]+)\"\)", code))
+        names |= set(re.findall(r"ErrorCode\.[A-Z_]+: \"([a-z_]+)\"", code))
+    assert {"updates", "chat", "packets", "document_size", "connect_timeout"} <= names
+    text = section(8)
+    for name in names:
+        assert f"`{name}`" in text, name
