@@ -209,11 +209,10 @@ class Document:
             return None
         if self.limits.strict_board and not summary.roots <= _STRICT_BOARD_ROOTS:
             raise SchemaViolation("update writes outside the board schema's roots")
-        if summary.deletes_only:
-            missing = summary.missing(self._state)
-        else:
+        if not summary.deletes_only:  # a deletion never makes a document larger
             self._make_room(len(update))
-            missing = self._admit_waiting(update, summary)
+        # Deletions of items the server lacks wait too (yrs's pending delete set).
+        missing = self._admit_waiting(update, summary)
         self._integrate(update, summary, missing)
         if summary.deletes_only and self.full:
             self._recheck_full()

@@ -169,3 +169,29 @@ async def test_updates_with_missing_origins_are_bounded(server_factory, client_f
     assert board.waiting_count == 5
     await sender.emit_raw("sync-update", bytes(base.get_update()))
     await until(lambda: board.waiting_count == 0, what="origins arrived")
+
+
+async def test_deletions_of_unknown_items_are_bounded_too(server_factory, client_factory) -> None:
+    """A delete-only update naming items the server never saw waits in the
+    engine's pending delete set: it counts against the same bound."""
+    from crdt.lib0 import Encoder
+
+    srv = await server_factory(max_pending_updates=4)
+    sender = await client_factory(srv.url, "deletes")
+    board = srv.registry.rooms["deletes"].docs["board"]
+
+    def delete_only(client: int) -> bytes:
+        enc = Encoder()
+        enc.write_var_uint(0)  # no structs
+        enc.write_var_uint(1)  # one client in the delete set
+        enc.write_var_uint(client)
+        enc.write_var_uint(1)  # one range
+        enc.write_var_uint(0)  # from clock 0
+        enc.write_var_uint(5)  # 5 long
+        return enc.to_bytes()
+
+    for i in range(10):
+        await sender.emit_raw("sync-update", delete_only(5000 + i))
+    await sender.wait_for(lambda: len(sender.errors) >= 6, timeout_s=10)
+    assert set(codes(sender)) == {"pending_limit"}
+    assert board.waiting_count == 4
