@@ -48,10 +48,17 @@ class Quota:
         )
 
     def allow_update(self, now: float, size: int) -> bool:
-        return self.updates.take(now) and self.update_bytes.take(now, size)
+        """Whether a document update of ``size`` bytes may go in now (a run
+        of refusals ends when one does)."""
+        return self._ended(self.updates.take(now) and self.update_bytes.take(now, size))
 
     def allow_awareness(self, now: float, size: int) -> bool:
-        return self.awareness.take(now) and self.awareness_bytes.take(now, size)
+        return self._ended(self.awareness.take(now) and self.awareness_bytes.take(now, size))
+
+    def _ended(self, allowed: bool) -> bool:
+        if allowed and self.limited:
+            self.limited = False
+        return allowed
 
 
 class Admission:

@@ -380,12 +380,9 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
-        quota = conn.quota
-        if not quota.allow_update(time.monotonic(), _size(args)):
+        if not conn.quota.allow_update(time.monotonic(), _size(args)):
             await self.rate_limited(conn, SYNC_UPDATE, "updates")
             return
-        if quota.limited:
-            quota.limited = False
         full = conn.doc.full
         try:
             update = conn.doc.receive_update(one_argument(args), conn.identity)
@@ -404,12 +401,9 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return
-        quota = conn.quota
-        if not quota.allow_awareness(time.monotonic(), _size(args)):
+        if not conn.quota.allow_awareness(time.monotonic(), _size(args)):
             await self.rate_limited(conn, AWARENESS_UPDATE, "awareness")
             return
-        if quota.limited:
-            quota.limited = False
         try:
             relay = conn.doc.receive_awareness(
                 one_argument(args), owner=sid, identity=conn.identity
