@@ -132,7 +132,7 @@ class RoomControl:
                     outcome = moderate(event, room, conn.identity, payload)
                 await self.apply_outcome(room, outcome)
         except CollabError as exc:
-            self.sync._count_error(exc)
+            self.sync.count_refusal(exc)
             self.sync.reporter.audit(
                 action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
             )

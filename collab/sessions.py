@@ -83,16 +83,20 @@ class Session:
     closing: bool = False
 
 
-def client_address(request: Any, trusted: tuple[Any, ...]) -> str:
-    """The client's address: the peer's, or, when the peer is a trusted proxy,
-    the last address in ``X-Forwarded-For`` that is not one."""
-    peer = str(getattr(request, "remote", None) or "-")
+def client_address(peer: str, forwarded: str, trusted: tuple[Any, ...]) -> str:
+    """The client's address: the ``peer``'s, or, when the peer is a trusted
+    proxy, the last address of ``forwarded`` (an ``X-Forwarded-For`` header)
+    that is not one. A hop that is not an IP address ends the walk (what is
+    before it a client wrote itself)."""
     if not trusted or not _is_trusted(peer, trusted):
         return peer
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-        if not _is_trusted(hop, trusted):
-            return str(hop)[:64]
+    for hop in reversed([h.strip() for h in forwarded.split(",")]):
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            return peer
+        if not _is_trusted(address, trusted):
+            return address
     return peer
 
 
@@ -138,8 +142,12 @@ class SessionGuard:
     # -- engine.io events --------------------------------------------------------
 
     async def eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
-        request = environ.get("aiohttp.request")
-        address = client_address(request, self.trusted) if request is not None else "-"
+        request = environ.get("aiohttp.request")  # engine.io's aiohttp driver puts it there
+        if request is None:
+            address = "-"
+        else:
+            peer = str(request.remote or "-")
+            address = client_address(peer, request.headers.get("X-Forwarded-For", ""), self.trusted)
         if self.per_address.get(address, 0) >= self.limits.max_sessions_per_address:
             self.metrics.refused("sessions_per_address")
             return error_payload(

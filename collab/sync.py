@@ -46,6 +46,7 @@ from crdt.errors import (
 from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction
+from rooms.chat import SendResult
 from rooms.document import Document
 from rooms.identity import Identity
 from rooms.moderation import ACTIONS
@@ -433,31 +434,10 @@ class SyncServer:
             payload = one_argument(args)
             if not isinstance(payload, dict):
                 raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
-            async with self.registry.use(conn.room_id) as room, room.chat_lock:
-                self._check_chat_rate(room, conn)
-                chat = await self.registry.document(conn.room_id, CHAT)
-                # Other nodes' messages first, so this one is appended after them.
-                await self.registry.settle(chat)
-                chat_log = self.registry.chat(conn.room_id)
-                full = chat.full
-                try:
-                    result = chat_log.send(
-                        conn.identity,
-                        payload.get("text"),
-                        payload.get("clientMessageId"),
-                        hold=True,
-                    )
-                finally:
-                    if chat.full is not full:
-                        self.control.fullness_changed(conn.room_id)
-                if result.update is not None:
-                    try:
-                        await self._store_before_ack(room, chat, result.update)
-                    except RoomUnavailable:
-                        chat_log.take_back(result)
-                        raise
-                    finally:
-                        chat.release()
+            async with self.registry.use(conn.room_id) as room:
+                self._check_chat_rate(room, conn)  # before queueing for the lock
+                async with room.chat_lock:
+                    result = await self._append_chat(room, conn, payload)
         except CollabError as exc:
             self._refused(conn, CHAT_SEND, exc)
             return ack_error(exc)
@@ -471,6 +451,33 @@ class SyncServer:
             )
             self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
+
+    async def _append_chat(
+        self, room: Room, conn: Connection, payload: dict[str, Any]
+    ) -> SendResult:
+        """Append the message and store it; called under the room's chat lock.
+        A message the store did not take is taken back (RoomUnavailable)."""
+        chat = await self.registry.document(conn.room_id, CHAT)
+        # Other nodes' messages first, so this one is appended after them.
+        await self.registry.settle(chat)
+        chat_log = self.registry.chat(conn.room_id)
+        full = chat.full
+        try:
+            result = chat_log.send(
+                conn.identity, payload.get("text"), payload.get("clientMessageId"), hold=True
+            )
+        finally:
+            if chat.full is not full:
+                self.control.fullness_changed(conn.room_id)
+        if result.update is not None:
+            try:
+                await self._store_before_ack(room, chat, result.update)
+            except RoomUnavailable:
+                chat_log.take_back(result)
+                raise
+            finally:
+                chat.release()
+        return result
 
     def _check_chat_rate(self, room: Room, conn: Connection) -> None:
         """RateLimited past the user's chat allowance in the room (a burst,
@@ -567,10 +574,7 @@ class SyncServer:
     def _refused(self, conn: Connection, event: str, exc: CollabError) -> None:
         """Count, log and (for decisions about who may do what) audit a refused
         event, coalesced per kind and minute; one strike against the session."""
-        self._count_error(exc)
-        limit = _LIMIT_OF.get(exc.code)
-        if limit is not None:
-            self.metrics.refused(limit)
+        self.count_refusal(exc)
         code = exc.code.value
         self.reporter.line(
             ("refused", code, conn.sid),
@@ -604,6 +608,13 @@ class SyncServer:
         traffic.deliveries_out[event] = traffic.deliveries_out.get(event, 0) + recipients
         traffic.bytes_out += len(payload) * recipients
         self.metrics.fanout_seconds.observe(time.perf_counter() - started)
+
+    def count_refusal(self, exc: CollabError) -> None:
+        """Count a refused event by its code, and by its limit if it is one."""
+        self._count_error(exc)
+        limit = _LIMIT_OF.get(exc.code)
+        if limit is not None:
+            self.metrics.refused(limit)
 
     def _count_error(self, exc: CollabError) -> None:
         self.metrics.errors.labels(exc.code.value).inc()

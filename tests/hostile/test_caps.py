@@ -185,3 +185,21 @@ async def test_a_polling_session_without_a_document_is_closed(server_factory) ->
         assert sid not in srv.app.sio.eio.sockets
         poll = await http.get(f"{srv.url}/socket.io/?EIO=4&transport=polling&sid={sid}")
         assert poll.status == 400
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_is_counted(server_factory) -> None:
+    srv = await server_factory(max_sessions_per_address=2, trusted_proxies=("127.0.0.1",))
+    url = f"{srv.url}/socket.io/?EIO=4&transport=polling"
+
+    async def handshake(http: aiohttp.ClientSession, client: str) -> int:
+        response = await http.get(url, headers={"X-Forwarded-For": client})
+        await response.read()
+        return response.status
+
+    async with aiohttp.ClientSession() as http:
+        assert [await handshake(http, "203.0.113.1") for _ in range(3)] == [200, 200, 401]
+        assert await handshake(http, "203.0.113.2") == 200
+        # The walk from the right stops at what is not an address: what a
+        # client wrote before the proxy's own hop is never read.
+        assert await handshake(http, "bogus, 203.0.113.3") == 200
+    assert sorted(srv.app.sessions.per_address) == ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
