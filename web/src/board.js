@@ -10,18 +10,39 @@ import {
 /** The origin of this user's own transactions: what undo/redo tracks. */
 export const LOCAL = Object.freeze({ origin: 'collab-local' })
 
+/** `adds`: the tool only makes new shapes (off while the board is full). */
 export const TOOLS = [
-  { id: 'select', label: 'Select', key: 'v', icon: 'select', edits: true },
-  { id: 'pan', label: 'Pan', key: 'h', icon: 'pan', edits: false },
-  { id: 'pen', label: 'Pen', key: 'p', icon: 'pen', edits: true },
-  { id: 'line', label: 'Line', key: 'l', icon: 'line', edits: true },
-  { id: 'arrow', label: 'Arrow', key: 'a', icon: 'arrow', edits: true },
-  { id: 'rect', label: 'Rectangle', key: 'r', icon: 'rect', edits: true },
-  { id: 'ellipse', label: 'Ellipse', key: 'o', icon: 'ellipse', edits: true },
-  { id: 'sticky', label: 'Sticky note', key: 's', icon: 'sticky', edits: true },
-  { id: 'text', label: 'Text', key: 't', icon: 'text', edits: true },
-  { id: 'eraser', label: 'Eraser', key: 'e', icon: 'eraser', edits: true }
+  { id: 'select', label: 'Select', key: 'v', icon: 'select', edits: true, adds: false },
+  { id: 'pan', label: 'Pan', key: 'h', icon: 'pan', edits: false, adds: false },
+  { id: 'pen', label: 'Pen', key: 'p', icon: 'pen', edits: true, adds: true },
+  { id: 'line', label: 'Line', key: 'l', icon: 'line', edits: true, adds: true },
+  { id: 'arrow', label: 'Arrow', key: 'a', icon: 'arrow', edits: true, adds: true },
+  { id: 'rect', label: 'Rectangle', key: 'r', icon: 'rect', edits: true, adds: true },
+  { id: 'ellipse', label: 'Ellipse', key: 'o', icon: 'ellipse', edits: true, adds: true },
+  { id: 'sticky', label: 'Sticky note', key: 's', icon: 'sticky', edits: true, adds: true },
+  { id: 'text', label: 'Text', key: 't', icon: 'text', edits: true, adds: true },
+  { id: 'eraser', label: 'Eraser', key: 'e', icon: 'eraser', edits: true, adds: false }
 ]
+
+/** Whether a tool only adds shapes. */
+export const addsShapes = (id) => TOOLS.some((t) => t.id === id && t.adds)
+
+/**
+ * Whether undoing (or redoing) the top item of an undo manager's stack only
+ * deletes: it removes what the step inserted and restores nothing, because
+ * everything the step deleted it had inserted itself (Yjs does not bring such
+ * items back). A full board accepts such a change (protocol.md §8.3).
+ */
+const onlyDeletes = (stack) => {
+  const item = stack[stack.length - 1]
+  if (!item) return false
+  for (const [client, deleted] of item.deletions.clients) {
+    const inserted = item.insertions.clients.get(client) || []
+    const covered = (d) => inserted.some((i) => i.clock <= d.clock && d.clock + d.len <= i.clock + i.len)
+    if (!deleted.every(covered)) return false
+  }
+  return true
+}
 
 export const COLORS = [
   { value: '#1e1e1e', name: 'Black', tint: '#e9ecef' },
@@ -57,16 +78,20 @@ function measureText (text) {
 }
 
 export class Board {
-  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {} }) {
+  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {} }) {
     this.user = user
     this.onChange = onChange
     this.onReadOnlyAttempt = onReadOnlyAttempt
+    this.onFullAttempt = onFullAttempt
     this.view = { x: 0, y: 0, k: 1 }
     this.tool = 'select'
     this.preferredTool = 'pen'
     this.style = { color: COLORS[0].value, width: 4, fill: false }
     this.selection = new Set()
     this.writable = true
+    // The board is at its size limit (room:state `full`, protocol.md §6.4):
+    // the server takes only deletions, so nothing that adds is sent.
+    this.full = false
     this.elements = new Map()
     this.cache = new Map()
     this.dirty = new Set()
@@ -322,7 +347,7 @@ export class Board {
         'vector-effect': 'non-scaling-stroke'
       }))
     }
-    if (this.selection.size === 1 && this.writable && !offset) {
+    if (this.selection.size === 1 && this.writable && !this.full && !offset) {
       const s = this.cache.get([...this.selection][0])
       if (s && s.type !== 'text') {
         const b = bounds(s)
@@ -443,6 +468,10 @@ export class Board {
       this.onReadOnlyAttempt()
       return false
     }
+    if (this.full && addsShapes(id)) {
+      this.onFullAttempt()
+      return false
+    }
     this.closeEditor()
     this.tool = id
     if (id !== 'select') this.selection.clear()
@@ -458,7 +487,8 @@ export class Board {
   setStyle (patch) {
     Object.assign(this.style, patch)
     if (this.awareness && patch.color) this.awareness.setLocalStateField('color', patch.color)
-    if (this.writable && this.selection.size) {
+    if (this.full && this.writable && this.selection.size) this.onFullAttempt()
+    else if (this.writable && this.selection.size) {
       this.act(() => {
         for (const id of this.selection) {
           const m = this.shapes.get(id)
@@ -490,9 +520,34 @@ export class Board {
       this.tool = 'pan'
     } else {
       this.tool = this.preferredTool || 'select'
+      if (this.full && addsShapes(this.tool)) this.tool = 'select'
     }
     this.svg.setAttribute('class', 'board tool-' + this.tool + (writable ? '' : ' read-only'))
     if (this.awareness) this.awareness.setLocalStateField('tool', this.tool)
+    this.renderOverlay()
+    this.onChange()
+  }
+
+  /**
+   * The board is full (or has room again). While it is full only deletions
+   * are made: the tools that add give way to Select, and moving, resizing,
+   * restyling and editing text are refused here (onFullAttempt) instead of
+   * by the server, whose refusals count against the connection (§8).
+   */
+  setFull (full) {
+    if (full === this.full) return
+    this.full = full
+    if (full) {
+      const g = this.gesture
+      if (g && g.kind !== 'pan' && g.kind !== 'marquee' && g.kind !== 'erase' && g.kind !== 'pinch') this.cancelGesture()
+      this.closeEditor()
+      if (addsShapes(this.tool)) {
+        this.preferredTool = this.tool
+        this.tool = 'select'
+        this.svg.setAttribute('class', 'board tool-select' + (this.writable ? '' : ' read-only'))
+        if (this.awareness) this.awareness.setLocalStateField('tool', this.tool)
+      }
+    }
     this.renderOverlay()
     this.onChange()
   }
@@ -542,6 +597,7 @@ export class Board {
 
   undoLast () {
     if (!this.writable || !this.undo) return
+    if (this.full && !onlyDeletes(this.undo.undoStack)) return this.onFullAttempt()
     this.closeEditor()
     this.undo.undo()
     this.flush()
@@ -549,17 +605,18 @@ export class Board {
 
   redoLast () {
     if (!this.writable || !this.undo) return
+    if (this.full && !onlyDeletes(this.undo.redoStack)) return this.onFullAttempt()
     this.closeEditor()
     this.undo.redo()
     this.flush()
   }
 
   get canUndo () {
-    return !!this.undo && this.undo.undoStack.length > 0
+    return !!this.undo && (this.full ? onlyDeletes(this.undo.undoStack) : this.undo.undoStack.length > 0)
   }
 
   get canRedo () {
-    return !!this.undo && this.undo.redoStack.length > 0
+    return !!this.undo && (this.full ? onlyDeletes(this.undo.redoStack) : this.undo.redoStack.length > 0)
   }
 
   deleteSelection () {
@@ -579,12 +636,14 @@ export class Board {
 
   nudge (dx, dy) {
     if (!this.writable || !this.selection.size) return
+    if (this.full) return this.onFullAttempt()
     this.act(() => this.translate([...this.selection], dx, dy))
   }
 
   /** Bring the selection to the front (or send it to the back). */
   restack (front) {
     if (!this.writable || !this.selection.size) return
+    if (this.full) return this.onFullAttempt()
     const zs = [...this.cache.values()].map((s) => s.z)
     let z = front ? Math.max(0, ...zs) + 1 : Math.min(0, ...zs) - 1
     this.act(() => {
@@ -657,6 +716,10 @@ export class Board {
     }
     if (!this.writable) {
       this.onReadOnlyAttempt()
+      return
+    }
+    if (this.full && addsShapes(this.tool)) {
+      this.onFullAttempt()
       return
     }
     const base = { pointerId: e.pointerId, start: p, startScreen: [e.clientX, e.clientY] }
@@ -788,6 +851,12 @@ export class Board {
         break
       case 'move':
         if (!g.moved && movedPx < DRAG_THRESHOLD_PX) return
+        if (this.full) {
+          // Selecting (to delete) works; moving would add to a full board.
+          if (!g.refused) this.onFullAttempt()
+          g.refused = true
+          return
+        }
         g.moved = true
         g.delta = [p[0] - g.start[0], p[1] - g.start[1]]
         for (const id of g.ids) {
@@ -1003,6 +1072,7 @@ export class Board {
     const id = this.hitTest(this.toBoard(e))
     const s = id && this.cache.get(id)
     if (s && (s.type === 'sticky' || s.type === 'text')) {
+      if (this.full) return this.onFullAttempt()
       this.setTool('select')
       this.selection = new Set([id])
       this.openEditor(id, false)
@@ -1015,6 +1085,10 @@ export class Board {
     const id = [...this.selection][0]
     const s = this.cache.get(id)
     if (!s || (s.type !== 'sticky' && s.type !== 'text')) return false
+    if (this.full) {
+      this.onFullAttempt()
+      return true
+    }
     this.openEditor(id, false)
     return true
   }

@@ -9,6 +9,7 @@ const ERROR_TEXT = {
   permission_denied: 'Observers cannot send messages.',
   session_ended: 'The session has ended: chat is read-only.',
   invalid_chat_message: 'That message cannot be sent (empty or too long).',
+  document_too_large: 'Not sent: the chat of this session is full.',
   timeout: 'The server did not answer. Check your connection and try again.'
 }
 

@@ -2,7 +2,7 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { SocketIOProvider } from 'y-socket.io'
-import { Board, COLORS, TOOLS, WIDTHS } from './board.js'
+import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog } from './dialogs.js'
@@ -29,8 +29,15 @@ const REFUSED = {
   permission_denied: 'You cannot change the board in this session.',
   schema_violation: 'The server only accepts whiteboard shapes here: your last change was not saved.',
   malformed_update: 'Your last change could not be read by the server and was not saved.',
-  message_too_large: 'Your last change was too large to save.'
+  message_too_large: 'Your last change was too large to save.',
+  document_too_large: 'The board is full: your last change was not saved.'
 }
+
+/** The board document this page shows (extra boards are `board:<name>`, protocol.md §2). */
+const BOARD_DOC = 'board'
+/** The chat document's name in room:state `full` (§6.4). */
+const CHAT_DOC = 'chat'
+const BOARD_FULL = 'This board is full. Delete shapes to make room.'
 
 const isEmbedded = () => {
   try {
@@ -188,7 +195,7 @@ class Session {
   constructor ({ root, room, config, entry, identity, embedded, gate }) {
     Object.assign(this, { root, room, config, entry, identity, embedded, gate })
     this.token = entry.token
-    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [] }
+    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [], full: [] }
     this.status = { board: 'connecting', chat: 'connecting', meta: 'connecting' }
     this.synced = false
     this.everConnected = false
@@ -362,7 +369,9 @@ class Session {
       locked: meta.get('locked') === true,
       ended: meta.get('ended') === true,
       muted: flagged(this.metaDoc.getMap('muted')),
-      removed: flagged(this.metaDoc.getMap('removed'))
+      removed: flagged(this.metaDoc.getMap('removed')),
+      // Only room:state says which documents are full; the meta document does not.
+      full: this.roomState.full
     })
   }
 
@@ -374,7 +383,8 @@ class Session {
       locked: state.locked === true,
       ended: state.ended === true,
       muted: Array.isArray(state.muted) ? state.muted.map(String) : [],
-      removed: Array.isArray(state.removed) ? state.removed.map(String) : []
+      removed: Array.isArray(state.removed) ? state.removed.map(String) : [],
+      full: Array.isArray(state.full) ? state.full.map(String) : []
     }
     const now = this.roomState
     const me = this.identity.id
@@ -505,7 +515,8 @@ class Session {
     this.canvas = new Board({
       user,
       onChange: () => this.renderTools(),
-      onReadOnlyAttempt: () => toast(this.readOnlyReason() || 'You cannot draw right now.', 'warn')
+      onReadOnlyAttempt: () => toast(this.readOnlyReason() || 'You cannot draw right now.', 'warn'),
+      onFullAttempt: () => toast(BOARD_FULL, 'warn')
     })
     this.chat = new Chat({
       user,
@@ -658,14 +669,17 @@ class Session {
     const role = this.identity.role
     const me = this.identity.id
     const muted = s.muted.includes(me)
+    const boardFull = s.full.includes(BOARD_DOC)
     this.titleEl.textContent = s.title || this.room
     this.roomIdEl.hidden = !s.title || s.title === this.room
     document.title = (s.title || this.room) + ' · collab'
+    this.canvas.setFull(boardFull)
     this.canvas.setWritable(!this.readOnlyReason())
     const chatReason = this.blocked ? 'You are disconnected from this session.'
       : s.ended ? 'The session has ended: chat is read-only.'
         : role === 'observer' ? 'Observers can read the chat but not write.'
-          : muted ? 'A facilitator has muted you: you can read the chat but not send messages.' : ''
+          : muted ? 'A facilitator has muted you: you can read the chat but not send messages.'
+            : s.full.includes(CHAT_DOC) ? 'The chat of this session is full: no more messages can be sent.' : ''
     this.chat.setSendState(!chatReason, chatReason)
     this.chat.setCanModerate(this.isFacilitator && !this.blocked)
     this.people.setState(s, this.isFacilitator && !this.blocked)
@@ -679,8 +693,12 @@ class Session {
     }
     if (role === 'observer' && !s.ended) banners.push(['observer', 'You are observing: the board and chat are read-only for you.'])
     if (muted && !s.ended) banners.push(['muted', 'You are muted: you can read the chat but not send messages.'])
+    if (boardFull && !s.ended) {
+      banners.push(['full', this.readOnlyReason() ? 'This board is full: nothing more can be added until shapes are deleted.' : BOARD_FULL])
+    }
+    const icons = { locked: 'lock', muted: 'mute', ended: 'end', full: 'full' }
     this.banners.replaceChildren(...banners.map(([kind, text]) =>
-      el('div', { class: 'banner banner-' + kind, 'data-banner': kind, role: 'status' }, icon(kind === 'locked' ? 'lock' : kind === 'muted' ? 'mute' : kind === 'ended' ? 'end' : 'users', 16), el('span', {}, text))))
+      el('div', { class: 'banner banner-' + kind, 'data-banner': kind, role: 'status' }, icon(icons[kind] || 'users', 16), el('span', {}, text))))
 
     if (this.lockButton) {
       const disabled = s.ended || !!this.blocked
@@ -698,7 +716,7 @@ class Session {
     const b = this.canvas
     for (const [id, button] of this.toolButtons) {
       button.setAttribute('aria-pressed', String(b.tool === id))
-      button.disabled = !b.writable && id !== 'pan'
+      button.disabled = (!b.writable && id !== 'pan') || (b.full && addsShapes(id))
     }
     this.undoButton.disabled = !b.writable || !b.canUndo
     this.redoButton.disabled = !b.writable || !b.canRedo
@@ -835,7 +853,8 @@ const DESCRIPTIONS = {
   invalid_payload: 'The server did not accept that request.',
   room_unavailable: 'The room is not available right now; try again shortly.',
   internal_error: 'Something went wrong on the server.',
-  awareness_client_not_owned: 'Your presence could not be shared (another tab?).'
+  awareness_client_not_owned: 'Your presence could not be shared (another tab?).',
+  document_too_large: 'There is no room left in this session for that change.'
 }
 
 function describe (code, message) {
