@@ -71,6 +71,7 @@ class Document:
         "full",
         "kind",
         "limits",
+        "max_bytes",
         "log_length",
         "members",
         "name",
@@ -131,6 +132,8 @@ class Document:
         #: Whether an update was refused for the size limit (and no addition
         #: or deletion has made room since): shown to the room (room:state).
         self.full = False
+        #: The size limit of this kind of document (protocol.md §8.3).
+        self.max_bytes = limits.max_document_bytes(self.kind)
         #: The engine's state vector, mirrored (client id → next clock).
         self._state: dict[int, int] = {}
         #: Updates not yet wholly integrated, and the state they need.
@@ -294,8 +297,12 @@ class Document:
         The bound is exact only after a checkpoint; one is taken when the
         updates since it weigh more than a sixteenth of the limit, so the
         full encoding is paid at most once per that many accepted bytes."""
-        limit = self.limits.max_document_bytes(self.kind)
-        if self.size_bound + adding > limit and self._since_bytes > limit >> 4:
+        limit = self.max_bytes
+        bound = len(self._checkpoint) + self._since_bytes + adding
+        if bound <= limit:  # the common case: far from the limit
+            self.full = False
+            return
+        if self._since_bytes > limit >> 4:
             self._take_checkpoint()
         if self.size_bound + adding > limit:
             self.full = True
@@ -308,8 +315,7 @@ class Document:
     def _recheck_full(self) -> None:
         """After a deletion in a full document: clear ``full`` once there is room."""
         self._take_checkpoint()
-        limit = self.limits.max_document_bytes(self.kind)
-        self.full = self.size_bound > limit - (limit >> 4)
+        self.full = self.size_bound > self.max_bytes - (self.max_bytes >> 4)
 
     def write(
         self, change: Callable[[Engine], Update], *, adding: int = 0, hold: bool = False
