@@ -21,10 +21,14 @@ class RawSocket:
     ) -> RawSocket:
         connector = aiohttp.TCPConnector(local_addr=(local_addr, 0)) if local_addr else None
         session = aiohttp.ClientSession(connector=connector)
-        ws = await session.ws_connect(
-            url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-            max_msg_size=max_msg_size,
-        )
+        try:
+            ws = await session.ws_connect(
+                url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+                max_msg_size=max_msg_size,
+            )
+        except BaseException:
+            await session.close()
+            raise
         hello = await ws.receive_str()
         assert hello.startswith("0{"), hello
         return cls(ws, session)

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import SECRET, mint
+from tests.hostile.resources import open_fds
 from tests.prereqs import second_loopback_address
 from tests.rawsio import RawSocket
 from tests.waiting import until
@@ -114,6 +115,7 @@ async def test_a_room_has_at_most_its_connections(server_factory) -> None:
 
 async def test_an_address_has_at_most_its_sessions(server_factory) -> None:
     srv = await server_factory(max_sessions_per_address=5)
+    fds = open_fds()
     sockets = [await RawSocket.open(srv.url) for _ in range(5)]
     try:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -133,6 +135,8 @@ async def test_an_address_has_at_most_its_sessions(server_factory) -> None:
     finally:
         for raw in sockets:
             await raw.close()
+    await until(lambda: not srv.app.sessions.sessions, what="every session ended")
+    await until(lambda: open_fds() <= fds, what="descriptors back to their baseline")
 
 
 async def test_a_session_without_a_document_is_closed(server_factory) -> None:

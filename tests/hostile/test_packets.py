@@ -17,6 +17,7 @@ from pycrdt import Map
 
 from tests.boards import DrawingDoc, shapes
 from tests.conftest import SECRET, mint
+from tests.hostile.resources import open_fds, rss_bytes
 from tests.rawsio import RawSocket
 from tests.waiting import until
 
@@ -104,6 +105,7 @@ async def test_a_client_that_keeps_sending_bad_packets_is_disconnected(
     all kept (RSS 115 → 218 MB). Now each is refused, and the refusals run out."""
     srv = await server_factory(dev=False, jwt_secret=SECRET, max_refusals_per_min=20)
     other = await client_factory(srv.url, "S", auth={"token": mint("S", sub="u-other")})
+    fds, rss = open_fds(), rss_bytes()
     raw = await raw_member(srv.url, "observer")
     try:
         await raw.ws.send_str(BAD_HEADERS["a million attachments"].format(ns=NS))
@@ -116,9 +118,12 @@ async def test_a_client_that_keeps_sending_bad_packets_is_disconnected(
         assert sent < 100, "the server closed the connection before the 100th frame"
         await until(lambda: len(srv.app.sessions.sessions) == 1, what="only the bystander left")
         assert not srv.app.sio._binary_packet
+        # Nothing was kept: buffering the frames would have cost 20+ MiB.
+        assert rss_bytes() - rss < 16 << 20
         # The other room never noticed.
         other.doc.get("shapes", type=Map)["fine"] = {"type": "rect"}
         stored = srv.registry.rooms["S"].docs["board"]
         await until(lambda: "fine" in stored.engine.read_map("shapes"), what="other room")
     finally:
         await raw.close()
+    await until(lambda: open_fds() <= fds, what="descriptors back to their baseline")

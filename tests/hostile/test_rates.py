@@ -20,6 +20,7 @@ from collab.client import CollabClient, CollabClientError
 from crdt.awareness import AwarenessEntry, encode_awareness
 from tests.boards import DrawingDoc, shapes
 from tests.conftest import SECRET, mint
+from tests.hostile.resources import open_fds
 from tests.rawsio import RawSocket
 from tests.waiting import until
 
@@ -149,6 +150,7 @@ async def test_an_awareness_flood_reaches_members_at_its_byte_rate(server_factor
 async def test_unknown_events_with_a_reused_ack_id_cost_a_bounded_reply(server_factory):
     """The finding: 10,000 unknown events with one ack id, two replies each."""
     srv = await server_factory()
+    fds = open_fds()
     raw = await RawSocket.open(srv.url)
     assert (await raw.connect(NS))["connected"]
     frames = 0
@@ -168,6 +170,7 @@ async def test_unknown_events_with_a_reused_ack_id_cost_a_bounded_reply(server_f
         assert srv.app.sync.connections == {}
     finally:
         await raw.close()
+    await until(lambda: open_fds() <= fds, what="descriptors back to their baseline")
 
 
 async def test_stray_acknowledgements_are_bounded(server_factory, client_factory):
