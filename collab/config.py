@@ -21,6 +21,11 @@ from crdt.engine import ENGINES
 __all__ = ["OPTIONS", "ConfigError", "Option", "Settings", "add_arguments", "settings_from"]
 
 STORES = ("sqlite", "memory", "redis")
+LOG_FORMATS = ("text", "json")
+ACCESS_LOGS = ("off", "scrubbed", "full")
+#: Awareness fields a client may send (the rest are dropped); ``*`` allows any.
+AWARENESS_FIELDS = ("user", "cursor", "selection", "tool", "color", "name", "status")
+_ADMIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
@@ -94,6 +99,24 @@ class Settings:
     connect_timeout_s: float = 10.0
     transports: tuple[str, ...] = ("polling", "websocket")
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    # Security of a deployment (docs/security.md).
+    redis_password_file: Path | None = None
+    redis_tls_ca: Path | None = None
+    redis_tls_cert: Path | None = None
+    redis_tls_key: Path | None = None
+    redis_tls_check_hostname: bool = True
+    cluster_key: str | None = field(default=None, repr=False)
+    cluster_key_file: Path | None = None
+    jwt_secret_file: Path | None = None
+    jwt_max_ttl_s: float = 4 * 3600.0
+    admin_key_file: Path | None = None
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_format: str = "text"
+    access_log: str = "off"
+    awareness_fields: tuple[str, ...] = AWARENESS_FIELDS
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -118,6 +141,7 @@ class Settings:
             raise ConfigError("compact-after-updates must be at least 1")
         if self.ping_interval_s <= 0 or self.ping_timeout_s <= 0:
             raise ConfigError("ping intervals must be positive")
+        self._check_security()
         if not self.dev and not self.jwt_secret and not self.jwt_public_key:
             raise ConfigError(
                 "refusing to start without a token key: set --jwt-secret or "
@@ -126,8 +150,14 @@ class Settings:
             )
         if self.jwt_secret is not None and len(self.jwt_secret.encode()) < 32:
             raise ConfigError("the JWT secret must be at least 32 bytes")
-        if self.admin_key is not None and len(self.admin_key) < 16:
-            raise ConfigError("the admin key must be at least 16 characters")
+        if self.admin_key is not None:
+            for entry in _comma_list(self.admin_key):
+                name, _, key = entry.rpartition("=")
+                if len(key) < 16 or (name and not _ADMIN_NAME.fullmatch(name)):
+                    raise ConfigError(
+                        "admin keys are [name=]key entries: a name of [A-Za-z0-9_.-] "
+                        "and a key of 16+ characters"
+                    )
         if self.jwt_leeway_s < 0 or self.jwt_leeway_s > 300:
             raise ConfigError("jwt leeway must be between 0 and 300 seconds")
         if self.node_id is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.node_id):
@@ -139,6 +169,50 @@ class Settings:
         if self.retention_days <= 0 or self.retention_check_interval_s <= 0:
             raise ConfigError("retention days and its check interval must be positive")
         self._check_limits()
+
+    def _check_security(self) -> None:
+        if self.dev:
+            configured = [
+                flag
+                for flag, value in (
+                    ("--jwt-secret", self.jwt_secret),
+                    ("--jwt-public-key", self.jwt_public_key),
+                    ("--admin-key", self.admin_key),
+                    ("--admin-key-file", self.admin_key_file),
+                    ("--cluster-key", self.cluster_key),
+                    ("--metrics-token", self.metrics_token),
+                )
+                if value
+            ]
+            if configured:
+                raise ConfigError(
+                    f"--dev refuses production keys ({', '.join(configured)}): dev mode "
+                    "signs its tokens with a key of its own, which nothing else trusts"
+                )
+            if not _is_loopback(self.host):
+                raise ConfigError(f"--dev serves loopback addresses only, not {self.host!r}")
+        elif self.store == "redis" and not self.cluster_key:
+            raise ConfigError(
+                "--store redis needs --cluster-key (or --cluster-key-file): the key every "
+                "node authenticates its traffic through Redis with"
+            )
+        if self.cluster_key is not None and len(self.cluster_key.encode()) < 32:
+            raise ConfigError("the cluster key must be at least 32 bytes")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("the metrics token must be at least 16 characters")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if (self.redis_tls_cert is None) != (self.redis_tls_key is None):
+            raise ConfigError("--redis-tls-cert and --redis-tls-key go together")
+        if self.jwt_max_ttl_s <= 0:
+            raise ConfigError("jwt max ttl must be positive")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+        if self.access_log not in ACCESS_LOGS:
+            raise ConfigError(f"access log must be one of {', '.join(ACCESS_LOGS)}")
+        for name in self.awareness_fields:
+            if name != "*" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name):
+                raise ConfigError(f"awareness field {name!r} is not a field name")
 
     def _check_limits(self) -> None:
         for name in _POSITIVE_LIMITS:
@@ -180,6 +254,15 @@ _POSITIVE_LIMITS = (
     "max_failed_connects_per_min",
     "connect_timeout_s",
 )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _bool(text: str) -> bool:
@@ -259,7 +342,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("jwt_audience", str, "Required 'aud' claim, if set."),
     Option("jwt_issuer", str, "Required 'iss' claim, if set."),
     Option("jwt_leeway_s", float, "Clock leeway for exp/nbf/iat."),
-    Option("admin_key", str, "Bearer key of the admin API (16+ characters)."),
+    Option(
+        "admin_key",
+        str,
+        "Admin API keys: comma-separated [name=]key entries (16+ characters each); the "
+        "name is what the audit log records.",
+    ),
     Option(
         "retention_days", float, "Default days after the last activity before a room is purged."
     ),
@@ -322,6 +410,46 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds an Engine.IO session may stay open without a connected document.",
     ),
     Option("transports", _comma_list, "Engine.IO transports to serve: polling,websocket (both)."),
+    Option("redis_password_file", Path, "File holding the Redis password (instead of in the URL)."),
+    Option("redis_tls_ca", Path, "CA certificate (PEM) to verify a rediss:// server with."),
+    Option("redis_tls_cert", Path, "Client certificate (PEM) for a rediss:// server."),
+    Option("redis_tls_key", Path, "Client certificate's key (PEM) for a rediss:// server."),
+    Option(
+        "redis_tls_check_hostname", _bool, "Check the rediss:// server's name against its cert."
+    ),
+    Option(
+        "cluster_key",
+        str,
+        "Key (32+ bytes) every node authenticates its traffic through Redis with; "
+        "required with --store redis.",
+    ),
+    Option("cluster_key_file", Path, "File holding the cluster key."),
+    Option("jwt_secret_file", Path, "File holding the HS256 secret."),
+    Option(
+        "jwt_max_ttl_s",
+        float,
+        "Longest token lifetime accepted (exp - iat); tokens without iat are refused.",
+    ),
+    Option(
+        "admin_key_file",
+        Path,
+        "File of admin keys, one [name=]key a line; re-read when it changes (rotation).",
+    ),
+    Option("metrics_token", str, "Bearer token /metrics requires (none: open)."),
+    Option("metrics_token_file", Path, "File holding the /metrics token."),
+    Option("tls_cert", Path, "Serve HTTPS/WSS with this certificate chain (PEM)."),
+    Option("tls_key", Path, "The certificate's private key (PEM)."),
+    Option("log_format", str, "text (one line per record) or json (one object per line)."),
+    Option(
+        "access_log",
+        str,
+        "off (default), scrubbed (method, status, time; no path or address) or full.",
+    ),
+    Option(
+        "awareness_fields",
+        _comma_list,
+        "Awareness fields clients may send, comma-separated ('*' for any); others are dropped.",
+    ),
     Option(
         "trusted_proxies",
         _comma_list,
@@ -386,7 +514,35 @@ def settings_from(
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}")
         values[name] = value
+    for secret, path_setting in _SECRET_FILES.items():
+        path = values.get(path_setting)
+        if path is None:
+            continue
+        if values.get(secret):
+            raise ConfigError(f"set {secret.replace('_', '-')} or its file, not both")
+        values[secret] = _read_secret(Path(path), path_setting)
     return Settings(**values)
+
+
+#: Secrets that may come from a file instead of a flag or variable (a flag
+#: is visible to every user of the machine; a file can be 0600).
+_SECRET_FILES = {
+    "jwt_secret": "jwt_secret_file",
+    "cluster_key": "cluster_key_file",
+    "metrics_token": "metrics_token_file",
+}
+
+
+def _read_secret(path: Path, setting: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{setting.replace('_', '-')}: cannot read {path}: {exc.strerror}"
+        ) from None
+    if not text:
+        raise ConfigError(f"{setting.replace('_', '-')}: {path} is empty")
+    return text
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:

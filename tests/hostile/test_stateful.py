@@ -84,7 +84,7 @@ PROBE = "hostile:probe"
 
 #: Rate limits raised out of the way: this test is about content, not floods.
 SERVER_SETTINGS: dict[str, Any] = {
-    "dev": True,
+    "dev": False,
     "jwt_secret": SECRET,
     "chat_burst": 1000,
     "chat_rate_per_s": 1000.0,

@@ -9,8 +9,11 @@ import aiohttp
 import pytest
 
 from collab.client import CollabClient
-from tests.conftest import SECRET
+from tests.conftest import ADMIN_KEY, SECRET, mint
 from tests.procs import CollabNode
+
+#: The key the nodes of one test authenticate their Redis traffic with.
+CLUSTER_KEY = "cluster-key-for-tests-" + "c" * 20
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +27,12 @@ async def node_factory(tmp_path) -> Callable[..., Awaitable[CollabNode]]:
     ) -> CollabNode:
         node = CollabNode(
             tmp_path,
-            "--dev",
             "--jwt-secret",
             SECRET,
+            "--admin-key",
+            ADMIN_KEY,
+            "--cluster-key",
+            CLUSTER_KEY,
             "--store",
             "redis",
             "--redis-url",
@@ -56,7 +62,9 @@ async def clients():
     made: list[CollabClient] = []
 
     async def make(node_url: str, room: str, doc_name: str = "board", **kwargs) -> CollabClient:
-        kwargs.setdefault("auth", {"name": f"c{len(made)}"})
+        # A user of its own per client, as open identity would give it.
+        user = f"c{len(made)}"
+        kwargs.setdefault("auth", {"token": mint(room, name=user, sub=user)})
         client = CollabClient(node_url, room, doc_name, **kwargs)
         made.append(client)
         await client.connect(timeout_s=15)

@@ -12,7 +12,7 @@ from collab.client import CollabClient, CollabClientError
 from crdt.awareness import AwarenessEntry, encode_awareness
 from rooms.envelope import Envelope, EnvelopeKind
 from tests.boards import shapes
-from tests.conftest import mint
+from tests.conftest import ADMIN_KEY, mint
 from tests.redis.conftest import healthz, metrics
 from tests.waiting import let_io_run, until
 
@@ -342,14 +342,10 @@ async def test_room_deletion_removes_every_key(two, clients):
     rc = redis.client()
     try:
         await until(lambda: _has_keys(rc, "doomed"), timeout_s=10)
-        admin_key = None
-        for line in a.log().splitlines():
-            if "Admin key:" in line:
-                admin_key = line.rsplit("Admin key: ", 1)[1].strip()
         async with (
             aiohttp.ClientSession() as http,
             http.delete(
-                a.url + "/api/rooms/doomed", headers={"Authorization": f"Bearer {admin_key}"}
+                a.url + "/api/rooms/doomed", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
             ) as resp,
         ):
             assert resp.status == 200, await resp.text()

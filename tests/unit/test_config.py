@@ -57,7 +57,14 @@ def test_environment_then_flags():
     [
         (["--store", "postgres"], {}, "store"),
         (["--jwt-secret", "short"], {}, "32 bytes"),
-        (["--dev", "--admin-key", "short"], {}, "admin key"),
+        (["--admin-key", "short"], {}, "admin keys"),
+        (["--admin-key", "bad name!=" + "k" * 20], {}, "admin keys"),
+        (["--store", "redis"], {}, "--cluster-key"),
+        (["--store", "redis", "--cluster-key", "short"], {}, "32 bytes"),
+        (["--tls-cert", "c.pem"], {}, "--tls-key"),
+        (["--log-format", "xml"], {}, "log format"),
+        (["--access-log", "everything"], {}, "access log"),
+        (["--awareness-fields", "user,bad field"], {}, "awareness field"),
         (["--port", "70000"], {}, "port"),
         ([], {"COLLAB_PORT": "eighty"}, "COLLAB_PORT"),
         (["--engine", "automerge"], {}, "engine"),
@@ -67,7 +74,48 @@ def test_environment_then_flags():
 )
 def test_invalid_values_name_the_setting(argv, env, needle):
     with pytest.raises(ConfigError, match=needle):
-        parse(["--dev", *argv], env)
+        parse(["--jwt-secret", "x" * 32, *argv], env)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--jwt-secret", "x" * 32],
+        ["--admin-key", "k" * 20],
+        ["--cluster-key", "c" * 32],
+        ["--metrics-token", "m" * 20],
+    ],
+)
+def test_dev_refuses_production_keys(argv):
+    with pytest.raises(ConfigError, match="--dev refuses production keys"):
+        parse(["--dev", *argv])
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "collab.example"])
+def test_dev_serves_loopback_only(host):
+    with pytest.raises(ConfigError, match="loopback"):
+        parse(["--dev", "--host", host])
+    assert parse(["--dev", "--host", "::1"]).host == "::1"
+    assert parse(["--dev", "--host", "localhost"]).host == "localhost"
+
+
+def test_secrets_come_from_files(tmp_path):
+    secret = tmp_path / "jwt"
+    secret.write_text("s" * 40 + "\n")
+    cluster = tmp_path / "cluster"
+    cluster.write_text("c" * 40)
+    s = parse(
+        ["--jwt-secret-file", str(secret), "--store", "redis", "--cluster-key-file", str(cluster)]
+    )
+    assert s.jwt_secret == "s" * 40 and s.cluster_key == "c" * 40
+    assert "s" * 40 not in repr(s) and "c" * 40 not in repr(s)
+    with pytest.raises(ConfigError, match="not both"):
+        parse(["--jwt-secret", "x" * 32, "--jwt-secret-file", str(secret)])
+    with pytest.raises(ConfigError, match="cannot read"):
+        parse(["--jwt-secret-file", str(tmp_path / "missing")])
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        parse(["--jwt-secret-file", str(tmp_path / "empty")])
 
 
 def test_every_option_is_a_settings_field_and_documented():

@@ -74,7 +74,8 @@ def test_every_limit_setting_is_in_the_limits_table():
         for o in OPTIONS
         if o.name.startswith(("max_", "update_", "awareness_", "chat_", "event_"))
         or o.name in ("connect_timeout_s", "trusted_proxies")
-        if o.name not in ("event_loop", "max_send_buffer_bytes", "awareness_timeout_s")
+        if o.name
+        not in ("event_loop", "max_send_buffer_bytes", "awareness_timeout_s", "awareness_fields")
     ]
     assert len(limit_settings) >= 24
     for option in limit_settings:
