@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError, ExpiredToken, InvalidPayload, Removed, RoomDeleted
-from crdt.types import RoomId, UserId
+from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.moderation import Outcome, moderate
-from rooms.names import CHAT
+from rooms.names import BOARD, CHAT, validate_doc_name
 from rooms.room import Room
 
 if TYPE_CHECKING:
@@ -31,8 +31,19 @@ _MODERATION_AUDIT = {
     "mod:mute": AuditAction.MUTE,
     "mod:remove": AuditAction.REMOVE,
     "mod:redact": AuditAction.REDACT,
+    "mod:redact-shape": AuditAction.REDACT,
     "mod:end": AuditAction.END,
 }
+
+
+def _board_of(payload: Any) -> DocName:
+    """The board a ``mod:redact-shape`` names (its payload is checked in full
+    by rooms.moderation; this only picks what to load)."""
+    name = payload.get("doc", BOARD) if isinstance(payload, dict) else BOARD
+    try:
+        return validate_doc_name(name) if isinstance(name, str) else BOARD
+    except CollabError:
+        return BOARD
 
 
 def room_state(room: Room) -> dict[str, Any]:
@@ -128,6 +139,9 @@ class RoomControl:
                     await self.sync.registry.document(conn.room_id, CHAT)
                     async with room.chat_lock:  # not between a message and its store write
                         outcome = moderate(event, room, conn.identity, payload)
+                elif event == "mod:redact-shape":
+                    await self.sync.registry.document(conn.room_id, _board_of(payload))
+                    outcome = moderate(event, room, conn.identity, payload)
                 else:
                     outcome = moderate(event, room, conn.identity, payload)
                 await self.apply_outcome(room, outcome)
@@ -155,13 +169,14 @@ class RoomControl:
         await self.broadcast_state(room)
         if outcome.expel is not None:
             await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))
-        if outcome.purge_chat_log:
-            chat = room.docs.get(CHAT)
-            if chat is not None:
-                try:
-                    await self.sync.registry.flush_document(room, chat, force_compact=True)
-                except OSError as exc:  # the periodic flush compacts it later
-                    log.error("compaction after redaction failed room=%s: %s", room.id, exc)
+        purged = room.docs.get(outcome.purge) if outcome.purge is not None else None
+        if purged is not None:
+            try:
+                await self.sync.registry.flush_document(room, purged, force_compact=True)
+            except OSError as exc:  # the periodic flush compacts it later
+                purged.compact_due = True
+                log.error("compaction after redaction failed room=%s: %s", room.id, exc)
+            purged.purge_memory()
 
     def fullness_changed(self, room_id: RoomId) -> None:
         """A document of the room became full or has room again: tell everyone."""

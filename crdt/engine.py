@@ -13,7 +13,7 @@ engine still turns any decoding or integration failure into
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from crdt.errors import EnginePanic, InvalidPayload, MalformedUpdate
@@ -49,6 +49,10 @@ class Engine(Protocol):
 
     def set_map_fields(self, root: str, fields: Mapping[str, Any]) -> Update:
         """Set keys of the root map ``root`` in one transaction; return its update."""
+
+    def delete_map_keys(self, root: str, keys: Iterable[str]) -> Update:
+        """Delete ``keys`` (those present) from the root map ``root`` in one
+        transaction; return the update (empty if none was there)."""
 
     def append_map(self, root: str, fields: Mapping[str, Any]) -> Update:
         """Append a new Y.Map with ``fields`` to the root array ``root``; return the update."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pycrdt import Array, Doc, Map, TransactionEvent
@@ -62,6 +62,16 @@ class PycrdtEngine:
         def write() -> None:
             for key, value in fields.items():
                 target[key] = value
+
+        return self._capture(write)
+
+    def delete_map_keys(self, root: str, keys: Iterable[str]) -> Update:
+        target = self._doc.get(root, type=Map)
+        present = [key for key in keys if key in target]
+
+        def write() -> None:
+            for key in present:
+                del target[key]
 
         return self._capture(write)
 

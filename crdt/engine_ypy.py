@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -62,6 +62,16 @@ class YpyEngine:
         def write(txn: Any) -> None:
             for key, value in fields.items():
                 target.set(txn, key, value)
+
+        return self._capture(write)
+
+    def delete_map_keys(self, root: str, keys: Iterable[str]) -> Update:
+        target = self._doc.get_map(root)
+        present = [key for key in keys if key in target]
+
+        def write(txn: Any) -> None:
+            for key in present:
+                target.pop(txn, key)
 
         return self._capture(write)
 

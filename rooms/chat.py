@@ -8,6 +8,7 @@ appends nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,12 @@ class ChatLog:
         )
         self._by_client_id[key] = message
         return SendResult(message, update)
+
+    def redacted(self, message_id: str) -> None:
+        """Forget the text of a redacted message (the copy kept for resends)."""
+        for key, message in self._by_client_id.items():
+            if message.id == message_id:
+                self._by_client_id[key] = dataclasses.replace(message, text="", redacted=True)
 
     def take_back(self, result: SendResult) -> None:
         """Undo a held :meth:`send` whose update could not be stored."""

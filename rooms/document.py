@@ -41,7 +41,7 @@ from crdt.errors import (
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
 from crdt.updates import UpdateSummary, check_state_vector, check_update, decode_state_vector
-from rooms.identity import Identity
+from rooms.identity import Identity, Role
 from rooms.limits import Limits
 from rooms.names import doc_kind
 from rooms.policy import RoomPolicy
@@ -67,6 +67,8 @@ class Document:
         "_state",
         "_waiting",
         "awareness",
+        "checkpoint_stale",
+        "compact_due",
         "engine",
         "full",
         "kind",
@@ -129,6 +131,11 @@ class Document:
         self._since_bytes = 0
         #: A server write not yet stored, which retract() may take back.
         self._provisional: Update | None = None
+        #: Deleted content is in the recovery copy (see purge_memory), and a
+        #: facilitator deleted something the store must forget at the next
+        #: flush (a compaction then, not compact_after_updates later).
+        self.checkpoint_stale = False
+        self.compact_due = False
         #: Whether an update was refused for the size limit (and no addition
         #: or deletion has made room since): shown to the room (room:state).
         self.full = False
@@ -194,7 +201,7 @@ class Document:
         """
         update = self._binary(payload)
         self.policy.check_write(identity, self.kind)
-        return self._apply_client_update(update)
+        return self._apply_client_update(update, identity)
 
     def receive_client_diff(self, payload: Any, identity: Identity) -> Update | None:
         """Apply the answer to the server's ``sync-step-1`` (what the client had
@@ -204,9 +211,9 @@ class Document:
         update = self._binary(payload)
         if not self.policy.can_write(identity, self.kind):
             return None
-        return self._apply_client_update(update)
+        return self._apply_client_update(update, identity)
 
-    def _apply_client_update(self, update: Update) -> Update | None:
+    def _apply_client_update(self, update: Update, identity: Identity) -> Update | None:
         summary = check_update(update, max_clock=self.limits.max_clock)
         if summary.is_empty:
             return None
@@ -219,6 +226,9 @@ class Document:
         self._integrate(update, summary, missing)
         if summary.deletes_only and self.full:
             self._recheck_full()
+        if summary.delete_ranges and identity.role is Role.FACILITATOR:
+            # What a facilitator deletes leaves the disk at the next flush.
+            self.compact_due = True
         self._keep(update)
         return update
 
@@ -239,6 +249,9 @@ class Document:
             missing = summary.missing(self._state)
         self._apply_engine(update)
         self._remember(update)
+        if summary.delete_ranges:
+            # The checkpoint still holds what was deleted (purge_memory).
+            self.checkpoint_stale = True
         if missing or self._waiting:
             # Something waits (or waited): read the engine's own state.
             if missing:
@@ -344,9 +357,20 @@ class Document:
         if hold:
             self._provisional = update
         self._remember(update)
+        if check_update(update).delete_ranges:
+            self.checkpoint_stale = True
         self._sync_state()
         self._keep(update)
         return update
+
+    def purge_memory(self) -> None:
+        """Forget what deleted content the recovery copy still holds: a fresh
+        checkpoint (the engine collects deleted content, so its state has
+        none) replaces the old one and the updates since. Not while a write
+        is held for retraction; the next call does it."""
+        if self.checkpoint_stale and self._provisional is None:
+            self._take_checkpoint()
+            self.checkpoint_stale = False
 
     def accept_server_update(self, update: Update) -> None:
         """Record an update the server produced on this replica otherwise

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from crdt.errors import InvalidPayload, NotFound
-from crdt.schemas import CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_ROOT, META_ROOT
-from crdt.text import bad_name_character
+from crdt.schemas import BOARD_ROOT, CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_ROOT, META_ROOT
+from crdt.text import bad_name_character, quote
 from crdt.types import DocName, Update, UserId
 from rooms.audit import AuditAction
 from rooms.identity import Identity
-from rooms.names import CHAT, META
+from rooms.names import BOARD, CHAT, META, validate_doc_name
 from rooms.room import Room
 
 __all__ = ["ACTIONS", "Change", "Outcome", "moderate", "set_title"]
@@ -27,6 +27,7 @@ __all__ = ["ACTIONS", "Change", "Outcome", "moderate", "set_title"]
 _USER_ID = re.compile(r"[A-Za-z0-9_.:@|+-]{1,128}")
 _MESSAGE_ID = re.compile(r"[0-9a-f]{1,64}")
 MAX_TITLE_CHARS = 200
+MAX_SHAPE_ID_CHARS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,9 @@ class Outcome:
     detail: str
     #: A user whose connections to the room must close with ``removed``.
     expel: UserId | None = None
-    #: The chat document was redacted: its stored log must be compacted away.
-    purge_chat_log: bool = False
+    #: A document from which content was redacted: its stored log must be
+    #: compacted away and its in-memory recovery copy refreshed.
+    purge: DocName | None = None
 
 
 def _fields(payload: Any, allowed: Mapping[str, type]) -> dict[str, Any]:
@@ -130,7 +132,30 @@ def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
     update = doc.write(
         lambda engine: engine.set_item_fields(CHAT_ROOT, index, {"text": "", "redacted": True})
     )
-    return Outcome(AuditAction.REDACT, (Change(CHAT, update),), message_id, purge_chat_log=True)
+    if room.chat is not None:
+        room.chat.redacted(message_id)
+    return Outcome(AuditAction.REDACT, (Change(CHAT, update),), message_id, purge=CHAT)
+
+
+def redact_shape(room: Room, actor: Identity, payload: Any) -> Outcome:
+    """Remove a board shape and all it held from the document state: deleted
+    and garbage-collected, so no client syncing later can recover it; the
+    caller compacts the stored log so the disk forgets it too. ``doc`` names
+    an extra board (``board:<name>``); the room's board by default."""
+    fields = _fields(payload, {"shapeId": str, "doc": str})
+    shape_id = fields.get("shapeId")
+    if not isinstance(shape_id, str) or not 1 <= len(shape_id) <= MAX_SHAPE_ID_CHARS:
+        raise InvalidPayload(f"shapeId must be 1-{MAX_SHAPE_ID_CHARS} characters")
+    name = validate_doc_name(fields.get("doc", BOARD))
+    doc = room.docs.get(name)
+    if doc is None or doc.kind.server_written:
+        raise InvalidPayload("doc must be a board of this room")
+    if shape_id not in doc.engine.read_map(BOARD_ROOT):
+        raise NotFound(f"no shape {quote(shape_id)} on this board")
+    update = doc.write(lambda engine: engine.delete_map_keys(BOARD_ROOT, [shape_id]))
+    return Outcome(
+        AuditAction.REDACT, (Change(name, update),), f"{name} shape {quote(shape_id)}", purge=name
+    )
 
 
 ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
@@ -138,6 +163,7 @@ ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
     "mod:mute": mute,
     "mod:remove": remove,
     "mod:redact": redact,
+    "mod:redact-shape": redact_shape,
     "mod:end": end,
 }
 

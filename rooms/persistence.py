@@ -174,8 +174,12 @@ class RoomPersistence:
                 room.recorded = True
         for room in list(self.rooms.values()):
             for doc in list(room.docs.values()):
-                if doc.seq - doc.snapshot_seq >= self.compact_after_updates:
+                if doc.compact_due:  # a facilitator deleted: forget it now
+                    await self._compact_replicated(room, doc, force=True)
+                    doc.compact_due = False
+                elif doc.seq - doc.snapshot_seq >= self.compact_after_updates:
                     await self._compact_replicated(room, doc)
+                doc.purge_memory()
             await self._save_info(room)
 
     async def _compact_replicated(self, room: Room, doc: Document, *, force: bool = False) -> None:
@@ -206,8 +210,12 @@ class RoomPersistence:
 
     async def _flush_room(self, room: Room) -> None:
         for doc in list(room.docs.values()):
-            if await self.flush_document(room, doc):
+            compact = doc.compact_due
+            if await self.flush_document(room, doc, force_compact=compact):
                 room.last_activity_ms = self.clock_ms()
+            if compact:
+                doc.compact_due = False
+            doc.purge_memory()
         await self._save_info(room)
 
     async def _save_info(self, room: Room) -> None:
