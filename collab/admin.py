@@ -1,54 +1,61 @@
 """The admin HTTP API under ``/api/`` (protocol.md §10; OpenAPI at /api/openapi.json).
 
 Every route but the OpenAPI document needs ``Authorization: Bearer <admin
-key>``. Room ids travel URL-encoded in the path (``clinic-7%2Fgroup-a``).
-Errors are JSON ``{"error": {"code", "message"}}`` with the HTTP status of
-their code.
+key>`` (named keys: collab.admin_keys); the export route also takes a
+facilitator's own token for that room (collab.admin_auth). Room ids travel
+URL-encoded in the path (``clinic-7%2Fgroup-a``). Errors are JSON
+``{"error": {"code", "message"}}`` with the HTTP status of their code.
 
-Failed logins are audited per remote address per minute (:class:`FailedLogins`),
-so a flood of bad keys costs a few audit records and log lines, not one each.
-Every client-supplied string written to a log line or an audit record goes
-through :func:`crdt.text.quote` (protocol.md §10.2).
+Every request is audited with who made it (the admin key's name, role
+``admin``; or the token's ``sub`` and role): changes and exports always,
+reads (room list, room info, audit log, revocations) too, each as one
+record. Failed logins are audited per remote address per minute
+(:class:`collab.admin_auth.FailedLogins`), so a flood of bad keys costs a
+few audit records and log lines, not one each. Every client-supplied string
+written to a log line or an audit record goes through
+:func:`crdt.text.quote` (protocol.md §10.2).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hmac
 import logging
 import math
-import time
-from collections.abc import Awaitable, Callable, Iterator
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
+from collab.admin_auth import (
+    ADMIN_FAILURES,
+    AdminAuth,
+    FailedLogins,
+    FailedLoginsCollector,
+    Principal,
+)
 from collab.export import RoomExport, to_json, to_markdown, to_svg
+from collab.logs import user_ref
 from collab.openapi import OPENAPI
 from collab.room_control import room_state
-from collab.tokens import room_matches
+from collab.tokens import valid_subject, valid_token_id
 from crdt.errors import (
     CollabError,
     Conflict,
     ErrorCode,
     InvalidPayload,
     NotFound,
+    Removed,
     RoomDeleted,
     RoomUnavailable,
-    Unauthorized,
 )
 from crdt.schemas import BOARD_ROOT, CHAT_ROOT, read_board, read_chat
 from crdt.text import quote
-from crdt.types import RoomId
+from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction
-from rooms.identity import Role
-from rooms.incidents import Incidents
-from rooms.moderation import set_title
+from rooms.moderation import assign_role, role_detail, role_request, set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
+from rooms.store import Revocation
 
 if TYPE_CHECKING:
     from collab.app import CollabApp
@@ -61,6 +68,10 @@ log = logging.getLogger("collab.admin")
 
 _STATUS = {
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.WRONG_ROOM: 403,
+    ErrorCode.REMOVED: 403,
+    ErrorCode.REVOKED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.ROOM_UNAVAILABLE: 503,
@@ -68,13 +79,12 @@ _STATUS = {
 }
 _MAX_BODY_BYTES = 64 << 10
 _EXPORT_FORMATS = {"json", "markdown", "svg"}
+#: The latest ``until`` a revocation may have, from now (protocol.md §10.1).
+MAX_REVOCATION_MS = 366 * 86_400_000.0
+_MAX_REVOCATION_ID_CHARS = 64
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-#: The methods of the admin routes (what the router can have matched).
-_ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})
-#: How long a path may be in an audit record or a log line (quoted, cut).
-_MAX_PATH_CHARS = 120
+Route = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -84,113 +94,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
 def _error(exc: CollabError) -> web.Response:
     status = _STATUS.get(exc.code, 400)
     return _json({"error": {"code": exc.code.value, "message": str(exc)}}, status)
-
-
-class FailedLogins:
-    """Failed admin logins, counted per remote address per window.
-
-    The first failure of an address in a window of ``window_s`` is audited
-    (``admin_auth``, outcome ``unauthorized``, detail: the method, the quoted
-    path and address) and logged; the rest of that window's are only counted.
-    When the window is over, :meth:`report` writes one record and one line
-    per address that failed again (``repeats=N``). So a flood of bad keys
-    costs a few records and lines a minute whatever its rate: an attacker
-    cannot fill the audit log or the server log with them. At most
-    ``max_addresses`` addresses are told apart per window; the others are
-    counted together as ``"other"`` (:data:`rooms.incidents.OTHER`).
-
-    :meth:`start` runs :meth:`report` every ``report_every_s``; :meth:`stop`
-    ends that and reports every window, ended or not.
-    """
-
-    def __init__(
-        self,
-        app: CollabApp,
-        *,
-        window_s: float = 60.0,
-        max_addresses: int = 100,
-        report_every_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.app = app
-        self.incidents = Incidents(window_s=window_s, max_keys=max_addresses)
-        self.report_every_s = report_every_s
-        self.clock = clock
-        #: Every failed login since the start (``collab_admin_auth_failures_total``).
-        self.total = 0
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def window_s(self) -> float:
-        return self.incidents.window_s
-
-    def failed(self, request: web.Request) -> None:
-        """Count a request refused for its key; audit and log it if it is the
-        first of its address in this window."""
-        self.total += 1
-        remote = request.remote or "-"
-        if not self.incidents.note(remote, self.clock()):
-            return
-        # The router matched the method to a route, so it is one of ours.
-        method = request.method if request.method in _ROUTE_METHODS else quote(request.method)
-        path = quote(request.path, limit=_MAX_PATH_CHARS)
-        detail = f"{method} {path} remote={quote(remote)}"
-        self._audit(detail)
-        log.warning("admin login failed %s", detail)
-
-    def report(self, now: float | None = None) -> int:
-        """Write one audit record and one log line for each address whose
-        failures repeated in a window that ended by ``now`` (the clock's
-        time by default); return how many were written."""
-        repeats = self.incidents.drain(self.clock() if now is None else now)
-        for summary in repeats:
-            detail = f"repeats={summary.count} remote={quote(summary.key)}"
-            self._audit(detail)
-            log.warning("admin login failed again %s window_s=%g", detail, self.window_s)
-        return len(repeats)
-
-    def _audit(self, detail: str) -> None:
-        registry = self.app.registry
-        if registry is not None:  # None while starting: logged only
-            registry.audit(
-                AuditAction.ADMIN_AUTH, outcome=ErrorCode.UNAUTHORIZED.value, detail=detail
-            )
-
-    async def start(self, _web_app: web.Application) -> None:
-        """Report ended windows every ``report_every_s`` (an on_startup hook)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._report_loop())
-
-    async def stop(self, _web_app: web.Application) -> None:
-        """Stop reporting on a timer and report every window now (an
-        on_shutdown hook, run before the server's last audit flush)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.report(math.inf)
-
-    async def _report_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.report_every_s)
-            self.report()
-
-
-class _FailedLoginsCollector(Collector):
-    def __init__(self, failures: FailedLogins) -> None:
-        self._failures = failures
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        yield CounterMetricFamily(
-            "collab_admin_auth_failures",
-            "Admin API requests refused for a missing or wrong key.",
-            value=self._failures.total,
-        )
-
-
-#: The server's :class:`FailedLogins` (on the aiohttp application).
-ADMIN_FAILURES = web.AppKey("collab.admin.failures", FailedLogins)
 
 
 def _audited_room(raw: str | None) -> tuple[RoomId | None, str]:
@@ -208,6 +111,7 @@ class AdminApi:
     def __init__(self, app: CollabApp, failures: FailedLogins) -> None:
         self.app = app
         self.failures = failures
+        self.auth = AdminAuth(app, failures)
 
     @property
     def registry(self) -> RoomRegistry:
@@ -222,58 +126,52 @@ class AdminApi:
         return self.app.sync
 
     def guarded(
-        self, handler: Handler, action: AuditAction | None = None, *, facilitator_ok: bool = False
+        self, handler: Route, action: AuditAction | None = None, *, facilitator_ok: bool = False
     ) -> Handler:
-        """Check the admin key, then run ``handler``; CollabErrors become JSON
-        errors, and failed ``action`` requests are written to the audit log."""
+        """Authorize the request (collab.admin_auth), then run ``handler`` with
+        who made it; CollabErrors become JSON errors, and failed ``action``
+        requests are written to the audit log with who made them."""
 
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
-                self._authorize(request, facilitator_ok=facilitator_ok)
+                principal = await self.auth.authorize(request, facilitator_ok=facilitator_ok)
             except CollabError as exc:
                 return _error(exc)
             try:
-                return await handler(request)
+                try:
+                    return await handler(request, principal)
+                except OSError as exc:  # the store: say so, as to a client (not a 500)
+                    log.warning("admin call failed: store error=%s", type(exc).__name__)
+                    raise RoomUnavailable("the store cannot be reached; try again") from None
             except CollabError as exc:
-                if action is not None and self.app.registry is not None:
+                if principal.identity is not None:
+                    self.auth.refused(request, principal.identity, exc)
+                elif action is not None and self.app.registry is not None:
                     room, detail = _audited_room(request.match_info.get("room"))
-                    self.app.registry.audit(
-                        action, room=room, outcome=exc.code.value, detail=detail
-                    )
+                    self._audit(action, principal, room=room, outcome=exc.code.value, detail=detail)
                 return _error(exc)
 
         return wrapper
 
-    def _authorize(self, request: web.Request, *, facilitator_ok: bool = False) -> None:
-        key = self.app.security.admin_key if self.app.security else None
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        given = given.strip()
-        ok = (
-            key is not None
-            and scheme.lower() == "bearer"
-            and hmac.compare_digest(given.encode(), key.encode())
+    def _audit(
+        self,
+        action: AuditAction,
+        principal: Principal,
+        *,
+        room: RoomId | None = None,
+        outcome: str = "ok",
+        detail: str = "",
+    ) -> None:
+        """One audit record naming ``principal`` (user: the key's name or the
+        token's sub; role: ``admin`` or the token's role)."""
+        self.registry.audit(
+            action,
+            room=room,
+            outcome=outcome,
+            detail=detail,
+            user_id=UserId(principal.name),
+            role=principal.role,
         )
-        if not ok and facilitator_ok and scheme.lower() == "bearer":
-            ok = self._facilitator_of(request, given)
-        if not ok:
-            self.failures.failed(request)
-            reason = (
-                "the admin API is disabled (no --admin-key)"
-                if key is None
-                else ("missing or wrong admin key")
-            )
-            raise Unauthorized(reason)
-
-    def _facilitator_of(self, request: web.Request, token: str) -> bool:
-        """Whether ``token`` is a facilitator's token for the room in the path
-        (the web app's export button uses its own token, not the admin key)."""
-        try:
-            room = validate_room_id(request.match_info.get("room", ""))
-            claims = self.app.security.tokens.verify(token)
-        except CollabError:
-            return False
-        return claims["role"] == Role.FACILITATOR.value and room_matches(claims["room"], room)
 
     async def _body(
         self, request: web.Request, allowed: dict[str, tuple[type, ...]]
@@ -306,9 +204,9 @@ class AdminApi:
             raise NotFound(f"no room {room_id}")
         return room_id
 
-    # -- routes -------------------------------------------------------------
+    # -- rooms --------------------------------------------------------------
 
-    async def create_room(self, request: web.Request) -> web.Response:
+    async def create_room(self, request: web.Request, principal: Principal) -> web.Response:
         body = await self._body(
             request, {"id": (str,), "title": (str,), "retentionDays": (int, float, type(None))}
         )
@@ -326,15 +224,16 @@ class AdminApi:
             self.sync.broadcast(room_id, META, "sync-update", change.update)
             await self.registry.set_retention(room, days)
             await self.registry.flush_document(room, room.docs[META])
-        self.registry.audit(AuditAction.CREATE, room=room_id, detail="admin")
-        log.info("room created room=%s", room_id)
+        self._audit(AuditAction.CREATE, principal, room=room_id, detail="admin")
+        log.info("room created room=%s by=%s", room_id, principal.log_name)
         return _json(await self._info(room_id), 201)
 
-    async def list_rooms(self, request: web.Request) -> web.Response:
+    async def list_rooms(self, request: web.Request, principal: Principal) -> web.Response:
         infos = {i.room: i for i in await self.registry.store.list_room_infos()}
         ids = sorted(
             set(infos) | set(await self.registry.store.list_rooms()) | set(self.registry.rooms)
         )
+        self._audit(AuditAction.ADMIN_READ, principal, detail=f"rooms count={len(ids)}")
         return _json({"rooms": [self._summary(r, infos.get(r)) for r in ids]})
 
     def _summary(self, room_id: RoomId, info: Any) -> dict[str, Any]:
@@ -385,15 +284,22 @@ class AdminApi:
             )
             return summary
 
-    async def room_info(self, request: web.Request) -> web.Response:
-        return _json(await self._info(await self._room_id(request)))
+    async def room_info(self, request: web.Request, principal: Principal) -> web.Response:
+        room_id = await self._room_id(request)
+        info = await self._info(room_id)
+        self._audit(AuditAction.ADMIN_READ, principal, room=room_id, detail="room")
+        return _json(info)
 
-    async def export_room(self, request: web.Request) -> web.Response:
+    async def export_room(self, request: web.Request, principal: Principal) -> web.Response:
+        """The room's export, for an admin key or the room's own facilitator
+        (not removed from it: checked here, with the room's meta loaded)."""
         room_id = await self._room_id(request)
         fmt = request.query.get("format", "json")
         if fmt not in _EXPORT_FORMATS:
             raise InvalidPayload(f"format must be one of {', '.join(sorted(_EXPORT_FORMATS))}")
         async with self.registry.use(room_id) as room:
+            if principal.identity is not None and principal.name in room.policy.removed:
+                raise Removed("you were removed from this room")
             board = await self.registry.document(room_id, BOARD)
             chat = await self.registry.document(room_id, CHAT)
             export = RoomExport(
@@ -403,11 +309,15 @@ class AdminApi:
                 shapes=tuple(read_board(board.engine.read_map(BOARD_ROOT))),
                 exported_ms=self.registry.clock_ms(),
             )
-        self.registry.audit(AuditAction.EXPORT, room=room_id, detail=fmt)
+        self._audit(
+            AuditAction.EXPORT, principal, room=room_id, detail=f"{fmt} {principal.describe()}"
+        )
         log.info(
-            "export room=%s format=%s messages=%d shapes=%d",
+            "export room=%s format=%s by=%s via=%s messages=%d shapes=%d",
             room_id,
             fmt,
+            principal.log_name,
+            principal.via,
             len(export.messages),
             len(export.shapes),
         )
@@ -429,16 +339,95 @@ class AdminApi:
             )
         return _json(to_json(export))
 
-    async def delete_room(self, request: web.Request) -> web.Response:
+    async def set_role(self, request: web.Request, principal: Principal) -> web.Response:
+        """``{userId, role}``: a role override in the room, as ``mod:role``
+        (participant or observer; null: back to the token's role)."""
+        room_id = await self._room_id(request)
+        user, role = role_request(await self._body(request, {"userId": (str,), "role": (object,)}))
+        async with self.registry.use(room_id) as room:
+            change = assign_role(room, user, role)
+            self.sync.broadcast(room_id, META, "sync-update", change.update)
+            self.sync.control.refresh_roles(room)
+            await self.sync.control.broadcast_state(room)
+            state = room_state(room)
+        self._audit(AuditAction.ROLE, principal, room=room_id, detail=role_detail(user, role))
+        log.info("role set room=%s user=%s by=%s", room_id, user_ref(user), principal.log_name)
+        return _json({"userId": user, "role": role.value if role else None, "state": state})
+
+    # -- revocations (protocol.md §10.1) ---------------------------------------------
+
+    async def revoke(self, request: web.Request, principal: Principal) -> web.Response:
+        body = await self._body(
+            request, {"jti": (str,), "sub": (str,), "room": (str,), "until": (int, float)}
+        )
+        if ("jti" in body) == ("sub" in body):
+            raise InvalidPayload("give exactly one of 'jti' (a token) and 'sub' (a user)")
+        if "jti" in body and not valid_token_id(body["jti"]):
+            raise InvalidPayload("jti must be 1-128 printable ASCII characters, no space")
+        if "sub" in body and not valid_subject(body["sub"]):
+            raise InvalidPayload("sub must be 1-128 characters of [A-Za-z0-9_.:@|+-]")
+        room = validate_room_id(body["room"]) if "room" in body else None
+        revocations = self.sync.revocations
+        now = revocations.clock_ms()
+        until = body.get("until")
+        if until is None or not math.isfinite(until) or not now < until <= now + MAX_REVOCATION_MS:
+            raise InvalidPayload(
+                "until (milliseconds since the Unix epoch) is required, in the future, "
+                "and at most 366 days away"
+            )
+        revocation = Revocation(
+            id=secrets.token_hex(8),
+            until_ms=float(until),
+            created_ms=now,
+            by=principal.name,
+            jti=body.get("jti"),
+            sub=body.get("sub"),
+            room=room,
+        )
+        try:
+            await revocations.add(revocation)
+        except OSError as exc:
+            log.error("revocation not stored: %s", exc)
+            raise RoomUnavailable("the revocation could not be stored; try again") from None
+        self._audit(AuditAction.REVOKE, principal, room=room, detail=_revocation_detail(revocation))
+        await self.registry.flush_audit()
+        log.info("revoked id=%s by=%s", revocation.id, principal.log_name)
+        return _json(revocation.as_json(), 201)
+
+    async def list_revocations(self, request: web.Request, principal: Principal) -> web.Response:
+        revocations = self.sync.revocations
+        try:
+            await revocations.refresh()
+        except OSError:
+            raise RoomUnavailable("the revocations could not be read; try again") from None
+        current = revocations.current()
+        self._audit(AuditAction.ADMIN_READ, principal, detail=f"revocations count={len(current)}")
+        return _json({"revocations": [r.as_json() for r in current]})
+
+    async def unrevoke(self, request: web.Request, principal: Principal) -> web.Response:
+        revocation_id = request.match_info["id"]
+        if len(revocation_id) > _MAX_REVOCATION_ID_CHARS:
+            raise NotFound("no such revocation")
+        try:
+            deleted = await self.sync.revocations.delete(revocation_id)
+        except OSError:
+            raise RoomUnavailable("the revocation could not be deleted; try again") from None
+        if not deleted:
+            raise NotFound("no such revocation")
+        self._audit(AuditAction.UNREVOKE, principal, detail=f"id={quote(revocation_id)}")
+        log.info("revocation lifted id=%s by=%s", quote(revocation_id), principal.log_name)
+        return _json({"deleted": revocation_id})
+
+    async def delete_room(self, request: web.Request, principal: Principal) -> web.Response:
         room_id = await self._room_id(request)
         closed = await self.sync.control.close_room(room_id, RoomDeleted("the room was deleted"))
         await self.registry.delete_room(room_id)
-        self.registry.audit(AuditAction.DELETE, room=room_id, detail=f"connections={closed}")
+        self._audit(AuditAction.DELETE, principal, room=room_id, detail=f"connections={closed}")
         await self.registry.flush_audit()
         log.info("room deleted room=%s connections=%d", room_id, closed)
         return _json({"deleted": room_id, "connectionsClosed": closed})
 
-    async def audit_log(self, request: web.Request) -> web.Response:
+    async def audit_log(self, request: web.Request, principal: Principal) -> web.Response:
         room_id = await self._room_id(request, must_exist=False)
         try:
             limit = int(request.query.get("limit", "1000"))
@@ -448,15 +437,27 @@ class AdminApi:
             raise InvalidPayload("limit must be between 1 and 10000")
         await self.registry.flush_audit()
         records = await self.registry.store.read_audit(room_id, limit=limit)
+        # Recorded after the read: the answer is the log as it was before it.
+        self._audit(AuditAction.ADMIN_READ, principal, room=room_id, detail=f"audit limit={limit}")
         return _json({"room": room_id, "records": [r.as_json() for r in records]})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(OPENAPI)
 
 
+def _revocation_detail(revocation: Revocation) -> str:
+    target = (
+        f"jti={quote(revocation.jti, limit=64)}"
+        if revocation.jti is not None
+        else f"sub={revocation.sub}"
+    )
+    return f"id={revocation.id} {target} until={revocation.until_ms:.0f}"
+
+
 def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     """Route ``/api/`` to the admin API, count failed logins in ``app``'s
-    metrics, and report them on a timer while ``web_app`` runs.
+    metrics, and report them on a timer while ``web_app`` runs; stop the
+    node's revocation polling (collab.sync) at shutdown.
 
     Call before the server's own on_shutdown hook is added: the last report
     of failed logins must be queued before the last audit flush.
@@ -465,16 +466,26 @@ def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     web_app[ADMIN_FAILURES] = failures
     web_app.on_startup.append(failures.start)
     web_app.on_shutdown.append(failures.stop)
-    app.metrics.registry.register(_FailedLoginsCollector(failures))
+
+    async def stop_revocations(_web_app: web.Application) -> None:
+        if app.sync is not None:
+            await app.sync.revocations.close()
+
+    web_app.on_shutdown.append(stop_revocations)
+    app.metrics.registry.register(FailedLoginsCollector(failures))
     api = AdminApi(app, failures)
     r = web_app.router
     r.add_get("/api/openapi.json", api.openapi)
     r.add_post("/api/rooms", api.guarded(api.create_room, AuditAction.CREATE))
-    r.add_get("/api/rooms", api.guarded(api.list_rooms))
+    r.add_get("/api/rooms", api.guarded(api.list_rooms, AuditAction.ADMIN_READ))
     r.add_get(
         "/api/rooms/{room}/export",
         api.guarded(api.export_room, AuditAction.EXPORT, facilitator_ok=True),
     )
-    r.add_get("/api/rooms/{room}/audit", api.guarded(api.audit_log))
-    r.add_get("/api/rooms/{room}", api.guarded(api.room_info))
+    r.add_get("/api/rooms/{room}/audit", api.guarded(api.audit_log, AuditAction.ADMIN_READ))
+    r.add_post("/api/rooms/{room}/roles", api.guarded(api.set_role, AuditAction.ROLE))
+    r.add_get("/api/rooms/{room}", api.guarded(api.room_info, AuditAction.ADMIN_READ))
     r.add_delete("/api/rooms/{room}", api.guarded(api.delete_room, AuditAction.DELETE))
+    r.add_post("/api/revocations", api.guarded(api.revoke, AuditAction.REVOKE))
+    r.add_get("/api/revocations", api.guarded(api.list_revocations, AuditAction.ADMIN_READ))
+    r.add_delete("/api/revocations/{id}", api.guarded(api.unrevoke, AuditAction.UNREVOKE))

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import logging
 import secrets
 import signal
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from collab import __version__
 from collab.admin import add_admin_routes
 from collab.auth import Authenticator, Security, build_security
 from collab.broadcast import Broadcaster
 from collab.config import Settings
+from collab.logs import access_log_options
 from collab.metrics import Metrics
 from collab.packets import CollabPacket
 from collab.polling import install_polling
@@ -32,6 +37,7 @@ from rooms.identity import Role
 from rooms.limits import Limits, Rates
 from rooms.names import validate_room_id
 from rooms.ratelimit import Rate
+from rooms.redis_conn import redis_options
 from rooms.registry import RoomRegistry
 from rooms.replication import Replicator
 from rooms.store import Store
@@ -39,7 +45,7 @@ from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
 
-__all__ = ["CollabApp", "StartupError", "create_app", "open_store", "serve"]
+__all__ = ["CollabApp", "StartupError", "create_app", "open_store", "serve", "tls_context"]
 
 
 class StartupError(Exception):
@@ -48,17 +54,38 @@ class StartupError(Exception):
 
 log = logging.getLogger("collab")
 
+#: Answers that are one caller's data (the admin API and its exports, a dev
+#: token) or the server's state (/metrics, /healthz): no cache may keep them
+#: and no browser may read them as another type, error answers included.
+_PRIVATE_PREFIXES = ("/api/", "/dev/")
+_PRIVATE_PATHS = frozenset({"/api", "/metrics", "/healthz"})
+_PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+#: Sent on every answer when collab serves TLS itself (a proxy in front
+#: sends its own): browsers use only HTTPS for the host for a year.
+_HSTS = "max-age=31536000"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 #: Engine.IO frames may exceed the payload limit by the Socket.IO framing
 #: (and a little slack); larger frames close the connection outright.
 _TRANSPORT_SLACK_BYTES = 64 << 10
 
 
 async def open_store(settings: Settings, *, node_id: str) -> Store:
-    """The store the settings name, opened; OSError if it cannot be reached."""
+    """The store the settings name, opened; OSError saying why if it cannot be
+    reached or the Redis settings cannot make a connection."""
     if settings.store == "memory":
         return MemoryStore()
     if settings.store == "redis":
-        return await RedisStore.open(settings.redis_url, node_id=node_id)
+        options = redis_options(
+            settings.redis_url,
+            password_file=settings.redis_password_file,
+            tls_ca=settings.redis_tls_ca,
+            tls_cert=settings.redis_tls_cert,
+            tls_key=settings.redis_tls_key,
+            tls_check_hostname=settings.redis_tls_check_hostname,
+        )
+        return await RedisStore.open(options, node_id=node_id, cluster_key=settings.cluster_key)
     return await SqliteStore.open(settings.sqlite_path)
 
 
@@ -75,6 +102,7 @@ def limits_from(s: Settings) -> Limits:
         max_pending_bytes=s.max_pending_bytes,
         max_room_connections=s.max_room_connections,
         max_connections_per_user=s.max_connections_per_user,
+        awareness_fields=None if "*" in s.awareness_fields else frozenset(s.awareness_fields),
         rates=Rates(
             updates=Rate(s.update_rate_per_s, s.update_burst),
             # A burst always admits one message of the largest size allowed.
@@ -185,6 +213,9 @@ class CollabApp:
         log.info("stopped")
 
     async def healthz(self, _request: web.Request) -> web.Response:
+        """Open to anyone (load balancers): whether this node serves, and
+        aggregate counts. Never a room id, a user, an address, a setting
+        other than the store and ``--dev``, or a secret (protocol.md §10)."""
         registry = self.registry
         status = "ok" if registry is not None else "starting"
         body: dict[str, Any] = {
@@ -192,6 +223,8 @@ class CollabApp:
             "version": __version__,
             "node": self.node_id,
             "store": self.settings.store,
+            # A dev server accepts anyone as anyone: a monitor should see it.
+            "dev": self.settings.dev,
             "rooms": len(registry.rooms) if registry else 0,
             "connections": len(self.sync.connections) if self.sync else 0,
         }
@@ -220,7 +253,16 @@ class CollabApp:
         token = self.security.mint(sub=sub, name=name, room=room, role=role)
         return web.json_response({"token": token, "sub": sub})
 
-    async def metrics_view(self, _request: web.Request) -> web.Response:
+    async def metrics_view(self, request: web.Request) -> web.Response:
+        """Prometheus text; with ``--metrics-token``, only for a request that
+        carries ``Authorization: Bearer <token>`` (401 otherwise)."""
+        token = self.settings.metrics_token
+        if token is not None and not _bearer_matches(request, token):
+            return web.json_response(
+                {"error": {"code": "unauthorized", "message": "/metrics needs its bearer token"}},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return web.Response(
             body=self.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
@@ -228,6 +270,60 @@ class CollabApp:
 
 
 APP_KEY = web.AppKey("collab", CollabApp)
+
+
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request's ``Authorization`` is ``Bearer <token>``, compared
+    in constant time (the scheme is case-insensitive, RFC 9110 §11.1)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), token.encode("utf-8")
+    )
+
+
+def _is_private(path: str) -> bool:
+    return path in _PRIVATE_PATHS or path.startswith(_PRIVATE_PREFIXES)
+
+
+def _security_headers(settings: Settings) -> Middleware:
+    """The middleware that puts :data:`_PRIVATE_HEADERS` on every answer of
+    the private paths, errors included (an aiohttp ``HTTPException`` and an
+    unexpected failure, which becomes a JSON 500 here), and HSTS on every
+    answer when collab serves TLS itself."""
+    hsts = {"Strict-Transport-Security": _HSTS} if settings.tls_cert is not None else {}
+
+    @web.middleware
+    async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        extra = {**_PRIVATE_HEADERS, **hsts} if _is_private(request.path) else hsts
+        if not extra:
+            return await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers.update(extra)
+            raise
+        except Exception:
+            if not _is_private(request.path):
+                raise
+            # aiohttp's own 500 carries none of the headers. The route's
+            # pattern, not its path: a path names the room.
+            resource = request.match_info.route.resource
+            log.error(
+                "request failed method=%s route=%s",
+                request.method if request.method in ("GET", "POST", "DELETE") else "OTHER",
+                resource.canonical if resource is not None else "-",
+                exc_info=True,
+            )
+            return web.json_response(
+                {"error": {"code": "internal_error", "message": "internal error"}},
+                status=500,
+                headers=extra,
+            )
+        if not response.prepared:  # a WebSocket has sent its headers already
+            response.headers.update(extra)
+        return response
+
+    return security_headers
 
 
 def create_app(settings: Settings, *, authenticator: Authenticator | None = None) -> CollabApp:
@@ -255,7 +351,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         logger=False,
         engineio_logger=False,
     )
-    web_app = web.Application()
+    web_app = web.Application(middlewares=[_security_headers(settings)])
     metrics = Metrics()
     app = CollabApp(
         node_id=settings.node_id or "node-" + secrets.token_hex(4),
@@ -284,26 +380,61 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     return app
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context for ``--tls-cert``/``--tls-key`` (None
+    without them): TLS 1.2 or later, Python's default server ciphers, no
+    client certificate asked for. Raises StartupError if the certificate
+    chain or key cannot be loaded (an encrypted key cannot: collab never
+    prompts for a passphrase)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key, password=_no_passphrase)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        reason = exc.strerror or getattr(exc, "reason", None) or type(exc).__name__
+        raise StartupError(
+            f"cannot load --tls-cert {settings.tls_cert} / --tls-key {settings.tls_key}: {reason}"
+        ) from None
+    return context
+
+
+def _no_passphrase() -> bytes:
+    """An encrypted key fails to load instead of OpenSSL asking on the terminal."""
+    return b""
+
+
 async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT; then stop accepting, flush and return."""
+    """Run until SIGTERM or SIGINT; then stop accepting, flush and return.
+
+    Serves HTTPS and WSS with ``--tls-cert``/``--tls-key``, plain HTTP
+    otherwise; ``--access-log`` chooses the access log (collab/logs.py).
+    """
+    tls = tls_context(settings)
+    # Signals first: a SIGTERM from the moment the server says it is ready
+    # (or while it starts) is a graceful stop, never the default kill.
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app.web_app, handle_signals=False)
+    runner = web.AppRunner(
+        app.web_app, handle_signals=False, **access_log_options(settings.access_log)
+    )
     try:
         await runner.setup()
     except OSError as exc:  # the store (Redis) cannot be reached: fail fast
         await runner.cleanup()
         raise StartupError(str(exc)) from None
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    loop = asyncio.get_running_loop()
     loop_name = type(loop).__module__.partition(".")[0]  # uvloop or asyncio
-    log.info("listening on http://%s:%s loop=%s", settings.host, port, loop_name)
-    print(f"collab listening on http://{settings.host}:{port}", flush=True)
+    scheme = "https" if tls is not None else "http"
+    log.info("listening on %s://%s:%s loop=%s", scheme, settings.host, port, loop_name)
+    print(f"collab listening on {scheme}://{settings.host}:{port}", flush=True)
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("signal received; stopping")
     await site.stop()  # stop accepting new connections

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from collab.admin_keys import AdminKey, AdminKeys
 from collab.config import Settings
 from collab.tokens import KeySet, TokenAuthenticator, mint_token
-from crdt.errors import InvalidPayload
+from crdt.errors import InternalError, InvalidPayload
 from crdt.text import bad_name_character
 from crdt.types import RoomId, UserId
 from rooms.identity import Identity, Role
@@ -80,18 +81,29 @@ class DevAuthenticator:
 
 @dataclass(frozen=True)
 class Security:
-    """The server's identity setup: how connects are checked, how dev tokens
-    are minted, and the admin key."""
+    """The server's identity setup: how connects are checked, the admin keys,
+    and (``--dev`` only) the key dev tokens are minted with."""
 
     authenticator: Authenticator
     tokens: TokenAuthenticator
-    admin_key: str | None
-    #: HS256 key for minting tokens locally (``--dev`` lobby, ``collab token``).
-    mint_secret: str | None
+    admin_keys: AdminKeys
+    #: ``--dev`` only: the HS256 key made up at start that ``POST /dev/token``
+    #: signs with and only this process trusts. None outside ``--dev``: a
+    #: production server never mints tokens (the platform does).
+    mint_secret: str | None = field(default=None, repr=False)
+    #: ``--dev`` only: the admin key made up at start (printed, so developers
+    #: and tests can use it). None outside ``--dev``.
+    dev_admin_key: str | None = field(default=None, repr=False)
+
+    @property
+    def dev(self) -> bool:
+        return self.mint_secret is not None
 
     def mint(self, *, sub: str, name: str, room: str, role: str, ttl_s: float = 3600) -> str:
+        """A token signed with ``--dev``'s own key (``ttl_s`` held to the maximum
+        lifetime); InternalError outside ``--dev``."""
         if self.mint_secret is None:
-            raise RuntimeError("no HS256 secret to mint tokens with")
+            raise InternalError("tokens are minted in --dev only")
         return mint_token(
             self.mint_secret,
             algorithm="HS256",
@@ -99,34 +111,46 @@ class Security:
             name=name,
             room=room,
             role=role,
-            ttl_s=ttl_s,
+            ttl_s=min(ttl_s, self.tokens.max_ttl_s),
             audience=self.tokens.audience,
             issuer=self.tokens.issuer,
         )
 
 
 def build_security(settings: Settings) -> Security:
-    """The Security for ``settings``. In ``--dev`` without keys, a random secret
-    and admin key are made up and the admin key is printed with a warning."""
-    secret = settings.jwt_secret
-    admin_key = settings.admin_key
-    if settings.dev:
-        if secret is None and not settings.jwt_public_key:
-            secret = secrets.token_hex(32)
-        if admin_key is None:
-            admin_key = secrets.token_urlsafe(24)
-        warning = (
-            "DEVELOPMENT MODE (--dev): open identity is accepted and tokens are minted "
-            f"locally; never use it with real sessions. Admin key: {admin_key}"
-        )
-        log.warning(warning)
-        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
-    keys = KeySet.from_config(secret=secret, public_keys=settings.jwt_public_key)
-    tokens = TokenAuthenticator(
-        keys,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-        leeway_s=settings.jwt_leeway_s,
+    """The Security for ``settings``; ValueError if a key cannot be loaded.
+
+    In ``--dev`` (where the settings hold no configured key: collab.config
+    refuses them), a random HS256 secret and admin key are made up for this
+    process alone; a warning is logged, and printed with the admin key.
+    Outside ``--dev`` no key is ever printed or logged.
+    """
+    tokens_kwargs: dict[str, Any] = {
+        "audience": settings.jwt_audience,
+        "issuer": settings.jwt_issuer,
+        "leeway_s": settings.jwt_leeway_s,
+        "max_ttl_s": settings.jwt_max_ttl_s,
+    }
+    if not settings.dev:
+        keys = KeySet.from_config(secret=settings.jwt_secret, public_keys=settings.jwt_public_key)
+        tokens = TokenAuthenticator(keys, **tokens_kwargs)
+        admin_keys = AdminKeys.from_settings(settings.admin_key, settings.admin_key_file)
+        return Security(tokens, tokens, admin_keys)
+    if settings.jwt_secret or settings.jwt_public_key or settings.admin_key:
+        raise ValueError("--dev refuses configured keys")  # collab.config says so first
+    secret = secrets.token_hex(32)
+    admin_key = secrets.token_urlsafe(24)
+    tokens = TokenAuthenticator(KeySet.from_config(secret=secret, public_keys=()), **tokens_kwargs)
+    warning = (
+        "DEVELOPMENT MODE (--dev): open identity is accepted and tokens are minted "
+        "with a key made up for this process; never use it with real sessions."
     )
-    authenticator: Authenticator = DevAuthenticator(tokens) if settings.dev else tokens
-    return Security(authenticator, tokens, admin_key, secret)
+    log.warning(warning)
+    print(f"WARNING: {warning} Admin key: {admin_key}", file=sys.stderr, flush=True)
+    return Security(
+        DevAuthenticator(tokens),
+        tokens,
+        AdminKeys([AdminKey("dev", admin_key.encode())]),
+        mint_secret=secret,
+        dev_admin_key=admin_key,
+    )

@@ -9,11 +9,12 @@ import runpy
 import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 
 from collab import __version__
-from collab.config import ConfigError, add_arguments, settings_from
+from collab.config import ConfigError, Settings, add_arguments, settings_from
 from collab.logs import configure_logging
-from collab.tokens import MIN_SECRET_BYTES, load_private_key, mint_token
+from collab.tokens import MIN_SECRET_BYTES, load_private_key, mint_token, valid_token_id
 from rooms.identity import Role
 
 __all__ = ["main"]
@@ -45,7 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--name", required=True, help="Display name.")
     token.add_argument("--sub", default=None, help="User id (default: random).")
-    token.add_argument("--ttl-s", type=float, default=3600.0, help="Lifetime in seconds.")
+    token.add_argument(
+        "--ttl-s",
+        type=float,
+        default=None,
+        help="Lifetime in seconds (default: one hour, or the maximum if that is less).",
+    )
+    token.add_argument(
+        "--jwt-max-ttl-s",
+        type=float,
+        default=None,
+        help="The server's --jwt-max-ttl-s (or COLLAB_JWT_MAX_TTL_S; default 4 hours): "
+        "a longer --ttl-s is refused, as the server would refuse the token.",
+    )
+    token.add_argument(
+        "--jti", default=None, help="Token id a revocation can name (default: random)."
+    )
     token.add_argument("--kid", default=None, help="Key id header (for rotation).")
     token.add_argument("--jwt-secret", default=None)
     token.add_argument("--jwt-private-key", default=None, help="PEM file or PEM text.")
@@ -60,8 +76,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_max_ttl_s() -> float:
+    """The server's default ``--jwt-max-ttl-s``."""
+    default = next(f.default for f in fields(Settings) if f.name == "jwt_max_ttl_s")
+    assert isinstance(default, float)
+    return default
+
+
+def _token_lifetime(args: argparse.Namespace, environ: Mapping[str, str]) -> float:
+    """``--ttl-s`` (default: an hour, within the maximum); ConfigError past the
+    maximum lifetime the server accepts (protocol.md §9)."""
+    raw_max = args.jwt_max_ttl_s or environ.get("COLLAB_JWT_MAX_TTL_S")
+    try:
+        max_ttl_s = float(raw_max) if raw_max else _default_max_ttl_s()
+    except ValueError:
+        raise ConfigError("COLLAB_JWT_MAX_TTL_S must be a number of seconds") from None
+    ttl_s = args.ttl_s if args.ttl_s is not None else min(3600.0, max_ttl_s)
+    if not 0 < ttl_s <= max_ttl_s:
+        raise ConfigError(
+            f"--ttl-s must be positive and at most the maximum lifetime {max_ttl_s:g} s "
+            "(the server refuses longer-lived tokens; see --jwt-max-ttl-s)"
+        )
+    return ttl_s
+
+
 def mint_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    """The token ``collab token`` prints; raise ConfigError without a key."""
+    """The token ``collab token`` prints (with ``iat`` and a ``jti``); raise
+    ConfigError without a key, or for a lifetime the server would refuse."""
     secret = args.jwt_secret or environ.get("COLLAB_JWT_SECRET")
     private = args.jwt_private_key or environ.get("COLLAB_JWT_PRIVATE_KEY")
     if private:
@@ -75,6 +116,8 @@ def mint_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
         key, algorithm = secret, "HS256"
     else:
         raise ConfigError("no signing key: set --jwt-secret or --jwt-private-key")
+    if args.jti is not None and not valid_token_id(args.jti):
+        raise ConfigError("--jti must be 1-128 printable ASCII characters, no space")
     return mint_token(
         key,
         algorithm=algorithm,
@@ -82,8 +125,9 @@ def mint_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
         name=args.name,
         room=args.room,
         role=args.role,
-        ttl_s=args.ttl_s,
+        ttl_s=_token_lifetime(args, environ),
         kid=args.kid,
+        token_id=args.jti,
         audience=args.jwt_audience or environ.get("COLLAB_JWT_AUDIENCE"),
         issuer=args.jwt_issuer or environ.get("COLLAB_JWT_ISSUER"),
     )
@@ -118,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         # One line per record, no exception text (collab/logs.py): before the
         # server is built, so its libraries find their loggers set up.
-        configure_logging(settings.log_level)
+        configure_logging(
+            settings.log_level, log_format=settings.log_format, access_log=settings.access_log
+        )
         # A Rust panic in pycrdt (a malformed update, contained and refused)
         # prints its message to stderr; never a backtrace as well.
         os.environ["RUST_BACKTRACE"] = "0"

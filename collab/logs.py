@@ -10,20 +10,43 @@ nothing a client sends can start a line of its own. Callers still quote
 client strings with :func:`crdt.text.quote`; the escape is the last line of
 defence, not the first.
 
-:func:`configure_logging` is ``collab serve``'s logging setup.
+:class:`JsonFormatter` writes the same record as one JSON object per line
+(``--log-format json``). :class:`ScrubbedAccessLogger` is the access log
+that names no one (``--access-log scrubbed``). :func:`configure_logging` is
+``collab serve``'s logging setup.
+
+The log still carries identifiers: room ids, user ids (a token's ``sub``),
+Engine.IO session ids and client addresses. Treat it as PHI-adjacent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 import sys
 import threading
 import types
 import warnings
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FORMAT", "SafeFormatter", "configure_logging", "escape_controls"]
+import orjson
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+__all__ = [
+    "FORMAT",
+    "JsonFormatter",
+    "SafeFormatter",
+    "ScrubbedAccessLogger",
+    "access_log_options",
+    "configure_logging",
+    "escape_controls",
+    "user_ref",
+]
 
 #: Every line starts with the time, the level and the logger's name.
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -45,6 +68,24 @@ _STACK_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+), in (
 def escape_controls(text: str) -> str:
     """``text`` without a control character: ``\\n``, ``\\r``, ``\\xNN``, ``\\uNNNN``."""
     return _CONTROLS.sub(_escape_one, text)
+
+
+#: The key of :func:`user_ref`, made up per process and never written down.
+_USER_REF_KEY = secrets.token_bytes(32)
+
+
+def user_ref(user_id: str) -> str:
+    """How a log line should name a user: ``h-`` and 12 hex digits of a keyed
+    hash of the id (a token's ``sub``, often an email address).
+
+    The same user gets the same reference for as long as the process runs,
+    so one user's lines can be followed; the key lives only in memory, so
+    the reference cannot be turned back into the id or matched against a
+    list of addresses, and means nothing on another node or after a restart.
+    Who it was is in the audit log, which keeps the id itself.
+    """
+    digest = hmac.new(_USER_REF_KEY, user_id.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return "h-" + digest.hexdigest()[:12]
 
 
 def _escape_one(match: re.Match[str]) -> str:
@@ -117,29 +158,41 @@ def describe_stack(stack_info: str) -> str:
     return " > ".join(frames[-MAX_FRAMES:])
 
 
+def _message(record: logging.LogRecord) -> str:
+    """The record's message (``%`` arguments applied); of the ``asyncio``
+    logger's, the first line only: the lines after it are ``repr()``\\ s of
+    tasks and futures, which include an exception's message."""
+    message = record.getMessage()
+    return message.partition("\n")[0] if record.name == "asyncio" else message
+
+
+def _exception(record: logging.LogRecord) -> str | None:
+    """The record's exception as :func:`describe_exception` writes it, if any."""
+    if record.exc_info and record.exc_info[1] is not None:
+        return describe_exception(record.exc_info[1])
+    if record.exc_text:
+        # Text another formatter wrote (a full traceback): not ours to print.
+        return "(text left out)"
+    return None
+
+
 class SafeFormatter(logging.Formatter):
     """A Formatter whose every record is one line without exception text.
 
     The message is formatted as usual (``%`` arguments), then an exception
     is appended as `` | exception: <class> at <file:line in function> > ...``
     and a stack as `` | stack: ...``; finally every control character is
-    escaped. Records of the ``asyncio`` logger keep only their first line:
-    the lines after it are ``repr()``\\ s of tasks and futures, which include
-    an exception's message.
+    escaped. Records of the ``asyncio`` logger keep only their first line.
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        record.message = record.getMessage()
-        if record.name == "asyncio":
-            record.message = record.message.partition("\n")[0]
+        record.message = _message(record)
         if self.usesTime():
             record.asctime = self.formatTime(record, self.datefmt)
         line = self.formatMessage(record)
-        if record.exc_info and record.exc_info[1] is not None:
-            line += " | exception: " + describe_exception(record.exc_info[1])
-        elif record.exc_text:
-            # Text another formatter wrote (a full traceback): not ours to print.
-            line += " | exception: (text left out)"
+        exception = _exception(record)
+        if exception is not None:
+            line += " | exception: " + exception
         if record.stack_info:
             line += " | stack: " + describe_stack(record.stack_info)
         return escape_controls(line)
@@ -153,30 +206,106 @@ class SafeFormatter(logging.Formatter):
         return describe_stack(stack_info)
 
 
-#: Libraries that log through their own handler, or one line per request or
-#: packet, and the level below which their records are dropped. engineio and
-#: socketio add a bare StreamHandler (full tracebacks, no time) to a logger
-#: whose level is unset, and at INFO log packets with their data; aiohttp's
-#: access log writes a line per request, path, Referer and User-Agent in
-#: clear, as many as a client cares to send (a reverse proxy keeps access logs).
+class JsonFormatter(SafeFormatter):
+    """One JSON object per line: ``ts`` (UTC, ISO 8601, milliseconds),
+    ``level``, ``logger``, ``message``, and ``exception`` and ``stack`` when
+    the record has them, written as :class:`SafeFormatter` writes them (class
+    and frames, never a message, a traceback's text or source). Each string
+    has its control characters escaped as in the text format before it is
+    encoded, so a message reads the same in both and a line is one record.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, tz=UTC)
+        entry = {
+            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": escape_controls(record.name),
+            "message": escape_controls(_message(record)),
+        }
+        exception = _exception(record)
+        if exception is not None:
+            entry["exception"] = escape_controls(exception)
+        if record.stack_info:
+            entry["stack"] = escape_controls(describe_stack(record.stack_info))
+        return orjson.dumps(entry).decode("utf-8")
+
+
+#: Methods the scrubbed access log names; any other is ``OTHER`` (the method
+#: is a token the client chooses).
+_ACCESS_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class ScrubbedAccessLogger(AbstractAccessLogger):
+    """``--access-log scrubbed``: one line per request with its method,
+    status, duration and response size, and nothing that says who asked or
+    for what: no path (it names the room: ``/r/clinic-7/patient-jane-doe``),
+    no query, no address, no Referer, no User-Agent."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        method = request.method if request.method in _ACCESS_METHODS else "OTHER"
+        self.logger.info(
+            "request method=%s status=%d duration_ms=%.1f bytes=%d",
+            method,
+            response.status,
+            time * 1000.0,
+            response.body_length,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def access_log_options(mode: str) -> dict[str, Any]:
+    """aiohttp ``AppRunner`` keyword arguments for ``--access-log``: ``off``
+    builds no access logger at all, ``scrubbed`` uses
+    :class:`ScrubbedAccessLogger`, ``full`` aiohttp's own line (address,
+    time, request line, status, size, Referer, User-Agent)."""
+    if mode == "off":
+        return {"access_log": None}
+    if mode == "scrubbed":
+        return {"access_log_class": ScrubbedAccessLogger}
+    return {}
+
+
+#: Libraries that log through their own handler, or one line per packet, and
+#: the level below which their records are dropped. engineio and socketio add
+#: a bare StreamHandler (full tracebacks, no time) to a logger whose level is
+#: unset, and at INFO log packets with their data.
 QUIET_LOGGERS = {
     "engineio.server": logging.ERROR,
     "socketio.server": logging.ERROR,
-    "aiohttp.access": logging.WARNING,
 }
 
+#: aiohttp's access log: a line per request at INFO. ``--access-log`` decides
+#: (off by default: the path names the room, and a reverse proxy keeps
+#: access logs of its own); when it is on, its lines are written whatever
+#: ``--log-level`` says.
+ACCESS_LOGGER = "aiohttp.access"
 
-def configure_logging(level: str, *, stream: Any = None) -> None:
+_FORMATTERS: dict[str, type[SafeFormatter]] = {"text": SafeFormatter, "json": JsonFormatter}
+
+
+def configure_logging(
+    level: str, *, log_format: str = "text", access_log: str = "off", stream: Any = None
+) -> None:
     """Send every record to ``stream`` (stderr) through :class:`SafeFormatter`
-    at ``level`` (``debug``, ``info``, ...): the root handler, warnings (their
+    (``log_format`` ``text``) or :class:`JsonFormatter` (``json``) at
+    ``level`` (``debug``, ``info``, ...): the root handler, warnings (their
     class and place only), and exceptions nothing caught (the main thread's
-    and other threads'). Call before the server is built: engineio and
-    socketio look at their loggers' levels then."""
+    and other threads'). ``access_log`` (``off``, ``scrubbed``, ``full``)
+    says whether aiohttp's access lines pass; which line is written is
+    :func:`access_log_options`'s part. Call before the server is built:
+    engineio and socketio look at their loggers' levels then."""
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
-    handler.setFormatter(SafeFormatter(FORMAT))
+    handler.setFormatter(_FORMATTERS[log_format](FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for name, quiet in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quiet)
+    logging.getLogger(ACCESS_LOGGER).setLevel(
+        logging.WARNING if access_log == "off" else logging.INFO
+    )
     warnings.showwarning = _log_warning
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread

@@ -74,7 +74,8 @@ class Metrics:
     def bind_replication(
         self, stats: Callable[[], dict[str, int]], connected: Callable[[], bool]
     ) -> None:
-        """Expose a replicator's counters (received, applied, dropped, gaps, reseeds)."""
+        """Expose a replicator's counters (received, applied, dropped, gaps,
+        reseeds, reconnects, forged)."""
         self.registry.register(_ReplicationCollector(stats, connected))
 
 
@@ -163,6 +164,8 @@ class _ReplicationCollector(Collector):
             "gaps": "Sequence gaps detected (each followed by a catch-up).",
             "reseeds": "Documents re-seeded into Redis after it lost them.",
             "reconnects": "Times a Redis subscription came back after a drop.",
+            "forged": "Envelopes and stored entries refused: their MAC under the cluster "
+            "key fails (protocol.md §10.3).",
         }
         for name, value in self._stats().items():
             family = CounterMetricFamily(f"collab_envelopes_{name}", help_text[name])

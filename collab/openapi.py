@@ -41,7 +41,8 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "collab admin API",
         "version": __version__,
-        "description": "Rooms, exports, deletion and the audit log. protocol.md §10.",
+        "description": "Rooms, exports, deletion, role overrides, revocations and the audit "
+        "log. protocol.md §10.",
     },
     "security": [{"adminKey": []}],
     "paths": {
@@ -112,7 +113,64 @@ OPENAPI: dict[str, Any] = {
                             "image/svg+xml": {"schema": {"type": "string"}},
                         },
                     },
+                    "403": _json_response(
+                        "A facilitator's token that may not export this room (a prefix "
+                        "token, another role or room, removed, revoked).",
+                        _ref("Error"),
+                    ),
                     "404": _json_response("No such room.", _ref("Error")),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/rooms/{room}/roles": {
+            "parameters": [_ROOM_PARAM],
+            "post": {
+                "summary": "Set or clear a user's role override in the room (as mod:role)",
+                "operationId": "setRole",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("SetRole")}},
+                },
+                "responses": {
+                    "200": _json_response("The override and the room state.", _ref("RoleSet")),
+                    "404": _json_response("No such room.", _ref("Error")),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/revocations": {
+            "get": {
+                "summary": "Revocations in force",
+                "operationId": "listRevocations",
+                "responses": {
+                    "200": _json_response("The revocations.", _ref("RevocationList")),
+                    **_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Revoke a token (jti) or a user (sub), in one room or all, until a time",
+                "operationId": "revoke",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CreateRevocation")}},
+                },
+                "responses": {
+                    "201": _json_response("The revocation.", _ref("Revocation")),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/revocations/{id}": {
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "delete": {
+                "summary": "Lift a revocation before its time",
+                "operationId": "unrevoke",
+                "responses": {
+                    "200": _json_response("Lifted.", _ref("RevocationDeleted")),
+                    "404": _json_response("No such revocation.", _ref("Error")),
                     **_ERRORS,
                 },
             },
@@ -144,7 +202,12 @@ OPENAPI: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {
-            "adminKey": {"type": "http", "scheme": "bearer", "description": "--admin-key"}
+            "adminKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An admin key (--admin-key, --admin-key-file); the export route "
+                "also takes a facilitator's token for that exact room.",
+            }
         },
         "responses": {
             "Unauthorized": _json_response("Missing or wrong admin key.", _ref("Error")),
@@ -216,6 +279,12 @@ OPENAPI: dict[str, Any] = {
                     "ended": {"type": "boolean"},
                     "muted": {"type": "array", "items": {"type": "string"}},
                     "removed": {"type": "array", "items": {"type": "string"}},
+                    "roles": {
+                        "type": "object",
+                        "description": "Role overrides: user id → participant or observer "
+                        "(protocol.md §6.3).",
+                        "additionalProperties": {"enum": ["participant", "observer"]},
+                    },
                     "full": {
                         "type": "array",
                         "items": {"type": "string"},
@@ -352,6 +421,67 @@ OPENAPI: dict[str, Any] = {
                     "deleted": {"type": "string"},
                     "connectionsClosed": {"type": "integer", "minimum": 0},
                 },
+            },
+            "SetRole": {
+                "type": "object",
+                "required": ["userId", "role"],
+                "additionalProperties": False,
+                "properties": {
+                    "userId": {"type": "string", "maxLength": 128},
+                    "role": {"enum": ["participant", "observer", None]},
+                },
+            },
+            "RoleSet": {
+                "type": "object",
+                "required": ["userId", "role", "state"],
+                "additionalProperties": False,
+                "properties": {
+                    "userId": {"type": "string"},
+                    "role": {"enum": ["participant", "observer", None]},
+                    "state": _ref("RoomState"),
+                },
+            },
+            "CreateRevocation": {
+                "type": "object",
+                "required": ["until"],
+                "additionalProperties": False,
+                "description": "Exactly one of jti and sub.",
+                "properties": {
+                    "jti": {"type": "string", "maxLength": 128},
+                    "sub": {"type": "string", "maxLength": 128},
+                    "room": {"type": "string", "maxLength": 128},
+                    "until": {
+                        "type": "number",
+                        "description": "Milliseconds since the Unix epoch; in the future, "
+                        "at most 366 days away.",
+                    },
+                },
+            },
+            "Revocation": {
+                "type": "object",
+                "required": ["id", "jti", "sub", "room", "until", "createdAt", "by"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string"},
+                    "jti": {"type": ["string", "null"]},
+                    "sub": {"type": ["string", "null"]},
+                    "room": {"type": ["string", "null"]},
+                    "until": {"type": "number"},
+                    "createdAt": {"type": "number"},
+                    "by": {"type": "string", "description": "The admin key's name."},
+                },
+            },
+            "RevocationList": {
+                "type": "object",
+                "required": ["revocations"],
+                "additionalProperties": False,
+                "properties": {"revocations": {"type": "array", "items": _ref("Revocation")}},
+            },
+            "RevocationDeleted": {
+                "type": "object",
+                "required": ["deleted"],
+                "additionalProperties": False,
+                "properties": {"deleted": {"type": "string"}},
             },
             "AuditRecord": {
                 "type": "object",

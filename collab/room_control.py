@@ -1,6 +1,7 @@
 """Room-wide control on the Socket.IO side: moderation events, closing
-connections for a reason (expiry, removal, deletion), ``room:state``, and
-what another node's moderation means here (protocol.md §6.2–§6.4)."""
+connections for a reason (expiry, removal, revocation, deletion), role
+overrides on live connections, ``room:state``, and what another node's
+moderation means here (protocol.md §6.2–§6.4, §10.1)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,22 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from collab.logs import user_ref
 from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
-from crdt.errors import CollabError, ExpiredToken, InvalidPayload, Removed, RoomDeleted
+from crdt.errors import (
+    CollabError,
+    ExpiredToken,
+    InvalidPayload,
+    Removed,
+    Revoked,
+    RoomDeleted,
+)
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.moderation import Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name
 from rooms.room import Room
+from rooms.store import Revocation
 
 if TYPE_CHECKING:
     from collab.sync import Connection, SyncServer
@@ -33,6 +43,7 @@ _MODERATION_AUDIT = {
     "mod:redact": AuditAction.REDACT,
     "mod:redact-shape": AuditAction.REDACT,
     "mod:end": AuditAction.END,
+    "mod:role": AuditAction.ROLE,
 }
 
 
@@ -50,6 +61,7 @@ def room_state(room: Room) -> dict[str, Any]:
     """The ``room:state`` payload (protocol.md §6.4): the moderation state,
     and which documents are full (at their size limit, §8)."""
     state = room.policy.snapshot().as_json()
+    state["roles"] = room.policy.roles_json()
     state["full"] = sorted(name for name, doc in room.docs.items() if doc.full)
     return state
 
@@ -61,13 +73,58 @@ class RoomControl:
         self.sync = sync
 
     def policy_changed(self, room: Room) -> None:
-        """Another node moderated: tell local connections, close removed users'."""
+        """Another node moderated: tell local connections, apply role
+        overrides to them, close removed users'."""
+        self.refresh_roles(room)
         self.sync._spawn(self.broadcast_state(room))
         for user in room.policy.removed:
             if any(c.identity.user_id == user for c in self.room_connections(room.id)):
                 self.sync._spawn(
                     self.close_user(room.id, user, Removed("removed by a facilitator"))
                 )
+
+    def refresh_roles(self, room: Room) -> None:
+        """Give every local connection of the room the role the room's policy
+        says (its token's, or an override): their next writes are checked
+        with it, and their awareness is stamped with it (protocol.md §6.3)."""
+        for conn in self.room_connections(room.id):
+            identity = room.policy.effective(conn.token_identity)
+            if identity != conn.identity:
+                conn.identity = identity
+                log.info(
+                    "role changed sid=%s room=%s user=%s role=%s",
+                    conn.sid,
+                    room.id,
+                    user_ref(identity.user_id),
+                    identity.role.value,
+                )
+
+    def revoked(self, revocations: list[Revocation]) -> None:
+        """New revocations (from this node's admin API or another node's):
+        close every local connection they cover with ``revoked``."""
+        now = self.sync.revocations.clock_ms()
+        doomed = [
+            conn
+            for conn in list(self.sync.connections.values())
+            if any(
+                r.applies(
+                    sub=conn.identity.user_id,
+                    jti=conn.identity.token_id,
+                    room=conn.room_id,
+                    now_ms=now,
+                )
+                for r in revocations
+            )
+        ]
+        for conn in doomed:
+            log.info(
+                "revoked sid=%s room=%s user=%s",
+                conn.sid,
+                conn.room_id,
+                user_ref(conn.identity.user_id),
+            )
+        if doomed:
+            self.sync._spawn(self._close_all(doomed, Revoked("the token was revoked")))
 
     def remote_delete(self, room_id: RoomId) -> None:
         async def close_and_drop() -> None:
@@ -157,15 +214,16 @@ class RoomControl:
         self.sync.registry.audit(
             action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
         )
-        log.info(
-            "%s room=%s by=%s detail=%s", event, conn.room_id, conn.identity.user_id, outcome.detail
-        )
+        # The detail names its target user: the audit record keeps it, the log does not.
+        log.info("%s room=%s by=%s", event, conn.room_id, user_ref(conn.identity.user_id))
         return ack_ok(state=room_state(room))
 
     async def apply_outcome(self, room: Room, outcome: Outcome) -> None:
         started = time.perf_counter()
         for change in outcome.changes:
             self.sync.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
+        if outcome.action is AuditAction.ROLE:
+            self.refresh_roles(room)
         await self.broadcast_state(room)
         if outcome.expel is not None:
             await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))

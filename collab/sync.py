@@ -21,6 +21,7 @@ import socketio
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.broadcast import Broadcaster
+from collab.logs import user_ref
 from collab.metrics import Metrics
 from collab.reporting import Reporter
 from collab.room_control import RoomControl, room_state
@@ -40,6 +41,7 @@ from crdt.errors import (
     InternalError,
     InvalidPayload,
     RateLimited,
+    Revoked,
     RoomUnavailable,
     UnknownEvent,
 )
@@ -52,6 +54,7 @@ from rooms.identity import Identity
 from rooms.moderation import ACTIONS
 from rooms.names import CHAT, namespace_for, parse_namespace
 from rooms.registry import RoomRegistry
+from rooms.revocations import Revocations
 from rooms.room import Room
 
 __all__ = ["Connection", "SyncServer"]
@@ -101,9 +104,13 @@ class Connection:
     namespace: str
     room_id: RoomId
     doc_name: DocName
+    #: Who the connection is in the room: :attr:`token_identity` with the
+    #: room's role override, if any (RoomControl.refresh_roles keeps it current).
     identity: Identity
     doc: Document
     quota: Quota = field(repr=False)
+    #: Who the token says the connection is (the role before any override).
+    token_identity: Identity = field(repr=False)
     #: The Engine.IO session it came over (None only without the session guard).
     session: Session | None = field(default=None, repr=False)
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
@@ -137,6 +144,10 @@ class SyncServer:
         self.by_room: dict[RoomId, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.control = RoomControl(self)
+        #: Revocations (protocol.md §10.1), polled from the store; a new one
+        #: closes the local connections it covers.
+        self.revocations = Revocations(registry.store, on_new=self.control.revoked)
+        self.revocations.start()
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -204,10 +215,13 @@ class SyncServer:
         try:
             self.sessions.may_try(session)
             room_id, doc_name = parse_namespace(namespace)
+            await self._revocations_loaded()
             try:
                 identity = self.authenticator.authenticate(auth, room_id)
+                # expires_at is exp plus the leeway, as the token check had it.
                 if identity.expires_at is not None and identity.expires_at <= time.time():
                     raise ExpiredToken("the token has expired")
+                self.check_revoked(identity, room_id)
             except CollabError:
                 self.sessions.failed(session)
                 raise
@@ -221,7 +235,18 @@ class SyncServer:
             payload = error_payload(exc)
             raise socketio.exceptions.ConnectionRefusedError(payload["message"], payload) from None
         quota = Quota.fresh(self.registry.limits.rates, time.monotonic())
-        conn = Connection(sid, namespace, room_id, doc_name, identity, doc, quota, session)
+        token_identity, identity = identity, doc.policy.effective(identity)
+        conn = Connection(
+            sid,
+            namespace,
+            room_id,
+            doc_name,
+            identity,
+            doc,
+            quota,
+            token_identity,
+            session=session,
+        )
         self.connections[sid] = conn
         self.by_room.setdefault(room_id, set()).add(sid)
         if session is not None:
@@ -237,10 +262,27 @@ class SyncServer:
             sid,
             room_id,
             doc_name,
-            identity.user_id,
+            user_ref(identity.user_id),
             identity.role.value,
         )
         self._spawn(self._start_sync(sid, namespace))
+        # A revocation that arrived while the room was loading closes it now.
+        if self.revocations.match(sub=identity.user_id, jti=identity.token_id, room=room_id):
+            self._spawn(self.control.close(conn, Revoked("the token was revoked")))
+
+    async def _revocations_loaded(self) -> None:
+        """The node's revocations, loaded once before any connect is accepted."""
+        try:
+            await self.revocations.ensure_loaded()
+        except OSError as exc:
+            log.warning("revocations unreadable: %s", exc)
+            raise RoomUnavailable("the server cannot check revocations; try again") from None
+
+    def check_revoked(self, identity: Identity, room_id: RoomId | None) -> None:
+        """Revoked if an admin revoked ``identity``'s token or user (for
+        ``room_id``; None: in any room)."""
+        if self.revocations.match(sub=identity.user_id, jti=identity.token_id, room=room_id):
+            raise Revoked("the token was revoked")
 
     def _connect_refused(
         self,
@@ -446,7 +488,7 @@ class SyncServer:
                 "chat message room=%s id=%s user=%s chars=%d",
                 conn.room_id,
                 result.message.id,
-                conn.identity.user_id,
+                user_ref(conn.identity.user_id),
                 len(result.message.text),
             )
             self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)

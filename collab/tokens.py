@@ -7,8 +7,14 @@ The embedding platform signs one token per user and room (design.md §4):
 * key ids (``kid`` header) select among several keys, so a key can be
   rotated while tokens signed with the old one are still valid;
 * claims: ``sub``, ``name``, ``room`` (an exact room id or a prefix pattern
-  ``clinic-7/*``), ``role``, ``exp``; ``nbf`` and ``iat`` are checked when
-  present, ``aud`` and ``iss`` when configured; a small clock leeway.
+  ``clinic-7/*``), ``role``, ``iat`` and ``exp``; ``exp - iat`` at most
+  ``max_ttl_s``; ``nbf`` when present, ``jti`` (the id a revocation names)
+  when present, ``aud`` and ``iss`` when configured;
+* one clock leeway for every time check: a token is accepted until
+  ``exp + leeway`` (at connect, for the live connection's expiry and for
+  exports alike: :attr:`rooms.identity.Identity.expires_at` is that moment),
+  and ``iat`` and ``nbf`` may be up to ``leeway`` in the future;
+* RSA keys of at least 2048 bits (:data:`MIN_RSA_BITS`).
 
 The algorithm is taken from the key, never from the token: a token's
 ``alg`` must equal its key's algorithm, so ``alg: none`` and HMAC signed
@@ -17,7 +23,9 @@ with a public key (the classic confusion attack) are refused.
 
 from __future__ import annotations
 
+import math
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,13 +48,20 @@ __all__ = [
     "load_private_key",
     "load_public_keys",
     "mint_token",
+    "new_token_id",
     "room_matches",
+    "valid_subject",
+    "valid_token_id",
 ]
 
 MAX_TOKEN_CHARS = 8192
 MAX_NAME_CHARS = 64
 MIN_SECRET_BYTES = 32
+#: The smallest RSA modulus accepted for RS256 (NIST SP 800-131A).
+MIN_RSA_BITS = 2048
 _SUB = re.compile(r"[A-Za-z0-9_.:@|+-]{1,128}")
+#: A ``jti``: 1-128 printable ASCII characters, no space.
+_JTI = re.compile(r"[!-~]{1,128}")
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.S)
 
 
@@ -61,6 +76,10 @@ class VerificationKey:
 
 def _algorithm_for(public_key: Any) -> str:
     if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS:
+            raise ValueError(
+                f"RSA keys must have at least {MIN_RSA_BITS} bits, not {public_key.key_size}"
+            )
         return "RS256"
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         if public_key.curve.name != "secp256r1":
@@ -158,12 +177,16 @@ class TokenAuthenticator:
         audience: str | None = None,
         issuer: str | None = None,
         leeway_s: float = 30.0,
+        max_ttl_s: float = 4 * 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if max_ttl_s <= 0 or leeway_s < 0:
+            raise ValueError("the token lifetime must be positive and the leeway not negative")
         self.keys = keys
         self.audience = audience
         self.issuer = issuer
         self.leeway_s = leeway_s
+        self.max_ttl_s = max_ttl_s
         self.clock = clock
 
     def authenticate(self, auth: Any, room: RoomId) -> Identity:
@@ -173,12 +196,24 @@ class TokenAuthenticator:
         claims = self.verify(token)
         if not room_matches(claims["room"], room):
             raise WrongRoom("the token is not valid for this room")
+        return self.identity(claims)
+
+    def identity(self, claims: dict[str, Any]) -> Identity:
+        """The identity of verified ``claims``; it expires at ``exp`` plus the leeway."""
         return Identity(
-            UserId(claims["sub"]), claims["name"], Role(claims["role"]), float(claims["exp"])
+            UserId(claims["sub"]),
+            claims["name"],
+            Role(claims["role"]),
+            float(claims["exp"]) + self.leeway_s,
+            claims.get("jti"),
         )
 
     def verify(self, token: Any) -> dict[str, Any]:
-        """The verified claims; raise InvalidToken, ExpiredToken (never other errors)."""
+        """The verified claims; raise InvalidToken, ExpiredToken (never other errors).
+
+        The signature, then the claims' types, then the times against
+        :attr:`clock` with one leeway (see the module docstring).
+        """
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("the token must be a string of at most 8192 characters")
         try:
@@ -197,29 +232,51 @@ class TokenAuthenticator:
                     algorithms=[key.algorithm],
                     audience=self.audience,
                     issuer=self.issuer,
-                    leeway=self.leeway_s,
-                    options={"require": ["exp", "sub", "room", "role", "name"]},
+                    # Times are checked below, with this authenticator's clock
+                    # and leeway; sub and jti with collab's own rules.
+                    options={
+                        "require": ["exp", "iat", "sub", "room", "role", "name"],
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                        "verify_sub": False,
+                        "verify_jti": False,
+                    },
                 )
-            except jwt.ExpiredSignatureError:
-                raise ExpiredToken("the token has expired") from None
             except jwt.InvalidSignatureError as exc:
                 last_error = exc
                 continue
             except jwt.PyJWTError as exc:
                 raise InvalidToken(f"the token is invalid: {_reason(exc)}") from None
-            return _check_claims(claims)
+            claims = _check_claims(claims)
+            self._check_times(claims)
+            return claims
         raise InvalidToken("the token's signature does not verify") from last_error
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """``iat``, ``nbf``, the lifetime and ``exp`` against the clock, one leeway."""
+        now, leeway = self.clock(), self.leeway_s
+        iat, exp = float(claims["iat"]), float(claims["exp"])
+        if iat > now + leeway:
+            raise InvalidToken("the token is invalid: issued in the future (iat)")
+        nbf = claims.get("nbf")
+        if nbf is not None and float(nbf) > now + leeway:
+            raise InvalidToken("the token is invalid: not valid yet (nbf)")
+        if exp - iat > self.max_ttl_s:
+            raise InvalidToken(
+                f"the token is invalid: its lifetime (exp - iat) is over {self.max_ttl_s:g} s"
+            )
+        if exp > now + self.max_ttl_s + leeway:  # implied by the two above; kept explicit
+            raise InvalidToken(f"the token is invalid: exp is over {self.max_ttl_s:g} s away")
+        if now >= exp + leeway:
+            raise ExpiredToken("the token has expired")
 
 
 def _reason(exc: jwt.PyJWTError) -> str:
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "not valid yet (nbf)"
     if isinstance(exc, jwt.InvalidAudienceError):
         return "wrong audience"
     if isinstance(exc, jwt.InvalidIssuerError):
         return "wrong issuer"
-    if isinstance(exc, jwt.InvalidIssuedAtError):
-        return "issued in the future (iat)"
     if isinstance(exc, jwt.MissingRequiredClaimError):
         return f"missing claim {exc.claim!r}"
     return type(exc).__name__
@@ -237,9 +294,32 @@ def _check_claims(claims: dict[str, Any]) -> dict[str, Any]:
         raise InvalidToken("claim 'room' must be a room id or a 'prefix/*' pattern")
     if role not in {r.value for r in Role}:
         raise InvalidToken("claim 'role' must be facilitator, participant or observer")
-    if not isinstance(claims["exp"], int | float):
-        raise InvalidToken("claim 'exp' must be a number")
+    for time_claim in ("exp", "iat", "nbf"):
+        value = claims.get(time_claim)
+        if time_claim in claims and (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            raise InvalidToken(f"claim {time_claim!r} must be a number")
+    if "jti" in claims and not valid_token_id(claims["jti"]):
+        raise InvalidToken("claim 'jti' must be 1-128 printable ASCII characters, no space")
     return {**claims, "name": name.strip()}
+
+
+def valid_subject(value: Any) -> bool:
+    """Whether ``value`` is a ``sub`` collab accepts (and a revocation may name)."""
+    return isinstance(value, str) and _SUB.fullmatch(value) is not None
+
+
+def valid_token_id(value: Any) -> bool:
+    """Whether ``value`` is a ``jti`` collab accepts (and a revocation may name)."""
+    return isinstance(value, str) and _JTI.fullmatch(value) is not None
+
+
+def new_token_id() -> str:
+    """A fresh random ``jti`` (128 bits)."""
+    return secrets.token_urlsafe(16)
 
 
 def mint_token(
@@ -255,8 +335,11 @@ def mint_token(
     audience: str | None = None,
     issuer: str | None = None,
     now: float | None = None,
+    token_id: str | None = None,
 ) -> str:
-    """A signed token for local use (``collab token``, ``--dev``, tests)."""
+    """A signed token for local use (``collab token``, ``--dev``, tests):
+    ``iat`` now, ``exp`` ``ttl_s`` later, and a ``jti`` (``token_id``, or a
+    random one) that a revocation can name."""
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
         "sub": sub,
@@ -265,6 +348,7 @@ def mint_token(
         "role": role,
         "iat": issued,
         "exp": issued + int(ttl_s),
+        "jti": token_id if token_id is not None else new_token_id(),
     }
     if audience is not None:
         claims["aud"] = audience

@@ -3,12 +3,16 @@ bundle under ``/static/``, and the page's settings at ``/web/config.json``.
 
 The files are built from ``web/`` (``make web``) into ``collab/static``
 and shipped in the Python package. Every page carries a Content-Security-
-Policy whose ``frame-ancestors`` says who may embed it (``--frame-ancestors``).
+Policy whose ``frame-ancestors`` says who may embed it (``--frame-ancestors``)
+and whose ``connect-src`` is the page's own origin (plus the ``--cors-origins``
+that are origins): a script that got into the page cannot send a board or a
+chat to a WebSocket server of its choosing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,18 +29,32 @@ __all__ = ["STATIC_DIR", "add_web_routes", "content_security_policy"]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def content_security_policy(frame_ancestors: tuple[str, ...]) -> str:
+#: An origin as a CSP source: scheme://host[:port], no wildcard, nothing
+#: that could end the directive.
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.\[\]:-]+")
+
+
+def content_security_policy(
+    frame_ancestors: tuple[str, ...], connect_origins: Iterable[str] = ()
+) -> str:
+    """The pages' policy. ``connect-src`` is ``'self'`` (CSP Level 3 browsers
+    let it match the page's own host over ``ws:``/``wss:``), plus each of
+    ``connect_origins`` that is an origin: ``*`` and other wildcards are
+    left out, never widened to any host."""
     ancestors = " ".join(frame_ancestors) or "'none'"
+    connect = " ".join(["'self'", *(o for o in connect_origins if _ORIGIN.fullmatch(o))])
     return (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: blob:; connect-src 'self' ws: wss:; base-uri 'none'; "
+        f"img-src 'self' data: blob:; connect-src {connect}; base-uri 'none'; "
         f"form-action 'self'; object-src 'none'; frame-ancestors {ancestors}"
     )
 
 
 def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
     settings = app.settings
-    policy = settings.content_security_policy or content_security_policy(settings.frame_ancestors)
+    policy = settings.content_security_policy or content_security_policy(
+        settings.frame_ancestors, settings.cors_origins
+    )
     headers = {
         "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",

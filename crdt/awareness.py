@@ -14,6 +14,7 @@ can only speak for its own ids and is removed in one update when it leaves.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,16 +105,28 @@ def encode_awareness(entries: Iterable[AwarenessEntry]) -> bytes:
 
 
 def stamp_user(
-    entries: Iterable[AwarenessEntry], user: dict[str, Any]
+    entries: Iterable[AwarenessEntry],
+    user: dict[str, Any],
+    *,
+    allowed_fields: AbstractSet[str] | None = None,
 ) -> tuple[AwarenessEntry, ...]:
     """The entries with each state's ``user`` field replaced by ``user``
-    (the server's word on who this is; clients cannot speak for others)."""
+    (the server's word on who this is; clients cannot speak for others).
+
+    With ``allowed_fields``, a state's other top-level fields not in it are
+    dropped, not refused (protocol.md §3.1): a client cannot make the server
+    keep and relay what the platform did not allow. ``user`` is always the
+    stamp, listed or not; ``None`` keeps every field. Removals (``None``
+    states) pass through.
+    """
     stamped = []
     for entry in entries:
         if entry.state is None:
             stamped.append(entry)
             continue
         state = orjson.loads(entry.state)
+        if allowed_fields is not None:
+            state = {k: v for k, v in state.items() if k in allowed_fields}
         state["user"] = user
         stamped.append(AwarenessEntry(entry.client_id, entry.clock, orjson.dumps(state).decode()))
     return tuple(stamped)

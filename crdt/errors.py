@@ -37,6 +37,7 @@ __all__ = [
     "RateLimited",
     "ReadOnlyDocument",
     "Removed",
+    "Revoked",
     "RoomDeleted",
     "RoomUnavailable",
     "SchemaViolation",
@@ -76,6 +77,7 @@ class ErrorCode(StrEnum):
     EXPIRED_TOKEN = "expired_token"
     WRONG_ROOM = "wrong_room"
     REMOVED = "removed"
+    REVOKED = "revoked"
     # room state (protocol.md §6.3)
     BOARD_LOCKED = "board_locked"
     MUTED = "muted"
@@ -209,6 +211,13 @@ class Removed(CollabError):
     """The user was removed from the room by a facilitator."""
 
     code = ErrorCode.REMOVED
+
+
+class Revoked(CollabError):
+    """An admin revoked the token (by ``jti``) or the user (by ``sub``):
+    live connections close with it, connects and exports are refused."""
+
+    code = ErrorCode.REVOKED
 
 
 class BoardLocked(CollabError):

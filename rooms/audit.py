@@ -27,6 +27,10 @@ class AuditAction(StrEnum):
     DELETE = "delete"
     PURGE = "purge"
     ADMIN_AUTH = "admin_auth"
+    ROLE = "role"  # a role override set or cleared (mod:role, or the admin API)
+    REVOKE = "revoke"  # a revocation added (admin API)
+    UNREVOKE = "unrevoke"  # a revocation lifted early (admin API)
+    ADMIN_READ = "admin_read"  # an admin read rooms, a room's info, audit or revocations
 
 
 @dataclass(frozen=True, slots=True)

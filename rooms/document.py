@@ -456,7 +456,9 @@ class Document:
             max_entries=self.limits.max_awareness_entries,
             max_state_bytes=self.limits.max_awareness_state_bytes,
         )
-        entries = stamp_user(entries, identity.as_json())
+        entries = stamp_user(
+            entries, identity.as_json(), allowed_fields=self.limits.awareness_fields
+        )
         changed = self.awareness.apply(entries, owner=owner, principal=identity.user_id)
         return encode_awareness(changed) if changed else None
 

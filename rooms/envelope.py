@@ -3,12 +3,14 @@
 
 Wire form: a msgpack array, version first::
 
-    [1, kind, origin, room, doc, seq, stream_id, payload]
+    [2, kind, origin, room, doc, seq, stream_id, payload, mac]
 
 ``kind``: 1 update (``payload`` is a Yjs update, ``seq`` the document's
 sequence number and ``stream_id`` its entry in the document's stream), 2
 awareness (a y-protocols awareness update; ``seq`` 0, no stream id), 3
 control (``payload`` is a msgpack map, e.g. ``{"action": "delete"}``).
+``mac`` is the HMAC-SHA256 of the rest under the cluster key
+(rooms.integrity; empty without a key, in ``--dev``).
 
 Update envelopes are built by the append script inside Redis (Lua's
 ``cmsgpack``), which writes every string as msgpack ``str``; Python writes
@@ -27,7 +29,7 @@ from crdt.errors import CollabError, ErrorCode
 
 __all__ = ["VERSION", "ControlAction", "Envelope", "EnvelopeKind", "MalformedEnvelope"]
 
-VERSION = 1
+VERSION = 2
 MAX_ENVELOPE_BYTES = 64 << 20
 
 
@@ -44,7 +46,8 @@ class EnvelopeKind(IntEnum):
 
 
 class ControlAction:
-    #: The room was deleted: close its connections, drop it from memory.
+    #: The room was deleted: a receiving node checks the room's tombstone
+    #: (it is the proof), then closes its connections and drops it.
     DELETE = "delete"
 
 
@@ -57,6 +60,8 @@ class Envelope:
     seq: int
     stream_id: str | None
     payload: bytes
+    #: HMAC-SHA256 under the cluster key (rooms.integrity); empty without one.
+    mac: bytes = b""
 
     def serialize(self) -> bytes:
         data: bytes = msgpack.packb(
@@ -69,6 +74,7 @@ class Envelope:
                 self.seq,
                 self.stream_id,
                 self.payload,
+                self.mac,
             ],
             use_bin_type=True,
         )
@@ -83,17 +89,21 @@ class Envelope:
             items = msgpack.unpackb(data, raw=True, strict_map_key=False)
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             raise MalformedEnvelope("not msgpack") from None
-        if not isinstance(items, list) or len(items) != 8:
-            raise MalformedEnvelope("not an 8-item envelope")
-        version, kind, origin, room, doc, seq, stream_id, payload = items
-        if version != VERSION:
-            raise MalformedEnvelope(f"unsupported envelope version {version!r}")
+        if not isinstance(items, list) or not items:
+            raise MalformedEnvelope("not an envelope")
+        if items[0] != VERSION:
+            raise MalformedEnvelope(f"unsupported envelope version {items[0]!r}")
+        if len(items) != 9:
+            raise MalformedEnvelope("not a 9-item envelope")
+        _, kind, origin, room, doc, seq, stream_id, payload, mac = items
         try:
             kind = EnvelopeKind(kind)
         except ValueError:
             raise MalformedEnvelope(f"unknown envelope kind {kind!r}") from None
         if not isinstance(seq, int) or seq < 0 or not isinstance(payload, bytes):
             raise MalformedEnvelope("bad sequence or payload")
+        if not isinstance(mac, bytes):
+            raise MalformedEnvelope("bad MAC")
         try:
             return cls(
                 kind,
@@ -103,6 +113,7 @@ class Envelope:
                 seq,
                 None if stream_id is None else _text(stream_id),
                 payload,
+                mac,
             )
         except UnicodeDecodeError:
             raise MalformedEnvelope("text fields must be UTF-8") from None

@@ -23,8 +23,11 @@ class Identity:
     user_id: UserId
     name: str
     role: Role
-    #: When the identity stops being valid (the token's ``exp``), Unix seconds.
+    #: When the identity stops being valid (the token's ``exp`` plus the clock
+    #: leeway: the last moment the token is accepted), Unix seconds.
     expires_at: float | None = None
+    #: The token's ``jti`` (what a revocation by token id names), if it has one.
+    token_id: str | None = None
 
     def as_json(self) -> dict[str, str]:
         return {"id": self.user_id, "name": self.name, "role": self.role.value}

@@ -9,7 +9,13 @@ from crdt.schemas import DocKind
 from crdt.updates import DEFAULT_MAX_CLOCK
 from rooms.ratelimit import Rate
 
-__all__ = ["Limits", "Rates"]
+__all__ = ["DEFAULT_AWARENESS_FIELDS", "Limits", "Rates"]
+
+#: Top-level awareness fields kept by default (``--awareness-fields``): who
+#: (stamped by the server), where, and what tool; the web app uses no others.
+DEFAULT_AWARENESS_FIELDS = frozenset(
+    ("user", "cursor", "selection", "tool", "color", "name", "status")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,9 @@ class Limits:
     #: Connections to one room (all documents), and of one user to one room.
     max_room_connections: int = 1000
     max_connections_per_user: int = 24
+    #: Top-level awareness fields a client's state may keep; the rest are
+    #: dropped before it is stored or relayed (protocol.md §3.1). None: any.
+    awareness_fields: frozenset[str] | None = DEFAULT_AWARENESS_FIELDS
     rates: Rates = field(default_factory=Rates)
 
     def max_document_bytes(self, kind: DocKind) -> int:

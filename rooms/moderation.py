@@ -18,11 +18,23 @@ from crdt.schemas import BOARD_ROOT, CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_RO
 from crdt.text import bad_name_character, quote
 from crdt.types import DocName, Update, UserId
 from rooms.audit import AuditAction
-from rooms.identity import Identity
+from rooms.identity import Identity, Role
 from rooms.names import BOARD, CHAT, META, validate_doc_name
+from rooms.policy import META_ROLES_ROOT, OVERRIDABLE_ROLES
 from rooms.room import Room
 
-__all__ = ["ACTIONS", "Change", "Outcome", "moderate", "set_title"]
+__all__ = [
+    "ACTIONS",
+    "Change",
+    "Outcome",
+    "assign_role",
+    "change_role",
+    "moderate",
+    "parse_role",
+    "role_detail",
+    "role_request",
+    "set_title",
+]
 
 _USER_ID = re.compile(r"[A-Za-z0-9_.:@|+-]{1,128}")
 _MESSAGE_ID = re.compile(r"[0-9a-f]{1,64}")
@@ -158,6 +170,48 @@ def redact_shape(room: Room, actor: Identity, payload: Any) -> Outcome:
     )
 
 
+def assign_role(room: Room, user: UserId, role: Role | None) -> Change:
+    """Set ``user``'s role override in the room (None: back to their token's
+    role). Only participant and observer (rooms.policy.OVERRIDABLE_ROLES):
+    a facilitator comes from a signed token alone. InvalidPayload otherwise."""
+    if role is not None and role not in OVERRIDABLE_ROLES:
+        raise InvalidPayload("role must be participant, observer or null")
+    return _write_meta(room, META_ROLES_ROOT, {user: role.value if role is not None else ""})
+
+
+def parse_role(value: Any) -> Role | None:
+    """A ``role`` field: ``"participant"``, ``"observer"`` or null; InvalidPayload otherwise."""
+    if value is None:
+        return None
+    if value not in {r.value for r in OVERRIDABLE_ROLES}:
+        raise InvalidPayload("role must be participant, observer or null")
+    return Role(value)
+
+
+def role_request(payload: Any) -> tuple[UserId, Role | None]:
+    """``{userId, role}`` (``mod:role`` and the admin API) → the user and the
+    role (None: back to the token's); InvalidPayload otherwise."""
+    fields = _fields(payload, {"userId": str, "role": object})
+    user = _user(fields)
+    if "role" not in fields:
+        raise InvalidPayload("field 'role' is required (participant, observer or null)")
+    return user, parse_role(fields["role"])
+
+
+def role_detail(user: UserId, role: Role | None) -> str:
+    """The audit detail of a role change."""
+    return f"{user} role={role.value if role is not None else 'token'}"
+
+
+def change_role(room: Room, actor: Identity, payload: Any) -> Outcome:
+    """``mod:role {userId, role}``: make a participant an observer, or back
+    (``role: null`` returns to the token's role). No effect on facilitators'
+    tokens; facilitator cannot be granted."""
+    user, role = role_request(payload)
+    change = assign_role(room, user, role)
+    return Outcome(AuditAction.ROLE, (change,), role_detail(user, role))
+
+
 ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
     "mod:lock": lock,
     "mod:mute": mute,
@@ -165,6 +219,7 @@ ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
     "mod:redact": redact,
     "mod:redact-shape": redact_shape,
     "mod:end": end,
+    "mod:role": change_role,
 }
 
 

@@ -20,6 +20,7 @@ from rooms.document import Document
 from rooms.identity import Identity
 from rooms.room import Room, RoomState
 from rooms.store import RoomInfo, Store
+from rooms.tasks import stop_if_cancelled
 
 if TYPE_CHECKING:
     from rooms.replication import Replicator
@@ -92,6 +93,7 @@ class RoomPersistence:
             try:
                 await self.flush_all()
             except OSError as exc:
+                stop_if_cancelled()
                 log.error("flush failed: %s; will retry", exc)
 
     def schedule_flush(self) -> None:
@@ -189,6 +191,11 @@ class RoomPersistence:
         even two nodes compacting at once never trim an update away."""
         replicator = self.replicator
         assert replicator is not None
+        if force:
+            # A redaction: the snapshot must cover every entry this node wrote,
+            # also those whose echo has not come back yet, or the rebuilt
+            # stream would keep them (and what they held).
+            await replicator.settle(doc)
         seq, position = doc.seq, doc.position
         doc.snapshot_seq = seq  # whoever compacts, this node waits another bound
         locked = await replicator.store.try_lock(room.id, doc.name)

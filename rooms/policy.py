@@ -3,11 +3,18 @@
 
 The state mirrors the room's ``meta`` document (protocol.md §5.3) and is
 rebuilt from it when the room loads.
+
+Role overrides (``mod:role``, protocol.md §6.3) live in meta's ``roles`` map
+(user id → ``participant`` or ``observer``; ``""`` clears one). They apply to
+tokens whose role is participant or observer, never to a facilitator's token,
+and never grant facilitator: every check here takes the role through
+:meth:`RoomPolicy.role_of`, so an override holds for connections made before
+it as well as after.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crdt.engine import Engine
 from crdt.errors import (
@@ -29,7 +36,12 @@ from crdt.schemas import (
 from crdt.types import UserId
 from rooms.identity import Identity, Role
 
-__all__ = ["RoomPolicy"]
+__all__ = ["META_ROLES_ROOT", "OVERRIDABLE_ROLES", "RoomPolicy"]
+
+#: The meta root of role overrides: user id → role value ("" when cleared).
+META_ROLES_ROOT = "roles"
+#: The roles an override may set (a facilitator comes only from a signed token).
+OVERRIDABLE_ROLES = frozenset({Role.PARTICIPANT, Role.OBSERVER})
 
 
 @dataclass(slots=True)
@@ -41,6 +53,8 @@ class RoomPolicy:
     ended: bool = False
     muted: set[UserId] = field(default_factory=set)
     removed: set[UserId] = field(default_factory=set)
+    #: Role overrides (``mod:role``): user id → participant or observer.
+    roles: dict[UserId, Role] = field(default_factory=dict)
 
     def load(self, meta_engine: Engine) -> None:
         """Take the state from the room's meta document."""
@@ -54,6 +68,27 @@ class RoomPolicy:
         self.ended = meta.ended
         self.muted = {UserId(u) for u in meta.muted}
         self.removed = {UserId(u) for u in meta.removed}
+        self.roles = {
+            UserId(user): Role(value)
+            for user, value in meta_engine.read_map(META_ROLES_ROOT).items()
+            if isinstance(user, str) and value in {r.value for r in OVERRIDABLE_ROLES}
+        }
+
+    def role_of(self, identity: Identity) -> Role:
+        """The role ``identity`` has in this room: its token's, or the room's
+        override for that user (never for a facilitator's token)."""
+        if identity.role is Role.FACILITATOR:
+            return identity.role
+        return self.roles.get(identity.user_id, identity.role)
+
+    def effective(self, identity: Identity) -> Identity:
+        """``identity`` with :meth:`role_of` as its role (the same object if unchanged)."""
+        role = self.role_of(identity)
+        return identity if role is identity.role else replace(identity, role=role)
+
+    def roles_json(self) -> dict[str, str]:
+        """The overrides, for ``room:state`` (protocol.md §6.4)."""
+        return {user: role.value for user, role in sorted(self.roles.items())}
 
     def snapshot(self) -> RoomMeta:
         return RoomMeta(
@@ -74,11 +109,12 @@ class RoomPolicy:
         """Raise unless ``identity`` may send ``sync-update`` to a ``kind`` document."""
         if kind.server_written:
             raise ReadOnlyDocument(f"the {kind.value} document is written by the server only")
-        if identity.role is Role.OBSERVER:
+        role = self.role_of(identity)
+        if role is Role.OBSERVER:
             raise PermissionDenied("observers are read-only")
         if self.ended:
             raise SessionEnded("the session has ended; the room is read-only")
-        if self.locked and identity.role is not Role.FACILITATOR:
+        if self.locked and role is not Role.FACILITATOR:
             raise BoardLocked("the board is locked by the facilitator")
 
     def can_write(self, identity: Identity, kind: DocKind) -> bool:
@@ -89,11 +125,12 @@ class RoomPolicy:
         return True
 
     def check_chat(self, identity: Identity) -> None:
-        if identity.role is Role.OBSERVER:
+        role = self.role_of(identity)
+        if role is Role.OBSERVER:
             raise PermissionDenied("observers are read-only")
         if self.ended:
             raise SessionEnded("the session has ended; the room is read-only")
-        if identity.user_id in self.muted and identity.role is not Role.FACILITATOR:
+        if identity.user_id in self.muted and role is not Role.FACILITATOR:
             raise Muted("you are muted in this room's chat")
 
     def check_moderate(self, identity: Identity) -> None:

@@ -6,10 +6,12 @@ node without members in X. On a Redis Cluster channels are sharded
 (SSUBSCRIBE on the node that owns the channel's slot); otherwise plain
 SUBSCRIBE.
 
-Each Redis node we subscribe on gets one dedicated connection with no read
-timeout (redis-py's default socket timeout would end a blocking listen) and
-a listener task. When a connection drops (Redis restarted, or it dropped us
-for passing ``client-output-buffer-limit pubsub``), the listener reconnects
+Each Redis node we subscribe on gets one dedicated connection, made with the
+same options as every other connection (the URL's user, password, TLS,
+socket and database: rooms.redis_conn), with no read timeout (redis-py's
+default socket timeout would end a blocking listen), and a listener task.
+When a connection drops (Redis restarted, or it dropped us for passing
+``client-output-buffer-limit pubsub``), the listener reconnects
 with backoff, resubscribes every channel and reports the reconnect, so the
 node catches up from the streams. Publishing (awareness and control
 envelopes; updates are published by the store's append script) is batched:
@@ -30,6 +32,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from rooms.redis_conn import RedisOptions, describe_redis_error
+from rooms.tasks import stop_if_cancelled
+
 __all__ = ["RedisBus"]
 
 log = logging.getLogger("collab.redis")
@@ -38,14 +43,20 @@ _BACKOFF_START_S = 0.05
 _BACKOFF_MAX_S = 2.0
 _POLL_S = 1.0
 
+#: A subscriber's Redis node: a cluster node's (host, port), or this one for
+#: the address of the URL itself (a single server, maybe a unix socket).
+Address = tuple[str, int]
+_URL_ADDRESS: Address = ("", 0)
+
 
 class _Subscriber:
     """One subscription connection to one Redis node, and its listener."""
 
-    def __init__(self, bus: RedisBus, host: str, port: int) -> None:
+    def __init__(self, bus: RedisBus, address: Address) -> None:
         self.bus = bus
-        self.host = host
-        self.port = port
+        self.address = address
+        #: Why the last connection attempt failed (for a clear startup error).
+        self.last_error: str | None = None
         #: Channels we want; ``_active`` those the connection has subscribed.
         self.channels: set[str] = set()
         self._active: set[str] = set()
@@ -95,9 +106,9 @@ class _Subscriber:
             # No read timeout (it would end the listen), and no silent retries:
             # redis-py would reconnect and resubscribe by itself, and the
             # messages missed meanwhile would never be caught up.
+            host, port = self.address
             client = aioredis.Redis(
-                host=self.host,
-                port=self.port,
+                **self.bus.options.connection_kwargs(host=host or None, port=port or None),
                 # CLIENT LIST shows which node a subscriber connection is.
                 client_name=self.bus.client_name("sub"),
                 retry=Retry(NoBackoff(), 0),
@@ -116,12 +127,11 @@ class _Subscriber:
                     if self._active:
                         await self._command("subscribe", *self._active)
                 self.connected = True
+                self.last_error = None
                 self._ready.set()
                 backoff = _BACKOFF_START_S
                 if not first:
-                    log.warning(
-                        "redis subscriber reconnected host=%s port=%d", self.host, self.port
-                    )
+                    log.warning("redis subscriber reconnected at=%s", self.where)
                     await self.bus.reconnected()
                 first = False
                 while True:
@@ -131,10 +141,10 @@ class _Subscriber:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                stop_if_cancelled()
+                self.last_error = describe_redis_error(exc, self.bus.options)
                 if self.connected:
-                    log.warning(
-                        "redis subscriber lost host=%s port=%d: %s", self.host, self.port, exc
-                    )
+                    log.warning("redis subscriber lost at=%s: %s", self.where, self.last_error)
                 self.connected = False
                 self.bus.disconnected()
                 await asyncio.sleep(backoff)
@@ -146,6 +156,11 @@ class _Subscriber:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
                     await client.aclose()
+
+    @property
+    def where(self) -> str:
+        host, port = self.address
+        return f"{host}:{port}" if host else self.bus.options.display
 
     async def close(self) -> None:
         if self._task is not None:
@@ -163,16 +178,18 @@ class RedisBus:
         *,
         cluster: bool,
         node_id: str,
+        options: RedisOptions,
         on_message: Callable[[bytes], None],
         on_reconnect: Callable[[], Awaitable[None]],
     ) -> None:
         self.client = command_client
         self.cluster = cluster
         self.node_id = node_id
+        self.options = options
         self.node_channel = f"collab:node:{node_id}"
         self._on_message = on_message
         self._on_reconnect = on_reconnect
-        self._subscribers: dict[tuple[str, int], _Subscriber] = {}
+        self._subscribers: dict[Address, _Subscriber] = {}
         self._outbox: list[tuple[str, bytes]] = []
         self._flush_scheduled = False
         self._publishing: set[asyncio.Task[None]] = set()
@@ -187,29 +204,28 @@ class RedisBus:
     def healthy(self) -> bool:
         return all(s.connected for s in self._subscribers.values())
 
-    def _node_for(self, channel: str) -> tuple[str, int]:
+    def _node_for(self, channel: str) -> Address:
         if self.cluster:
             node = self.client.get_node_from_key(channel)
             return str(node.host), int(node.port)
-        kwargs = self.client.connection_pool.connection_kwargs
-        return str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379))
+        return _URL_ADDRESS
 
     def _subscriber(self, channel: str) -> _Subscriber:
         address = self._node_for(channel)
         sub = self._subscribers.get(address)
         if sub is None:
-            sub = self._subscribers[address] = _Subscriber(self, *address)
+            sub = self._subscribers[address] = _Subscriber(self, address)
             sub.start()
         return sub
 
     async def start(self, *, timeout_s: float = 5.0) -> None:
         """Open the subscription connection (the node channel's shard) and
-        wait until it is up; OSError if Redis cannot be reached."""
+        wait until it is up; OSError saying why if it cannot be."""
         sub = self._subscriber(self.node_channel)
         try:
             await sub.wait_ready(timeout_s)
         except TimeoutError:
-            raise OSError("cannot subscribe on Redis") from None
+            raise OSError(f"cannot subscribe on Redis: {sub.last_error or 'no answer'}") from None
 
     async def subscribe(self, channel: str) -> None:
         sub = self._subscriber(channel)

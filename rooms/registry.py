@@ -29,6 +29,7 @@ from rooms.names import CHAT, META
 from rooms.persistence import RoomPersistence
 from rooms.room import Room, RoomState
 from rooms.store import RoomInfo, Store
+from rooms.tasks import stop_if_cancelled
 
 if TYPE_CHECKING:
     from rooms.replication import Replicator
@@ -329,6 +330,7 @@ class RoomRegistry(RoomPersistence):
                     await self._flush_room(room)
                     break
                 except OSError:
+                    stop_if_cancelled()
                     continue
         self._drop(room)
         log.info("room unloaded room=%s", room.id)
@@ -348,7 +350,9 @@ class RoomRegistry(RoomPersistence):
         """Purge a room everywhere: memory (unsaved updates discarded) and store.
 
         The caller closes the room's connections first. Joins that race with
-        the deletion wait for it and find an empty room.
+        the deletion wait for it and find an empty room. With Redis, the store
+        leaves a tombstone, so a node that misses the delete envelope still
+        finds out (and never writes the room back): rooms.replication.
         """
         room = self.rooms.get(room_id)
         if room is not None:
@@ -421,6 +425,7 @@ class RoomRegistry(RoomPersistence):
             try:
                 await self.purge_expired()
             except OSError as exc:
+                stop_if_cancelled()
                 log.error("retention check failed: %s; will retry", exc)
 
     # -- introspection -------------------------------------------------------------

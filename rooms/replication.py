@@ -15,7 +15,15 @@ least once, replicas converge.
 
 Reconnects: when a subscription connection comes back, every loaded document
 is caught up; if Redis lost data (restarted empty), the node re-seeds it with
-its full replica, so nothing a node still holds is lost.
+its full replica, so nothing a node still holds is lost; unless the room was
+deleted meanwhile (its tombstone says so): then the node closes the room's
+connections and drops its copy instead.
+
+Authenticity (protocol.md §10.3): every envelope must carry the MAC of a
+node holding the cluster key (rooms.integrity); one that does not is
+counted (``forged``) and neither applied nor relayed. Applied updates still
+pass ``Document.apply``'s structural check, and awareness states must carry
+the ``user`` a node stamps.
 """
 
 from __future__ import annotations
@@ -27,14 +35,20 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crdt.awareness import decode_awareness, encode_awareness
-from crdt.errors import CollabError, MalformedUpdate
+import orjson
+
+from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
+from crdt.errors import CollabError, MalformedUpdate, RoomUnavailable
+from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
 from rooms.document import Document
 from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
+from rooms.identity import Role
 from rooms.names import CHAT, META
 from rooms.redis_bus import RedisBus
-from rooms.store_redis import RedisKeys, RedisStore
+from rooms.redis_keys import RedisKeys, RoomDeletedElsewhere, UnverifiedData
+from rooms.store_redis import RedisStore
+from rooms.tasks import stop_if_cancelled
 
 if TYPE_CHECKING:
     from rooms.registry import RoomRegistry
@@ -48,6 +62,8 @@ log = logging.getLogger("collab.replication")
 #: renew every 15 s and time out peers after 30 s).
 AWARENESS_TIMEOUT_S = 30.0
 
+_ROLES = frozenset(role.value for role in Role)
+
 
 @dataclass(slots=True)
 class ReplicationStats:
@@ -57,6 +73,8 @@ class ReplicationStats:
     gaps: int = 0
     reseeds: int = 0
     reconnects: int = 0
+    #: Envelopes and stored entries refused for their MAC (protocol.md §10.3).
+    forged: int = 0
 
 
 @dataclass(slots=True)
@@ -80,12 +98,15 @@ class Replicator:
             store.client,
             cluster=store.cluster,
             node_id=node_id,
+            options=store.options,
             on_message=self.on_message,
             on_reconnect=self.on_reconnect,
         )
+        store.on_deleted = self._suspect_deleted
+        store.on_forged = self._count_forged
         self.registry: RoomRegistry | None = None
         self._waiting: dict[tuple[str, str], _Pending] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
     @property
@@ -95,6 +116,11 @@ class Replicator:
     async def start(self, registry: RoomRegistry) -> None:
         """Connect the subscriber; OSError if Redis cannot be reached."""
         self.registry = registry
+        if not self.store.mac.enabled:
+            log.warning(
+                "no cluster key: what nodes exchange through Redis is not authenticated "
+                "(anyone who can write to Redis can forge it; --dev only)"
+            )
         await self.bus.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
 
@@ -129,17 +155,20 @@ class Replicator:
 
     async def refresh(self, doc: Document) -> None:
         """Follow a detached document again and catch it up (subscribe first, so
-        nothing published meanwhile is missed)."""
+        nothing published meanwhile is missed). RoomUnavailable if the room was
+        deleted meanwhile: this copy is being dropped, a new join loads afresh."""
         key = (doc.room_id, doc.name)
         self._waiting[key] = _Pending()
         await self.bus.subscribe(RedisKeys(doc.room_id, doc.name).channel)
         doc.subscribed = True
-        await self._reload(doc)
+        if not await self._reload(doc):
+            raise RoomUnavailable("the room was deleted; join again")
 
     def forget(self, room: RoomId, docs: list[DocName]) -> None:
         """Unsubscribe from a room's documents (it unloaded or was deleted)."""
         for name in docs:
             self._waiting.pop((room, name), None)
+            self.store.forget(room, name)
             self.bus.release(RedisKeys(room, name).channel)
 
     # -- publishing -------------------------------------------------------------
@@ -148,7 +177,8 @@ class Replicator:
         envelope = Envelope(
             EnvelopeKind.AWARENESS, self.node_id, doc.room_id, doc.name, 0, None, data
         )
-        self.bus.publish(RedisKeys(doc.room_id, doc.name).channel, envelope.serialize())
+        sealed = self.store.mac.seal(envelope)
+        self.bus.publish(RedisKeys(doc.room_id, doc.name).channel, sealed.serialize())
 
     def publish_delete(self, room: RoomId) -> None:
         envelope = Envelope(
@@ -160,7 +190,8 @@ class Replicator:
             None,
             Envelope.control_payload(ControlAction.DELETE),
         )
-        self.bus.publish(RedisKeys(room, META).channel, envelope.serialize())
+        sealed = self.store.mac.seal(envelope)
+        self.bus.publish(RedisKeys(room, META).channel, sealed.serialize())
 
     # -- receiving -------------------------------------------------------------
 
@@ -171,6 +202,19 @@ class Replicator:
         except MalformedEnvelope as exc:
             self.stats.dropped += 1
             log.warning("dropped a malformed envelope bytes=%d: %s", len(data), exc)
+            return
+        if not self.store.mac.verify_envelope(envelope):
+            self._count_forged()
+            log.warning(
+                "refused an envelope that fails verification kind=%s room=%s doc=%s "
+                "origin=%s seq=%d bytes=%d",
+                envelope.kind.name,
+                quote(envelope.room),
+                quote(envelope.doc),
+                quote(envelope.origin),
+                envelope.seq,
+                len(data),
+            )
             return
         registry = self.registry
         if registry is None:
@@ -198,7 +242,7 @@ class Replicator:
                 envelope.kind.name,
                 envelope.room,
                 envelope.doc,
-                envelope.origin,
+                quote(envelope.origin),
                 exc,
             )
 
@@ -209,6 +253,7 @@ class Replicator:
             return
         if envelope.seq <= doc.seq:
             return  # seen (a catch-up overlapped the subscription)
+        self.store.note_seq(doc.room_id, doc.name, envelope.seq)
         if envelope.seq != doc.seq + 1:
             self.stats.gaps += 1
             log.warning(
@@ -237,8 +282,18 @@ class Replicator:
             max_entries=1 << 12,
             max_state_bytes=doc.limits.max_awareness_state_bytes,
         )
+        stamped = [e for e in entries if _stamped(e)]
+        if len(stamped) < len(entries):
+            self.stats.dropped += 1
+            log.warning(
+                "dropped %d awareness states without a node's user stamp room=%s doc=%s origin=%s",
+                len(entries) - len(stamped),
+                doc.room_id,
+                doc.name,
+                quote(envelope.origin),
+            )
         changed = doc.awareness.apply_remote(
-            entries, node=("node", envelope.origin), now=time.monotonic()
+            stamped, node=("node", envelope.origin), now=time.monotonic()
         )
         if changed and self.registry is not None:
             self.registry.on_remote_awareness(doc, encode_awareness(changed))
@@ -248,8 +303,10 @@ class Replicator:
             return
         action = envelope.control().get("action")
         if action == ControlAction.DELETE:
-            log.info("room deleted by node=%s room=%s", envelope.origin, room.id)
-            self.registry.on_remote_delete(room.id)
+            # The tombstone is the proof (an old delete envelope, replayed,
+            # must not close the room made again since): check it first.
+            log.info("room deleted by node=%s room=%s", quote(envelope.origin), room.id)
+            self._spawn(self._check_deleted([room.id]))
         else:
             raise MalformedEnvelope(f"unknown control action {action!r}")
 
@@ -275,13 +332,15 @@ class Replicator:
         self._waiting[key] = _Pending(list(held))
         self._spawn(self._reload(doc))
 
-    async def _reload(self, doc: Document, *, reseed_if_lost: bool = False) -> None:
+    async def _reload(self, doc: Document, *, reseed_if_lost: bool = False) -> bool:
         """Read the document back from Redis, apply it, relay what local
-        members lack; re-seed Redis if it lost what this replica holds."""
+        members lack; re-seed Redis if it lost what this replica holds. If the
+        room was deleted since this node loaded it, drop it instead (never
+        write a deleted room back) and return False."""
         key = (doc.room_id, doc.name)
         try:
             before = doc.engine.state_vector()
-            stored = await self.store.load(doc.room_id, doc.name)
+            stored = await self.store.reload(doc.room_id, doc.name)
             lost = reseed_if_lost and stored.seq < doc.seq
             for update in ([stored.snapshot] if stored.snapshot else []) + list(stored.updates):
                 try:
@@ -303,15 +362,28 @@ class Replicator:
                     doc.name,
                     stored.seq,
                 )
+                self.store.reindex(doc.room_id)  # the room index lost it too
+                room = self.registry.rooms.get(doc.room_id) if self.registry else None
+                if room is not None:
+                    room.info_saved = False  # and its record: write it again
                 doc.accept_server_update(doc.engine.full_state())
+        except RoomDeletedElsewhere:
+            self._waiting.pop(key, None)
+            self._drop_deleted(doc.room_id)
+            return False
+        except UnverifiedData as exc:  # counted by the store; nothing applied
+            log.error("catch-up refused room=%s doc=%s: %s", doc.room_id, doc.name, exc)
+            self._waiting.pop(key, None)
+            return True
         except OSError as exc:
             log.warning("catch-up failed room=%s doc=%s: %s", doc.room_id, doc.name, exc)
             self._waiting.pop(key, None)
-            return
+            return True
         pending = self._waiting.pop(key, None)
         if pending is not None:
             for envelope in pending.envelopes:
                 self._on_update(doc, envelope)
+        return True
 
     async def settle(self, doc: Document) -> None:
         """Apply every entry the document's stream holds beyond this replica
@@ -347,6 +419,7 @@ class Replicator:
         if registry is None:
             return
         self.stats.reconnects += 1
+        self.store.reindex()  # Redis may have restarted empty
         docs = [d for room in list(registry.rooms.values()) for d in list(room.docs.values())]
         log.warning("redis reconnected: catching up %d documents", len(docs))
         for doc in docs:
@@ -357,12 +430,49 @@ class Replicator:
             await self._reload(doc, reseed_if_lost=True)
         registry.schedule_flush()
 
-    # -- presence of dead nodes ---------------------------------------------------
+    # -- rooms deleted elsewhere ----------------------------------------------------
+
+    def _suspect_deleted(self, room_id: RoomId) -> None:
+        """The store refused a write: the room may be deleted (its tombstone,
+        checked now, says)."""
+        self._spawn(self._check_deleted([room_id]))
+
+    async def _check_deleted(self, rooms: list[RoomId]) -> None:
+        """Drop those of ``rooms`` whose verified tombstone is newer than this
+        node's copy (the delete envelope is a hint; the tombstone is the proof)."""
+        if not rooms:
+            return
+        try:
+            stale = await self.store.stale_rooms(rooms)
+        except OSError as exc:
+            stop_if_cancelled()
+            log.warning("tombstone check failed: %s; will retry", exc)
+            return
+        for room_id in sorted(stale):
+            self._drop_deleted(room_id)
+
+    def _drop_deleted(self, room_id: RoomId) -> None:
+        registry = self.registry
+        if registry is None or room_id not in registry.rooms:
+            return
+        log.warning(
+            "room deleted elsewhere room=%s: closing its connections, dropping this copy", room_id
+        )
+        registry.on_remote_delete(room_id)
+
+    def _count_forged(self) -> None:
+        self.stats.forged += 1
+
+    # -- presence of dead nodes (and rooms deleted while we were not told) --------
 
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(self.awareness_timeout_s / 3)
             self.sweep(time.monotonic() - self.awareness_timeout_s)
+            if self.registry is not None:
+                # A delete envelope lost on the way (a failed publish) is
+                # caught here: every loaded room's tombstone, one round trip.
+                await self._check_deleted(list(self.registry.rooms))
 
     def sweep(self, older_than: float) -> None:
         registry = self.registry
@@ -374,10 +484,27 @@ class Replicator:
                 if removed:
                     registry.on_remote_awareness(doc, encode_awareness(removed))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _stamped(entry: AwarenessEntry) -> bool:
+    """Whether a remote awareness state carries the ``user`` a node stamps
+    on every state it accepts (``Identity.as_json``: id, name, role)."""
+    if entry.state is None:
+        return True  # a removal
+    try:
+        user = orjson.loads(entry.state).get("user")
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+    return (
+        isinstance(user, dict)
+        and isinstance(user.get("id"), str)
+        and isinstance(user.get("name"), str)
+        and user.get("role") in _ROLES
+    )
 
 
 RemoteHook = Callable[[Document, bytes], None]

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
 
-__all__ = ["LogPosition", "RoomInfo", "Store", "StoredDoc"]
+__all__ = ["LogPosition", "Revocation", "RoomInfo", "Store", "StoredDoc"]
 
 #: Where a log ends, as returned by :meth:`Store.append`; opaque to callers
 #: (a row number in SQLite, a stream id in Redis).
@@ -51,6 +51,59 @@ class RoomInfo:
     retention_days: float | None = None
     created_ms: float = 0.0
     last_activity_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A revoked token (``jti``) or user (``sub``), in one room or all, until
+    ``until_ms`` (protocol.md §10.1). Exactly one of ``jti`` and ``sub`` is set."""
+
+    id: str
+    until_ms: float
+    created_ms: float
+    #: The name of the admin key that revoked (for the audit and the listing).
+    by: str
+    jti: str | None = None
+    sub: str | None = None
+    room: RoomId | None = None
+
+    def applies(self, *, sub: str, jti: str | None, room: str | None, now_ms: float) -> bool:
+        """Whether a token of ``sub`` (with ``jti``) is revoked for ``room`` now.
+        Expired revocations apply to nothing; a sub revocation covers every
+        token of that user, whenever it was issued."""
+        if now_ms >= self.until_ms:
+            return False
+        if self.room is not None and room != self.room:
+            return False
+        if self.jti is not None:
+            return jti == self.jti
+        return sub == self.sub
+
+    def as_json(self) -> dict[str, Any]:
+        """The admin API's shape (and the Redis store's)."""
+        return {
+            "id": self.id,
+            "jti": self.jti,
+            "sub": self.sub,
+            "room": self.room,
+            "until": self.until_ms,
+            "createdAt": self.created_ms,
+            "by": self.by,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Revocation:
+        """The inverse of :meth:`as_json` (KeyError or TypeError if it is not one)."""
+        room = data.get("room")
+        return cls(
+            id=str(data["id"]),
+            until_ms=float(data["until"]),
+            created_ms=float(data["createdAt"]),
+            by=str(data["by"]),
+            jti=None if data.get("jti") is None else str(data["jti"]),
+            sub=None if data.get("sub") is None else str(data["sub"]),
+            room=None if room is None else RoomId(str(room)),
+        )
 
 
 class Store(Protocol):
@@ -99,6 +152,27 @@ class Store(Protocol):
 
     async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
         """The latest ``limit`` records of a room (or of the server: None), oldest first."""
+
+    # -- revocations (protocol.md §10.1) ---------------------------------------------
+
+    async def add_revocation(self, revocation: Revocation) -> None:
+        """Store ``revocation`` (replacing one of its id) and advance the
+        revocation version, in one step."""
+
+    async def delete_revocation(self, revocation_id: str) -> bool:
+        """Remove a revocation and advance the version; False if there was none."""
+
+    async def load_revocations(self) -> tuple[int, list[Revocation]]:
+        """The revocation version and every stored revocation (expired ones
+        too, until purged), read together."""
+
+    async def revocation_version(self) -> int:
+        """A number that changes whenever a revocation is added or deleted
+        (every node polls it to apply revocations made elsewhere)."""
+
+    async def purge_revocations(self, now_ms: float) -> int:
+        """Delete revocations whose ``until_ms`` is at or before ``now_ms``;
+        return how many (the version does not change: they apply to nothing)."""
 
     async def close(self) -> None:
         """Release the backing storage; the store is unusable afterwards."""

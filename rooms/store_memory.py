@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
-from rooms.store import LogPosition, RoomInfo, StoredDoc
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
 __all__ = ["MemoryStore"]
 
@@ -26,6 +26,8 @@ class MemoryStore:
         self._seq = 0
         self._infos: dict[RoomId, RoomInfo] = {}
         self._audit: list[AuditRecord] = []
+        self._revocations: dict[str, Revocation] = {}
+        self._revocation_version = 0
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
         entry = self._docs.get((room, doc))
@@ -76,6 +78,28 @@ class MemoryStore:
     async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
         matching = [r for r in self._audit if room is None or r.room == room]
         return matching[-limit:] if limit > 0 else []
+
+    async def add_revocation(self, revocation: Revocation) -> None:
+        self._revocations[revocation.id] = revocation
+        self._revocation_version += 1
+
+    async def delete_revocation(self, revocation_id: str) -> bool:
+        if self._revocations.pop(revocation_id, None) is None:
+            return False
+        self._revocation_version += 1
+        return True
+
+    async def load_revocations(self) -> tuple[int, list[Revocation]]:
+        return self._revocation_version, list(self._revocations.values())
+
+    async def revocation_version(self) -> int:
+        return self._revocation_version
+
+    async def purge_revocations(self, now_ms: float) -> int:
+        expired = [r.id for r in self._revocations.values() if r.until_ms <= now_ms]
+        for revocation_id in expired:
+            del self._revocations[revocation_id]
+        return len(expired)
 
     async def close(self) -> None:
         self._docs.clear()

@@ -5,12 +5,22 @@ shared across threads), so the event loop never blocks on disk and writes
 are naturally serialized. WAL journaling with ``synchronous=NORMAL``: a
 committed append survives a process crash; a power cut may lose the last
 few hundred milliseconds, which the persister's batching loses anyway.
+
+The files hold session content (health information), so they are the
+server user's alone: the data directory is created 0700, and the database,
+its WAL and its shared-memory file are 0600 whatever the umask (SQLite
+gives the WAL and SHM files the database file's mode; existing files are
+tightened on open). An existing directory that others may enter is the
+operator's choice and is left as it is, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,11 +28,18 @@ from typing import TypeVar
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
-from rooms.store import LogPosition, RoomInfo, StoredDoc
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("collab.rooms")
+
+#: The database file and the two SQLite keeps beside it in WAL mode.
+_SUFFIXES = ("", "-wal", "-shm")
+_DIRECTORY_MODE = 0o700
+_FILE_MODE = 0o600
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -56,6 +73,20 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_room ON audit (room, id);
+CREATE TABLE IF NOT EXISTS revocations (
+    id TEXT PRIMARY KEY,
+    jti TEXT,
+    sub TEXT,
+    room TEXT,
+    until_ms REAL NOT NULL,
+    created_ms REAL NOT NULL,
+    by_admin TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revocation_version (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO revocation_version (one, version) VALUES (1, 0);
 """
 
 
@@ -76,7 +107,11 @@ class SqliteStore:
         return store
 
     def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _prepare_directory(self._path.parent)
+        # Created 0600 before SQLite opens it, so the WAL and SHM files SQLite
+        # creates next get that mode too; files left by an older run are tightened.
+        os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
+        _restrict_files(self._path)
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -84,6 +119,7 @@ class SqliteStore:
         # a redaction must make the disk forget the text (see compact()).
         conn.execute("PRAGMA secure_delete=ON")
         conn.executescript(_SCHEMA)
+        _restrict_files(self._path)  # the WAL and SHM exist now
         self._conn = conn
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -245,6 +281,65 @@ class SqliteStore:
 
         return await self._run(read)
 
+    # -- revocations ----------------------------------------------------------------
+
+    async def add_revocation(self, revocation: Revocation) -> None:
+        r = revocation
+        row = (r.id, r.jti, r.sub, r.room, r.until_ms, r.created_ms, r.by)
+
+        def add() -> None:
+            db = self._db
+            with _transaction(db):
+                db.execute(
+                    "INSERT OR REPLACE INTO revocations "
+                    "(id, jti, sub, room, until_ms, created_ms, by_admin) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                db.execute("UPDATE revocation_version SET version = version + 1")
+
+        await self._run(add)
+
+    async def delete_revocation(self, revocation_id: str) -> bool:
+        def delete() -> bool:
+            db = self._db
+            with _transaction(db):
+                deleted = db.execute("DELETE FROM revocations WHERE id = ?", (revocation_id,))
+                if deleted.rowcount:
+                    db.execute("UPDATE revocation_version SET version = version + 1")
+            return bool(deleted.rowcount)
+
+        return await self._run(delete)
+
+    async def load_revocations(self) -> tuple[int, list[Revocation]]:
+        def load() -> tuple[int, list[Revocation]]:
+            db = self._db
+            with _transaction(db):
+                (version,) = db.execute("SELECT version FROM revocation_version").fetchone()
+                rows = db.execute(
+                    "SELECT id, jti, sub, room, until_ms, created_ms, by_admin "
+                    "FROM revocations ORDER BY created_ms, id"
+                ).fetchall()
+            return int(version), [_revocation(row) for row in rows]
+
+        return await self._run(load)
+
+    async def revocation_version(self) -> int:
+        def version() -> int:
+            return int(self._db.execute("SELECT version FROM revocation_version").fetchone()[0])
+
+        return await self._run(version)
+
+    async def purge_revocations(self, now_ms: float) -> int:
+        def purge() -> int:
+            db = self._db
+            with _transaction(db):
+                return int(
+                    db.execute("DELETE FROM revocations WHERE until_ms <= ?", (now_ms,)).rowcount
+                )
+
+        return await self._run(purge)
+
     async def close(self) -> None:
         def close() -> None:
             if self._conn is not None:
@@ -258,6 +353,36 @@ class SqliteStore:
         self._executor.shutdown(wait=True)
 
 
+def _prepare_directory(directory: Path) -> None:
+    """Create ``directory`` 0700 (its parents as the umask says); an existing
+    one is left as it is, with a warning if group or others may use it."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=_DIRECTORY_MODE)
+    except FileExistsError:
+        current = stat.S_IMODE(directory.stat().st_mode)
+        if current & 0o077:
+            log.warning(
+                "data directory %s is open to group or others (mode %03o); it holds "
+                "session content: chmod 700 it",
+                directory,
+                current,
+            )
+    else:
+        directory.chmod(_DIRECTORY_MODE)  # mkdir's mode is masked by the umask
+
+
+def _restrict_files(database: Path) -> None:
+    """Make the database and its WAL and SHM files (those that exist) 0600."""
+    for suffix in _SUFFIXES:
+        path = database.with_name(database.name + suffix)
+        try:
+            if stat.S_IMODE(path.stat().st_mode) != _FILE_MODE:
+                path.chmod(_FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
 class _transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on error."""
 
@@ -269,6 +394,19 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _revocation(row: tuple[object, ...]) -> Revocation:
+    revocation_id, jti, sub, room, until_ms, created_ms, by = row
+    return Revocation(
+        id=str(revocation_id),
+        until_ms=float(until_ms),  # type: ignore[arg-type]
+        created_ms=float(created_ms),  # type: ignore[arg-type]
+        by=str(by),
+        jti=None if jti is None else str(jti),
+        sub=None if sub is None else str(sub),
+        room=None if room is None else RoomId(str(room)),
+    )
 
 
 def _room_info(row: tuple[object, ...]) -> RoomInfo:

@@ -131,7 +131,7 @@ async def test_updates_past_a_gap_are_bounded_and_integrate_later(
     assert 0 < board.waiting_bytes <= 10 * 200
     # Visible to operators, where the encoded size does not show them.
     async with aiohttp.ClientSession() as http:
-        key = srv.app.security.admin_key
+        key = srv.app.security.dev_admin_key
         answer = await http.get(
             f"{srv.url}/api/rooms/gaps", headers={"Authorization": f"Bearer {key}"}
         )

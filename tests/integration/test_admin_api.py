@@ -240,12 +240,17 @@ async def test_export_formats(api, token_server, client_factory):
     assert status == 400 and body["error"]["code"] == "invalid_payload"
     status, log = await api.call("GET", "/api/rooms/exp/audit")
     check("AuditLog", log)
-    exports = [(r["detail"], r["outcome"]) for r in log["records"] if r["action"] == "export"]
+    exports = [
+        (r["user_id"], r["role"], r["detail"], r["outcome"])
+        for r in log["records"]
+        if r["action"] == "export"
+    ]
+    # Who (the admin key's name, an unnamed key is "admin"), how, and what.
     assert exports == [
-        ("json", "ok"),
-        ("markdown", "ok"),
-        ("svg", "ok"),
-        ("admin", "invalid_payload"),
+        ("admin", "admin", "json via=admin-key", "ok"),
+        ("admin", "admin", "markdown via=admin-key", "ok"),
+        ("admin", "admin", "svg via=admin-key", "ok"),
+        ("admin", "admin", "admin", "invalid_payload"),
     ]
 
 

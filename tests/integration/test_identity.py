@@ -205,6 +205,46 @@ async def test_awareness_user_is_stamped_by_the_server(token_server, client_fact
     assert state["cursor"] == [1, 2]
 
 
+async def test_an_observers_extra_awareness_field_never_reaches_a_participant(
+    token_server, client_factory
+):
+    """protocol.md §3.1: fields off ``--awareness-fields`` are dropped before
+    the state is kept or relayed, whoever sends them (observers too)."""
+    marker = "PHI-MARKER-3f1c"
+    participant = await client_factory(
+        token_server.url, "r", auth={"token": mint("r", name="Pat", sub="p")}
+    )
+    observer = await client_factory(
+        token_server.url, "r", auth={"token": mint("r", role="observer", name="Obs", sub="o")}
+    )
+    await observer.set_awareness(
+        {"cursor": [3, 4], "tool": "pen", "diagnosis": marker, "notes": {"text": marker}}
+    )
+    await participant.wait_for(lambda: observer.doc.client_id in participant.awareness)
+    expected = {
+        "user": {"id": "o", "name": "Obs", "role": "observer"},
+        "cursor": [3, 4],
+        "tool": "pen",
+    }
+    assert participant.awareness[observer.doc.client_id] == expected
+    late = await client_factory(token_server.url, "r", auth={"token": mint("r", sub="late")})
+    await late.wait_for(lambda: observer.doc.client_id in late.awareness)
+    assert late.awareness[observer.doc.client_id] == expected, "nor is it kept for joiners"
+
+
+@pytest.mark.parametrize(
+    ("fields", "kept"),
+    [(("cursor",), {"cursor"}), (("*",), {"cursor", "tool", "custom"})],
+)
+async def test_the_awareness_allow_list_is_a_setting(server_factory, client_factory, fields, kept):
+    srv = await server_factory(awareness_fields=fields)
+    a = await client_factory(srv.url, "r", auth={"name": "Ann"})
+    b = await client_factory(srv.url, "r", auth={"name": "Bob"})
+    await a.set_awareness({"cursor": [1, 1], "tool": "pen", "custom": 1})
+    await b.wait_for(lambda: a.doc.client_id in b.awareness)
+    assert set(b.awareness[a.doc.client_id]) == {"user", *kept}
+
+
 async def test_awareness_for_another_users_client_id_is_refused(token_server, client_factory):
     a = await client_factory(token_server.url, "r", auth={"token": mint("r", sub="a")})
     b = await client_factory(token_server.url, "r", auth={"token": mint("r", sub="b")})

@@ -108,10 +108,13 @@ async def test_a_facilitator_token_may_export_its_own_room_only(token_server, cl
         token_server.url, "clinic-7/a", auth={"token": mint("clinic-7/a", sub="w")}
     )
     await writer.send_chat("for the record")
+    # A valid token that may not export is refused with its reason (403); a
+    # prefix token may not export at all (protocol.md §10.1, issue 13).
     cases = [
-        (mint("clinic-7/*", role="facilitator"), "clinic-7%2Fa", 200),
-        (mint("clinic-7/a", role="participant"), "clinic-7%2Fa", 401),
-        (mint("clinic-7/b", role="facilitator"), "clinic-7%2Fa", 401),
+        (mint("clinic-7/a", role="facilitator"), "clinic-7%2Fa", 200),
+        (mint("clinic-7/*", role="facilitator"), "clinic-7%2Fa", 403),
+        (mint("clinic-7/a", role="participant"), "clinic-7%2Fa", 403),
+        (mint("clinic-7/b", role="facilitator"), "clinic-7%2Fa", 403),
         ("not-a-token", "clinic-7%2Fa", 401),
     ]
     async with aiohttp.ClientSession() as http:

@@ -38,9 +38,10 @@ async def synced_pair(server, client_factory, js_peer, room: str, **js_config: A
     await js.wait_synced()
     # y-protocols starts every Awareness with the state {} at clock 0, which
     # no peer applies (a remote entry needs a clock above 0 to be new), so the
-    # JS peer announces itself with a state of its own.
-    await js.request("awareness-field", field="peer", value="js")
-    await py.wait_for(lambda: py.awareness.get(js.client_id, {}).get("peer") == "js")
+    # JS peer announces itself with a state of its own (in a field the
+    # server's awareness allow-list keeps: protocol.md §3.1).
+    await js.request("awareness-field", field="status", value="js")
+    await py.wait_for(lambda: py.awareness.get(js.client_id, {}).get("status") == "js")
     return py, js
 
 
@@ -177,7 +178,7 @@ async def test_js_awareness_reaches_python_and_is_removed(server, client_factory
     await js.request("awareness-field", field="cursor", value={"x": 12.5, "y": -3})
     await py.wait_for(lambda: "cursor" in py.awareness.get(jsid, {}))
     seen = py.awareness[jsid]
-    assert seen["peer"] == "js"
+    assert seen["status"] == "js"
     assert seen["cursor"] == {"x": 12.5, "y": -3}
     # The server may stamp `user` from the connection's identity (protocol.md
     # §9); the name is the connect name either way.
@@ -186,7 +187,7 @@ async def test_js_awareness_reaches_python_and_is_removed(server, client_factory
     # setLocalState replaces the whole state.
     await js.request("awareness", state={"cursor": {"x": 1, "y": 2}, "tool": "pen"})
     await py.wait_for(lambda: py.awareness.get(jsid, {}).get("tool") == "pen")
-    assert "peer" not in py.awareness[jsid]
+    assert "status" not in py.awareness[jsid]
     assert py.awareness[jsid]["cursor"] == {"x": 1, "y": 2}
 
     # And the other way: Python's state reaches the JS provider.

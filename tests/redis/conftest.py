@@ -25,6 +25,11 @@ async def node_factory(tmp_path) -> Callable[..., Awaitable[CollabNode]]:
     async def make(
         redis_url: str, node_id: str, *extra: str, port: int | None = None, start: bool = True
     ) -> CollabNode:
+        """A node on ``redis_url`` (any URL: redis://user:password@..., rediss://,
+        unix://...?db=N); ``extra`` flags after the defaults, e.g. the Redis
+        options --redis-password-file, --redis-tls-ca, --redis-tls-cert and
+        --redis-tls-key (tests/redis/test_redis_security.py). With ``start``
+        False the caller starts it (a start expected to fail)."""
         node = CollabNode(
             tmp_path,
             "--jwt-secret",

@@ -74,7 +74,7 @@ async def test_keys_carry_the_room_verbatim_and_hash_tag(redis_server):
         )
         assert RedisKeys(ROOM, BOARD).channel == "collab:{clinic-7/group-a}:doc:board:ch"
         await store.delete_room(ROOM)
-        assert await store.room_keys(ROOM) == []
+        assert await store.room_keys(ROOM) == ["collab:{clinic-7/group-a}:deleted"]
     finally:
         await store.close()
 

@@ -190,6 +190,38 @@ def test_stamp_user():
     assert entries[0].state_value()["user"] == {"name": "Mallory"}  # inputs untouched
 
 
+def test_stamp_user_drops_fields_not_on_the_allowed_list():
+    """Fields outside the allow-list are dropped, not refused: an observer's
+    client (or anyone's) cannot relay what the platform did not allow."""
+    state = {
+        "user": {"name": "Mallory"},
+        "cursor": {"x": 1},
+        "diagnosis": "F32.1",
+        "nested": {"cursor": 2},
+    }
+    entries = (entry(1, 2, state), AwarenessEntry(2, 3, None), entry(3, 1, {"notes": "x"}))
+    stamped = stamp_user(entries, {"id": "u1"}, allowed_fields=frozenset({"cursor", "tool"}))
+    assert [(e.client_id, e.clock) for e in stamped] == [(1, 2), (2, 3), (3, 1)]
+    assert stamped[0].state_value() == {"user": {"id": "u1"}, "cursor": {"x": 1}}
+    assert stamped[1].state is None, "a removal stays a removal"
+    assert stamped[2].state_value() == {"user": {"id": "u1"}}, "nothing left but the stamp"
+
+
+def test_stamp_user_always_stamps_user_even_when_it_is_not_listed():
+    stamped = stamp_user(
+        [entry(1, 1, {"user": {"id": "forged"}, "cursor": [0, 0]})],
+        {"id": "u1"},
+        allowed_fields=frozenset({"cursor"}),
+    )
+    assert stamped[0].state_value() == {"user": {"id": "u1"}, "cursor": [0, 0]}
+
+
+def test_stamp_user_without_a_list_keeps_every_field():
+    state = {"cursor": 1, "anything": {"deep": True}}
+    (stamped,) = stamp_user([entry(1, 1, state)], {"id": "u1"}, allowed_fields=None)
+    assert stamped.state_value() == {**state, "user": {"id": "u1"}}
+
+
 # -- table -------------------------------------------------------------------------------
 
 

@@ -83,3 +83,52 @@ def test_token_errors(args, needle):
     done = run("--room", "r", "--role", "participant", "--name", "A", *args)
     assert done.returncode == 2
     assert needle in done.stderr
+
+
+def test_minted_tokens_carry_iat_and_jti_and_live_within_the_maximum():
+    """issue 13, finding 5: ``collab token`` mints what the server accepts."""
+    import jwt
+
+    done = run(
+        "--room",
+        "r",
+        "--role",
+        "participant",
+        "--name",
+        "A",
+        "--jti",
+        "ops-42",
+        env={"COLLAB_JWT_SECRET": SECRET},
+    )
+    assert done.returncode == 0, done.stderr
+    claims = jwt.decode(done.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["jti"] == "ops-42"
+    assert claims["exp"] - claims["iat"] == 3600
+    # A lower maximum lowers the default lifetime to it ...
+    done = run(
+        "--room",
+        "r",
+        "--role",
+        "participant",
+        "--name",
+        "A",
+        env={"COLLAB_JWT_SECRET": SECRET, "COLLAB_JWT_MAX_TTL_S": "600"},
+    )
+    assert done.returncode == 0, done.stderr
+    claims = jwt.decode(done.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 600 and len(claims["jti"]) >= 16
+    # ... and a lifetime past it is refused, as the server would refuse the token.
+    for ttl, code in (("14400", 0), ("14401", 2)):
+        done = run(
+            "--room",
+            "r",
+            "--role",
+            "participant",
+            "--name",
+            "A",
+            "--ttl-s",
+            ttl,
+            env={"COLLAB_JWT_SECRET": SECRET},
+        )
+        assert done.returncode == code, done.stderr
+    assert "maximum lifetime" in done.stderr

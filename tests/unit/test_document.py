@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 
+import orjson
 import pytest
 from pycrdt import Doc, Map
 
+from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
 from crdt.engine import engine_factory
 from crdt.errors import EnginePanic, MalformedUpdate
 from crdt.types import DocName, RoomId, UserId
@@ -96,3 +98,25 @@ def test_the_default_limit_refuses_it_before_the_engine():
         doc.receive_update(POISON, ANN)
     assert not isinstance(info.value, EnginePanic)
     assert "clock range" in str(info.value)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_awareness_fields_off_the_list_are_dropped_for_every_role(role):
+    """protocol.md §3.1: what is relayed and what joiners get has only the
+    allowed fields and the server's ``user``, whoever sent it."""
+    limits = Limits(awareness_fields=frozenset({"cursor"}))
+    doc = Document(RoomId("r"), DocName("board"), engine_factory("pycrdt")(), limits)
+    who = Identity(UserId("obs"), "Olga", role)
+    state = {"user": {"id": "forged"}, "cursor": [1, 2], "note": "PHI-MARKER"}
+    payload = encode_awareness([AwarenessEntry(7, 1, orjson.dumps(state).decode())])
+    relayed = doc.receive_awareness(payload, owner="sid-1", identity=who)
+    assert relayed is not None
+    for data in (relayed, doc.awareness_snapshot()):
+        (got,) = decode_awareness(data, max_entries=4, max_state_bytes=4096)
+        assert got.state_value() == {"user": who.as_json(), "cursor": [1, 2]}
+
+
+def test_the_default_limits_allow_the_default_awareness_fields():
+    from collab.config import AWARENESS_FIELDS
+
+    assert Limits().awareness_fields == frozenset(AWARENESS_FIELDS)

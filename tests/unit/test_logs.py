@@ -3,6 +3,7 @@ message or source text, whatever an exception or a client string holds."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collab.logs import SafeFormatter
+from collab.logs import JsonFormatter, SafeFormatter, user_ref
 
 MARKER = "MARKER-7f3a-session-content"
 
@@ -194,3 +195,127 @@ def test_configure_logging_covers_every_way_a_record_reaches_stderr():
     assert len(lines) == len(expected), lines
     for line, start in zip(lines, expected, strict=True):
         assert start in line, (start, line)
+
+
+# -- --log-format json ------------------------------------------------------------------
+
+JSON_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def test_json_is_one_object_with_the_same_exception_rendering():
+    rec = record("handled %s", "x", exc_info=caught())
+    line = JsonFormatter(FORMAT).format(rec)
+    assert len(line.splitlines()) == 1 and MARKER not in line and "Traceback" not in line
+    entry = json.loads(line)
+    assert set(entry) == {"ts", "level", "logger", "message", "exception"}
+    assert JSON_TS.fullmatch(entry["ts"])
+    assert (entry["level"], entry["logger"], entry["message"]) == (
+        "ERROR",
+        "collab.test",
+        "handled x",
+    )
+    text = SafeFormatter(FORMAT).format(record("handled %s", "x", exc_info=caught()))
+    assert text.endswith(" | exception: " + entry["exception"])
+    assert entry["exception"].startswith("ValueError at ")
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r", "\x1b[2J", "\u2028", "\x85", "\x7f"])
+def test_json_messages_are_escaped_as_in_text(brk):
+    rec = record("user said %s", f"a{brk}b")
+    line = JsonFormatter(FORMAT).format(rec)
+    assert len(line.splitlines()) == 1
+    assert all(ch >= " " and ch not in "\x7f\x85\u2028\u2029" for ch in line), repr(line)
+    text = SafeFormatter("%(message)s").format(record("user said %s", f"a{brk}b"))
+    assert json.loads(line)["message"] == text
+
+
+def test_json_stack_and_cached_text():
+    rec = record(
+        "here",
+        stack_info='Stack (most recent call last):\n  File "/a/b/c.py", line 3, in f\n    secret()',
+    )
+    rec.exc_text = "Traceback (most recent call last):\n  " + MARKER
+    entry = json.loads(JsonFormatter(FORMAT).format(rec))
+    assert entry["stack"] == "b/c.py:3 in f"
+    assert entry["exception"] == "(text left out)"
+    assert MARKER not in json.dumps(entry)
+
+
+def test_configure_logging_json_covers_every_way_a_record_reaches_stderr():
+    """As the text test above, with ``log_format="json"``: every line is a
+    JSON object, nothing of the marker, access lines off by default."""
+    script = textwrap.dedent(
+        f"""
+        import logging, threading, warnings
+        from collab.logs import configure_logging
+        configure_logging("info", log_format="json")
+        mark = {MARKER!r}
+        logging.getLogger("collab.x").error("handled", exc_info=ValueError(mark))
+        def work():
+            raise KeyError(mark)
+        thread = threading.Thread(target=work, name="worker")
+        thread.start()
+        thread.join()
+        warnings.warn("deprecated\\n" + mark)
+        logging.getLogger("aiohttp.access").info("GET /" + mark)
+        raise RuntimeError(mark)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 1
+    assert MARKER not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    entries = [json.loads(line) for line in proc.stderr.splitlines()]
+    got = [(e["level"], e["logger"], e["message"], e.get("exception", "")) for e in entries]
+    assert [g[:3] for g in got] == [
+        ("ERROR", "collab.x", "handled"),
+        ("ERROR", "collab", "uncaught exception in thread worker"),
+        ("WARNING", "py.warnings", "UserWarning at <string>:12"),
+        ("CRITICAL", "collab", "uncaught exception"),
+    ]
+    assert got[0][3] == "ValueError"
+    assert got[1][3].startswith("KeyError at ") and got[3][3].startswith("RuntimeError at ")
+
+
+@pytest.mark.parametrize(("mode", "written"), [("off", False), ("scrubbed", True), ("full", True)])
+def test_the_access_log_setting_drives_the_access_logger(mode, written):
+    script = textwrap.dedent(
+        f"""
+        import logging
+        from collab.logs import configure_logging
+        configure_logging("error", access_log={mode!r})
+        logging.getLogger("aiohttp.access").info("request method=GET status=200")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0
+    assert ("request method=GET" in proc.stderr) is written, proc.stderr
+
+
+def test_user_ref_is_stable_per_process_and_names_no_one():
+    email = "jane.doe@example.org"
+    ref = user_ref(email)
+    assert re.fullmatch(r"h-[0-9a-f]{12}", ref)
+    assert user_ref(email) == ref and user_ref("john@example.org") != ref
+    assert "jane" not in ref and "example" not in ref
+    script = f"from collab.logs import user_ref; print(user_ref({email!r}))"
+    other = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert re.fullmatch(r"h-[0-9a-f]{12}", other.stdout.strip())
+    assert other.stdout.strip() != ref, "another process keys its references apart"

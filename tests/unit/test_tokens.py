@@ -163,6 +163,7 @@ def test_not_yet_valid():
             "name": "A",
             "room": str(ROOM),
             "role": "participant",
+            "iat": int(time.time()),
             "nbf": int(time.time()) + 600,
             "exp": int(time.time()) + 3600,
         },

@@ -78,9 +78,10 @@ function measureText (text) {
 }
 
 export class Board {
-  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {} }) {
+  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {}, onContextMenu = () => {} }) {
     this.user = user
     this.onChange = onChange
+    this.onContextMenu = onContextMenu
     this.onReadOnlyAttempt = onReadOnlyAttempt
     this.onFullAttempt = onFullAttempt
     this.view = { x: 0, y: 0, k: 1 }
@@ -138,7 +139,10 @@ export class Board {
     s.addEventListener('pointerleave', () => this.publishCursor(null))
     s.addEventListener('dblclick', (e) => this.onDoubleClick(e))
     s.addEventListener('wheel', (e) => this.onWheel(e), { passive: false })
-    s.addEventListener('contextmenu', (e) => e.preventDefault())
+    s.addEventListener('contextmenu', (e) => {
+      e.preventDefault()
+      this.onContext(e)
+    })
     this.editor.addEventListener('input', () => this.onEditorInput())
     this.editor.addEventListener('blur', () => this.closeEditor())
     this.editor.addEventListener('keydown', (e) => {
@@ -1103,6 +1107,30 @@ export class Board {
     }, 40)
   }
 
+  /**
+   * A secondary click (or a long press): the shapes it is about are the
+   * selection if it hit a selected shape, else the shape it hit (selected
+   * first when the board is writable). Read-only boards are hit-tested too,
+   * so a facilitator can act on a shape after the session ended.
+   */
+  onContext (e) {
+    if (!this.doc || this.gesture) return
+    const id = this.hitTest(this.toBoard(e))
+    let ids = []
+    if (id && this.selection.has(id)) {
+      ids = [...this.selection]
+    } else if (id) {
+      ids = [id]
+      if (this.writable) {
+        if (this.tool !== 'select') this.setTool('select')
+        this.selection = new Set([id])
+        this.renderOverlay()
+        this.onChange()
+      }
+    }
+    this.onContextMenu({ ids, x: e.clientX, y: e.clientY })
+  }
+
   // -- text editing --------------------------------------------------------------
 
   openEditor (id, isNew) {
@@ -1159,6 +1187,9 @@ export class Board {
     if (!ed) return
     this.editing = null
     this.editor.hidden = true
+    // The editor is not the document: keep no copy of the text once closed
+    // (the shape may have been redacted meanwhile).
+    this.editor.value = ''
     const node = this.elements.get(ed.id)
     if (node) node.classList.remove('editing')
     if (!this.doc) return

@@ -1,6 +1,7 @@
 // Who is here (from the board's awareness; the server stamps `user`), with the
-// facilitator's per-person controls: mute (§6.3 mod:mute) and remove (mod:remove).
-import { el, ROLE_LABELS, roleColor } from './util.js'
+// facilitator's per-person controls: mute (§6.3 mod:mute), remove (mod:remove)
+// and the role in this session (mod:role: participant or observer).
+import { el, effectiveRole, ROLE_LABELS, roleColor } from './util.js'
 import { icon } from './icons.js'
 
 const ROLE_ORDER = { facilitator: 0, participant: 1, observer: 2 }
@@ -16,7 +17,7 @@ export class People {
     this.moderate = moderate
     this.confirm = confirm
     this.awareness = null
-    this.state = { muted: [], removed: [], ended: false }
+    this.state = { muted: [], removed: [], roles: {}, ended: false }
     this.canModerate = false
     this.known = new Map([[user.id, user.name]])
     this.list = el('ul', { class: 'people-list', 'aria-label': 'People in this session' })
@@ -44,15 +45,25 @@ export class People {
     this.render()
   }
 
-  /** The people present: one entry per user id (several tabs count once). */
+  /**
+   * The people present: one entry per user id (several tabs count once), each
+   * with the role they have now: a facilitator's override wins over the role
+   * in their awareness state, which the server stamps only when they next send
+   * one (`overridden`: the role comes from an override).
+   */
   present () {
+    const roles = this.state.roles || {}
     const users = new Map()
-    users.set(this.user.id, { id: this.user.id, name: this.user.name, role: this.user.role, self: true })
+    const entry = (id, name, role, self) => {
+      const now = effectiveRole(role, id, roles)
+      return { id, name, role: now, overridden: role !== 'facilitator' && Object.prototype.hasOwnProperty.call(roles, id), self }
+    }
+    users.set(this.user.id, entry(this.user.id, this.user.name, this.user.role, true))
     if (this.awareness) {
       for (const [clientId, state] of this.awareness.getStates()) {
         if (clientId === this.awareness.clientID || !state || !state.user || typeof state.user.id !== 'string') continue
         const u = state.user
-        if (!users.has(u.id)) users.set(u.id, { id: u.id, name: String(u.name || 'Guest'), role: u.role, self: false })
+        if (!users.has(u.id)) users.set(u.id, entry(u.id, String(u.name || 'Guest'), u.role, false))
         this.known.set(u.id, String(u.name || 'Guest'))
       }
     }
@@ -81,6 +92,21 @@ export class People {
           mute.addEventListener('click', () => this.moderate('mod:mute', { userId: p.id, muted: !isMuted }))
           actions.append(mute)
         }
+        if (p.role === 'participant' || p.role === 'observer') {
+          // The override takes effect at once on all their connections (§6.3).
+          const toObserver = p.role === 'participant'
+          const role = el('button', {
+            type: 'button',
+            class: 'icon-button small role-button',
+            'data-role-action': toObserver ? 'observer' : 'participant',
+            'aria-label': (toObserver ? 'Make observer: ' : 'Make participant: ') + p.name,
+            title: toObserver
+              ? 'Make ' + p.name + ' an observer: they can follow the board and chat but not change them'
+              : 'Make ' + p.name + ' a participant: they can draw and chat'
+          }, icon(toObserver ? 'eye' : 'pen', 16))
+          role.addEventListener('click', () => this.moderate('mod:role', { userId: p.id, role: toObserver ? 'observer' : 'participant' }))
+          actions.append(role)
+        }
         const remove = el('button', {
           type: 'button', class: 'icon-button small danger', 'aria-label': 'Remove ' + p.name + ' from the session', title: 'Remove ' + p.name
         }, icon('remove', 16))
@@ -94,7 +120,10 @@ export class People {
       return el('li', { class: 'person', 'data-user': p.id },
         el('span', { class: 'avatar', 'aria-hidden': 'true', style: 'background:' + roleColor(p.role) }, initials(p.name)),
         el('span', { class: 'person-name' }, p.name, p.self ? el('span', { class: 'you' }, ' (you)') : null),
-        el('span', { class: 'role-badge role-' + p.role }, ROLE_LABELS[p.role] || p.role),
+        el('span', {
+          class: 'role-badge role-' + p.role + (p.overridden ? ' role-overridden' : ''),
+          title: p.overridden ? 'Set by a facilitator in this session' : null
+        }, ROLE_LABELS[p.role] || p.role, p.overridden ? el('span', { class: 'visually-hidden' }, ' (set by a facilitator)') : null),
         isMuted ? el('span', { class: 'muted-flag', title: 'Muted', 'aria-label': 'muted' }, icon('mute', 14)) : null,
         actions)
     }))

@@ -7,8 +7,8 @@ import { Chat } from './chat.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog } from './dialogs.js'
 import { icon } from './icons.js'
-import { devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
-import { el, fetchConfig, roomFromPath, toast, validRoomId, ROLE_LABELS } from './util.js'
+import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
+import { el, effectiveRole, fetchConfig, parseRoles, roomFromPath, toast, validRoomId, ROLE_LABELS } from './util.js'
 
 /** Disconnect reasons after which the server will not let this token back in. */
 const BLOCKING = {
@@ -195,7 +195,11 @@ class Session {
   constructor ({ root, room, config, entry, identity, embedded, gate }) {
     Object.assign(this, { root, room, config, entry, identity, embedded, gate })
     this.token = entry.token
-    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [], full: [] }
+    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [], roles: {}, full: [] }
+    // No toast for the state a page finds when it joins, only for changes after.
+    this.stateSeen = false
+    // The role the server last told this page it has (room:state), once re-announced.
+    this.announcedRole = null
     this.status = { board: 'connecting', chat: 'connecting', meta: 'connecting' }
     this.synced = false
     this.everConnected = false
@@ -214,6 +218,11 @@ class Session {
 
   get isFacilitator () {
     return this.identity.role === 'facilitator'
+  }
+
+  /** This user's role in the room: the token's, or a facilitator's override (§6.3 `mod:role`). */
+  get role () {
+    return effectiveRole(this.identity.role, this.identity.id, this.roomState.roles)
   }
 
   // -- providers ---------------------------------------------------------------
@@ -262,7 +271,7 @@ class Session {
       if (status === 'connected') this.everConnected = true
       this.renderStatus()
     })
-    socket.on('room:state', (state) => this.applyRoomState(state))
+    socket.on('room:state', (state) => this.applyRoomState(state, true))
     socket.on('collab:error', (err) => this.onServerError(provider, name, err))
     socket.on('connect_error', (err) => {
       if (!this.isCurrent(provider, name)) return
@@ -370,24 +379,36 @@ class Session {
       ended: meta.get('ended') === true,
       muted: flagged(this.metaDoc.getMap('muted')),
       removed: flagged(this.metaDoc.getMap('removed')),
+      roles: parseRoles(Object.fromEntries(this.metaDoc.getMap('roles').entries())),
       // Only room:state says which documents are full; the meta document does not.
       full: this.roomState.full
     })
   }
 
-  applyRoomState (state) {
+  /** The room's state, from room:state (`fromServer`) or the meta document. */
+  applyRoomState (state, fromServer = false) {
     if (!state || typeof state !== 'object' || this.destroyed) return
     const prev = this.roomState
+    const prevRole = this.role
+    const seen = this.stateSeen
+    this.stateSeen = true
     this.roomState = {
       title: typeof state.title === 'string' ? state.title : '',
       locked: state.locked === true,
       ended: state.ended === true,
       muted: Array.isArray(state.muted) ? state.muted.map(String) : [],
       removed: Array.isArray(state.removed) ? state.removed.map(String) : [],
+      roles: parseRoles(state.roles),
       full: Array.isArray(state.full) ? state.full.map(String) : []
     }
     const now = this.roomState
     const me = this.identity.id
+    const role = this.role
+    if (seen && prevRole !== role && !now.ended) {
+      toast(role === 'observer'
+        ? 'A facilitator made you an observer: you can follow the board and chat but not change them.'
+        : 'A facilitator made you a participant: you can draw and chat.', 'info')
+    }
     if (prev.locked !== now.locked && !now.ended && !this.isFacilitator) {
       toast(now.locked ? 'The facilitator locked the board.' : 'The facilitator unlocked the board.', 'info')
     }
@@ -396,11 +417,28 @@ class Session {
       toast(now.muted.includes(me) ? 'A facilitator muted you in the chat.' : 'You can chat again.', 'info')
     }
     this.renderState()
+    // The server stamps a connection with its role when it connects: only a
+    // change after that needs our presence sent again.
+    if (fromServer && this.announcedRole === null) this.announcedRole = role
+    else if (fromServer && role !== this.announcedRole) this.reannounce(role)
+  }
+
+  /**
+   * Send our presence again after the server changed our role: it stamps every
+   * awareness state with the connection's current role (§3.1, §6.3), so the
+   * others see the new role on our cursor and in their list of people.
+   */
+  reannounce (role) {
+    const awareness = this.board && this.board.awareness
+    if (!awareness || !this.board.socket.connected) return
+    this.announcedRole = role
+    awareness.setLocalState({ ...(awareness.getLocalState() || {}) })
   }
 
   block (code, message) {
     if (this.blocked) return
     this.blocked = code
+    this.closeContextMenu()
     for (const p of this.providers()) {
       if (code !== 'expired_token') p.socket.disconnect()
     }
@@ -462,7 +500,8 @@ class Session {
 
   // -- moderation and export ---------------------------------------------------------
 
-  async moderate (event, payload) {
+  /** A moderation event (§6.3); `messages` words its error codes for this action. */
+  async moderate (event, payload, messages = {}) {
     const socket = [this.board, this.chatProvider, this.metaProvider].map((p) => p && p.socket).find((s) => s && s.connected)
     if (!socket) {
       toast('You are offline: try again when the connection is back.', 'error')
@@ -477,7 +516,7 @@ class Session {
     }
     if (!ack || !ack.ok) {
       const err = (ack && ack.error) || {}
-      toast(describe(err.code, err.message), 'error')
+      toast(messages[err.code] || describe(err.code, err.message), 'error')
       return null
     }
     if (ack.state) this.applyRoomState(ack.state)
@@ -493,6 +532,13 @@ class Session {
       })
       if (!res.ok) {
         const body = await res.json().catch(() => ({}))
+        const code = body.error && typeof body.error.code === 'string' ? body.error.code : ''
+        const refusal = this.exportRefusal(res.status, code)
+        if (refusal) {
+          // An instruction for the platform's people: leave it up long enough to read.
+          toast(refusal, 'error', 15000)
+          return
+        }
         throw new Error((body.error && body.error.message) || 'HTTP ' + res.status)
       }
       const blob = await res.blob()
@@ -508,6 +554,86 @@ class Session {
     }
   }
 
+  /** The shape menu of a secondary click: facilitators only (redact, delete). */
+  openContextMenu ({ ids, x, y }) {
+    this.closeContextMenu()
+    if (!this.isFacilitator || this.blocked || !ids.length) return
+    const items = []
+    const one = ids.length === 1
+    if (this.canvas.writable) {
+      const del = el('button', { type: 'button', role: 'menuitem' }, icon('trash', 16), one ? 'Delete shape' : 'Delete ' + ids.length + ' shapes')
+      del.addEventListener('click', () => {
+        this.closeContextMenu()
+        this.canvas.selection = new Set(ids)
+        this.canvas.deleteSelection()
+      })
+      items.push(del)
+    }
+    const redact = el('button', { type: 'button', role: 'menuitem', class: 'danger' }, icon('redact', 16), one ? 'Redact shape…' : 'Redact ' + ids.length + ' shapes…')
+    redact.addEventListener('click', () => {
+      this.closeContextMenu()
+      this.redactShapes(ids)
+    })
+    items.push(redact)
+    this.contextMenu.replaceChildren(...items)
+    this.contextMenu.hidden = false
+    // Inside the window, next to the pointer.
+    const w = this.contextMenu.offsetWidth
+    const h = this.contextMenu.offsetHeight
+    this.contextMenu.style.left = Math.max(4, Math.min(x, window.innerWidth - w - 4)) + 'px'
+    this.contextMenu.style.top = Math.max(4, Math.min(y, window.innerHeight - h - 4)) + 'px'
+    items[0].focus()
+  }
+
+  closeContextMenu () {
+    if (this.contextMenu.hidden) return
+    this.contextMenu.hidden = true
+    this.contextMenu.replaceChildren()
+  }
+
+  /**
+   * Redact shapes (`mod:redact-shape`, §6.3): unlike a delete, which is an
+   * ordinary change anyone's undo can take back, the server erases each shape
+   * and all it held from the board's history and storage for good.
+   */
+  async redactShapes (ids) {
+    if (!this.isFacilitator || !ids.length) return
+    const one = ids.length === 1
+    const ok = await confirmDialog(
+      (one ? 'Redact this shape for everyone?' : 'Redact these ' + ids.length + ' shapes for everyone?') +
+      ' Unlike Delete, which can be undone, redaction removes ' + (one ? 'the shape' : 'the shapes') +
+      ' and everything in ' + (one ? 'it' : 'them') + ' (such as the text of a note) from the session for good:' +
+      ' from the board, its history and the server\'s storage. It cannot be undone.',
+      one ? 'Redact shape' : 'Redact ' + ids.length + ' shapes')
+    if (!ok) return
+    let done = 0
+    for (const shapeId of ids) {
+      if (await this.moderate('mod:redact-shape', { shapeId, doc: BOARD_DOC }, REDACT_SHAPE_ERRORS)) done++
+      else break
+    }
+    if (done) {
+      toast(done === 1 ? 'Shape redacted: it is gone for everyone, for good.' : done + ' shapes redacted: they are gone for everyone, for good.', 'info')
+    }
+  }
+
+  /** Why the server refused this page's token for an export (§10.1), in words; '' if not known. */
+  exportRefusal (status, code) {
+    const claim = (decodeToken(this.token) || {}).room
+    if (code === 'permission_denied') {
+      if (typeof claim === 'string' && claim.endsWith('/*')) {
+        return 'Export refused: your access token covers every room under ' + claim.slice(0, -1) +
+          ' and exports need a token for this one room. The platform must open the session with a token for exactly "' +
+          this.room + '" to export it.'
+      }
+      return 'Export refused: exports need a facilitator\'s token for exactly this room. Ask the platform to open the session with one.'
+    }
+    if (code === 'wrong_room') return 'Export refused: your access token is for another room.'
+    if (code === 'removed') return 'Export refused: a facilitator removed you from this session.'
+    if (code === 'revoked') return 'Export refused: your access token was revoked.'
+    if (status === 401) return 'Export refused: the server no longer accepts your access token (it may have expired). Open the session again from your platform.'
+    return ''
+  }
+
   // -- UI ----------------------------------------------------------------------------
 
   build () {
@@ -516,7 +642,8 @@ class Session {
       user,
       onChange: () => this.renderTools(),
       onReadOnlyAttempt: () => toast(this.readOnlyReason() || 'You cannot draw right now.', 'warn'),
-      onFullAttempt: () => toast(BOARD_FULL, 'warn')
+      onFullAttempt: () => toast(BOARD_FULL, 'warn'),
+      onContextMenu: (info) => this.openContextMenu(info)
     })
     this.chat = new Chat({
       user,
@@ -524,7 +651,11 @@ class Session {
       redact: (messageId) => this.moderate('mod:redact', { messageId }),
       confirm: confirmDialog
     })
-    this.people = new People({ user, moderate: (e, p) => this.moderate(e, p), confirm: confirmDialog })
+    this.people = new People({
+      user,
+      moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : {}),
+      confirm: confirmDialog
+    })
 
     // Header
     this.titleEl = el('h1', { class: 'session-title' }, this.room)
@@ -565,7 +696,8 @@ class Session {
       this.facilitatorBar.append(this.lockButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
     }
 
-    const who = el('span', { class: 'whoami' }, user.name, ' · ', el('span', { class: 'role-badge role-' + user.role }, ROLE_LABELS[user.role]))
+    this.roleBadge = el('span', { class: 'role-badge role-' + user.role }, ROLE_LABELS[user.role])
+    const who = el('span', { class: 'whoami' }, user.name, ' · ', this.roleBadge)
     const header = el('header', { class: 'topbar' },
       el('div', { class: 'title-wrap' }, this.titleEl, this.roomIdEl),
       this.statusEl,
@@ -620,14 +752,37 @@ class Session {
     fit.addEventListener('click', () => this.canvas.fit())
     const zoombar = el('div', { class: 'zoombar', role: 'toolbar', 'aria-label': 'Zoom' }, zoomOut, this.zoomLabel, zoomIn, fit)
 
-    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar)
+    // What a facilitator can do with the selected shapes besides the tools: redact them.
+    this.redactButton = el('button', {
+      type: 'button', class: 'tool-button labeled danger', 'aria-label': 'Redact the selection', title: 'Remove the selected shapes and their content for good'
+    }, icon('redact', 18), el('span', {}, 'Redact'))
+    this.redactButton.addEventListener('click', () => this.redactShapes([...this.canvas.selection]))
+    this.selectionBar = el('div', { class: 'selectionbar', role: 'toolbar', 'aria-label': 'Selection', hidden: true }, this.redactButton)
+    this.contextMenu = el('div', { class: 'menu context-menu', role: 'menu', 'aria-label': 'Shape actions', hidden: true })
+    this.contextMenu.addEventListener('keydown', (e) => {
+      const items = [...this.contextMenu.querySelectorAll('[role="menuitem"]')]
+      const at = items.indexOf(document.activeElement)
+      if (e.key === 'Escape' || e.key === 'Tab') {
+        e.preventDefault()
+        e.stopPropagation()
+        this.closeContextMenu()
+        this.canvas.svg.focus({ preventScroll: true })
+      } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault()
+        e.stopPropagation()
+        items[(at + (e.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length].focus()
+      }
+    })
+    document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
+
+    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': 'People and chat' },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, 'Chat'),
       this.chat.root)
     this.workspace = el('div', { class: 'workspace' }, tools, boardArea, this.panel)
     this.blocker = el('div', { class: 'blocker', hidden: true })
-    this.root.replaceChildren(el('div', { class: 'session' }, header, this.banners, this.workspace), this.blocker)
+    this.root.replaceChildren(el('div', { class: 'session' }, header, this.banners, this.workspace), this.contextMenu, this.blocker)
     this.renderPanel()
     this.renderState()
     this.renderStatus()
@@ -659,20 +814,24 @@ class Session {
     const s = this.roomState
     if (this.blocked) return 'You are disconnected from this session.'
     if (s.ended) return 'The session has ended: the board is read-only.'
-    if (this.identity.role === 'observer') return 'You are observing: the board is read-only for you.'
+    if (this.role === 'observer') return 'You are observing: the board is read-only for you.'
     if (s.locked && !this.isFacilitator) return 'The board is locked by the facilitator.'
     return ''
   }
 
   renderState () {
     const s = this.roomState
-    const role = this.identity.role
+    const role = this.role
     const me = this.identity.id
+    const overridden = role !== this.identity.role
     const muted = s.muted.includes(me)
     const boardFull = s.full.includes(BOARD_DOC)
     this.titleEl.textContent = s.title || this.room
     this.roomIdEl.hidden = !s.title || s.title === this.room
     document.title = (s.title || this.room) + ' · collab'
+    this.roleBadge.className = 'role-badge role-' + role
+    this.roleBadge.textContent = ROLE_LABELS[role] || role
+    this.roleBadge.title = overridden ? 'Set by a facilitator in this session' : ''
     this.canvas.setFull(boardFull)
     this.canvas.setWritable(!this.readOnlyReason())
     const chatReason = this.blocked ? 'You are disconnected from this session.'
@@ -691,12 +850,16 @@ class Session {
         ? 'The board is locked: participants cannot draw. You still can.'
         : 'The board is locked by the facilitator: you can look but not draw.'])
     }
-    if (role === 'observer' && !s.ended) banners.push(['observer', 'You are observing: the board and chat are read-only for you.'])
+    if (role === 'observer' && !s.ended) {
+      banners.push(['observer', overridden
+        ? 'A facilitator made you an observer: the board and chat are read-only for you.'
+        : 'You are observing: the board and chat are read-only for you.'])
+    }
     if (muted && !s.ended) banners.push(['muted', 'You are muted: you can read the chat but not send messages.'])
     if (boardFull && !s.ended) {
       banners.push(['full', this.readOnlyReason() ? 'This board is full: nothing more can be added until shapes are deleted.' : BOARD_FULL])
     }
-    const icons = { locked: 'lock', muted: 'mute', ended: 'end', full: 'full' }
+    const icons = { locked: 'lock', muted: 'mute', ended: 'end', full: 'full', observer: 'eye' }
     this.banners.replaceChildren(...banners.map(([kind, text]) =>
       el('div', { class: 'banner banner-' + kind, 'data-banner': kind, role: 'status' }, icon(icons[kind] || 'users', 16), el('span', {}, text))))
 
@@ -724,6 +887,8 @@ class Session {
     for (const button of this.colorButtons) button.setAttribute('aria-pressed', String(button.dataset.color === b.style.color))
     for (const button of this.widthButtons) button.setAttribute('aria-pressed', String(Number(button.dataset.width) === b.style.width))
     this.fillButton.setAttribute('aria-pressed', String(!!b.style.fill))
+    // Redaction works whatever the board's state (even after the end, §6.3): only facilitators, connected.
+    if (this.selectionBar) this.selectionBar.hidden = !(this.isFacilitator && !this.blocked && b.selection.size > 0)
     this.stylebar.classList.toggle('disabled', !b.writable)
     for (const button of [...this.colorButtons, ...this.widthButtons, this.fillButton]) button.disabled = !b.writable
     this.zoomLabel.textContent = Math.round(b.zoom * 100) + '%'
@@ -855,6 +1020,19 @@ const DESCRIPTIONS = {
   internal_error: 'Something went wrong on the server.',
   awareness_client_not_owned: 'Your presence could not be shared (another tab?).',
   document_too_large: 'There is no room left in this session for that change.'
+}
+
+/** Refusals of `mod:redact-shape`, in words. */
+const REDACT_SHAPE_ERRORS = {
+  not_found: 'That shape is no longer on the board: nothing was redacted.',
+  permission_denied: 'Only facilitators can redact shapes.',
+  invalid_payload: 'The server could not redact that shape (it is not a shape of this board).'
+}
+
+/** Refusals of `mod:role`, in words. */
+const ROLE_ERRORS = {
+  permission_denied: 'Only facilitators can change roles.',
+  invalid_payload: 'The server did not accept that role change.'
 }
 
 function describe (code, message) {

@@ -116,3 +116,26 @@ export const ROLE_COLORS = { facilitator: '#7048e8', participant: '#1971c2', obs
 export function roleColor (role) {
   return ROLE_COLORS[role] || ROLE_COLORS.participant
 }
+
+/** The roles a facilitator's override may give (protocol.md §6.3 `mod:role`). */
+export const OVERRIDABLE_ROLES = ['participant', 'observer']
+
+/** room:state `roles` (§6.4), or meta's `roles` map: user id → participant | observer. */
+export function parseRoles (value) {
+  // No prototype: a user id may be any string the server accepts, "__proto__" too.
+  const roles = Object.create(null)
+  if (!value || typeof value !== 'object') return roles
+  for (const [user, role] of Object.entries(value)) {
+    if (OVERRIDABLE_ROLES.includes(role)) roles[String(user)] = role
+  }
+  return roles
+}
+
+/**
+ * The role a user has in the room: their token's, or a facilitator's override
+ * for their user id. A facilitator's token is never overridden (§6.3).
+ */
+export function effectiveRole (role, userId, roles) {
+  if (role === 'facilitator') return role
+  return (roles && Object.prototype.hasOwnProperty.call(roles, userId) && roles[userId]) || role
+}

@@ -1,0 +1,139 @@
+"""Names and shapes of the Redis store's keys (rooms.store_redis), and its errors.
+
+Keys of a room are hash-tagged with the room id verbatim, so Redis Cluster
+keeps a room on one slot and an operator can read them::
+
+    collab:{<room>}:doc:<doc>:log    stream of updates (fields u, s, o, m)
+    collab:{<room>}:doc:<doc>:seq    the document's sequence counter
+    collab:{<room>}:doc:<doc>:snap   hash: d (snapshot), id (stream id it covers), s (seq), m (MAC)
+    collab:{<room>}:doc:<doc>:ch     the document's pub/sub channel
+    collab:{<room>}:doc:<doc>:lock   the compaction lock
+    collab:{<room>}:docs             set of the room's document names
+    collab:{<room>}:info             hash: the room's record
+    collab:{<room>}:deleted          hash: the room's tombstone (e epoch, m MAC, at time)
+    collab:rooms                     set of room ids
+    collab-audit:{<room>}            stream: the room's audit records (kept on delete)
+    collab-audit:-                   stream: audit records of no room (admin logins)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crdt.types import RoomId
+from rooms.store import RoomInfo
+
+__all__ = [
+    "ROOMS_KEY",
+    "LogEntry",
+    "RedisKeys",
+    "RoomDeletedElsewhere",
+    "UnverifiedData",
+    "audit_key",
+    "log_entry",
+    "room_info",
+    "script_entries",
+    "text",
+]
+
+ROOMS_KEY = "collab:rooms"
+
+
+class UnverifiedData(OSError):
+    """What Redis holds for a document fails its MAC (someone wrote it who
+    does not hold the cluster key): the document is not served."""
+
+
+class RoomDeletedElsewhere(OSError):
+    """The room was deleted (by another node) since this node loaded it."""
+
+    def __init__(self, room: RoomId) -> None:
+        super().__init__(f"room {room} was deleted since it was loaded here")
+        self.room = room
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Key and channel names of one document."""
+
+    room: str
+    doc: str
+
+    @property
+    def base(self) -> str:
+        return f"collab:{{{self.room}}}:doc:{self.doc}"
+
+    @property
+    def log(self) -> str:
+        return self.base + ":log"
+
+    @property
+    def seq(self) -> str:
+        return self.base + ":seq"
+
+    @property
+    def snap(self) -> str:
+        return self.base + ":snap"
+
+    @property
+    def channel(self) -> str:
+        return self.base + ":ch"
+
+    @property
+    def lock(self) -> str:
+        return self.base + ":lock"
+
+    @property
+    def docs(self) -> str:
+        return f"collab:{{{self.room}}}:docs"
+
+    @property
+    def info(self) -> str:
+        return f"collab:{{{self.room}}}:info"
+
+    @property
+    def tombstone(self) -> str:
+        return f"collab:{{{self.room}}}:deleted"
+
+
+def audit_key(room: str | None) -> str:
+    return f"collab-audit:{{{room}}}" if room is not None else "collab-audit:-"
+
+
+#: A stream entry: (MAC, seq, origin, update).
+LogEntry = tuple[bytes, int, str, bytes]
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def log_entry(fields: dict[bytes, bytes]) -> LogEntry | None:
+    """A stream entry's fields, or None if they are not an entry's."""
+    try:
+        mac = bytes(fields.get(b"m", b""))
+        return mac, int(fields[b"s"]), text(fields[b"o"]), bytes(fields[b"u"])
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def script_entries(raw: Any) -> list[tuple[str, dict[bytes, bytes]]]:
+    """XRANGE reply from a script: [[id, [k, v, k, v...]], ...]."""
+    out = []
+    for entry_id, flat in raw:
+        fields = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+        out.append((text(entry_id), fields))
+    return out
+
+
+def room_info(room: RoomId, raw: dict[bytes, bytes]) -> RoomInfo:
+    g = {text(k): text(v) for k, v in raw.items()}
+    retention = g.get("retention_days", "")
+    return RoomInfo(
+        room,
+        g.get("title", ""),
+        float(retention) if retention else None,
+        float(g.get("created_ms", 0)),
+        float(g.get("last_activity_ms", 0)),
+    )

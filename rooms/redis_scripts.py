@@ -1,0 +1,120 @@
+"""The Lua scripts of the Redis store (rooms.store_redis), one place.
+
+Every script that writes a room's data first reads the room's tombstone
+(``collab:{room}:deleted``, field ``e``: the epoch the deletion began) and
+refuses the write when it names an epoch other than the one the writing
+node loaded the document in: a node whose copy predates a deletion cannot
+write it back (issue 13, finding 3). No tombstone refuses nothing: the room
+was never deleted, its tombstone expired, or Redis lost everything (then a
+re-seed is what is wanted).
+
+MACs are computed by the node in Python (rooms.integrity) and passed in:
+Redis never sees the cluster key. The append script therefore cannot pick
+the sequence numbers itself; it is a compare-and-set: the node says which
+number its first update takes (and MACs each update with its number), and
+the script refuses the whole batch if another node took it meanwhile,
+returning the current number for the node to retry with.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND", "COMPACT", "DELETE", "LOAD", "SAVE_INFO"]
+
+#: KEYS: log, seq, ch, docs, tomb[, rooms index]
+#: ARGV: origin, room, doc, publish command, epoch, first seq, update, mac, update, mac...
+#: Returns {1, last seq, last id}; {0, current seq} when ``first seq`` is
+#: taken; {-1, tombstone epoch} when the room was deleted since the node loaded it.
+APPEND = """
+local t = redis.call('HGET', KEYS[5], 'e')
+if t and t ~= ARGV[5] then return {-1, t} end
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cur + 1 ~= tonumber(ARGV[6]) then return {0, cur} end
+local seq, id = cur, ''
+for i = 7, #ARGV, 2 do
+  seq = seq + 1
+  id = redis.call('XADD', KEYS[1], '*', 'u', ARGV[i], 's', seq, 'o', ARGV[1], 'm', ARGV[i + 1])
+  redis.call(ARGV[4], KEYS[3],
+    cmsgpack.pack({2, 1, ARGV[1], ARGV[2], ARGV[3], seq, id, ARGV[i], ARGV[i + 1]}))
+end
+redis.call('SET', KEYS[2], seq)
+redis.call('SADD', KEYS[4], ARGV[3])
+if KEYS[6] then redis.call('SADD', KEYS[6], ARGV[2]) end
+return {1, seq, id}
+"""
+
+#: KEYS: snap, log, seq, tomb   ARGV: -
+#: Returns {snapshot, its stream id, entries after it, seq, snapshot seq,
+#: snapshot MAC, tombstone epoch, tombstone MAC} (false for what is absent).
+LOAD = """
+local snap = redis.call('HMGET', KEYS[1], 'd', 'id', 's', 'm')
+local entries
+if snap[2] then
+  entries = redis.call('XRANGE', KEYS[2], '(' .. snap[2], '+')
+else
+  entries = redis.call('XRANGE', KEYS[2], '-', '+')
+end
+local seq = redis.call('GET', KEYS[3]) or '0'
+local tomb = redis.call('HMGET', KEYS[4], 'e', 'm')
+return {snap[1] or false, snap[2] or false, entries, seq, snap[3] or '0', snap[4] or false,
+        tomb[1] or false, tomb[2] or false}
+"""
+
+#: KEYS: snap, log, tomb
+#: ARGV: data, upto id, upto seq, snapshot MAC, epoch
+#: Refuses a snapshot that covers less than the stored one (equal coverage
+#: replaces it: a later snapshot, e.g. after a redaction), so two nodes
+#: compacting at once cannot drop entries the surviving snapshot lacks.
+#: Then the stream is rebuilt rather than trimmed: XTRIM only flags entries
+#: deleted inside a stream node that later entries share, so their bytes
+#: would stay in memory (and in RDB/AOF files). The new stream holds the
+#: entries after ``upto``, with their ids, and numbers later entries after
+#: ``upto`` still. Returns 1, 0 (refused: older) or -1 (deleted meanwhile).
+COMPACT = """
+local t = redis.call('HGET', KEYS[3], 'e')
+if t and t ~= ARGV[5] then return -1 end
+local function parse(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(sq)
+end
+local cur = redis.call('HGET', KEYS[1], 'id')
+local ms, sq = parse(ARGV[2])
+if cur then
+  local cms, csq = parse(cur)
+  if cms > ms or (cms == ms and csq > sq) then return 0 end
+end
+local keep = redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], '+')
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'id', ARGV[2], 's', ARGV[3], 'm', ARGV[4])
+redis.call('DEL', KEYS[2])
+if ms > 0 or sq > 0 then
+  -- An empty stream whose last id is upto: later ids stay after the snapshot's.
+  redis.call('XADD', KEYS[2], 'MAXLEN', '0', ARGV[2], 'x', '')
+end
+for _, entry in ipairs(keep) do
+  redis.call('XADD', KEYS[2], entry[1], unpack(entry[2]))
+end
+return 1
+"""
+
+#: KEYS: docs, info, tomb   ARGV: room, epoch, tombstone MAC, time ms, lifetime ms
+#: Deletes every document key and the record, and leaves the tombstone.
+DELETE = """
+local docs = redis.call('SMEMBERS', KEYS[1])
+for _, doc in ipairs(docs) do
+  local base = 'collab:{' .. ARGV[1] .. '}:doc:' .. doc
+  redis.call('DEL', base .. ':log', base .. ':seq', base .. ':snap', base .. ':lock')
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[3], 'e', ARGV[2], 'm', ARGV[3], 'at', ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+return #docs
+"""
+
+#: KEYS: info, tomb[, rooms index]   ARGV: room, epoch, field, value, field, value...
+#: Returns 1, or -1 when the room was deleted since the node loaded it.
+SAVE_INFO = """
+local t = redis.call('HGET', KEYS[2], 'e')
+if t and t ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[1]) end
+return 1
+"""
