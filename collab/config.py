@@ -21,6 +21,7 @@ from crdt.engine import ENGINES
 __all__ = ["OPTIONS", "ConfigError", "Option", "Settings", "add_arguments", "settings_from"]
 
 STORES = ("sqlite", "memory", "redis")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")
 LOG_FORMATS = ("text", "json")
 ACCESS_LOGS = ("off", "scrubbed", "full")
 #: Awareness fields a client may send (the rest are dropped); ``*`` allows any.
@@ -117,6 +118,11 @@ class Settings:
     log_format: str = "text"
     access_log: str = "off"
     awareness_fields: tuple[str, ...] = AWARENESS_FIELDS
+    # Faults (issue 14): what the server does while its store cannot write.
+    store_delay_window_s: float = 30.0
+    shutdown_grace_s: float = 10.0
+    join_timeout_s: float = 10.0
+    max_update_structs: int = 20_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -162,8 +168,15 @@ class Settings:
             raise ConfigError("jwt leeway must be between 0 and 300 seconds")
         if self.node_id is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.node_id):
             raise ConfigError("node id must be 1-64 characters of [A-Za-z0-9_.-]")
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("redis url must start with redis://, rediss:// or unix://")
+        if not self.redis_url.startswith(_REDIS_SCHEMES):
+            raise ConfigError(
+                "redis url must start with redis://, rediss://, unix:// or redis+sentinel://"
+            )
+        for name in ("store_delay_window_s", "shutdown_grace_s", "join_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be positive")
+        if self.max_update_structs < 100:
+            raise ConfigError("max-update-structs must be at least 100")
         if self.awareness_timeout_s <= 0:
             raise ConfigError("awareness timeout must be positive")
         if self.retention_days <= 0 or self.retention_check_interval_s <= 0:
@@ -449,6 +462,28 @@ OPTIONS: tuple[Option, ...] = (
         "awareness_fields",
         _comma_list,
         "Awareness fields clients may send, comma-separated ('*' for any); others are dropped.",
+    ),
+    Option(
+        "store_delay_window_s",
+        float,
+        "Seconds board edits are kept in memory while the store cannot write; "
+        "past them the room is read-only until it can.",
+    ),
+    Option(
+        "shutdown_grace_s",
+        float,
+        "Seconds a stop waits for the final write; past them what is unsaved goes to a "
+        "recovery file and the exit code is non-zero.",
+    ),
+    Option(
+        "join_timeout_s",
+        float,
+        "Seconds a join waits for its room to load before room_unavailable.",
+    ),
+    Option(
+        "max_update_structs",
+        int,
+        "Structs (items) one update may carry: bounds the work of one update on the event loop.",
     ),
     Option(
         "trusted_proxies",

@@ -42,6 +42,7 @@ __all__ = [
     "RoomUnavailable",
     "SchemaViolation",
     "SessionEnded",
+    "StoreUnavailable",
     "TooManyConnections",
     "Unauthorized",
     "UnknownEvent",
@@ -71,6 +72,8 @@ class ErrorCode(StrEnum):
     DOCUMENT_TOO_LARGE = "document_too_large"
     PENDING_LIMIT = "pending_limit"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    # faults (protocol.md §11)
+    STORE_UNAVAILABLE = "store_unavailable"
     # identity (protocol.md §9)
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
@@ -294,6 +297,12 @@ class TooManyConnections(CollabError):
     documents per Engine.IO session."""
 
     code = ErrorCode.TOO_MANY_CONNECTIONS
+
+
+class StoreUnavailable(CollabError):
+    """The store cannot take writes now: nothing was stored; retry later."""
+
+    code = ErrorCode.STORE_UNAVAILABLE
 
 
 class InternalError(CollabError):
