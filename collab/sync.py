@@ -43,6 +43,7 @@ from crdt.errors import (
     RateLimited,
     Revoked,
     RoomUnavailable,
+    StoreUnavailable,
     UnknownEvent,
 )
 from crdt.text import quote
@@ -465,7 +466,7 @@ class SyncServer:
 
         The ack means stored: the message is appended, written to the store,
         and only then acknowledged and relayed. If the store cannot take it,
-        it is taken back out of the document and refused (``room_unavailable``);
+        it is taken back out of the document and refused (``store_unavailable``);
         the client sends it again with the same ``clientMessageId``.
         """
         started = time.perf_counter()
@@ -514,7 +515,7 @@ class SyncServer:
         if result.update is not None:
             try:
                 await self._store_before_ack(room, chat, result.update)
-            except RoomUnavailable:
+            except StoreUnavailable:
                 chat_log.take_back(result)
                 raise
             finally:
@@ -542,7 +543,7 @@ class SyncServer:
         except OSError as exc:
             log.warning("store write failed room=%s doc=%s: %s", room.id, doc.name, exc)
         if doc.is_pending(update):
-            raise RoomUnavailable("the message could not be stored; send it again")
+            raise StoreUnavailable("the message could not be stored; send it again")
 
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         conn = self.connections.get(sid)
