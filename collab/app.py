@@ -1,4 +1,10 @@
-"""Assembling the server: store, rooms, Socket.IO and HTTP routes on one aiohttp app."""
+"""Assembling the server: store, rooms, Socket.IO and HTTP routes on one aiohttp app.
+
+A stop keeps what the server acknowledged (protocol.md §11.3): the final
+write gets ``shutdown_grace_s``; what the store did not take by then goes to
+a recovery file in ``--data-dir`` (rooms.recovery), and the exit code says
+so (:class:`ExitCode`). A start replays such files before it accepts a connect.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import signal
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 import socketio
@@ -23,7 +30,7 @@ from collab.auth import Authenticator, Security, build_security
 from collab.broadcast import Broadcaster
 from collab.config import Settings
 from collab.logs import access_log_options
-from collab.metrics import Metrics
+from collab.metrics import Metrics, StoreStats
 from collab.packets import CollabPacket
 from collab.polling import install_polling
 from collab.sessions import SessionGuard, SessionLimits
@@ -37,6 +44,7 @@ from rooms.identity import Role
 from rooms.limits import Limits, Rates
 from rooms.names import validate_room_id
 from rooms.ratelimit import Rate
+from rooms.recovery import replay_recovery_files, write_recovery_file
 from rooms.redis_conn import redis_options
 from rooms.registry import RoomRegistry
 from rooms.replication import Replicator
@@ -45,11 +53,34 @@ from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
 
-__all__ = ["CollabApp", "StartupError", "create_app", "open_store", "serve", "tls_context"]
+__all__ = [
+    "CollabApp",
+    "ExitCode",
+    "StartupError",
+    "create_app",
+    "open_store",
+    "serve",
+    "tls_context",
+]
 
 
 class StartupError(Exception):
     """The server cannot start (its store is unreachable); the message says why."""
+
+
+class ExitCode(IntEnum):
+    """How ``collab serve`` ended (README, "Operating collab")."""
+
+    #: Stopped; the store has everything.
+    OK = 0
+    #: Could not start (collab.cli).
+    START_FAILED = 1
+    #: Stopped; what the store did not take is in a recovery file, replayed
+    #: by the next start (EX_TEMPFAIL).
+    RECOVERY_FILE = 75
+    #: Stopped; what the store did not take could not be written anywhere:
+    #: it is lost (EX_IOERR). The log says how much.
+    UNSAVED_LOST = 74
 
 
 log = logging.getLogger("collab")
@@ -58,7 +89,7 @@ log = logging.getLogger("collab")
 #: token) or the server's state (/metrics, /healthz): no cache may keep them
 #: and no browser may read them as another type, error answers included.
 _PRIVATE_PREFIXES = ("/api/", "/dev/")
-_PRIVATE_PATHS = frozenset({"/api", "/metrics", "/healthz"})
+_PRIVATE_PATHS = frozenset({"/api", "/metrics", "/healthz", "/readyz"})
 _PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 #: Sent on every answer when collab serves TLS itself (a proxy in front
 #: sends its own): browsers use only HTTPS for the host for a year.
@@ -125,6 +156,8 @@ def session_limits_from(s: Settings) -> SessionLimits:
         connect_timeout_s=s.connect_timeout_s,
         acks=Rate(s.event_rate_per_s, s.event_burst),
         refusals=Rate(s.max_refusals_per_min / 60.0, s.max_refusals_per_min),
+        # The longest chat message fits, JSON escapes and all (\uXXXX: 6 bytes).
+        lane_event_bytes=max(64 << 10, 6 * s.max_chat_chars + 4096),
     )
 
 
@@ -146,6 +179,8 @@ class CollabApp:
     sync: SyncServer | None = None
     store: Store | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: What ``collab serve`` exits with (set by a stop that could not save).
+    exit_code: ExitCode = ExitCode.OK
 
     async def startup(self, _app: web.Application) -> None:
         s = self.settings
@@ -160,6 +195,8 @@ class CollabApp:
             compact_after_updates=s.compact_after_updates,
             retention_days=s.retention_days,
             retention_check_interval_s=s.retention_check_interval_s,
+            store_delay_window_s=s.store_delay_window_s,
+            join_timeout_s=s.join_timeout_s,
         )
         if isinstance(self.store, RedisStore):
             self.replicator = Replicator(
@@ -171,6 +208,9 @@ class CollabApp:
             self.metrics.bind_replication(
                 lambda: dataclasses.asdict(replicator.stats), lambda: replicator.healthy
             )
+        if s.store != "memory":
+            # What an earlier stop could not store, back before any connect.
+            await replay_recovery_files(self.registry, s.data_dir)
         self.registry.start()
         broadcaster = Broadcaster(
             self.sio,
@@ -185,6 +225,7 @@ class CollabApp:
         )
         registry = self.registry
         self.metrics.bind_gauges(lambda: len(registry.rooms), lambda: registry.document_count)
+        self.metrics.bind_store(lambda: _store_stats(registry))
         self.ready.set()
         log.info(
             "started node=%s store=%s engine=%s version=%s",
@@ -195,27 +236,79 @@ class CollabApp:
         )
 
     async def shutdown(self, _app: web.Application) -> None:
-        """Close every WebSocket (1001: clients reconnect by themselves), flush
-        every room, close the store."""
+        """Close every WebSocket (1001: clients reconnect by themselves), let
+        chat and moderation in flight finish, flush every room within
+        ``shutdown_grace_s`` (else write a recovery file and set
+        :attr:`exit_code`), close the store."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_s
         self.websockets.end_polls(self.sio.eio)
         await self.websockets.close_all()
+        await self.sessions.drain(timeout_s=max(0.0, deadline - loop.time()))
         if self.sync is not None:
             await self.sync.reporter.close()
         if self.registry is not None:
-            try:
-                await self.registry.close()
-            except OSError as exc:
-                log.error("final flush failed: %s", exc)
+            saved = await self.registry.close(grace_s=max(0.0, deadline - loop.time()))
+            if not saved:
+                self._keep_unsaved(self.registry)
         if self.replicator is not None:
             await self.replicator.close()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")
 
+    def _keep_unsaved(self, registry: RoomRegistry) -> None:
+        """The final write did not go through in time: write what the store
+        lacks to a recovery file in the data directory (rooms.recovery)."""
+        recovery = registry.unsaved_state(self.node_id)
+        reason = registry.health.last_error or "it did not answer"
+        if recovery is None:
+            log.warning("the final write did not go through (%s); nothing was unsaved", reason)
+            return
+        try:
+            path = write_recovery_file(self.settings.data_dir, recovery)
+        except OSError as exc:
+            self.exit_code = ExitCode.UNSAVED_LOST
+            log.critical(
+                "the store did not take the final write within %g s (%s), and the recovery "
+                "file could not be written (%s): unsaved changes of %d documents and %d audit "
+                "records are lost",
+                self.settings.shutdown_grace_s,
+                reason,
+                exc,
+                len(recovery.documents),
+                len(recovery.audit),
+            )
+            return
+        self.exit_code = ExitCode.RECOVERY_FILE
+        log.error(
+            "the store did not take the final write within %g s (%s): the unsaved state of %d "
+            "documents and %d audit records is in %s (mode 0600); the next start replays it",
+            self.settings.shutdown_grace_s,
+            reason,
+            len(recovery.documents),
+            len(recovery.audit),
+            path,
+        )
+
+    def _store_status(self) -> dict[str, Any]:
+        """Whether the store (and Redis) take writes, for /healthz and /readyz."""
+        registry = self.registry
+        assert registry is not None
+        health = registry.health
+        body: dict[str, Any] = {
+            "storeStatus": "ok" if health.ok else "failing",
+            "oldestUnsavedSeconds": round(registry.oldest_unsaved_s, 1),
+        }
+        if self.replicator is not None:
+            body["redis"] = "connected" if self.replicator.healthy else "disconnected"
+        return body
+
     async def healthz(self, _request: web.Request) -> web.Response:
-        """Open to anyone (load balancers): whether this node serves, and
-        aggregate counts. Never a room id, a user, an address, a setting
-        other than the store and ``--dev``, or a secret (protocol.md §10)."""
+        """Open to anyone (load balancers): whether this node serves, whether
+        its store takes writes, and aggregate counts. Never a room id, a user,
+        an address, a setting other than the store and ``--dev``, or a secret
+        (protocol.md §10). 200 while the process serves, degraded or not."""
         registry = self.registry
         status = "ok" if registry is not None else "starting"
         body: dict[str, Any] = {
@@ -228,12 +321,24 @@ class CollabApp:
             "rooms": len(registry.rooms) if registry else 0,
             "connections": len(self.sync.connections) if self.sync else 0,
         }
-        if self.replicator is not None:
-            connected = self.replicator.healthy
-            body["redis"] = "connected" if connected else "disconnected"
-            if not connected:
-                body["status"] = "degraded"  # serving local members, not replicating
+        if registry is not None:
+            body.update(self._store_status())
+            # Degraded: serving from memory, not saving (or not replicating).
+            if body["storeStatus"] != "ok" or body.get("redis") == "disconnected":
+                body["status"] = "degraded"
         return web.json_response(body, status=200 if registry is not None else 503)
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        """200 only while this node can take writes (its store does, and with
+        Redis, Redis is connected); 503 otherwise, starting and stopping
+        included. For a load balancer that should send new sessions elsewhere."""
+        registry = self.registry
+        if registry is None or registry.closing:
+            state = "starting" if registry is None else "stopping"
+            return web.json_response({"ready": False, "status": state}, status=503)
+        body = self._store_status()
+        ready = body["storeStatus"] == "ok" and body.get("redis", "connected") == "connected"
+        return web.json_response({"ready": ready, **body}, status=200 if ready else 503)
 
     async def dev_token(self, request: web.Request) -> web.Response:
         """``--dev`` only: mint a token for ``{room, name, role[, sub]}``."""
@@ -370,6 +475,7 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
     install_polling(sio.eio, web_app=web_app, metrics=app.metrics)
     sio.attach(web_app)
     web_app.router.add_get("/healthz", app.healthz)
+    web_app.router.add_get("/readyz", app.readyz)
     web_app.router.add_get("/metrics", app.metrics_view)
     add_admin_routes(web_app, app)
     add_web_routes(web_app, app)
@@ -405,8 +511,10 @@ def _no_passphrase() -> bytes:
     return b""
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT; then stop accepting, flush and return.
+async def serve(settings: Settings) -> ExitCode:
+    """Run until SIGTERM or SIGINT; then stop accepting, flush and return how
+    the stop went (:class:`ExitCode`: non-zero if something could not be
+    stored, and then whether it is in a recovery file).
 
     Serves HTTPS and WSS with ``--tls-cert``/``--tls-key``, plain HTTP
     otherwise; ``--access-log`` chooses the access log (collab/logs.py).
@@ -439,3 +547,21 @@ async def serve(settings: Settings) -> None:
     log.info("signal received; stopping")
     await site.stop()  # stop accepting new connections
     await runner.cleanup()  # on_shutdown: disconnect, flush, close store
+    if app.exit_code is not ExitCode.OK:
+        log.error("stopped with unsaved changes exit_code=%d", app.exit_code)
+    return app.exit_code
+
+
+def _store_stats(registry: RoomRegistry) -> StoreStats:
+    health = registry.health
+    saving: dict[str, int] = {}
+    for room in registry.rooms.values():
+        saving[room.saving.value] = saving.get(room.saving.value, 0) + 1
+    return StoreStats(
+        up=health.ok,
+        write_failures=health.write_failures,
+        writes_delayed=health.writes_delayed,
+        unsaved_updates=registry.unsaved_updates,
+        oldest_unsaved_s=registry.oldest_unsaved_s,
+        rooms_saving=saving,
+    )

@@ -1,4 +1,10 @@
-"""The ``collab`` command: ``collab serve [options]``, ``collab token ...``."""
+"""The ``collab`` command: ``collab serve [options]``, ``collab token ...``.
+
+``collab serve`` exits 0 after a stop that stored everything, 1 if it
+cannot start, 75 if a stop left what the store did not take in a recovery
+file (replayed by the next start), 74 if it could not even write that
+(collab.app.ExitCode; README, "Operating collab").
+"""
 
 from __future__ import annotations
 
@@ -168,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A Rust panic in pycrdt (a malformed update, contained and refused)
         # prints its message to stderr; never a backtrace as well.
         os.environ["RUST_BACKTRACE"] = "0"
-        from collab.app import StartupError, serve
+        from collab.app import ExitCode, StartupError, serve
 
         loop_factory = _event_loop(settings.event_loop)
         if loop_factory is None and settings.event_loop == "uvloop":
@@ -177,11 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         try:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                runner.run(serve(settings))
+                code = runner.run(serve(settings))
         except StartupError as exc:
             print(f"collab serve: cannot start: {exc}", file=sys.stderr)
-            return 1
-        return 0
+            return int(ExitCode.START_FAILED)
+        if code is not ExitCode.OK:
+            # The log has the details (and the recovery file's name, if any).
+            print(f"collab serve: stopped with unsaved changes ({code.name})", file=sys.stderr)
+        return int(code)
     if args.command == "token":
         try:
             print(mint_from_args(args, os.environ))

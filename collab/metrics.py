@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -10,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from crdt.errors import CollabError
 
-__all__ = ["Metrics", "Traffic"]
+__all__ = ["Metrics", "StoreStats", "Traffic"]
 
 
 class Metrics:
@@ -71,12 +72,30 @@ class Metrics:
         """Expose the broadcast path's counters (``Broadcaster.stats``)."""
         self.registry.register(_BroadcastCollector(stats))
 
+    def bind_store(self, stats: Callable[[], StoreStats]) -> None:
+        """Expose whether the store takes writes and what waits for it
+        (protocol.md §10, §11)."""
+        self.registry.register(_StoreCollector(stats))
+
     def bind_replication(
         self, stats: Callable[[], dict[str, int]], connected: Callable[[], bool]
     ) -> None:
         """Expose a replicator's counters (received, applied, dropped, gaps,
         reseeds, reconnects, forged)."""
         self.registry.register(_ReplicationCollector(stats, connected))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """The store's side of a scrape (read from the registry at scrape time)."""
+
+    up: bool
+    write_failures: int
+    writes_delayed: int
+    unsaved_updates: int
+    oldest_unsaved_s: float
+    #: Loaded rooms by saving state (``ok``, ``delayed``, ``read_only``).
+    rooms_saving: dict[str, int] = field(default_factory=dict)
 
 
 class Traffic:
@@ -149,6 +168,51 @@ class _BroadcastCollector(Collector):
         )
         behind.add_metric([], stats["behind"])
         yield behind
+
+
+class _StoreCollector(Collector):
+    def __init__(self, stats: Callable[[], StoreStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        s = self._stats()
+        up = GaugeMetricFamily(
+            "collab_store_up",
+            "1 while the store takes writes (the last write or probe went through).",
+        )
+        up.add_metric([], 1.0 if s.up else 0.0)
+        yield up
+        failures = CounterMetricFamily(
+            "collab_store_write_failures",
+            "Store writes that failed (updates, chat, audit, room records, probes).",
+        )
+        failures.add_metric([], s.write_failures)
+        yield failures
+        delayed = CounterMetricFamily(
+            "collab_store_writes_delayed",
+            "Failed store writes whose updates were kept in memory for a retry.",
+        )
+        delayed.add_metric([], s.writes_delayed)
+        yield delayed
+        unsaved = GaugeMetricFamily(
+            "collab_unsaved_updates", "Updates held in memory that the store does not have yet."
+        )
+        unsaved.add_metric([], s.unsaved_updates)
+        yield unsaved
+        oldest = GaugeMetricFamily(
+            "collab_oldest_unsaved_seconds",
+            "Age of the oldest change the store does not have (0: it has everything).",
+        )
+        oldest.add_metric([], s.oldest_unsaved_s)
+        yield oldest
+        rooms = GaugeMetricFamily(
+            "collab_rooms_saving",
+            "Loaded rooms by saving state (room:state.saving).",
+            labels=["state"],
+        )
+        for state in ("ok", "delayed", "read_only"):
+            rooms.add_metric([state], s.rooms_saving.get(state, 0))
+        yield rooms
 
 
 class _ReplicationCollector(Collector):

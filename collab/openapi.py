@@ -290,6 +290,11 @@ OPENAPI: dict[str, Any] = {
                         "items": {"type": "string"},
                         "description": "Documents at their size limit (protocol.md §8.3).",
                     },
+                    "saving": {
+                        "enum": ["ok", "delayed", "read_only"],
+                        "description": "Whether the store has the room's changes "
+                        "(protocol.md §11).",
+                    },
                 },
             },
             "RoomInfo": {

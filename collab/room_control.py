@@ -59,10 +59,12 @@ def _board_of(payload: Any) -> DocName:
 
 def room_state(room: Room) -> dict[str, Any]:
     """The ``room:state`` payload (protocol.md §6.4): the moderation state,
-    and which documents are full (at their size limit, §8)."""
+    which documents are full (at their size limit, §8), and whether the store
+    has the room's changes (``saving``, §11)."""
     state = room.policy.snapshot().as_json()
     state["roles"] = room.policy.roles_json()
     state["full"] = sorted(name for name, doc in room.docs.items() if doc.full)
+    state["saving"] = room.saving.value
     return state
 
 
@@ -235,6 +237,11 @@ class RoomControl:
                 purged.compact_due = True
                 log.error("compaction after redaction failed room=%s: %s", room.id, exc)
             purged.purge_memory()
+
+    def saving_changed(self, room: Room) -> None:
+        """The room's saving state changed (delayed, read-only, ok again):
+        tell everyone in it (protocol.md §11)."""
+        self.sync._spawn(self.broadcast_state(room))
 
     def fullness_changed(self, room_id: RoomId) -> None:
         """A document of the room became full or has room again: tell everyone."""

@@ -16,7 +16,18 @@ long-polling client); it may carry several Socket.IO namespaces (documents).
   collab.sync) takes one from the session's ``refusals`` bucket, and a
   session that runs it out is closed with ``rate_limited``;
 * it keeps per-address counts of refused connects, so an address that keeps
-  failing to authenticate is refused without its token being read.
+  failing to authenticate is refused without its token being read;
+* it runs ``chat:send`` and ``mod:*`` events in the session's *lane* (a
+  queue and one task per session, so they stay in order among themselves)
+  instead of in the session's read loop: they wait for the store, and with
+  ``async_handlers=False`` a handler awaited in the read loop holds up every
+  later event of the session (its drawing, its awareness, engine.io's pongs).
+  At most :data:`LANE_MAX_EVENTS` wait: past that the read loop waits for
+  room (a flood is slowed down as it always was; nothing is refused that
+  would not have been). An event larger than ``lane_event_bytes`` (more than
+  the longest chat message takes) runs inline, so what waits in a lane stays
+  small. A closed session's lane finishes what it holds (a store write in
+  flight is never cut short).
 
 Fenced here (style.md §16): python-socketio registers its Engine.IO
 handlers in ``eio.handlers`` under ``connect``, ``message`` and
@@ -46,7 +57,14 @@ from collab.wire import ERROR_EVENT, error_payload
 from crdt.errors import CollabError, InvalidPacket, RateLimited, TooManyConnections
 from rooms.ratelimit import Rate, TokenBucket
 
-__all__ = ["ENVIRON_KEY", "Session", "SessionGuard", "SessionLimits", "client_address"]
+__all__ = [
+    "ENVIRON_KEY",
+    "LANE_MAX_EVENTS",
+    "Session",
+    "SessionGuard",
+    "SessionLimits",
+    "client_address",
+]
 
 log = logging.getLogger("collab.sessions")
 
@@ -57,6 +75,12 @@ ENVIRON_KEY = "collab.session"
 _ACK_TYPES = ("3", "6")  # Socket.IO ACK, BINARY_ACK
 _UNEXPECTED = "a packet a client may not send here"
 _NAMESPACE = re.compile(r"^\d(?:\d+-)?(/[^,]*)")
+#: A text EVENT packet for ``chat:send`` or a ``mod:*`` action: these go to the
+#: session's lane. (An event name written with JSON escapes runs inline: only
+#: slower for its own sender.)
+_LANE_EVENT = re.compile(r'^2(?:/[^,]*,)?\d*\["(?:chat:send|mod:[a-z-]+)"')
+#: Lane events a session may have waiting; past this its read loop waits.
+LANE_MAX_EVENTS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +91,9 @@ class SessionLimits:
     connect_timeout_s: float = 10.0
     acks: Rate = Rate(10.0, 20)
     refusals: Rate = Rate(1.0, 60)
+    #: The largest chat or moderation packet that goes to the lane (larger ones,
+    #: refused anyway for their size, run inline).
+    lane_event_bytes: int = 64 << 10
 
 
 @dataclass(eq=False, slots=True)
@@ -81,6 +108,8 @@ class Session:
     documents: dict[str, str] = field(default_factory=dict)
     deadline: asyncio.TimerHandle | None = None
     closing: bool = False
+    #: Chat and moderation events waiting for their turn (None ends the lane).
+    lane: asyncio.Queue[str | None] | None = None
 
 
 def client_address(peer: str, forwarded: str, trusted: tuple[Any, ...]) -> str:
@@ -131,6 +160,8 @@ class SessionGuard:
         per_min = limits.max_failed_connects_per_min
         self._failure_rate = Rate(per_min / 60.0, per_min)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Lane tasks, also of sessions already closed (they finish what they hold).
+        self._lanes: set[asyncio.Task[None]] = set()
         handlers = sio.eio.handlers
         self._on_connect: Callable[..., Awaitable[Any]] = handlers["connect"]
         self._on_message: Callable[..., Awaitable[Any]] = handlers["message"]
@@ -170,6 +201,7 @@ class SessionGuard:
         session = self.sessions.pop(eio_sid, None)
         if session is not None:
             session.closing = True
+            _end_lane(session)
             if session.deadline is not None:
                 session.deadline.cancel()
             left = self.per_address.get(session.address, 1) - 1
@@ -190,14 +222,61 @@ class SessionGuard:
         elif eio_sid not in self.sio._binary_packet:
             await self.refuse(session, InvalidPacket("a binary frame no packet announced"))
             return
+        if (
+            isinstance(data, str)
+            and len(data) <= self.limits.lane_event_bytes
+            and _LANE_EVENT.match(data)
+        ):
+            await self._to_lane(session, data)
+            return
+        await self._handle(session, data)
+
+    async def _handle(self, session: Session, data: Any) -> None:
         try:
-            await self._on_message(eio_sid, data)
+            await self._on_message(session.eio_sid, data)
         except (InvalidPacket, ValueError) as exc:
             # python-socketio's own refusals are ValueErrors: a CONNECT_ERROR
             # or a binary packet for a namespace the client is not in.
-            self.sio._binary_packet.pop(eio_sid, None)
+            self.sio._binary_packet.pop(session.eio_sid, None)
             refusal = exc if isinstance(exc, InvalidPacket) else InvalidPacket(_UNEXPECTED)
             await self.refuse(session, refusal, _namespace_of(data))
+
+    # -- the lane ----------------------------------------------------------------
+
+    async def _to_lane(self, session: Session, data: str) -> None:
+        lane = session.lane
+        if lane is None:
+            lane = session.lane = asyncio.Queue(maxsize=LANE_MAX_EVENTS)
+            task = asyncio.get_running_loop().create_task(self._run_lane(session, lane))
+            self._lanes.add(task)
+            task.add_done_callback(self._lanes.discard)
+        await lane.put(data)  # waits while the lane is full: a flood reads no faster
+        # One turn for an idle lane to start the event: what it decides without
+        # waiting (a lock, an end, a chat message appended) is then decided
+        # before the session's next event, as it was in the read loop.
+        await asyncio.sleep(0)
+
+    async def _run_lane(self, session: Session, lane: asyncio.Queue[str | None]) -> None:
+        """Handle the session's lane events one at a time, in arrival order,
+        until the session is closed and the lane empty (what was queued runs;
+        python-socketio drops events of namespaces gone since)."""
+        while (data := await lane.get()) is not None:
+            try:
+                await self._handle(session, data)
+            except Exception as exc:  # noqa: BLE001 - logged as the read loop logs it
+                log.error("event failed sid=%s error=%s", session.eio_sid, type(exc).__name__)
+            if session.closing and lane.empty():
+                return
+
+    async def drain(self, *, timeout_s: float) -> None:
+        """Close every session's lane to new events and wait (up to
+        ``timeout_s``) for the events they hold, chat writes in flight among
+        them (a stop, before the final flush)."""
+        for session in self.sessions.values():
+            session.closing = True
+            _end_lane(session)
+        if self._lanes:
+            await asyncio.wait(set(self._lanes), timeout=timeout_s)
 
     # -- documents -------------------------------------------------------------
 
@@ -317,6 +396,13 @@ class SessionGuard:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _end_lane(session: Session) -> None:
+    """Wake a closing session's idle lane so that it ends (a busy one ends
+    when it finds itself empty)."""
+    if session.lane is not None and not session.lane.full():
+        session.lane.put_nowait(None)
 
 
 def _namespace_of(data: Any) -> str | None:

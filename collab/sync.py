@@ -165,6 +165,7 @@ class SyncServer:
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
+        registry.on_saving_change = self.control.saving_changed
 
     def _contained(
         self, event: str, handler: Callable[..., Awaitable[Any]]
@@ -499,10 +500,21 @@ class SyncServer:
         self, room: Room, conn: Connection, payload: dict[str, Any]
     ) -> SendResult:
         """Append the message and store it; called under the room's chat lock.
-        A message the store did not take is taken back (RoomUnavailable)."""
+        A message the store did not take is taken back (StoreUnavailable). One
+        whose ``clientMessageId`` another node stored first (the store checks
+        it with the append) is taken back too, and the stored message is the
+        answer, a duplicate (protocol.md §6.1)."""
         chat = await self.registry.document(conn.room_id, CHAT)
         # Other nodes' messages first, so this one is appended after them.
         await self.registry.settle(chat)
+        replicator = self.registry.replicator
+        if replicator is not None and replicator.reseeding(chat):
+            # Redis lost this chat: its re-seed goes in before a new message
+            # is made (a re-seed holds everything the document holds).
+            with contextlib.suppress(OSError):
+                await self.registry.flush_document(room, chat)
+            if replicator.reseeding(chat):
+                raise StoreUnavailable("the message could not be stored; send it again")
         chat_log = self.registry.chat(conn.room_id)
         full = chat.full
         try:
@@ -512,14 +524,20 @@ class SyncServer:
         finally:
             if chat.full is not full:
                 self.control.fullness_changed(conn.room_id)
-        if result.update is not None:
-            try:
-                await self._store_before_ack(room, chat, result.update)
-            except StoreUnavailable:
+        if result.update is None:
+            return result
+        try:
+            await self._store_before_ack(room, chat, result.update)
+            stored = chat_log.stored_elsewhere(result)
+            if stored is not None:
                 chat_log.take_back(result)
-                raise
-            finally:
-                chat.release()
+                return stored
+        except StoreUnavailable:
+            chat_log.take_back(result)
+            raise
+        finally:
+            chat_log.settled(result)
+            chat.release()
         return result
 
     def _check_chat_rate(self, room: Room, conn: Connection) -> None:
@@ -536,8 +554,10 @@ class SyncServer:
             raise RateLimited("chat messages past the limit; wait a moment")
 
     async def _store_before_ack(self, room: Room, doc: Document, update: Update) -> None:
-        """Write ``update`` before acknowledging it; RoomUnavailable if the
-        store did not take it (it is then still pending)."""
+        """Write ``update`` before acknowledging it; StoreUnavailable if the
+        store did not take it (it is then still pending). With Redis the
+        update may also have been refused as a duplicate (not pending, not
+        stored: the chat log knows)."""
         try:
             await self.registry.flush_document(room, doc)
         except OSError as exc:
@@ -636,7 +656,9 @@ class SyncServer:
                 outcome=code,
                 detail=f"{quote(event, limit=64)} {conn.doc_name}",
             )
-        if conn.session is not None:
+        # The store's outage is not the client's doing: its retries (protocol.md
+        # §11) must not add up to a disconnect.
+        if conn.session is not None and exc.code is not ErrorCode.STORE_UNAVAILABLE:
             self.sessions.strike(conn.session)
 
     # -- bookkeeping -------------------------------------------------------------

@@ -23,6 +23,7 @@ Limits (protocol.md §8) are kept here, where the document is:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -61,6 +62,7 @@ class Document:
     __slots__ = (
         "__weakref__",
         "_checkpoint",
+        "_clock",
         "_provisional",
         "_since",
         "_since_bytes",
@@ -86,6 +88,7 @@ class Document:
         "seq",
         "snapshot_seq",
         "subscribed",
+        "unsaved_since",
         "waiting_bytes",
     )
 
@@ -96,6 +99,8 @@ class Document:
         engine: Engine,
         limits: Limits,
         policy: RoomPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.room_id = room_id
         #: The room's moderation state (shared by all its documents).
@@ -111,6 +116,12 @@ class Document:
         #: Accepted updates the store does not have yet (the persister drains it).
         self.pending: list[Update] = []
         self.pending_bytes = 0
+        #: When (``clock`` seconds) the oldest change the store does not have
+        #: yet was made: set when an update is kept, cleared by :meth:`stored`
+        #: once nothing is pending. Also covers a batch being written (taken
+        #: out of ``pending`` but not yet stored).
+        self.unsaved_since: float | None = None
+        self._clock = clock
         #: Log entries in the store since its snapshot, and where the log ends.
         self.log_length = 0
         self.position: LogPosition = 0
@@ -372,6 +383,15 @@ class Document:
             self._take_checkpoint()
             self.checkpoint_stale = False
 
+    def merge_recovered(self, state: Update) -> None:
+        """Merge a state saved in a recovery file (rooms.recovery): checked
+        and applied like a stored update, and what it adds kept to store.
+        Merging the same state twice changes nothing (MalformedUpdate if it
+        does not decode)."""
+        before = self.engine.state_vector()
+        self.apply(state)
+        self.accept_server_update(self.engine.diff(before))
+
     def accept_server_update(self, update: Update) -> None:
         """Record an update the server produced on this replica otherwise
         (a re-seed of the whole state)."""
@@ -381,6 +401,12 @@ class Document:
     def release(self) -> None:
         """The held write is stored (or taken back): checkpoints may resume."""
         self._provisional = None
+
+    def stored(self) -> None:
+        """The store took a batch of this document's updates. What arrived
+        while it was written is still pending (and dated now: it is at most
+        that write old)."""
+        self.unsaved_since = self._clock() if self.pending else None
 
     def is_pending(self, update: Update) -> bool:
         """Whether ``update`` still waits to be stored."""
@@ -395,6 +421,8 @@ class Document:
         self._provisional = None
         self.pending = [u for u in self.pending if u is not update]
         self.pending_bytes = sum(len(u) for u in self.pending)
+        if not self.pending:
+            self.unsaved_since = None
         self._since = [u for u in self._since if u is not update]
         self._since_bytes = sum(len(u) for u in self._since)
         self._rebuild()
@@ -438,6 +466,8 @@ class Document:
         self._sync_state()
 
     def _keep(self, update: Update) -> None:
+        if self.unsaved_since is None:
+            self.unsaved_since = self._clock()
         self.pending.append(update)
         self.pending_bytes += len(update)
         if self.on_pending is not None:

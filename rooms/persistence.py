@@ -5,32 +5,55 @@ compaction past a bound, the rooms' records and the audit log.
 :class:`RoomPersistence` is the part of :class:`rooms.registry.RoomRegistry`
 that talks to the store on the write side; it uses the registry's rooms and
 settings, declared below.
+
+Outages (protocol.md §11). Every write's outcome goes to the registry's
+:class:`rooms.outage.StoreHealth`. After each flush round every room's saving
+state follows (:func:`rooms.outage.next_saving`; ``on_saving_change`` tells
+the server, which tells the room): edits stay in memory while the store
+fails, for ``store_delay_window_s``, then the room is read-only until the
+store has everything. A round stops at the first failed write (the store is
+down: trying each room would only queue more waits behind a lock). Before
+each round the store checks its files (``check_writable``, when it has one),
+and while writes fail and nothing is pending it probes with a small write,
+so the end of an outage is noticed. :meth:`RoomPersistence.unsaved_state` is
+what a stop could not store (rooms.recovery).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction, AuditRecord
 from rooms.document import Document
 from rooms.identity import Identity
-from rooms.room import Room, RoomState
+from rooms.outage import StoreHealth, next_saving
+from rooms.recovery import Recovery
+from rooms.room import Room, RoomState, SavingState
 from rooms.store import RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
 
 if TYPE_CHECKING:
     from rooms.replication import Replicator
 
-__all__ = ["RoomPersistence"]
+__all__ = ["CheckedStore", "RoomPersistence"]
 
 log = logging.getLogger("collab.rooms")
 
 #: Changes of a room's last activity smaller than this are not written back.
 _ACTIVITY_GRANULARITY_MS = 10_000.0
+
+
+@runtime_checkable
+class CheckedStore(Protocol):
+    """A store that can tell whether it still takes writes without being
+    given any (rooms.store_sqlite: its file is still the one opened)."""
+
+    def check_writable(self, *, probe: bool = False) -> Awaitable[None]: ...
 
 
 class RoomPersistence:
@@ -48,6 +71,16 @@ class RoomPersistence:
     _eager: asyncio.Task[None] | None
     _eager_again: bool
     _closing: bool
+    _tasks: list[asyncio.Task[None]]
+    health: StoreHealth
+    store_delay_window_s: float
+    on_saving_change: Callable[[Room], None]
+    #: Rooms being unloaded, by their unload task (not in ``rooms`` once replaced).
+    _unloads: dict[asyncio.Task[None], Room]
+    #: The store's own check, if it has one (CheckedStore.check_writable).
+    _store_check: Callable[..., Awaitable[None]] | None
+    #: Rooms whose saving state is not OK (the only ones a good round changes).
+    _unsaved_rooms: set[Room]
 
     # -- audit -------------------------------------------------------------
 
@@ -81,9 +114,15 @@ class RoomPersistence:
         batch, self._audit = self._audit, []
         try:
             await self.store.append_audit(batch)
-        except OSError:
+        except BaseException as exc:
             self._audit[:0] = batch
+            if isinstance(exc, OSError):
+                self.health.failed(exc, delayed=True)
             raise
+
+    def restore_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Queue records made by an earlier run (a recovery file), as they were."""
+        self._audit[:0] = records
 
     # -- persistence -------------------------------------------------------------
 
@@ -92,9 +131,10 @@ class RoomPersistence:
             await asyncio.sleep(self.flush_interval_s)
             try:
                 await self.flush_all()
-            except OSError as exc:
+            except OSError:
+                # Logged by self.health: once when writes start failing, then
+                # once a minute, not at every retry.
                 stop_if_cancelled()
-                log.error("flush failed: %s; will retry", exc)
 
     def schedule_flush(self) -> None:
         """Flush soon (after this event-loop turn): a replicated store's other
@@ -112,9 +152,8 @@ class RoomPersistence:
             self._eager_again = False
             try:
                 await self.flush_all(audit=False)
-            except OSError as exc:
-                log.warning("eager flush failed: %s; the periodic flush retries", exc)
-                return
+            except OSError:
+                return  # logged by self.health; the periodic flush retries
             if not self._eager_again:
                 return
 
@@ -126,69 +165,205 @@ class RoomPersistence:
 
     async def _flush_all(self, *, audit: bool) -> None:
         failure: OSError | None = None
-        if self.replicator is not None:
-            try:
-                await self._flush_replicated()
-            except OSError as exc:
-                failure = exc
-        else:
-            for room in list(self.rooms.values()):
-                try:
-                    await self._flush_room(room)
-                except OSError as exc:
-                    failure = exc
-        if not audit:
-            if failure is not None:
-                raise failure
-            return
         try:
-            await self.flush_audit()
+            await self._check_store()
+            if self.replicator is not None:
+                await self._flush_shared()
+            else:
+                # Stops at the first failure: the store is down, and each
+                # attempt may wait for a lock; the next round tries again.
+                for room in list(self.rooms.values()):
+                    await self._flush_room(room)
+            if audit:
+                await self.flush_audit()
         except OSError as exc:
             failure = exc
+        self._update_saving(failed=failure is not None)
         if failure is not None:
             raise failure
 
+    async def _flush_shared(self) -> None:
+        """:meth:`_flush_replicated`, with its outcome told to ``health`` and
+        to the documents it stored."""
+        dirty = any(doc.pending for room in self.rooms.values() for doc in room.docs.values())
+        failure: OSError | None = None
+        try:
+            await self._flush_replicated()
+        except OSError as exc:
+            self.health.failed(exc, delayed=dirty)
+            failure = exc
+        # One batch for every document: restored whole if the append failed,
+        # so a document with nothing pending now is stored (a compaction or a
+        # room record may have failed after it).
+        for room in self.rooms.values():
+            for doc in room.docs.values():
+                if doc.unsaved_since is not None and (failure is None or not doc.pending):
+                    doc.stored()
+        if failure is not None:
+            raise failure
+        if dirty:
+            self.health.succeeded()
+
+    async def _check_store(self) -> None:
+        """OSError if the store says it cannot take writes (its files are
+        gone, or, probing while writes fail with nothing else to write, a
+        small write does not go through)."""
+        check = self._store_check
+        if check is None:
+            return
+        probe = not self.health.ok and not any(
+            doc.pending for room in self.rooms.values() for doc in room.docs.values()
+        )
+        try:
+            await check(probe=probe)
+        except OSError as exc:
+            self.health.failed(exc)
+            raise
+        if probe:
+            self.health.succeeded()
+
+    def _update_saving(self, *, failed: bool) -> None:
+        """Move each room's saving state after a flush round, and tell it."""
+        if not failed and not self._unsaved_rooms:
+            return  # the common case: every room saved, and it still is
+        now = self.health.clock()
+        # After a good round only a room that is not OK can change (to OK).
+        rooms = self.rooms.values() if failed else self._unsaved_rooms
+        for room in list(rooms):
+            if self.rooms.get(room.id) is not room:
+                self._unsaved_rooms.discard(room)  # unloaded or replaced since
+                continue
+            new = next_saving(room, failed=failed, now=now, window_s=self.store_delay_window_s)
+            if new is None:
+                continue
+            room.set_saving(new, now)
+            if new is SavingState.OK:
+                self._unsaved_rooms.discard(room)
+            else:
+                self._unsaved_rooms.add(room)
+            if new is SavingState.DELAYED:
+                log.warning("saving delayed room=%s: changes kept in memory", room.id)
+            elif new is SavingState.READ_ONLY:
+                log.error(
+                    "room read-only room=%s: the store has not taken its changes for %g s",
+                    room.id,
+                    self.store_delay_window_s,
+                )
+            else:
+                log.warning("saving resumed room=%s: the store has every change", room.id)
+            self.on_saving_change(room)
+
+    # -- what a stop could not store ------------------------------------------------
+
+    async def close(self, *, grace_s: float = 10.0) -> bool:
+        """Stop the background work and write everything: return whether the
+        store took it all within ``grace_s``. If not, :meth:`unsaved_state`
+        is what it lacks (for a recovery file).
+
+        A flush in flight finishes first (it holds a batch); unloads in
+        flight get until the deadline, then are cancelled (their rooms' changes
+        stay in memory); the final flush is retried until the store takes it
+        or the deadline passes (an attempt still running then is left to
+        finish). Rooms stay in memory (members may still be attached); the
+        store is left open for the caller to close.
+        """
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+
+        def remaining() -> float:
+            return max(0.0, deadline - loop.time())
+
+        with contextlib.suppress(TimeoutError):
+            # The flush loop is cancelled between rounds, never mid-write.
+            async with asyncio.timeout(remaining()):
+                await self._flush_lock.acquire()
+        try:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            if self._flush_lock.locked():
+                self._flush_lock.release()
+        self._tasks.clear()
+        if self._unloads:
+            _, late = await asyncio.wait(set(self._unloads), timeout=remaining())
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for room in list(self.rooms.values()):
+            room.cancel_unload()
+        while True:
+            attempt = loop.create_task(self.flush_all())
+            done, _ = await asyncio.wait({attempt}, timeout=remaining())
+            if attempt in done and not attempt.cancelled() and attempt.exception() is None:
+                return True
+            if remaining() <= 0:
+                if attempt in done and not attempt.cancelled():
+                    attempt.exception()  # retrieved: it is reported by the caller
+                else:
+                    attempt.add_done_callback(_seen)
+                return False
+            await asyncio.sleep(min(self.flush_interval_s, remaining()))
+
+    def _held_rooms(self) -> Iterator[Room]:
+        """Every room whose documents this process holds: loaded, or being
+        unloaded (a replaced room keeps its changes until its flush)."""
+        seen: set[int] = set()
+        for room in [*self.rooms.values(), *self._unloads.values()]:
+            if id(room) not in seen and room.state is not RoomState.UNLOADED:
+                seen.add(id(room))
+                yield room
+
+    @property
+    def oldest_unsaved_s(self) -> float:
+        """Age in seconds of the oldest change the store does not have (0: none)."""
+        times = [t for room in self._held_rooms() if (t := room.unsaved_since) is not None]
+        return self.health.clock() - min(times) if times else 0.0
+
+    @property
+    def unsaved_updates(self) -> int:
+        """Updates held in memory that the store does not have yet."""
+        return sum(len(d.pending) for room in self._held_rooms() for d in room.docs.values())
+
+    def unsaved_state(self, node: str) -> Recovery | None:
+        """What the store does not have, for a recovery file (None: nothing)."""
+        return Recovery.collect(node, self._held_rooms(), self._audit, everything=self.health.lost)
+
     async def _flush_replicated(self) -> None:
         """One pipeline for every pending update of every room (each appended
-        to its stream and published), then compactions that are due."""
-        dirty = [
-            (room, doc)
-            for room in list(self.rooms.values())
-            if room.state is not RoomState.UNLOADED
-            for doc in list(room.docs.values())
-            if doc.pending
-        ]
-        if dirty:
-            batch = [(room.id, doc.name, doc.pending) for room, doc in dirty]
-            for _, doc in dirty:
-                doc.pending = []
-                doc.pending_bytes = 0
-            try:
-                await self.store.append_batch(batch)
-            except OSError:
-                for (_, doc), (_, _, updates) in zip(dirty, batch, strict=True):
-                    doc.pending[:0] = updates
-                    doc.pending_bytes = sum(len(u) for u in doc.pending)
-                raise
-            now = self.clock_ms()
-            for room, _ in dirty:
-                room.last_activity_ms = now
-                room.recorded = True
+        to its stream and published, with the re-seeds that are due and the
+        keys of held chat messages: rooms.redis_flush), then compactions that
+        are due and the rooms' records."""
+        replicator = self.replicator
+        assert replicator is not None
+        live = [room for room in list(self.rooms.values()) if room.state is not RoomState.UNLOADED]
+        written = await replicator.flush(live)
+        now = self.clock_ms()
+        for room in written:
+            room.last_activity_ms = now
+            room.recorded = True
         for room in list(self.rooms.values()):
             for doc in list(room.docs.values()):
-                if doc.compact_due:  # a facilitator deleted: forget it now
-                    await self._compact_replicated(room, doc, force=True)
-                    doc.compact_due = False
+                if replicator.reseeding(doc):
+                    pass  # compacted once its re-seed is in (it waits for Redis)
+                elif doc.compact_due:  # a facilitator deleted: forget it now
+                    doc.compact_due = not await self._compact_replicated(room, doc, force=True)
                 elif doc.seq - doc.snapshot_seq >= self.compact_after_updates:
                     await self._compact_replicated(room, doc)
                 doc.purge_memory()
             await self._save_info(room)
 
-    async def _compact_replicated(self, room: Room, doc: Document, *, force: bool = False) -> None:
+    async def _compact_replicated(self, room: Room, doc: Document, *, force: bool = False) -> bool:
         """Snapshot and trim a shared log, under a short lock so one node does it.
+        False if it was not tried: the document waits for its re-seed (then a
+        forced compaction stays due: ``compact_due``).
 
         The store refuses a snapshot covering less than the stored one, so
-        even two nodes compacting at once never trim an update away."""
+        even two nodes compacting at once never trim an update away; and one
+        from a replica not reconciled with Redis's epoch (it re-seeds first)."""
         replicator = self.replicator
         assert replicator is not None
         if force:
@@ -196,11 +371,15 @@ class RoomPersistence:
             # also those whose echo has not come back yet, or the rebuilt
             # stream would keep them (and what they held).
             await replicator.settle(doc)
+        if replicator.reseeding(doc):
+            # Redis lost what this replica holds: the re-seed comes first.
+            doc.compact_due = doc.compact_due or force
+            return False
         seq, position = doc.seq, doc.position
         doc.snapshot_seq = seq  # whoever compacts, this node waits another bound
         locked = await replicator.store.try_lock(room.id, doc.name)
         if not locked and not force:
-            return
+            return True
         try:
             snapshot = doc.engine.full_state()
             await replicator.store.compact(room.id, doc.name, snapshot, position, seq)
@@ -214,6 +393,7 @@ class RoomPersistence:
         finally:
             if locked:
                 await replicator.store.unlock(room.id, doc.name)
+        return True
 
     async def _flush_room(self, room: Room) -> None:
         for doc in list(room.docs.values()):
@@ -242,7 +422,11 @@ class RoomPersistence:
             created_ms=info.created_ms,
             last_activity_ms=activity,
         )
-        await self.store.save_room_info(current)
+        try:
+            await self.store.save_room_info(current)
+        except OSError as exc:
+            self.health.failed(exc)
+            raise
         room.info = current
         room.info_saved = True
 
@@ -263,8 +447,8 @@ class RoomPersistence:
         """Append ``doc``'s pending updates; compact past the log bound (or when
         forced, e.g. after a redaction). Return whether anything was appended.
 
-        On a store error the batch goes back to the front of ``pending`` and
-        OSError propagates.
+        On a store error the batch goes back to the front of ``pending`` (also
+        if the caller is cancelled: a stop) and OSError propagates.
         """
         if self.replicator is not None:
             await self.flush_all(audit=False)
@@ -281,16 +465,24 @@ class RoomPersistence:
                 doc.pending_bytes = 0
                 try:
                     doc.position = await self.store.append(room.id, doc.name, batch)
-                except OSError:
+                except BaseException as exc:
                     doc.pending[:0] = batch
                     doc.pending_bytes = sum(len(u) for u in doc.pending)
+                    if isinstance(exc, OSError):
+                        self.health.failed(exc, delayed=True)
                     raise
                 doc.log_length += len(batch)
+                doc.stored()
+                self.health.succeeded()
                 appended = True
                 room.recorded = True
             if doc.log_length >= self.compact_after_updates or (force_compact and doc.log_length):
                 snapshot = doc.engine.full_state()
-                await self.store.compact(room.id, doc.name, snapshot, doc.position)
+                try:
+                    await self.store.compact(room.id, doc.name, snapshot, doc.position)
+                except OSError as exc:
+                    self.health.failed(exc)
+                    raise
                 log.info(
                     "compacted room=%s doc=%s log=%d snapshot_bytes=%d",
                     room.id,
@@ -300,3 +492,9 @@ class RoomPersistence:
                 )
                 doc.log_length = 0
             return appended
+
+
+def _seen(task: asyncio.Task[None]) -> None:
+    """Mark an abandoned write's outcome as seen (the stop reports it)."""
+    if not task.cancelled():
+        task.exception()

@@ -24,6 +24,7 @@ from crdt.errors import (
     ReadOnlyDocument,
     Removed,
     SessionEnded,
+    StoreUnavailable,
 )
 from crdt.schemas import (
     META_MUTED_ROOT,
@@ -55,6 +56,10 @@ class RoomPolicy:
     removed: set[UserId] = field(default_factory=set)
     #: Role overrides (``mod:role``): user id → participant or observer.
     roles: dict[UserId, Role] = field(default_factory=dict)
+    #: The store has not taken the room's writes for longer than the delay
+    #: window (``Room.set_saving``, protocol.md §11): board edits and chat are
+    #: refused with ``store_unavailable``. Not part of meta.
+    store_read_only: bool = False
 
     def load(self, meta_engine: Engine) -> None:
         """Take the state from the room's meta document."""
@@ -116,11 +121,12 @@ class RoomPolicy:
             raise SessionEnded("the session has ended; the room is read-only")
         if self.locked and role is not Role.FACILITATOR:
             raise BoardLocked("the board is locked by the facilitator")
+        self._check_store()
 
     def can_write(self, identity: Identity, kind: DocKind) -> bool:
         try:
             self.check_write(identity, kind)
-        except (ReadOnlyDocument, PermissionDenied, SessionEnded, BoardLocked):
+        except (ReadOnlyDocument, PermissionDenied, SessionEnded, BoardLocked, StoreUnavailable):
             return False
         return True
 
@@ -132,6 +138,13 @@ class RoomPolicy:
             raise SessionEnded("the session has ended; the room is read-only")
         if identity.user_id in self.muted and role is not Role.FACILITATOR:
             raise Muted("you are muted in this room's chat")
+        self._check_store()
+
+    def _check_store(self) -> None:
+        if self.store_read_only:
+            raise StoreUnavailable(
+                "the server cannot save now: the room is read-only until it can; retry later"
+            )
 
     def check_moderate(self, identity: Identity) -> None:
         if identity.role is not Role.FACILITATOR:

@@ -12,8 +12,12 @@ socket and database: rooms.redis_conn), with no read timeout (redis-py's
 default socket timeout would end a blocking listen), and a listener task.
 When a connection drops (Redis restarted, or it dropped us for passing
 ``client-output-buffer-limit pubsub``), the listener reconnects
-with backoff, resubscribes every channel and reports the reconnect, so the
-node catches up from the streams. Publishing (awareness and control
+with backoff, resubscribes every channel, waits until Redis confirms every
+subscription (so the catch-up that follows reads nothing the subscription
+could still miss) and reports the reconnect, so the node catches up from the
+streams; what arrived meanwhile is delivered after the catch-up began. With
+Redis Sentinel each connection goes to the master the sentinels name at that
+moment, so after a failover the subscriber follows the new master. Publishing (awareness and control
 envelopes; updates are published by the store's append script) is batched:
 everything published in one event-loop turn goes out in one pipeline.
 """
@@ -32,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from rooms.redis_conn import RedisOptions, describe_redis_error
+from rooms.redis_conn import RedisOptions, describe_redis_error, master_address
 from rooms.tasks import stop_if_cancelled
 
 __all__ = ["RedisBus"]
@@ -42,6 +46,8 @@ log = logging.getLogger("collab.redis")
 _BACKOFF_START_S = 0.05
 _BACKOFF_MAX_S = 2.0
 _POLL_S = 1.0
+#: How long a (re)connection waits for Redis to confirm its subscriptions.
+_CONFIRM_S = 5.0
 
 #: A subscriber's Redis node: a cluster node's (host, port), or this one for
 #: the address of the URL itself (a single server, maybe a unix socket).
@@ -106,18 +112,19 @@ class _Subscriber:
             # No read timeout (it would end the listen), and no silent retries:
             # redis-py would reconnect and resubscribe by itself, and the
             # messages missed meanwhile would never be caught up.
-            host, port = self.address
-            client = aioredis.Redis(
-                **self.bus.options.connection_kwargs(host=host or None, port=port or None),
-                # CLIENT LIST shows which node a subscriber connection is.
-                client_name=self.bus.client_name("sub"),
-                retry=Retry(NoBackoff(), 0),
-                socket_timeout=None,
-                socket_connect_timeout=5.0,
-                health_check_interval=10,
-            )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            client: Any = None
+            pubsub: Any = None
             try:
+                client = aioredis.Redis(
+                    **await self._connection_kwargs(),
+                    # CLIENT LIST shows which node a subscriber connection is.
+                    client_name=self.bus.client_name("sub"),
+                    retry=Retry(NoBackoff(), 0),
+                    socket_timeout=None,
+                    socket_connect_timeout=5.0,
+                    health_check_interval=10,
+                )
+                pubsub = client.pubsub()
                 # A node-level channel keeps the connection subscribed (and
                 # readable) even while no document is loaded.
                 await pubsub.subscribe(self.bus.node_channel)
@@ -126,6 +133,7 @@ class _Subscriber:
                     self._active = set(self.channels)
                     if self._active:
                         await self._command("subscribe", *self._active)
+                    early = await self._confirm(pubsub, {self.bus.node_channel, *self._active})
                 self.connected = True
                 self.last_error = None
                 self._ready.set()
@@ -134,13 +142,15 @@ class _Subscriber:
                     log.warning("redis subscriber reconnected at=%s", self.where)
                     await self.bus.reconnected()
                 first = False
+                for data in early:
+                    self.bus.deliver(data)
                 while True:
                     message = await pubsub.get_message(timeout=_POLL_S)
                     if message is not None and message["type"] in ("message", "smessage"):
                         self.bus.deliver(message["data"])
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 stop_if_cancelled()
                 self.last_error = describe_redis_error(exc, self.bus.options)
                 if self.connected:
@@ -152,10 +162,39 @@ class _Subscriber:
             finally:
                 self._pubsub = None
                 self.connected = False
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+    async def _connection_kwargs(self) -> dict[str, Any]:
+        """Where this subscriber connects: its cluster node, the URL's address,
+        or the master the sentinels name now."""
+        options = self.bus.options
+        host, port = self.address
+        if options.sentinel:
+            host, port = await master_address(options)
+        return options.connection_kwargs(host=host or None, port=port or None)
+
+    async def _confirm(self, pubsub: Any, channels: set[str]) -> list[bytes]:
+        """Wait until Redis has confirmed a subscription to every one of
+        ``channels`` (a refusal, e.g. an ACL's, raises); return the messages
+        that arrived meanwhile, for delivery after the catch-up starts.
+        TimeoutError past :data:`_CONFIRM_S`."""
+        waiting = {channel.encode() for channel in channels}
+        early: list[bytes] = []
+        async with asyncio.timeout(_CONFIRM_S):
+            while waiting:
+                message = await pubsub.get_message(timeout=_POLL_S)
+                if message is None:
+                    continue
+                if message["type"] in ("subscribe", "ssubscribe"):
+                    waiting.discard(bytes(message["channel"]))
+                elif message["type"] in ("message", "smessage"):
+                    early.append(message["data"])
+        return early
 
     @property
     def where(self) -> str:
@@ -269,10 +308,12 @@ class RedisBus:
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
         command = "spublish" if self.cluster else "publish"
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for channel, data in batch:
-                getattr(pipe, command)(channel, data)
-            await pipe.execute()
+            # The context resets the pipeline, also when Redis is unreachable
+            # (else asyncio reports an unclosed pipeline when it is collected).
+            async with self.client.pipeline(transaction=False) as pipe:
+                for channel, data in batch:
+                    getattr(pipe, command)(channel, data)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             # Awareness and control are ephemeral: a lost one is superseded by
             # the next (clients renew awareness every 15 s).

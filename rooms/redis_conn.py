@@ -3,14 +3,21 @@ URL and the Redis settings, used by the command client, the cluster client,
 and each pub/sub subscriber (README: Redis security).
 
 A URL is ``redis://[user][:password]@host[:port][/db]``,
-``rediss://...`` (TLS) or ``unix://[user][:password]@/path/to.sock[?db=N]``.
+``rediss://...`` (TLS), ``unix://[user][:password]@/path/to.sock[?db=N]``, or
+``redis+sentinel://[user][:password]@host[:port][,host[:port]...]/<master
+name>[/db]`` (``rediss+sentinel://`` for TLS): Redis Sentinel, asked for the
+current master's address before every new connection (the command client's
+pool and each subscriber), so a failover moves every connection to the new
+master. The user and password are the data servers'; sentinels are reached
+without credentials, with the same TLS settings.
 The password may instead come from a file (``--redis-password-file``);
 TLS takes a CA (else the system's), a client certificate and key, and
 whether to check the server's name. :func:`redis_options` builds the
 options, :meth:`RedisOptions.connection_kwargs` gives redis-py's keyword
 arguments for one connection, :func:`connect_redis` opens the command
-client, and :func:`describe_redis_error` turns a failure into a sentence
-an operator can act on (never with the password in it).
+client (:func:`close_redis` closes it), :func:`master_address` finds where
+a subscriber connects, and :func:`describe_redis_error` turns a failure into
+a sentence an operator can act on (never with the password in it).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthenticationWrongNumberOfArgsError,
@@ -32,12 +42,16 @@ from redis.exceptions import (
 __all__ = [
     "RedisConfigError",
     "RedisOptions",
+    "close_redis",
     "connect_redis",
     "describe_redis_error",
+    "master_address",
     "redis_options",
 ]
 
 _DEFAULT_PORT = 6379
+_SENTINEL_PORT = 26379
+_SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 
 
 class RedisConfigError(OSError):
@@ -60,6 +74,14 @@ class RedisOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_check_hostname: bool = True
+    #: Redis Sentinel: the sentinels' addresses and the master's name (a
+    #: ``redis+sentinel://`` URL); ``host`` and ``port`` are then unused.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master_name: str | None = None
+
+    @property
+    def sentinel(self) -> bool:
+        return bool(self.sentinels)
 
     @property
     def display(self) -> str:
@@ -68,13 +90,18 @@ class RedisOptions:
             return f"unix://{self.path}?db={self.db}"
         scheme = "rediss" if self.tls else "redis"
         user = f"{self.username}@" if self.username else ""
+        if self.sentinel:
+            hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+            return f"{scheme}+sentinel://{user}{hosts}/{self.master_name}/{self.db}"
         return f"{scheme}://{user}{self.host}:{self.port}/{self.db}"
 
     def connection_kwargs(
         self, *, host: str | None = None, port: int | None = None
     ) -> dict[str, Any]:
         """redis-py keyword arguments for one connection: to this address, or to
-        ``host``:``port`` (a cluster node) with the same credentials and TLS."""
+        ``host``:``port`` (a cluster node, or the master a sentinel named) with
+        the same credentials and TLS. With Sentinel and no ``host``, no
+        address: the connection pool asks the sentinels."""
         kwargs: dict[str, Any] = {
             "username": self.username,
             "password": self.password,
@@ -85,20 +112,29 @@ class RedisOptions:
             kwargs["host"], kwargs["port"] = host, port if port is not None else _DEFAULT_PORT
         elif self.path is not None:
             kwargs["unix_socket_path"] = self.path
-        else:
+        elif not self.sentinel:
             kwargs["host"], kwargs["port"] = self.host, self.port
-        if host is None:
+        if host is None or self.sentinel:
             kwargs["db"] = self.db
-        if self.tls:
-            kwargs.update(
-                ssl=True,
-                ssl_cert_reqs="required",
-                ssl_ca_certs=self.tls_ca,
-                ssl_certfile=self.tls_cert,
-                ssl_keyfile=self.tls_key,
-                ssl_check_hostname=self.tls_check_hostname,
-            )
+        kwargs.update(self._tls_kwargs())
         return kwargs
+
+    def sentinel_kwargs(self, **timeouts: Any) -> dict[str, Any]:
+        """redis-py keyword arguments for a connection to a sentinel: TLS as
+        for the data servers, no credentials."""
+        return {"driver_info": None, **timeouts, **self._tls_kwargs()}
+
+    def _tls_kwargs(self) -> dict[str, Any]:
+        if not self.tls:
+            return {}
+        return {
+            "ssl": True,
+            "ssl_cert_reqs": "required",
+            "ssl_ca_certs": self.tls_ca,
+            "ssl_certfile": self.tls_cert,
+            "ssl_keyfile": self.tls_key,
+            "ssl_check_hostname": self.tls_check_hostname,
+        }
 
 
 def redis_options(
@@ -117,8 +153,10 @@ def redis_options(
     """
     parts = urlsplit(url)
     scheme = parts.scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise RedisConfigError("the Redis URL must start with redis://, rediss:// or unix://")
+    if scheme not in ("redis", "rediss", "unix", *_SENTINEL_SCHEMES):
+        raise RedisConfigError(
+            "the Redis URL must start with redis://, rediss://, unix:// or redis+sentinel://"
+        )
     query = parse_qs(parts.query)
     unknown = sorted(set(query) - {"db"})
     if unknown:
@@ -126,9 +164,16 @@ def redis_options(
             f"the Redis URL has an option collab does not read ({', '.join(unknown)}): "
             "use the --redis-* settings for TLS"
         )
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master_name: str | None = None
     try:
-        db = int(query["db"][0]) if "db" in query else _path_db(parts.path, scheme)
-        port = parts.port
+        if scheme in _SENTINEL_SCHEMES:
+            sentinels = _sentinels(parts.netloc.rpartition("@")[2])
+            master_name, db = _sentinel_path(parts.path)
+            port = None
+        else:
+            db = int(query["db"][0]) if "db" in query else _path_db(parts.path, scheme)
+            port = parts.port
     except ValueError:
         raise RedisConfigError("the Redis URL's port or database number is not a number") from None
     username = unquote(parts.username) if parts.username else None
@@ -139,7 +184,7 @@ def redis_options(
                 "the Redis password is both in the URL and in --redis-password-file: give one"
             )
         password = _read_password(password_file)
-    tls = scheme == "rediss"
+    tls = scheme in ("rediss", "rediss+sentinel")
     if not tls and (tls_ca or tls_cert or tls_key):
         raise RedisConfigError("--redis-tls-* settings need a rediss:// URL")
     if scheme == "unix":
@@ -159,7 +204,34 @@ def redis_options(
         tls_cert=None if tls_cert is None else str(tls_cert),
         tls_key=None if tls_key is None else str(tls_key),
         tls_check_hostname=tls_check_hostname,
+        sentinels=sentinels,
+        master_name=master_name,
     )
+
+
+def _sentinels(hosts: str) -> tuple[tuple[str, int], ...]:
+    """``host[:port],host[:port]...`` (``[v6]:port`` too); ValueError for a bad port."""
+    found = []
+    for item in hosts.split(","):
+        if not item:
+            continue
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+        else:
+            host, _, port = item.partition(":")
+        found.append((unquote(host), int(port) if port else _SENTINEL_PORT))
+    if not found or not all(host for host, _ in found):
+        raise RedisConfigError("a redis+sentinel:// URL names at least one sentinel host:port")
+    return tuple(found)
+
+
+def _sentinel_path(path: str) -> tuple[str, int]:
+    """``/<master name>[/<db>]``; ValueError for a database that is not a number."""
+    name, _, db = unquote(path).strip("/").partition("/")
+    if not name:
+        raise RedisConfigError("a redis+sentinel:// URL ends with /<master name>[/<db>]")
+    return name, int(db) if db else 0
 
 
 def _path_db(path: str, scheme: str) -> int:
@@ -222,6 +294,8 @@ async def connect_redis(options: RedisOptions, *, timeout_s: float = 5.0) -> tup
     message when Redis cannot be reached or refuses the connection.
     """
     timeouts: dict[str, Any] = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
+    if options.sentinel:
+        return await _connect_sentinel(options, {**timeouts, "retry": _command_retry()}), False
     probe = aioredis.Redis(**options.connection_kwargs(), **timeouts)
     try:
         info = await probe.info("cluster")
@@ -230,7 +304,8 @@ async def connect_redis(options: RedisOptions, *, timeout_s: float = 5.0) -> tup
     finally:
         await probe.aclose()
     if not info.get("cluster_enabled"):
-        return aioredis.Redis(**options.connection_kwargs(), **timeouts), False
+        single = aioredis.Redis(**options.connection_kwargs(), **timeouts, retry=_command_retry())
+        return single, False
     if options.path is not None or options.db != 0:
         raise RedisConfigError("a Redis Cluster is reached over TCP, database 0")
     client: Any = RedisCluster(
@@ -242,3 +317,58 @@ async def connect_redis(options: RedisOptions, *, timeout_s: float = 5.0) -> tup
         await client.aclose()
         raise RedisConfigError(describe_redis_error(exc, options)) from None
     return client, True
+
+
+def _command_retry() -> Retry:
+    """How a command retries on a dropped connection: a few times within
+    about a second (a restart's reset connection is one retry), then the
+    error reaches the caller, who keeps its state and retries later (a chat
+    message is refused ``store_unavailable`` rather than held for seconds)."""
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.4), 3)
+
+
+async def _connect_sentinel(options: RedisOptions, timeouts: dict[str, Any]) -> Any:
+    """The master's client through Sentinel: each new connection of its pool
+    asks the sentinels where the master is (a failover closes the old ones)."""
+    assert options.master_name is not None
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(options.sentinels),
+        sentinel_kwargs=options.sentinel_kwargs(**timeouts),
+        **options.connection_kwargs(),
+        **timeouts,
+    )
+    client = manager.master_for(options.master_name)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await close_redis(client)
+        raise RedisConfigError(describe_redis_error(exc, options)) from None
+    return client
+
+
+async def close_redis(client: Any) -> None:
+    """Close a command client from :func:`connect_redis` (and, through
+    Sentinel, its connections to the sentinels)."""
+    pool = getattr(client, "connection_pool", None)
+    await client.aclose()
+    if isinstance(pool, SentinelConnectionPool):
+        await pool.sentinel_manager.aclose()
+
+
+async def master_address(options: RedisOptions, *, timeout_s: float = 5.0) -> tuple[str, int]:
+    """Where the master is now, as the sentinels say (an OSError if none
+    names one); without Sentinel, the URL's own address."""
+    if not options.sentinel:
+        return str(options.host or ""), options.port
+    assert options.master_name is not None
+    timeouts = {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(options.sentinels), sentinel_kwargs=options.sentinel_kwargs(**timeouts)
+    )
+    try:
+        host, port = await manager.discover_master(options.master_name)
+    except RedisError as exc:
+        raise OSError(f"no master from the sentinels: {exc}") from None
+    finally:
+        await manager.aclose()
+    return str(host), int(port)

@@ -8,8 +8,12 @@ keeps a room on one slot and an operator can read them::
     collab:{<room>}:doc:<doc>:snap   hash: d (snapshot), id (stream id it covers), s (seq), m (MAC)
     collab:{<room>}:doc:<doc>:ch     the document's pub/sub channel
     collab:{<room>}:doc:<doc>:lock   the compaction lock
+    collab:{<room>}:doc:<doc>:ids    hash: chat message keys, JSON [user, clientMessageId]
+                                     -> "<message id>|<ts>" (claimed with each append)
     collab:{<room>}:docs             set of the room's document names
     collab:{<room>}:info             hash: the room's record
+    collab:{<room>}:epoch            the room's Redis epoch: random, set by the first
+                                     append; absent after Redis lost the room's data
     collab:{<room>}:deleted          hash: the room's tombstone (e epoch, m MAC, at time)
     collab:rooms                     set of room ids
     collab-audit:{<room>}            stream: the room's audit records (kept on delete)
@@ -83,6 +87,14 @@ class RedisKeys:
     @property
     def lock(self) -> str:
         return self.base + ":lock"
+
+    @property
+    def ids(self) -> str:
+        return self.base + ":ids"
+
+    @property
+    def epoch(self) -> str:
+        return f"collab:{{{self.room}}}:epoch"
 
     @property
     def docs(self) -> str:

@@ -8,6 +8,15 @@ write it back (issue 13, finding 3). No tombstone refuses nothing: the room
 was never deleted, its tombstone expired, or Redis lost everything (then a
 re-seed is what is wanted).
 
+Every script that writes a document also names the room's Redis epoch
+(``collab:{room}:epoch``) the node last reconciled the document with, and
+refuses the write when Redis holds another one or none (Redis restarted
+empty, or was replaced): the node must re-seed the document first
+(rooms.replication), so nothing is appended to a Redis that lost what came
+before it. Sequence numbers cannot tell: appends to an empty Redis push its
+counter past any number a node remembers. The first append of a room that
+has no epoch (and a node that knows of none) sets a random one.
+
 MACs are computed by the node in Python (rooms.integrity) and passed in:
 Redis never sees the cluster key. The append script therefore cannot pick
 the sequence numbers itself; it is a compare-and-set: the node says which
@@ -18,19 +27,55 @@ returning the current number for the node to retry with.
 
 from __future__ import annotations
 
-__all__ = ["APPEND", "COMPACT", "DELETE", "LOAD", "SAVE_INFO"]
+__all__ = ["APPEND", "COMPACT", "DELETE", "LOAD", "READ_LOG", "SAVE_INFO"]
 
-#: KEYS: log, seq, ch, docs, tomb[, rooms index]
-#: ARGV: origin, room, doc, publish command, epoch, first seq, update, mac, update, mac...
-#: Returns {1, last seq, last id}; {0, current seq} when ``first seq`` is
-#: taken; {-1, tombstone epoch} when the room was deleted since the node loaded it.
+#: KEYS: log, seq, ch, docs, tomb, epoch, ids[, rooms index]
+#: ARGV: origin, room, doc, publish command, tombstone epoch, first seq,
+#: Redis epoch, a fresh epoch, then the claims: their count and for each
+#: (update index from 1, field, value), then the records: their count and
+#: for each (field, value), then update, mac, update, mac...
+#: Claims (a chat message's key, atomically with its append: protocol.md
+#: §6.1) are checked first: one that the ids hash holds with another value
+#: refuses the whole batch, so the node can drop that update and try again.
+#: Records (every message's key, with a re-seed) are set where absent.
+#: Returns {1, last seq, last id, Redis epoch}; {0, current seq} when
+#: ``first seq`` is taken; {-1, tombstone epoch} when the room was deleted
+#: since the node loaded it; {-2, Redis epoch or ''} when the Redis epoch is
+#: not the node's; {-3, {update index, stored value, ...}} for claims taken.
 APPEND = """
 local t = redis.call('HGET', KEYS[5], 'e')
 if t and t ~= ARGV[5] then return {-1, t} end
+local e = redis.call('GET', KEYS[6])
+if (e or '') ~= ARGV[7] then return {-2, e or ''} end
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
 if cur + 1 ~= tonumber(ARGV[6]) then return {0, cur} end
+local claims = tonumber(ARGV[9])
+local last_claim = 10 + 3 * (claims - 1)
+local dups = {}
+for c = 10, last_claim, 3 do
+  local have = redis.call('HGET', KEYS[7], ARGV[c + 1])
+  if have and have ~= ARGV[c + 2] then
+    dups[#dups + 1] = tonumber(ARGV[c])
+    dups[#dups + 1] = have
+  end
+end
+if #dups > 0 then return {-3, dups} end
+local r = 10 + 3 * claims
+local records = tonumber(ARGV[r])
+for c = r + 1, r + 2 * records - 1, 2 do
+  if not redis.call('HGET', KEYS[7], ARGV[c]) then
+    redis.call('HSET', KEYS[7], ARGV[c], ARGV[c + 1])
+  end
+end
+for c = 10, last_claim, 3 do
+  redis.call('HSET', KEYS[7], ARGV[c + 1], ARGV[c + 2])
+end
+if not e then
+  e = ARGV[8]
+  redis.call('SET', KEYS[6], e)
+end
 local seq, id = cur, ''
-for i = 7, #ARGV, 2 do
+for i = r + 1 + 2 * records, #ARGV, 2 do
   seq = seq + 1
   id = redis.call('XADD', KEYS[1], '*', 'u', ARGV[i], 's', seq, 'o', ARGV[1], 'm', ARGV[i + 1])
   redis.call(ARGV[4], KEYS[3],
@@ -38,13 +83,14 @@ for i = 7, #ARGV, 2 do
 end
 redis.call('SET', KEYS[2], seq)
 redis.call('SADD', KEYS[4], ARGV[3])
-if KEYS[6] then redis.call('SADD', KEYS[6], ARGV[2]) end
-return {1, seq, id}
+if KEYS[8] then redis.call('SADD', KEYS[8], ARGV[2]) end
+return {1, seq, id, e}
 """
 
-#: KEYS: snap, log, seq, tomb   ARGV: -
+#: KEYS: snap, log, seq, tomb, epoch   ARGV: -
 #: Returns {snapshot, its stream id, entries after it, seq, snapshot seq,
-#: snapshot MAC, tombstone epoch, tombstone MAC} (false for what is absent).
+#: snapshot MAC, tombstone epoch, tombstone MAC, Redis epoch} (false for
+#: what is absent).
 LOAD = """
 local snap = redis.call('HMGET', KEYS[1], 'd', 'id', 's', 'm')
 local entries
@@ -56,11 +102,18 @@ end
 local seq = redis.call('GET', KEYS[3]) or '0'
 local tomb = redis.call('HMGET', KEYS[4], 'e', 'm')
 return {snap[1] or false, snap[2] or false, entries, seq, snap[3] or '0', snap[4] or false,
-        tomb[1] or false, tomb[2] or false}
+        tomb[1] or false, tomb[2] or false, redis.call('GET', KEYS[5]) or false}
 """
 
-#: KEYS: snap, log, tomb
-#: ARGV: data, upto id, upto seq, snapshot MAC, epoch
+#: KEYS: log, epoch   ARGV: after (a stream id)
+#: Returns {Redis epoch or false, the entries after ``after``}: one read, so
+#: a node never takes entries of a new Redis for continuations of the old.
+READ_LOG = """
+return {redis.call('GET', KEYS[2]) or false, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')}
+"""
+
+#: KEYS: snap, log, tomb, epoch
+#: ARGV: data, upto id, upto seq, snapshot MAC, tombstone epoch, Redis epoch
 #: Refuses a snapshot that covers less than the stored one (equal coverage
 #: replaces it: a later snapshot, e.g. after a redaction), so two nodes
 #: compacting at once cannot drop entries the surviving snapshot lacks.
@@ -68,10 +121,12 @@ return {snap[1] or false, snap[2] or false, entries, seq, snap[3] or '0', snap[4
 #: deleted inside a stream node that later entries share, so their bytes
 #: would stay in memory (and in RDB/AOF files). The new stream holds the
 #: entries after ``upto``, with their ids, and numbers later entries after
-#: ``upto`` still. Returns 1, 0 (refused: older) or -1 (deleted meanwhile).
+#: ``upto`` still. Returns 1, 0 (refused: older), -1 (deleted meanwhile) or
+#: -2 (another Redis epoch: the snapshot may miss what others wrote since).
 COMPACT = """
 local t = redis.call('HGET', KEYS[3], 'e')
 if t and t ~= ARGV[5] then return -1 end
+if (redis.call('GET', KEYS[4]) or '') ~= ARGV[6] then return -2 end
 local function parse(id)
   local ms, sq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(sq)
@@ -95,15 +150,18 @@ end
 return 1
 """
 
-#: KEYS: docs, info, tomb   ARGV: room, epoch, tombstone MAC, time ms, lifetime ms
-#: Deletes every document key and the record, and leaves the tombstone.
+#: KEYS: docs, info, tomb, Redis epoch
+#: ARGV: room, epoch, tombstone MAC, time ms, lifetime ms
+#: Deletes every document key (chat message keys too), the record and the
+#: Redis epoch, and leaves the tombstone.
 DELETE = """
 local docs = redis.call('SMEMBERS', KEYS[1])
 for _, doc in ipairs(docs) do
   local base = 'collab:{' .. ARGV[1] .. '}:doc:' .. doc
-  redis.call('DEL', base .. ':log', base .. ':seq', base .. ':snap', base .. ':lock')
+  redis.call('DEL', base .. ':log', base .. ':seq', base .. ':snap', base .. ':lock',
+             base .. ':ids')
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('HSET', KEYS[3], 'e', ARGV[2], 'm', ARGV[3], 'at', ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 return #docs

@@ -5,7 +5,9 @@ deletion and retention.
 room's policy is known before anyone is admitted; one load however many joins
 race for it), ``leave`` starts the unload grace period when the room empties,
 and a background task writes accepted updates and audit records to the store
-in batches, off the hot path. ``close`` flushes everything.
+in batches, off the hot path. ``close`` flushes everything, within a grace
+period. A load that does not finish within ``join_timeout_s`` is answered
+``room_unavailable`` (it goes on; a later join finds the room loaded).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from rooms.document import Document
 from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import CHAT, META
-from rooms.persistence import RoomPersistence
+from rooms.outage import StoreHealth
+from rooms.persistence import CheckedStore, RoomPersistence
 from rooms.room import Room, RoomState
 from rooms.store import RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
@@ -71,6 +74,8 @@ class RoomRegistry(RoomPersistence):
         compact_after_updates: int = 500,
         retention_days: float | None = None,
         retention_check_interval_s: float = 3600.0,
+        store_delay_window_s: float = 30.0,
+        join_timeout_s: float = 10.0,
         clock_ms: Callable[[], float] = _now_ms,
     ) -> None:
         self.store = store
@@ -81,12 +86,18 @@ class RoomRegistry(RoomPersistence):
         self.compact_after_updates = compact_after_updates
         self.retention_days = retention_days
         self.retention_check_interval_s = retention_check_interval_s
+        self.store_delay_window_s = store_delay_window_s
+        self.join_timeout_s = join_timeout_s
         self.clock_ms = clock_ms
         self.rooms: dict[RoomId, Room] = {}
         self._audit: list[AuditRecord] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._unloads: set[asyncio.Task[None]] = set()
+        self._unloads: dict[asyncio.Task[None], Room] = {}
         self._closing = False
+        #: Whether the store takes writes (rooms.outage; protocol.md §11).
+        self.health = StoreHealth()
+        self._store_check = store.check_writable if isinstance(store, CheckedStore) else None
+        self._unsaved_rooms: set[Room] = set()
         #: Set when the store is shared by several nodes (see rooms.replication).
         self.replicator: Replicator | None = None
         self._flush_lock = asyncio.Lock()
@@ -97,6 +108,8 @@ class RoomRegistry(RoomPersistence):
         self.on_remote_awareness: Callable[[Document, bytes], None] = _ignore
         self.on_policy_change: Callable[[Room], None] = _ignore_room
         self.on_remote_delete: Callable[[RoomId], None] = _ignore_id
+        #: A room's saving state changed (protocol.md §11): tell its members.
+        self.on_saving_change: Callable[[Room], None] = _ignore_room
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -108,24 +121,10 @@ class RoomRegistry(RoomPersistence):
             if self.retention_check_interval_s > 0:
                 self._tasks.append(loop.create_task(self._retention_loop()))
 
-    async def close(self) -> None:
-        """Stop unload timers and background tasks, then flush every room.
-
-        Rooms stay in memory (members may still be attached); the store is
-        left open for the caller to close.
-        """
-        self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self._unloads:
-            await asyncio.gather(*self._unloads, return_exceptions=True)
-        for room in list(self.rooms.values()):
-            room.cancel_unload()
-        await self.flush_all()
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` has begun (joins are refused from then on)."""
+        return self._closing
 
     # -- membership -------------------------------------------------------------
 
@@ -248,11 +247,26 @@ class RoomRegistry(RoomPersistence):
         if pending is None:
             pending = asyncio.get_running_loop().create_task(self._load(room, doc_name))
             room.loading[doc_name] = pending
+
+            def loaded(task: asyncio.Future[Document]) -> None:
+                if room.loading.get(doc_name) is task:
+                    del room.loading[doc_name]
+                if not task.cancelled():
+                    task.exception()  # seen: whoever awaited it got it, or nobody is left
+
+            pending.add_done_callback(loaded)
         try:
-            return await asyncio.shield(pending)
-        finally:
-            if pending.done():
-                room.loading.pop(doc_name, None)
+            # The load goes on past the timeout: a later join finds it done.
+            async with asyncio.timeout(self.join_timeout_s):
+                return await asyncio.shield(pending)
+        except TimeoutError:
+            log.warning(
+                "room load slower than %g s room=%s doc=%s: join refused",
+                self.join_timeout_s,
+                room.id,
+                doc_name,
+            )
+            raise RoomUnavailable("the room could not be loaded in time; try again") from None
 
     async def _load(self, room: Room, doc_name: DocName) -> Document:
         predecessor = room.predecessor
@@ -269,7 +283,14 @@ class RoomRegistry(RoomPersistence):
             if self.replicator is not None:
                 self.replicator.forget(room.id, [doc_name])
             raise RoomUnavailable("the room could not be loaded; try again") from None
-        doc = Document(room.id, doc_name, self.engine_factory(), self.limits, room.policy)
+        doc = Document(
+            room.id,
+            doc_name,
+            self.engine_factory(),
+            self.limits,
+            room.policy,
+            clock=self.health.clock,
+        )
         doc.restore(stored)
         if self.replicator is not None:
             doc.snapshot_seq = stored.seq - stored.log_length
@@ -293,23 +314,35 @@ class RoomRegistry(RoomPersistence):
 
     # -- unloading -------------------------------------------------------------
 
-    def _schedule_unload(self, room: Room) -> None:
+    def _schedule_unload(self, room: Room, delay_s: float | None = None) -> None:
         if self._closing or room.state in (RoomState.UNLOADING, RoomState.UNLOADED):
             return
         if room.state is RoomState.ACTIVE:
             room.transition(RoomState.IDLE)
         room.cancel_unload()
         loop = asyncio.get_running_loop()
-        room.unload_timer = loop.call_later(self.unload_after_s, self._start_unload, room)
+        delay_s = self.unload_after_s if delay_s is None else delay_s
+        room.unload_timer = loop.call_later(delay_s, self._start_unload, room)
 
     def _start_unload(self, room: Room) -> None:
         room.unload_timer = None
         if room.in_use or room.state is not RoomState.IDLE:
             return
+        if room.loading or (not self.health.ok and room.unsaved_since is not None):
+            # A load still running (a join that timed out), or changes the
+            # store cannot take now: keep the room, try again later.
+            self._schedule_unload(room, max(self.unload_after_s, self.flush_interval_s))
+            return
         room.transition(RoomState.UNLOADING)
         task = asyncio.get_running_loop().create_task(self._unload(room))
-        self._unloads.add(task)
-        task.add_done_callback(self._unloads.discard)
+        self._unloads[task] = room
+        task.add_done_callback(self._unload_done)
+
+    def _unload_done(self, task: asyncio.Task[None]) -> None:
+        # A cancelled unload (a stop) still holds its room's changes: kept,
+        # for RoomPersistence.unsaved_state.
+        if not task.cancelled():
+            self._unloads.pop(task, None)
 
     async def _unload(self, room: Room) -> None:
         try:
@@ -364,6 +397,7 @@ class RoomRegistry(RoomPersistence):
                 for doc in room.docs.values():
                     doc.pending.clear()
                     doc.pending_bytes = 0
+                    doc.unsaved_since = None
                 for lock in list(room.flush_locks.values()):
                     async with lock:  # let a flush in flight finish before deleting
                         pass
@@ -384,6 +418,7 @@ class RoomRegistry(RoomPersistence):
         room.transition(RoomState.UNLOADING)
         for doc in room.docs.values():
             doc.pending.clear()
+            doc.unsaved_since = None
         self._drop(room)
 
     async def settle(self, doc: Document) -> None:

@@ -13,9 +13,17 @@ document from Redis (snapshot + log), relays what its members lack, and
 continues. Applying is idempotent, so overlaps are harmless: delivery is at
 least once, replicas converge.
 
-Reconnects: when a subscription connection comes back, every loaded document
-is caught up; if Redis lost data (restarted empty), the node re-seeds it with
-its full replica, so nothing a node still holds is lost; unless the room was
+Redis restarts and failovers (issue 14): each room has a random Redis epoch
+(``collab:{room}:epoch``); the store remembers, per document, the epoch it
+last reconciled the document with and names it in every append and
+compaction, which Redis refuses under another epoch. A node learns that
+Redis lost data from that refusal, from reading the log before a chat
+message (:meth:`Replicator.settle`), from the catch-up after every
+reconnect, and from a check of every loaded room's epoch with the sweep;
+and, on a reconnect, also when Redis lacks updates this replica holds
+(a failover that lost the last writes keeps the epoch). Then it reads the
+document back and re-seeds it (rooms.redis_flush) before anything else of
+it is appended, so nothing a node still holds is lost; unless the room was
 deleted meanwhile (its tombstone says so): then the node closes the room's
 connections and drops its copy instead.
 
@@ -41,12 +49,15 @@ from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
 from crdt.errors import CollabError, MalformedUpdate, RoomUnavailable
 from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
+from crdt.updates import decode_state_vector
 from rooms.document import Document
 from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
 from rooms.identity import Role
 from rooms.names import CHAT, META
 from rooms.redis_bus import RedisBus
+from rooms.redis_flush import ReplicaWriter
 from rooms.redis_keys import RedisKeys, RoomDeletedElsewhere, UnverifiedData
+from rooms.store import StoredDoc
 from rooms.store_redis import RedisStore
 from rooms.tasks import stop_if_cancelled
 
@@ -104,8 +115,13 @@ class Replicator:
         )
         store.on_deleted = self._suspect_deleted
         store.on_forged = self._count_forged
+        store.on_new_epoch = self._suspect_new_epoch
+        self.writer = ReplicaWriter(store, reconcile=self.reconcile, on_reseeded=self._count_reseed)
         self.registry: RoomRegistry | None = None
         self._waiting: dict[tuple[str, str], _Pending] = {}
+        self._reloads: dict[tuple[str, str], asyncio.Task[bool]] = {}
+        self._verifying: asyncio.Task[None] | None = None
+        self._verify_again = False
         self._tasks: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -127,10 +143,24 @@ class Replicator:
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *self._reloads.values()]
+        if self._verifying is not None:
+            tasks.append(self._verifying)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.bus.close()
+
+    # -- writing -------------------------------------------------------------
+
+    async def flush(self, rooms: list[Room]) -> list[Room]:
+        """Append every pending update and due re-seed of ``rooms``
+        (rooms.redis_flush); the rooms written to. OSError if Redis fails."""
+        return await self.writer.flush(rooms)
+
+    def reseeding(self, doc: Document) -> bool:
+        """Whether ``doc`` waits for its re-seed (no compaction meanwhile)."""
+        return self.writer.due(doc) is not None
 
     # -- subscriptions, around loading -------------------------------------------
 
@@ -158,10 +188,10 @@ class Replicator:
         nothing published meanwhile is missed). RoomUnavailable if the room was
         deleted meanwhile: this copy is being dropped, a new join loads afresh."""
         key = (doc.room_id, doc.name)
-        self._waiting[key] = _Pending()
+        self._waiting.setdefault(key, _Pending())
         await self.bus.subscribe(RedisKeys(doc.room_id, doc.name).channel)
         doc.subscribed = True
-        if not await self._reload(doc):
+        if not await self.reconcile(doc):
             raise RoomUnavailable("the room was deleted; join again")
 
     def forget(self, room: RoomId, docs: list[DocName]) -> None:
@@ -170,6 +200,7 @@ class Replicator:
             self._waiting.pop((room, name), None)
             self.store.forget(room, name)
             self.bus.release(RedisKeys(room, name).channel)
+        self.writer.forget(room, docs)
 
     # -- publishing -------------------------------------------------------------
 
@@ -318,8 +349,8 @@ class Replicator:
         if room is not None and doc.name == META:
             room.policy.load(doc.engine)
             registry.on_policy_change(room)
-        elif room is not None and doc.name == CHAT:
-            room.chat = None  # rebuilt on the next send, with the other nodes' client ids
+        elif room is not None and doc.name == CHAT and room.chat is not None:
+            room.chat.invalidate()  # the other nodes' client ids, before the next send
         registry.on_remote_update(doc, update)
 
     # -- catching up -------------------------------------------------------------
@@ -328,20 +359,51 @@ class Replicator:
         key = (doc.room_id, doc.name)
         if key in self._waiting:
             self._waiting[key].envelopes.extend(held)
-            return
-        self._waiting[key] = _Pending(list(held))
-        self._spawn(self._reload(doc))
+            if key in self._reloads:
+                return
+        else:
+            self._waiting[key] = _Pending(list(held))
+        self._spawn(self.reconcile(doc))
 
-    async def _reload(self, doc: Document, *, reseed_if_lost: bool = False) -> bool:
+    async def reconcile(self, doc: Document, *, check_lost: bool = False) -> bool:
+        """Read ``doc`` back from Redis (one read at a time per document;
+        envelopes wait meanwhile) and mark it due a re-seed if Redis does not
+        hold what it holds: another Redis epoch, or, with ``check_lost``,
+        updates Redis lacks. False if the room was deleted (dropped here)."""
+        key = (doc.room_id, doc.name)
+        running = self._reloads.get(key)
+        if running is not None:
+            deleted = not await asyncio.shield(running)
+            if deleted or not check_lost:
+                return not deleted
+        self._waiting.setdefault(key, _Pending())
+        task = asyncio.get_running_loop().create_task(self._reload(doc, check_lost=check_lost))
+        self._reloads[key] = task
+
+        def done(_: object) -> None:
+            if self._reloads.get(key) is task:
+                del self._reloads[key]
+
+        task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    async def _reload(self, doc: Document, *, check_lost: bool = False) -> bool:
         """Read the document back from Redis, apply it, relay what local
-        members lack; re-seed Redis if it lost what this replica holds. If the
-        room was deleted since this node loaded it, drop it instead (never
-        write a deleted room back) and return False."""
+        members lack; mark it due a re-seed if Redis does not hold what it
+        holds (see :meth:`reconcile`). If the room was deleted since this node
+        loaded it, drop it instead (never write a deleted room back) and
+        return False."""
         key = (doc.room_id, doc.name)
         try:
             before = doc.engine.state_vector()
-            stored = await self.store.reload(doc.room_id, doc.name)
-            lost = reseed_if_lost and stored.seq < doc.seq
+            stored, epoch = await self.store.reload(doc.room_id, doc.name)
+            due = self.writer.due(doc)
+            expected = due if due is not None else self.store.redis_epoch(doc.room_id, doc.name)
+            new_epoch = epoch != expected
+            # Loaded before the room's first append (no epoch known): only
+            # what Redis lacks of this replica needs writing again.
+            unknown = new_epoch and expected == "" and due is None
+            lost = (check_lost or unknown) and self._holds_more(doc, stored)
             for update in ([stored.snapshot] if stored.snapshot else []) + list(stored.updates):
                 try:
                     doc.apply(update)
@@ -350,23 +412,16 @@ class Replicator:
             doc.seq = stored.seq
             doc.position = stored.position
             doc.log_length = stored.log_length
+            if new_epoch:
+                doc.snapshot_seq = stored.seq - stored.log_length
             missing = doc.engine.diff(before)
             if len(missing) > 2:
                 self._relay(doc, missing)
-            if lost:
-                # Redis restarted without our data: give it everything we hold.
-                self.stats.reseeds += 1
-                log.warning(
-                    "re-seeding room=%s doc=%s (redis seq %d < ours)",
-                    doc.room_id,
-                    doc.name,
-                    stored.seq,
-                )
-                self.store.reindex(doc.room_id)  # the room index lost it too
-                room = self.registry.rooms.get(doc.room_id) if self.registry else None
-                if room is not None:
-                    room.info_saved = False  # and its record: write it again
-                doc.accept_server_update(doc.engine.full_state())
+            if unknown and not lost:
+                self.store.adopt_epoch(doc.room_id, doc.name, epoch)
+            elif new_epoch or lost:
+                why = "Redis lacks updates it holds" if lost else "a new Redis epoch"
+                self._reseed_due(doc, epoch, why)
         except RoomDeletedElsewhere:
             self._waiting.pop(key, None)
             self._drop_deleted(doc.room_id)
@@ -379,24 +434,66 @@ class Replicator:
             log.warning("catch-up failed room=%s doc=%s: %s", doc.room_id, doc.name, exc)
             self._waiting.pop(key, None)
             return True
+        except Exception:
+            # Never leave the document's envelopes waiting for a read that ended.
+            log.exception("catch-up failed room=%s doc=%s", doc.room_id, doc.name)
+            self._waiting.pop(key, None)
+            return True
         pending = self._waiting.pop(key, None)
         if pending is not None:
             for envelope in pending.envelopes:
                 self._on_update(doc, envelope)
         return True
 
+    def _holds_more(self, doc: Document, stored: StoredDoc) -> bool:
+        """Whether this replica has insertions that neither Redis nor this
+        node's unsaved updates hold (deletions are not compared)."""
+        engine = type(doc.engine)()
+        updates = [stored.snapshot] if stored.snapshot else []
+        for update in [*updates, *stored.updates, *self.writer.unsaved(doc)]:
+            try:
+                engine.apply_update(update)
+            except CollabError:
+                continue
+        theirs = decode_state_vector(engine.state_vector())
+        ours = decode_state_vector(doc.engine.state_vector())
+        return any(clock > theirs.get(client, 0) for client, clock in ours.items())
+
+    def _reseed_due(self, doc: Document, epoch: str, why: str) -> None:
+        log.warning(
+            "re-seeding room=%s doc=%s: %s (redis epoch %s)",
+            doc.room_id,
+            doc.name,
+            why,
+            epoch[:8] or "none",
+        )
+        self.writer.reseed_due(doc, epoch)
+        self.store.reindex(doc.room_id)  # the room index may have lost it too
+        registry = self.registry
+        if registry is None:
+            return
+        room = registry.rooms.get(doc.room_id)
+        if room is not None:
+            room.info_saved = False  # and its record: write it again
+        registry.schedule_flush()
+        self._verify_soon()
+
     async def settle(self, doc: Document) -> None:
         """Apply every entry the document's stream holds beyond this replica
-        (so a server write made now comes after them, e.g. chat order)."""
+        (so a server write made now comes after them, e.g. chat order). If
+        Redis has another epoch, read the document back instead (and re-seed
+        it with the next flush)."""
         try:
-            entries = await self.store.read_log(doc.room_id, doc.name, str(doc.position))
+            epoch, entries = await self.store.read_log(doc.room_id, doc.name, str(doc.position))
         except OSError as exc:
             log.warning("settle failed room=%s doc=%s: %s", doc.room_id, doc.name, exc)
             return
-        if entries and entries[0][1] > doc.seq + 1:
-            # Trimmed by a compaction meanwhile: read the snapshot too.
-            self._waiting[(doc.room_id, doc.name)] = _Pending()
-            await self._reload(doc)
+        expected = self.writer.due(doc)
+        if expected is None:
+            expected = self.store.redis_epoch(doc.room_id, doc.name)
+        if epoch != expected or (entries and entries[0][1] > doc.seq + 1):
+            # Another Redis, or trimmed by a compaction meanwhile: read it all.
+            await self.reconcile(doc)
             return
         for stream_id, seq, origin, update in entries:
             if seq <= doc.seq:
@@ -414,7 +511,8 @@ class Replicator:
 
     async def on_reconnect(self) -> None:
         """A subscription came back: catch every loaded document up, re-seeding
-        those Redis lost."""
+        those Redis lost (another epoch, or updates it lacks). Envelopes of
+        every document wait until its catch-up is done."""
         registry = self.registry
         if registry is None:
             return
@@ -423,12 +521,56 @@ class Replicator:
         docs = [d for room in list(registry.rooms.values()) for d in list(room.docs.values())]
         log.warning("redis reconnected: catching up %d documents", len(docs))
         for doc in docs:
-            key = (doc.room_id, doc.name)
-            if key in self._waiting:
-                continue
-            self._waiting[key] = _Pending()
-            await self._reload(doc, reseed_if_lost=True)
+            self._waiting.setdefault((doc.room_id, doc.name), _Pending())
+        for doc in docs:
+            await self.reconcile(doc, check_lost=True)
         registry.schedule_flush()
+
+    # -- Redis epochs --------------------------------------------------------------
+
+    def _suspect_new_epoch(self, room: RoomId, doc: DocName) -> None:
+        """The store refused a compaction for the Redis epoch: check them all."""
+        self._verify_soon()
+
+    def _verify_soon(self) -> None:
+        """Compare every loaded document's Redis epoch with Redis's (soon; one
+        check at a time, one more if asked meanwhile)."""
+        if self._verifying is not None and not self._verifying.done():
+            self._verify_again = True
+            return
+        self._verifying = asyncio.get_running_loop().create_task(self._verify_loop())
+
+    async def _verify_loop(self) -> None:
+        while True:
+            self._verify_again = False
+            try:
+                await self._verify_epochs()
+            except Exception:
+                stop_if_cancelled()
+                log.exception("redis epoch check failed")
+            if not self._verify_again:
+                return
+
+    async def _verify_epochs(self) -> None:
+        """Read back every loaded document whose room's Redis epoch is not the
+        one it was reconciled with (a restart seen through one room is a
+        restart for all of them)."""
+        registry = self.registry
+        if registry is None:
+            return
+        docs = [d for room in list(registry.rooms.values()) for d in list(room.docs.values())]
+        try:
+            epochs = await self.store.room_epochs([d.room_id for d in docs])
+        except OSError as exc:
+            stop_if_cancelled()
+            log.warning("redis epoch check failed: %s; will retry", exc)
+            return
+        for doc in docs:
+            expected = self.writer.due(doc)
+            if expected is None:
+                expected = self.store.redis_epoch(doc.room_id, doc.name)
+            if epochs.get(doc.room_id, "") != expected:
+                await self.reconcile(doc)
 
     # -- rooms deleted elsewhere ----------------------------------------------------
 
@@ -463,6 +605,9 @@ class Replicator:
     def _count_forged(self) -> None:
         self.stats.forged += 1
 
+    def _count_reseed(self) -> None:
+        self.stats.reseeds += 1
+
     # -- presence of dead nodes (and rooms deleted while we were not told) --------
 
     async def _sweep_loop(self) -> None:
@@ -473,6 +618,7 @@ class Replicator:
                 # A delete envelope lost on the way (a failed publish) is
                 # caught here: every loaded room's tombstone, one round trip.
                 await self._check_deleted(list(self.registry.rooms))
+                self._verify_soon()  # and a Redis that lost a room unnoticed
 
     def sweep(self, older_than: float) -> None:
         registry = self.registry

@@ -9,6 +9,15 @@
 A join that finds a room UNLOADING waits until it is UNLOADED and then
 loads the room afresh from the store, so no update is ever applied to a
 replica that is being thrown away.
+
+Saving (protocol.md §11), a second machine beside the lifecycle::
+
+    OK ──a write failed──▶ DELAYED ──store_delay_window_s──▶ READ_ONLY
+     ▲                        │                                  │
+     └──everything written────┴──────────everything written──────┘
+
+While DELAYED the room's edits are kept in memory; READ_ONLY refuses
+board edits and chat (``store_unavailable``) until the store takes writes.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from rooms.policy import RoomPolicy
 from rooms.ratelimit import TokenBucket
 from rooms.store import RoomInfo
 
-__all__ = ["Room", "RoomState"]
+__all__ = ["Room", "RoomState", "SavingState"]
 
 
 class RoomState(Enum):
@@ -39,6 +48,21 @@ _TRANSITIONS: dict[RoomState, frozenset[RoomState]] = {
     RoomState.IDLE: frozenset({RoomState.ACTIVE, RoomState.UNLOADING}),
     RoomState.UNLOADING: frozenset({RoomState.UNLOADED, RoomState.IDLE}),
     RoomState.UNLOADED: frozenset(),
+}
+
+
+class SavingState(Enum):
+    """Whether the store has the room's changes (``room:state.saving``)."""
+
+    OK = "ok"
+    DELAYED = "delayed"
+    READ_ONLY = "read_only"
+
+
+_SAVING_TRANSITIONS: dict[SavingState, frozenset[SavingState]] = {
+    SavingState.OK: frozenset({SavingState.DELAYED}),
+    SavingState.DELAYED: frozenset({SavingState.OK, SavingState.READ_ONLY}),
+    SavingState.READ_ONLY: frozenset({SavingState.OK}),
 }
 
 
@@ -78,6 +102,10 @@ class Room:
         #: joined leaves none (protocol.md §8).
         self.recorded = False
         self.last_activity_ms = 0.0
+        #: Whether the store has the room's changes, and since when (monotonic
+        #: seconds) saving has been delayed.
+        self.saving = SavingState.OK
+        self.saving_delayed_since: float | None = None
 
     def __repr__(self) -> str:
         return f"<Room {self.id} {self.state.value} docs={len(self.docs)}>"
@@ -91,6 +119,28 @@ class Room:
         self.state = new
         if new is RoomState.UNLOADED:
             self.unloaded.set()
+
+    def set_saving(self, new: SavingState, now: float) -> None:
+        """Move the saving state to ``new`` (``now``: monotonic seconds);
+        InternalError for a transition the table forbids. READ_ONLY makes the
+        policy refuse board edits and chat with ``store_unavailable``."""
+        if new not in _SAVING_TRANSITIONS[self.saving]:
+            raise InternalError(
+                f"room {self.id}: illegal saving transition {self.saving.value} -> {new.value}"
+            )
+        self.saving = new
+        if new is SavingState.DELAYED:
+            self.saving_delayed_since = now
+        elif new is SavingState.OK:
+            self.saving_delayed_since = None
+        self.policy.store_read_only = new is SavingState.READ_ONLY
+
+    @property
+    def unsaved_since(self) -> float | None:
+        """When (monotonic seconds) the oldest change the store lacks was
+        made, over the room's documents; None if the store has everything."""
+        times = [d.unsaved_since for d in self.docs.values() if d.unsaved_since is not None]
+        return min(times) if times else None
 
     @property
     def member_count(self) -> int:

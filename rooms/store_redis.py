@@ -4,10 +4,21 @@ Keys and their shapes: rooms.redis_keys.
 
 Audit streams: rooms.redis_audit.
 
-``append`` runs one script per document and batch (rooms.redis_scripts): for
-each update, XADD it and PUBLISH (SPUBLISH on a cluster) an envelope naming
-it. A batch of several documents is one pipeline (one round trip); on a
-cluster, where scripts cannot be pipelined, the scripts run concurrently.
+``append_items`` runs one script per document and batch
+(rooms.redis_scripts, rooms.redis_append): for each update, XADD it and
+PUBLISH (SPUBLISH on a cluster) an envelope naming it, and claim the chat
+message keys it carries. A batch of several documents is one pipeline (one
+round trip); on a cluster, where scripts cannot be pipelined, the scripts run
+concurrently.
+
+Redis epochs (issue 14): each room has a random epoch in Redis
+(``collab:{room}:epoch``), set by its first append. The store remembers, per
+document, the epoch it last reconciled the document with (loaded it in, or
+re-seeded it in) and names it in every append and compaction; the scripts
+refuse a write when Redis holds another epoch or none (it restarted empty or
+was replaced). Then :class:`~rooms.redis_append.AppendStatus` ``NEW_EPOCH``
+(or :attr:`RedisStore.on_new_epoch` for a compaction) tells the replicator to
+re-seed the document (rooms.replication) before anything else is appended.
 
 Integrity (issue 13): every log entry, snapshot and tombstone carries a MAC
 under the cluster key (rooms.integrity), computed here and checked on every
@@ -39,7 +50,8 @@ from rooms import redis_audit, redis_scripts
 from rooms.audit import AuditRecord
 from rooms.integrity import ClusterMac, MacKind
 from rooms.names import META
-from rooms.redis_conn import RedisOptions, connect_redis, redis_options
+from rooms.redis_append import AppendItem, AppendResult, AppendStatus, Pending, Reply, parse_reply
+from rooms.redis_conn import RedisOptions, close_redis, connect_redis, redis_options
 from rooms.redis_keys import (
     ROOMS_KEY,
     LogEntry,
@@ -55,6 +67,9 @@ from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
 __all__ = [
     "TOMBSTONE_TTL_S",
+    "AppendItem",
+    "AppendResult",
+    "AppendStatus",
     "RedisKeys",
     "RedisStore",
     "RoomDeletedElsewhere",
@@ -78,6 +93,10 @@ def _ignore_room(room: RoomId) -> None:
 
 
 def _ignore() -> None:
+    return None
+
+
+def _ignore_doc(room: RoomId, doc: DocName) -> None:
     return None
 
 
@@ -107,6 +126,7 @@ class RedisStore:
         self.publish_command = "SPUBLISH" if cluster else "PUBLISH"
         self._append = client.register_script(redis_scripts.APPEND)
         self._load = client.register_script(redis_scripts.LOAD)
+        self._read_log = client.register_script(redis_scripts.READ_LOG)
         self._compact = client.register_script(redis_scripts.COMPACT)
         self._delete = client.register_script(redis_scripts.DELETE)
         self._save_info = client.register_script(redis_scripts.SAVE_INFO)
@@ -116,8 +136,14 @@ class RedisStore:
         self._epochs: dict[tuple[str, str], str] = {}
         #: Per document: the last sequence number known (the next append's base).
         self._seqs: dict[tuple[str, str], int] = {}
+        #: Per document: the Redis epoch it was last reconciled with ('' for
+        #: none: loaded before the room's first append).
+        self._redis_epochs: dict[tuple[str, str], str] = {}
         #: Called with a room a write was refused for: deleted since loaded.
         self.on_deleted: Callable[[RoomId], None] = _ignore_room
+        #: Called with a document a compaction was refused for: Redis holds
+        #: another epoch (the document must be re-seeded).
+        self.on_new_epoch: Callable[[RoomId, DocName], None] = _ignore_doc
         #: Called for every envelope-like thing refused for its MAC.
         self.on_forged: Callable[[], None] = _ignore
 
@@ -147,9 +173,19 @@ class RedisStore:
             self._seqs[key] = seq
 
     def forget(self, room: RoomId, doc: DocName) -> None:
-        """The document left this node's memory: its epoch and sequence go too."""
+        """The document left this node's memory: its epochs and sequence go too."""
         self._epochs.pop((room, doc), None)
         self._seqs.pop((room, doc), None)
+        self._redis_epochs.pop((room, doc), None)
+
+    def redis_epoch(self, room: RoomId, doc: DocName) -> str:
+        """The Redis epoch the document was last reconciled with ('' for none)."""
+        return self._redis_epochs.get((room, doc), "")
+
+    def adopt_epoch(self, room: RoomId, doc: DocName, epoch: str) -> None:
+        """The document is reconciled with Redis in ``epoch`` (it holds nothing
+        Redis lacks): its appends name that epoch from now on."""
+        self._redis_epochs[(room, doc)] = epoch
 
     def reindex(self, room: RoomId | None = None) -> None:
         """Put ``room`` (None: every room) in the room index again with its next
@@ -174,27 +210,38 @@ class RedisStore:
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
         """The document as stored; from now on this node writes it in the
-        epoch it finds. UnverifiedData if its snapshot or tombstone fails."""
-        stored, epoch = await self._read(room, doc)
+        epochs it finds. UnverifiedData if its snapshot or tombstone fails."""
+        stored, epoch, redis_epoch = await self._read(room, doc)
         self._epochs[(room, doc)] = epoch or ""
         self._seqs[(room, doc)] = stored.seq
+        self._redis_epochs[(room, doc)] = redis_epoch
         return stored
 
-    async def reload(self, room: RoomId, doc: DocName) -> StoredDoc:
-        """The document as stored now, for a replica loaded before.
-        RoomDeletedElsewhere if the room was deleted since; UnverifiedData."""
-        stored, epoch = await self._read(room, doc)
+    async def reload(self, room: RoomId, doc: DocName) -> tuple[StoredDoc, str]:
+        """The document as stored now, for a replica loaded before, and the
+        room's Redis epoch ('' for none): when it is not :meth:`redis_epoch`,
+        the replica must be re-seeded. RoomDeletedElsewhere if the room was
+        deleted since; UnverifiedData."""
+        stored, epoch, redis_epoch = await self._read(room, doc)
         if epoch is not None and epoch != self._epoch(room, doc):
             raise RoomDeletedElsewhere(room)
         self._seqs[(room, doc)] = stored.seq
-        return stored
+        return stored, redis_epoch
 
-    async def _read(self, room: RoomId, doc: DocName) -> tuple[StoredDoc, str | None]:
+    async def _read(self, room: RoomId, doc: DocName) -> tuple[StoredDoc, str | None, str]:
         keys = RedisKeys(room, doc)
         try:
-            snap, snap_id, entries, seq, snap_seq, snap_mac, epoch, tomb_mac = await self._load(
-                keys=[keys.snap, keys.log, keys.seq, keys.tombstone]
-            )
+            (
+                snap,
+                snap_id,
+                entries,
+                seq,
+                snap_seq,
+                snap_mac,
+                epoch,
+                tomb_mac,
+                redis_epoch,
+            ) = await self._load(keys=[keys.snap, keys.log, keys.seq, keys.tombstone, keys.epoch])
         except RedisError as exc:
             raise OSError(f"Redis load failed: {exc}") from exc
         if epoch:
@@ -220,7 +267,7 @@ class RedisStore:
         updates = tuple(entry[3] for entry in verified)
         last = parsed[-1][0] if parsed else (_text(snap_id) if snap_id else "0-0")
         stored = StoredDoc(bytes(snap) if snap else None, updates, last, seq=int(seq))
-        return stored, epoch or None
+        return stored, epoch or None, _text(redis_epoch) if redis_epoch else ""
 
     def _verified(self, room: str, doc: str, entries: Iterable[LogEntry | None]) -> list[LogEntry]:
         """The log entries whose MAC holds (the others are logged and counted)."""
@@ -242,19 +289,21 @@ class RedisStore:
 
     async def read_log(
         self, room: RoomId, doc: DocName, after: str
-    ) -> list[tuple[str, int, str, bytes]]:
-        """Stream entries after ``after``: (id, seq, origin, update), oldest
-        first; entries that fail their MAC are left out (and counted)."""
+    ) -> tuple[str, list[tuple[str, int, str, bytes]]]:
+        """The room's Redis epoch ('' for none) and the stream entries after
+        ``after``: (id, seq, origin, update), oldest first; entries that fail
+        their MAC are left out (and counted). Entries of another epoch than
+        :meth:`redis_epoch` are not continuations of this replica's."""
         keys = RedisKeys(room, doc)
         try:
-            raw = await self.client.xrange(keys.log, min=f"({after}", max="+")
+            redis_epoch, raw = await self._read_log(keys=[keys.log, keys.epoch], args=[after])
         except RedisError as exc:
             raise OSError(f"Redis read failed: {exc}") from exc
         out = []
-        for i, fields in raw:
+        for i, fields in script_entries(raw):
             for _, seq, origin, update in self._verified(room, doc, [log_entry(fields)]):
-                out.append((_text(i), seq, origin, update))
-        return out
+                out.append((i, seq, origin, update))
+        return (_text(redis_epoch) if redis_epoch else ""), out
 
     async def current_seq(self, room: RoomId, doc: DocName) -> int:
         try:
@@ -264,54 +313,56 @@ class RedisStore:
         return int(value or 0)
 
     async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
-        """Append and publish; RoomDeletedElsewhere if the room was deleted
-        since this node loaded the document."""
-        positions, refused = await self._append_all([(room, doc, updates)])
-        if refused:
+        """Append and publish (the Store interface: in whatever Redis epoch
+        Redis holds; replicas use :meth:`append_items`). RoomDeletedElsewhere
+        if the room was deleted since this node loaded the document."""
+        (result,) = await self._append_all([AppendItem(room, doc, updates)], adopt=True)
+        if result.status is AppendStatus.DELETED:
             raise RoomDeletedElsewhere(room)
-        return positions[0]
+        return result.position
 
     async def append_batch(
         self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
     ) -> list[LogPosition]:
-        """Append (and publish) every update of ``items``, in one round trip
-        unless another node took the sequence numbers meanwhile (then again,
-        for those documents). A document whose room was deleted since this
-        node loaded it gets position ``"0-0"`` and its updates are dropped
-        (the room goes: :attr:`on_deleted`). OSError if Redis fails, or stays
-        contended :data:`_APPEND_ATTEMPTS` times."""
-        positions, _ = await self._append_all(items)
-        return positions
+        """Append (and publish) every update of ``items`` (the Store interface,
+        as :meth:`append`). A document whose room was deleted since this node
+        loaded it gets position ``"0-0"`` and its updates are dropped (the room
+        goes: :attr:`on_deleted`). OSError if Redis fails, or stays contended
+        :data:`_APPEND_ATTEMPTS` times."""
+        results = await self._append_all(
+            [AppendItem(room, doc, updates) for room, doc, updates in items], adopt=True
+        )
+        return [r.position for r in results]
 
-    async def _append_all(
-        self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
-    ) -> tuple[list[LogPosition], set[RoomId]]:
-        positions: list[LogPosition] = ["0-0"] * len(items)
-        todo = [
-            (i, room, doc, [bytes(u) for u in updates])
-            for i, (room, doc, updates) in enumerate(items)
-            if updates
+    async def append_items(self, items: Sequence[AppendItem]) -> list[AppendResult]:
+        """Append (and publish) every update of ``items``, each in its Redis
+        epoch, in one round trip unless another node took the sequence
+        numbers or a claimed chat message key meanwhile (then again, for
+        those documents, without the duplicates). One result per item:
+        APPENDED (with the duplicates left out), DELETED (updates dropped:
+        :attr:`on_deleted`), or NEW_EPOCH (nothing written: re-seed first).
+        OSError if Redis fails, or stays contended :data:`_APPEND_ATTEMPTS` times;
+        nothing of an item that was not answered is known to be stored then."""
+        return await self._append_all(items, adopt=False)
+
+    async def _append_all(self, items: Sequence[AppendItem], *, adopt: bool) -> list[AppendResult]:
+        work = [
+            Pending(i, item, [(n, bytes(u)) for n, u in enumerate(item.updates)])
+            for i, item in enumerate(items)
         ]
+        results = [p.result for p in work]
+        todo = [p for p in work if p.updates]
         written: set[str] = set()
-        refused: set[RoomId] = set()
         for _ in range(_APPEND_ATTEMPTS):
             if not todo:
                 break
-            replies = await self._run_appends([(room, doc, ups) for _, room, doc, ups in todo])
+            replies = await self._run_appends(todo)
             again = []
-            for item, reply in zip(todo, replies, strict=True):
-                i, room, doc, _ = item
-                status = int(reply[0])
-                if status == 1:
-                    self._seqs[(room, doc)] = int(reply[1])
-                    positions[i] = _text(reply[2])
-                    written.add(room)
-                elif status == 0:  # taken: Redis says where the document is
-                    self._seqs[(room, doc)] = int(reply[1])
-                    again.append(item)
-                else:
-                    refused.add(room)
-                    self._refused(room, "append")
+            for p, reply in zip(todo, replies, strict=True):
+                if self._settle_reply(p, reply, adopt=adopt):
+                    again.append(p)
+                elif reply.code == 1:
+                    written.add(p.item.room)
             todo = again
         if todo:
             raise OSError(f"Redis append contended: {len(todo)} documents still behind")
@@ -322,15 +373,45 @@ class RedisStore:
                 except RedisError as exc:
                     raise OSError(f"Redis append failed: {exc}") from exc
         self._known_rooms |= written
-        return positions, refused
+        return results
 
-    async def _run_appends(self, calls: Sequence[tuple[str, str, list[bytes]]]) -> list[Any]:
+    def _settle_reply(self, p: Pending, reply: Reply, *, adopt: bool) -> bool:
+        """Record what the script answered for ``p``; whether to run it again."""
+        room, doc = p.item.room, p.item.doc
+        key = (room, doc)
+        if reply.code == 1:
+            self._seqs[key] = reply.seq
+            self._redis_epochs[key] = reply.epoch
+            p.result.position = reply.position
+            return False
+        if reply.code == 0:  # taken: Redis says where the document is
+            self._seqs[key] = reply.seq
+            return True
+        if reply.code == -3:  # claimed keys taken: append the rest
+            p.drop(reply.taken)
+            return bool(p.updates)
+        if reply.code == -2:
+            if adopt and p.item.epoch is None:
+                self._redis_epochs[key] = reply.epoch
+                return True
+            p.result.status = AppendStatus.NEW_EPOCH
+            p.result.epoch = reply.epoch
+            return False
+        p.result.status = AppendStatus.DELETED
+        self._refused(room, "append")
+        return False
+
+    async def _run_appends(self, todo: Sequence[Pending]) -> list[Reply]:
         """One append script per document: every update with its sequence
-        number and MAC; the script checks the numbers are still free."""
+        number and MAC; the script checks the numbers are still free, the
+        Redis epoch is the one named, and the claimed keys are free."""
         prepared = []
-        for room, doc, updates in calls:
+        for p in todo:
+            room, doc = p.item.room, p.item.doc
             names = RedisKeys(room, doc)
             first = self._seqs.get((room, doc), 0) + 1
+            epoch = p.item.epoch if p.item.epoch is not None else self.redis_epoch(room, doc)
+            claims = p.claims()
             args: list[Any] = [
                 self.node_id,
                 room,
@@ -338,8 +419,16 @@ class RedisStore:
                 self.publish_command,
                 self._epoch(room, doc),
                 first,
+                epoch,
+                secrets.token_hex(8),
+                len(claims),
             ]
-            for n, update in enumerate(updates):
+            for claim in claims:
+                args += claim
+            args.append(len(p.item.records))
+            for name, value in p.item.records.items():
+                args += [name, value]
+            for n, (_, update) in enumerate(p.updates):
                 mac = self.mac.sign(
                     MacKind.UPDATE,
                     room=room,
@@ -349,19 +438,31 @@ class RedisStore:
                     payload=update,
                 )
                 args += [update, mac]
-            keys = [names.log, names.seq, names.channel, names.docs, names.tombstone]
+            keys = [
+                names.log,
+                names.seq,
+                names.channel,
+                names.docs,
+                names.tombstone,
+                names.epoch,
+                names.ids,
+            ]
             prepared.append((keys if self.cluster else [*keys, ROOMS_KEY], args))
         try:
             if self.cluster:
-                return list(
+                raw = list(
                     await asyncio.gather(*(self._append(keys=k, args=a) for k, a in prepared))
                 )
-            pipe = self.client.pipeline(transaction=False)
-            for k, a in prepared:
-                await self._append(keys=k, args=a, client=pipe)  # queued on the pipeline
-            return list(await pipe.execute())
+            else:
+                # The context resets the pipeline, also when Redis is
+                # unreachable (else asyncio reports an unclosed pipeline).
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for k, a in prepared:
+                        await self._append(keys=k, args=a, client=pipe)  # queued
+                    raw = list(await pipe.execute())
         except RedisError as exc:
             raise OSError(f"Redis append failed: {exc}") from exc
+        return [parse_reply(r) for r in raw]
 
     async def compact(
         self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition, seq: int = 0
@@ -377,13 +478,23 @@ class RedisStore:
         )
         try:
             result = await self._compact(
-                keys=[keys.snap, keys.log, keys.tombstone],
-                args=[data, str(upto), seq, mac, self._epoch(room, doc)],
+                keys=[keys.snap, keys.log, keys.tombstone, keys.epoch],
+                args=[
+                    data,
+                    str(upto),
+                    seq,
+                    mac,
+                    self._epoch(room, doc),
+                    self.redis_epoch(room, doc),
+                ],
             )
         except RedisError as exc:
             raise OSError(f"Redis compaction failed: {exc}") from exc
         if int(result) == -1:
             self._refused(room, "compaction")
+        elif int(result) == -2:
+            log.warning("compaction refused: room=%s doc=%s has a new Redis epoch", room, doc)
+            self.on_new_epoch(room, doc)
 
     async def try_lock(self, room: RoomId, doc: DocName, *, ttl_ms: int = 10_000) -> bool:
         """Take the document's compaction lock (for ``ttl_ms``) if nobody holds it."""
@@ -412,7 +523,7 @@ class RedisStore:
         mac = self.mac.sign(MacKind.TOMBSTONE, room=room, position=epoch)
         try:
             await self._delete(
-                keys=[keys.docs, keys.info, keys.tombstone],
+                keys=[keys.docs, keys.info, keys.tombstone, keys.epoch],
                 args=[room, epoch, mac, now_ms, int(self.tombstone_ttl_s * 1000)],
             )
             await self.client.srem(ROOMS_KEY, room)
@@ -432,10 +543,10 @@ class RedisStore:
         if not wanted:
             return set()
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for room in wanted:
-                pipe.hmget(RedisKeys(room, "").tombstone, "e", "m")
-            replies = await pipe.execute()
+            async with self.client.pipeline(transaction=False) as pipe:
+                for room in wanted:
+                    pipe.hmget(RedisKeys(room, "").tombstone, "e", "m")
+                replies = await pipe.execute()
         except RedisError as exc:
             raise OSError(f"Redis read failed: {exc}") from exc
         stale = set()
@@ -450,6 +561,20 @@ class RedisStore:
             if loaded[room] != {_text(epoch)}:
                 stale.add(room)
         return stale
+
+    async def room_epochs(self, rooms: Iterable[RoomId]) -> dict[RoomId, str]:
+        """Each room's Redis epoch now ('' for none), in one round trip."""
+        wanted = list(dict.fromkeys(rooms))
+        if not wanted:
+            return {}
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for room in wanted:
+                    pipe.get(RedisKeys(room, "").epoch)
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise OSError(f"Redis read failed: {exc}") from exc
+        return {room: _text(e) if e else "" for room, e in zip(wanted, replies, strict=True)}
 
     async def list_rooms(self) -> list[RoomId]:
         try:
@@ -504,10 +629,10 @@ class RedisStore:
     async def list_room_infos(self) -> list[RoomInfo]:
         rooms = await self.list_rooms()
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for room in rooms:
-                pipe.hgetall(RedisKeys(room, "").info)
-            results = await pipe.execute()
+            async with self.client.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    pipe.hgetall(RedisKeys(room, "").info)
+                results = await pipe.execute()
         except RedisError as exc:
             raise OSError(f"Redis read failed: {exc}") from exc
         return [room_info(r, raw) for r, raw in zip(rooms, results, strict=True) if raw]
@@ -521,7 +646,7 @@ class RedisStore:
         return await redis_audit.read(self.client, room, limit=limit)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await close_redis(self.client)
 
     # -- revocations -------------------------------------------------------------
     # Owned by the revocation work (issue 13, finding 5); the rest of the class

@@ -12,15 +12,30 @@ its WAL and its shared-memory file are 0600 whatever the umask (SQLite
 gives the WAL and SHM files the database file's mode; existing files are
 tightened on open). An existing directory that others may enter is the
 operator's choice and is left as it is, with a warning.
+
+Outages (protocol.md §11). A write waits at most ``busy_timeout_s`` for a
+lock another process holds, then fails (OSError), so a caller that awaits a
+write (``chat:send`` before its ack) gets an answer in about a second, not
+SQLite's default five. Before every write, the database file is checked to
+be the one opened (same device and inode, still at its path) and its
+directory writable: a data directory deleted, replaced or made read-only
+under a running server is an outage (FileNotFoundError, PermissionError),
+never a silent write into an unlinked file that the next start would not
+find. Nothing is recreated while running; :meth:`SqliteStore.check_writable`
+lets the persister notice it even when it has nothing to write, and probe
+for the end of an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +55,8 @@ log = logging.getLogger("collab.rooms")
 _SUFFIXES = ("", "-wal", "-shm")
 _DIRECTORY_MODE = 0o700
 _FILE_MODE = 0o600
+#: How long a write waits for a lock another process holds before it fails.
+BUSY_TIMEOUT_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -87,24 +104,35 @@ CREATE TABLE IF NOT EXISTS revocation_version (
     version INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO revocation_version (one, version) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS health (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    probed_ms REAL NOT NULL
+);
 """
 
 
 class SqliteStore:
     """A :class:`rooms.store.Store` in a SQLite database file at ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self._path = path
+        self._busy_timeout_s = busy_timeout_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        #: (device, inode) of the database file as opened.
+        self._identity: tuple[int, int] | None = None
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStore:
+    async def open(cls, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> SqliteStore:
         """Open (creating if needed) the database at ``path``."""
-        store = cls(path)
+        store = cls(path, busy_timeout_s=busy_timeout_s)
         await store._run(store._open)
         return store
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     def _open(self) -> None:
         _prepare_directory(self._path.parent)
@@ -112,7 +140,12 @@ class SqliteStore:
         # creates next get that mode too; files left by an older run are tightened.
         os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
         _restrict_files(self._path)
-        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            self._path,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=self._busy_timeout_s,
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         # Deleted rows are overwritten, not left in free pages: compaction after
@@ -120,7 +153,49 @@ class SqliteStore:
         conn.execute("PRAGMA secure_delete=ON")
         conn.executescript(_SCHEMA)
         _restrict_files(self._path)  # the WAL and SHM exist now
+        opened = self._path.stat()
+        self._identity = (opened.st_dev, opened.st_ino)
         self._conn = conn
+
+    def _verify(self) -> None:
+        """Raise unless the file at the path is still the database opened and
+        its directory still writable (runs on the worker thread, before writes)."""
+        try:
+            current = self._path.stat()
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                errno.ENOENT, "the database file was removed while open (data directory deleted?)"
+            ) from None
+        if (current.st_dev, current.st_ino) != self._identity:
+            raise FileNotFoundError(errno.ENOENT, "the database file was replaced while open")
+        if not os.access(self._path.parent, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "the data directory is not writable")
+
+    async def _write(self, fn: Callable[[], T]) -> T:
+        """Run a write on the worker thread, after :meth:`_verify`."""
+
+        def verified() -> T:
+            self._verify()
+            return fn()
+
+        return await self._run(verified)
+
+    async def check_writable(self, *, probe: bool = False) -> None:
+        """OSError unless the database file is still the one opened and its
+        directory writable; with ``probe``, also unless a small write goes
+        through (a lock held by another process, a full disk)."""
+
+        def check() -> None:
+            self._verify()
+            if probe:
+                db = self._db
+                with _transaction(db):
+                    db.execute(
+                        "INSERT OR REPLACE INTO health (one, probed_ms) VALUES (1, ?)",
+                        (time.time() * 1000.0,),
+                    )
+
+        await self._run(check)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:
@@ -164,7 +239,7 @@ class SqliteStore:
                 ).fetchone()
             return int(row[0] or 0)
 
-        return await self._run(append)
+        return await self._write(append)
 
     async def append_batch(
         self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
@@ -192,7 +267,7 @@ class SqliteStore:
             # holding the dropped updates do not linger in the -wal file.
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-        await self._run(compact)
+        await self._write(compact)
 
     async def delete_room(self, room: RoomId) -> None:
         def delete() -> None:
@@ -203,7 +278,7 @@ class SqliteStore:
                 db.execute("DELETE FROM rooms WHERE room = ?", (room,))
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-        await self._run(delete)
+        await self._write(delete)
 
     async def list_rooms(self) -> list[RoomId]:
         def rooms() -> list[RoomId]:
@@ -227,7 +302,7 @@ class SqliteStore:
                 row,
             )
 
-        await self._run(save)
+        await self._write(save)
 
     async def load_room_info(self, room: RoomId) -> RoomInfo | None:
         def load() -> RoomInfo | None:
@@ -265,7 +340,7 @@ class SqliteStore:
                     rows,
                 )
 
-        await self._run(append)
+        await self._write(append)
 
     async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
         def read() -> list[AuditRecord]:
@@ -298,7 +373,7 @@ class SqliteStore:
                 )
                 db.execute("UPDATE revocation_version SET version = version + 1")
 
-        await self._run(add)
+        await self._write(add)
 
     async def delete_revocation(self, revocation_id: str) -> bool:
         def delete() -> bool:
@@ -309,12 +384,14 @@ class SqliteStore:
                     db.execute("UPDATE revocation_version SET version = version + 1")
             return bool(deleted.rowcount)
 
-        return await self._run(delete)
+        return await self._write(delete)
 
     async def load_revocations(self) -> tuple[int, list[Revocation]]:
         def load() -> tuple[int, list[Revocation]]:
             db = self._db
-            with _transaction(db):
+            # A read transaction (one snapshot), not a write lock: it must
+            # work while another process holds the write lock.
+            with _transaction(db, "BEGIN"):
                 (version,) = db.execute("SELECT version FROM revocation_version").fetchone()
                 rows = db.execute(
                     "SELECT id, jti, sub, room, until_ms, created_ms, by_admin "
@@ -338,7 +415,7 @@ class SqliteStore:
                     db.execute("DELETE FROM revocations WHERE until_ms <= ?", (now_ms,)).rowcount
                 )
 
-        return await self._run(purge)
+        return await self._write(purge)
 
     async def close(self) -> None:
         def close() -> None:
@@ -384,16 +461,31 @@ def _restrict_files(database: Path) -> None:
 
 
 class _transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on error."""
+    """``BEGIN IMMEDIATE`` (or ``begin``) … ``COMMIT``, or ``ROLLBACK`` on error."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> None:
         self._db = db
+        self._begin = begin
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is not None:
+            self._rollback()
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            # A COMMIT that failed (disk I/O error, disk full) may leave the
+            # transaction open: every later BEGIN would fail with it.
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
 
 def _revocation(row: tuple[object, ...]) -> Revocation:

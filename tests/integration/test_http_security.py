@@ -235,6 +235,8 @@ async def test_healthz_says_only_what_a_load_balancer_needs(server_factory, dev)
         "dev": dev,
         "rooms": 1,
         "connections": 1,
+        "storeStatus": "ok",
+        "oldestUnsavedSeconds": 0.0,
     }
     for secret in (ROOM, "Jane", "jane", "127.0.0.1", SECRET, ADMIN_KEY, METRICS_TOKEN):
         assert secret.encode() not in raw

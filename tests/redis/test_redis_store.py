@@ -70,6 +70,7 @@ async def test_keys_carry_the_room_verbatim_and_hash_tag(redis_server):
                 "collab:{clinic-7/group-a}:doc:board:log",
                 "collab:{clinic-7/group-a}:doc:board:seq",
                 "collab:{clinic-7/group-a}:docs",
+                "collab:{clinic-7/group-a}:epoch",
             ]
         )
         assert RedisKeys(ROOM, BOARD).channel == "collab:{clinic-7/group-a}:doc:board:ch"

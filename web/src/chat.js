@@ -13,6 +13,14 @@ const ERROR_TEXT = {
   timeout: 'The server did not answer. Check your connection and try again.'
 }
 
+/**
+ * Refusals that mean "not now" (protocol.md §11: the server cannot save): the
+ * message is sent again by itself, with the same clientMessageId, so it is
+ * stored once however many tries it takes. Waits between tries, in ms.
+ */
+const RETRYABLE = new Set(['store_unavailable'])
+const RETRY_MS = [1000, 2000, 4000, 8000, 15000]
+
 export class Chat {
   constructor ({ user, onUnread = () => {}, redact, confirm }) {
     this.user = user
@@ -177,7 +185,7 @@ export class Chat {
     const node = el('li', { class: 'chat-message mine pending' },
       el('div', { class: 'chat-meta' }, el('span', { class: 'chat-author' }, this.user.name + ' (you)'), el('span', { class: 'chat-status' }, 'sending…')),
       el('p', { class: 'chat-text' }, text))
-    const entry = { text, clientMessageId, node }
+    const entry = { text, clientMessageId, node, attempts: 0, retryTimer: 0 }
     this.pending.set(clientMessageId, entry)
     this.input.value = ''
     this.render()
@@ -188,7 +196,9 @@ export class Chat {
   /** Send one message; a retry reuses its clientMessageId, so it is stored once. */
   async deliver (entry) {
     const status = entry.node.querySelector('.chat-status')
-    status.textContent = 'sending…'
+    clearTimeout(entry.retryTimer)
+    entry.retryTimer = 0
+    if (!entry.node.classList.contains('retrying')) status.textContent = 'sending…'
     let ack
     try {
       ack = await this.socket.timeout(10000).emitWithAck('chat:send', { text: entry.text, clientMessageId: entry.clientMessageId })
@@ -213,18 +223,36 @@ export class Chat {
     const discard = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Discard this message' }, 'Discard')
     retry.addEventListener('click', () => this.deliver(entry))
     discard.addEventListener('click', () => {
+      clearTimeout(entry.retryTimer)
       entry.node.remove()
       this.pending.delete(entry.clientMessageId)
       this.render()
     })
+    if (RETRYABLE.has(code)) {
+      // Not stored, and nothing wrong with the message: it goes again by itself.
+      entry.node.classList.add('failed', 'retrying')
+      status.replaceChildren(el('span', { class: 'chat-retrying' }, 'not sent — retrying'), ' ', discard)
+      const wait = RETRY_MS[Math.min(entry.attempts, RETRY_MS.length - 1)]
+      entry.attempts++
+      entry.retryTimer = setTimeout(() => {
+        entry.retryTimer = 0
+        if (this.pending.has(entry.clientMessageId)) this.deliver(entry)
+      }, wait)
+      return
+    }
+    entry.node.classList.remove('retrying')
     status.replaceChildren(el('span', { class: 'chat-error', role: 'alert' }, ERROR_TEXT[code] || ((ack && ack.error && ack.error.message) || code)), ' ', retry, ' ', discard)
     entry.node.classList.add('failed')
   }
 
-  /** After a reconnect: resend messages that never got an answer. */
-  retryPending () {
+  /**
+   * Resend messages that never got an answer (after a reconnect), and with
+   * `now` (the server can save again) those waiting to retry, at once.
+   */
+  retryPending (now = false) {
     for (const entry of this.pending.values()) {
-      if (entry.failedCode === 'timeout' && this.sendState.allowed) {
+      const due = entry.failedCode === 'timeout' || (now && RETRYABLE.has(entry.failedCode))
+      if (due && this.sendState.allowed) {
         entry.failedCode = null
         entry.node.classList.remove('failed')
         this.deliver(entry)

@@ -30,7 +30,14 @@ const REFUSED = {
   schema_violation: 'The server only accepts whiteboard shapes here: your last change was not saved.',
   malformed_update: 'Your last change could not be read by the server and was not saved.',
   message_too_large: 'Your last change was too large to save.',
-  document_too_large: 'The board is full: your last change was not saved.'
+  document_too_large: 'The board is full: your last change was not saved.',
+  store_unavailable: 'The server cannot save right now: your last change was not kept. Try again when saving is back.'
+}
+
+/** What `room:state.saving` means for the people in the room (protocol.md §11). */
+const SAVING = {
+  delayed: 'Saving is delayed: the server cannot store changes right now. Your work is kept and will be saved when it can.',
+  read_only: 'Saving has stopped for now: the board is read-only until the server can save again, and messages wait to be sent. Nothing already on the board is lost.'
 }
 
 /** The board document this page shows (extra boards are `board:<name>`, protocol.md §2). */
@@ -195,7 +202,7 @@ class Session {
   constructor ({ root, room, config, entry, identity, embedded, gate }) {
     Object.assign(this, { root, room, config, entry, identity, embedded, gate })
     this.token = entry.token
-    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [], roles: {}, full: [] }
+    this.roomState = { title: '', locked: false, ended: false, muted: [], removed: [], roles: {}, full: [], saving: 'ok' }
     // No toast for the state a page finds when it joins, only for changes after.
     this.stateSeen = false
     // The role the server last told this page it has (room:state), once re-announced.
@@ -380,8 +387,10 @@ class Session {
       muted: flagged(this.metaDoc.getMap('muted')),
       removed: flagged(this.metaDoc.getMap('removed')),
       roles: parseRoles(Object.fromEntries(this.metaDoc.getMap('roles').entries())),
-      // Only room:state says which documents are full; the meta document does not.
-      full: this.roomState.full
+      // Only room:state says which documents are full, and whether saving
+      // works; the meta document does not.
+      full: this.roomState.full,
+      saving: this.roomState.saving
     })
   }
 
@@ -399,7 +408,8 @@ class Session {
       muted: Array.isArray(state.muted) ? state.muted.map(String) : [],
       removed: Array.isArray(state.removed) ? state.removed.map(String) : [],
       roles: parseRoles(state.roles),
-      full: Array.isArray(state.full) ? state.full.map(String) : []
+      full: Array.isArray(state.full) ? state.full.map(String) : [],
+      saving: SAVING[state.saving] ? state.saving : 'ok'
     }
     const now = this.roomState
     const me = this.identity.id
@@ -415,6 +425,10 @@ class Session {
     if (!prev.ended && now.ended) toast('The session has ended.', 'info')
     if (prev.muted.includes(me) !== now.muted.includes(me)) {
       toast(now.muted.includes(me) ? 'A facilitator muted you in the chat.' : 'You can chat again.', 'info')
+    }
+    if (prev.saving !== 'ok' && now.saving === 'ok') {
+      toast('Saving works again: everything is saved.', 'info')
+      this.chat.retryPending(true)
     }
     this.renderState()
     // The server stamps a connection with its role when it connects: only a
@@ -816,6 +830,7 @@ class Session {
     if (s.ended) return 'The session has ended: the board is read-only.'
     if (this.role === 'observer') return 'You are observing: the board is read-only for you.'
     if (s.locked && !this.isFacilitator) return 'The board is locked by the facilitator.'
+    if (s.saving === 'read_only') return 'The server cannot save right now: the board is read-only until it can.'
     return ''
   }
 
@@ -859,7 +874,9 @@ class Session {
     if (boardFull && !s.ended) {
       banners.push(['full', this.readOnlyReason() ? 'This board is full: nothing more can be added until shapes are deleted.' : BOARD_FULL])
     }
-    const icons = { locked: 'lock', muted: 'mute', ended: 'end', full: 'full', observer: 'eye' }
+    if (s.saving === 'delayed') banners.push(['saving-delayed', SAVING.delayed])
+    if (s.saving === 'read_only') banners.push(['saving-stopped', SAVING.read_only])
+    const icons = { locked: 'lock', muted: 'mute', ended: 'end', full: 'full', observer: 'eye', 'saving-delayed': 'cloudOff', 'saving-stopped': 'cloudOff' }
     this.banners.replaceChildren(...banners.map(([kind, text]) =>
       el('div', { class: 'banner banner-' + kind, 'data-banner': kind, role: 'status' }, icon(icons[kind] || 'users', 16), el('span', {}, text))))
 
