@@ -1,4 +1,4 @@
-"""Encode once, write many: the broadcast path (design.md §7).
+"""Encode once, write many: the broadcast path (docs/architecture.md §7).
 
 A relayed event is the same bytes for every recipient: a server→client
 WebSocket frame is unmasked, so the Socket.IO header frame and its binary

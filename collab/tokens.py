@@ -1,6 +1,6 @@
 """Signed tokens (JWT): verifying the platform's tokens, and minting for local use.
 
-The embedding platform signs one token per user and room (design.md §4):
+The embedding platform signs one token per user and room (docs/architecture.md §8):
 
 * HS256 with a shared secret, or RS256 / ES256 / EdDSA with a private key
   whose public half collab holds;

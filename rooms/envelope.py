@@ -1,5 +1,5 @@
 """Envelopes: what nodes say to each other on a document's Redis channel
-(design.md §5). Parsed and serialized here and nowhere else; never pickle.
+(docs/architecture.md §6). Parsed and serialized here and nowhere else; never pickle.
 
 Wire form: a msgpack array, version first::
 

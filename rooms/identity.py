@@ -1,4 +1,4 @@
-"""Who a connection is (design.md §4); what it may do is rooms.policy's job."""
+"""Who a connection is (docs/architecture.md §8); what it may do is rooms.policy's job."""
 
 from __future__ import annotations
 

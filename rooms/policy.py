@@ -1,5 +1,5 @@
 """What each role may do in a room, given the room's moderation state
-(design.md §4). The one place policy is decided; handlers ask, never decide.
+(docs/architecture.md §8). The one place policy is decided; handlers ask, never decide.
 
 The state mirrors the room's ``meta`` document (protocol.md §5.3) and is
 rebuilt from it when the room loads.

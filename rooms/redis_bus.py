@@ -1,4 +1,4 @@
-"""Per-document pub/sub between nodes (design.md §5).
+"""Per-document pub/sub between nodes (docs/architecture.md §6).
 
 A node subscribes to a document's channel only while it has the document
 loaded, and unsubscribes when it unloads: traffic of room X never reaches a

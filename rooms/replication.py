@@ -1,5 +1,5 @@
 """Keeping a node's replicas in step with the other nodes through Redis
-(design.md §5).
+(docs/architecture.md §6).
 
 Every accepted local update is appended to the document's stream and
 published in one round trip (the store's append script). Every node with the

@@ -1,4 +1,4 @@
-"""The Redis store: documents shared by every node (design.md §5).
+"""The Redis store: documents shared by every node (docs/architecture.md §6).
 
 Keys and their shapes: rooms.redis_keys.
 

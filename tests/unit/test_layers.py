@@ -1,4 +1,4 @@
-"""The layers import downward only: collab → rooms → crdt (design.md §2)."""
+"""The layers import downward only: collab → rooms → crdt (docs/architecture.md §2)."""
 
 from __future__ import annotations
 
