@@ -35,6 +35,7 @@ from collab.admin_auth import (
     Principal,
 )
 from collab.export import RoomExport, to_json, to_markdown, to_svg
+from collab.extensions import ExportEvent, RoomEvent
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
 from collab.room_control import room_state
@@ -321,6 +322,10 @@ class AdminApi:
             len(export.messages),
             len(export.shapes),
         )
+        extensions = self.sync.extensions
+        if extensions.wants("on_export"):
+            key = None if principal.by_token else principal.name
+            extensions.notify("on_export", ExportEvent(room_id, fmt, principal.identity, key))
         filename = room_id.replace("/", "_")
         if fmt == "markdown":
             return web.Response(
@@ -425,6 +430,8 @@ class AdminApi:
         self._audit(AuditAction.DELETE, principal, room=room_id, detail=f"connections={closed}")
         await self.registry.flush_audit()
         log.info("room deleted room=%s connections=%d", room_id, closed)
+        if self.sync.extensions.wants("on_room_ended"):
+            self.sync.extensions.notify("on_room_ended", RoomEvent(room_id, "deleted"))
         return _json({"deleted": room_id, "connectionsClosed": closed})
 
     async def audit_log(self, request: web.Request, principal: Principal) -> web.Response:

@@ -15,7 +15,7 @@ import logging
 import secrets
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -29,6 +29,7 @@ from collab.admin import add_admin_routes
 from collab.auth import Authenticator, Security, build_security
 from collab.broadcast import Broadcaster
 from collab.config import Settings
+from collab.extensions import Extension, Extensions
 from collab.logs import access_log_options
 from collab.metrics import Metrics, StoreStats
 from collab.packets import CollabPacket
@@ -181,10 +182,14 @@ class CollabApp:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     #: What ``collab serve`` exits with (set by a stop that could not save).
     exit_code: ExitCode = ExitCode.OK
+    #: The platform's hooks (collab.extensions).
+    extensions: Extensions = field(default_factory=Extensions)
+    #: A store given to create_app, used instead of opening the configured one.
+    given_store: Store | None = None
 
     async def startup(self, _app: web.Application) -> None:
         s = self.settings
-        self.store = await open_store(s, node_id=self.node_id)
+        self.store = self.given_store or await open_store(s, node_id=self.node_id)
         limits = limits_from(s)
         self.registry = RoomRegistry(
             store=self.store,
@@ -221,8 +226,17 @@ class CollabApp:
         )
         self.metrics.bind_broadcast(broadcaster.stats)
         self.sync = SyncServer(
-            self.sio, self.registry, self.authenticator, self.metrics, broadcaster, self.sessions
+            self.sio,
+            self.registry,
+            self.authenticator,
+            self.metrics,
+            broadcaster,
+            self.sessions,
+            self.extensions,
+            node_id=self.node_id,
         )
+        await self.extensions.start(self.sync.port)
+        self.metrics.bind_extensions(lambda: self.extensions.stats)
         registry = self.registry
         self.metrics.bind_gauges(lambda: len(registry.rooms), lambda: registry.document_count)
         self.metrics.bind_store(lambda: _store_stats(registry))
@@ -251,6 +265,8 @@ class CollabApp:
             saved = await self.registry.close(grace_s=max(0.0, deadline - loop.time()))
             if not saved:
                 self._keep_unsaved(self.registry)
+        # What the last flush stored is told before the extensions stop.
+        await self.extensions.stop(timeout_s=min(5.0, max(1.0, deadline - loop.time())))
         if self.replicator is not None:
             await self.replicator.close()
         if self.store is not None:
@@ -431,10 +447,23 @@ def _security_headers(settings: Settings) -> Middleware:
     return security_headers
 
 
-def create_app(settings: Settings, *, authenticator: Authenticator | None = None) -> CollabApp:
+def create_app(
+    settings: Settings,
+    *,
+    authenticator: Authenticator | None = None,
+    extensions: Sequence[Extension] | Extensions = (),
+    store: Store | None = None,
+) -> CollabApp:
     """A server for ``settings``; start it with aiohttp (``serve`` or a test runner).
 
-    Raises ValueError if a configured key cannot be loaded.
+    ``extensions`` are the platform's hooks (collab.extensions; README,
+    "Extensions"): a list, or an ``Extensions`` made with other cache,
+    timeout or queue settings. ``store``, if given, is used instead of the one the
+    settings name (it is closed at shutdown; a ``RedisStore`` also brings
+    replication).
+
+    Raises ValueError if a configured key cannot be loaded, or if two
+    extensions claim one custom event.
     """
     security = build_security(settings)
     cors: Any = list(settings.cors_origins) if settings.cors_origins else None
@@ -469,6 +498,8 @@ def create_app(settings: Settings, *, authenticator: Authenticator | None = None
         ),
         security=security,
         authenticator=authenticator or security.authenticator,
+        extensions=extensions if isinstance(extensions, Extensions) else Extensions(extensions),
+        given_store=store,
     )
     web_app[APP_KEY] = app
     install_transport(sio.eio, tracker=app.websockets, compress=settings.websocket_compression)

@@ -77,6 +77,11 @@ class Metrics:
         (protocol.md §10, §11)."""
         self.registry.register(_StoreCollector(stats))
 
+    def bind_extensions(self, stats: Callable[[], dict[str, tuple[int, int, int]]]) -> None:
+        """Expose each extension's queue, dropped notifications and failed
+        hooks (``Extensions.stats``)."""
+        self.registry.register(_ExtensionCollector(stats))
+
     def bind_replication(
         self, stats: Callable[[], dict[str, int]], connected: Callable[[], bool]
     ) -> None:
@@ -168,6 +173,35 @@ class _BroadcastCollector(Collector):
         )
         behind.add_metric([], stats["behind"])
         yield behind
+
+
+class _ExtensionCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, tuple[int, int, int]]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        queued = GaugeMetricFamily(
+            "collab_extension_queued",
+            "Notifications waiting for an extension's hooks.",
+            labels=["extension"],
+        )
+        dropped = CounterMetricFamily(
+            "collab_extension_events_dropped",
+            "Notifications dropped because an extension's queue was full.",
+            labels=["extension"],
+        )
+        failed = CounterMetricFamily(
+            "collab_extension_hook_failures",
+            "Extension hooks that raised (contained and logged).",
+            labels=["extension"],
+        )
+        for name, (waiting, lost, failures) in self._stats().items():
+            queued.add_metric([name], waiting)
+            dropped.add_metric([name], lost)
+            failed.add_metric([name], failures)
+        yield queued
+        yield dropped
+        yield failed
 
 
 class _StoreCollector(Collector):

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from collab.extensions import ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import (
@@ -22,6 +23,7 @@ from crdt.errors import (
 )
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
+from rooms.identity import Identity
 from rooms.moderation import Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name
 from rooms.room import Room
@@ -203,7 +205,7 @@ class RoomControl:
                     outcome = moderate(event, room, conn.identity, payload)
                 else:
                     outcome = moderate(event, room, conn.identity, payload)
-                await self.apply_outcome(room, outcome)
+                await self.apply_outcome(room, outcome, actor=conn.identity)
         except CollabError as exc:
             self.sync.count_refusal(exc)
             self.sync.reporter.audit(
@@ -218,12 +220,21 @@ class RoomControl:
         )
         # The detail names its target user: the audit record keeps it, the log does not.
         log.info("%s room=%s by=%s", event, conn.room_id, user_ref(conn.identity.user_id))
+        extensions = self.sync.extensions
+        if extensions.wants("on_moderation"):
+            moderation = ModerationEvent(room.id, event, conn.identity, {"detail": outcome.detail})
+            extensions.notify("on_moderation", moderation)
+        if event == "mod:end" and extensions.wants("on_room_ended"):
+            extensions.notify("on_room_ended", RoomEvent(room.id, "ended", conn.identity))
         return ack_ok(state=room_state(room))
 
-    async def apply_outcome(self, room: Room, outcome: Outcome) -> None:
+    async def apply_outcome(
+        self, room: Room, outcome: Outcome, *, actor: Identity | None = None
+    ) -> None:
         started = time.perf_counter()
         for change in outcome.changes:
             self.sync.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
+            self.sync.changed(room.id, change.doc, change.update, actor)
         if outcome.action is AuditAction.ROLE:
             self.refresh_roles(room)
         await self.broadcast_state(room)

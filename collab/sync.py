@@ -21,6 +21,17 @@ import socketio
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.broadcast import Broadcaster
+from collab.extensions import (
+    ChangeEvent,
+    ChatEvent,
+    ConnectEvent,
+    DisconnectEvent,
+    DocumentEvent,
+    EventContext,
+    Extensions,
+    RoomEvent,
+    check_event_name,
+)
 from collab.logs import user_ref
 from collab.metrics import Metrics
 from collab.reporting import Reporter
@@ -119,6 +130,32 @@ class Connection:
     client_step1: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
+class ExtensionPort:
+    """The narrow part of the server an extension may use
+    (collab.extensions.ExtensionServer)."""
+
+    def __init__(self, sync: SyncServer, node_id: str) -> None:
+        self._sync = sync
+        self.node_id = node_id
+
+    async def emit(self, room: RoomId, event: str, data: Any, *, doc: DocName | None = None) -> int:
+        check_event_name(event)
+        sync = self._sync
+        sent = 0
+        for sid in list(sync.by_room.get(room, ())):
+            conn = sync.connections.get(sid)
+            if conn is not None and (doc is None or conn.doc_name == doc):
+                await sync.sio.emit(event, data, to=sid, namespace=conn.namespace)
+                sent += 1
+        return sent
+
+    async def document_state(self, room: RoomId, doc: DocName) -> Update:
+        registry = self._sync.registry
+        async with registry.use(room):
+            document = await registry.document(room, doc)
+            return document.engine.full_state()
+
+
 class SyncServer:
     """Registers the protocol's handlers on an ``AsyncServer`` (namespaces ``*``)."""
 
@@ -130,8 +167,17 @@ class SyncServer:
         metrics: Metrics,
         broadcaster: Broadcaster,
         sessions: SessionGuard,
+        extensions: Extensions | None = None,
+        *,
+        node_id: str = "",
     ) -> None:
         self.sio = sio
+        #: The platform's hooks (collab.extensions); empty by default.
+        self.extensions = extensions if extensions is not None else Extensions()
+        #: What extensions may use of this server.
+        self.port = ExtensionPort(self, node_id)
+        #: Whether any extension listens to changes (checked once per update).
+        self._on_change = self.extensions.wants("on_change")
         self.broadcaster = broadcaster
         self.sessions = sessions
         self.admission = Admission(registry.limits, sessions, metrics)
@@ -166,6 +212,10 @@ class SyncServer:
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
         registry.on_saving_change = self.control.saving_changed
+        if self.extensions:
+            registry.on_document_loaded = self._document_loaded
+            registry.on_document_stored = self._document_stored
+            registry.on_room_purged = self._room_purged
 
     def _contained(
         self, event: str, handler: Callable[..., Awaitable[Any]]
@@ -219,7 +269,9 @@ class SyncServer:
             room_id, doc_name = parse_namespace(namespace)
             await self._revocations_loaded()
             try:
-                identity = self.authenticator.authenticate(auth, room_id)
+                identity = await self.extensions.authenticate(
+                    auth, room_id
+                ) or self.authenticator.authenticate(auth, room_id)
                 # expires_at is exp plus the leeway, as the token check had it.
                 if identity.expires_at is not None and identity.expires_at <= time.time():
                     raise ExpiredToken("the token has expired")
@@ -268,6 +320,8 @@ class SyncServer:
             identity.role.value,
         )
         self._spawn(self._start_sync(sid, namespace))
+        if self.extensions.wants("on_connect"):
+            self.extensions.notify("on_connect", ConnectEvent(room_id, doc_name, sid, identity))
         # A revocation that arrived while the room was loading closes it now.
         if self.revocations.match(sub=identity.user_id, jti=identity.token_id, room=room_id):
             self._spawn(self.control.close(conn, Revoked("the token was revoked")))
@@ -371,6 +425,8 @@ class SyncServer:
         if update is not None:
             self._count_in(update)
             self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
+            if self._on_change:
+                self.changed(conn.room_id, conn.doc_name, update, conn.identity)
 
     async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
@@ -396,6 +452,10 @@ class SyncServer:
             detail=conn.doc_name,
         )
         log.info("disconnected sid=%s room=%s doc=%s", sid, conn.room_id, conn.doc_name)
+        if self.extensions.wants("on_disconnect"):
+            self.extensions.notify(
+                "on_disconnect", DisconnectEvent(conn.room_id, conn.doc_name, sid, conn.identity)
+            )
         if removal is not None:
             self.registry.publish_awareness(conn.doc, removal)
         if removal is not None and conn.doc.members:
@@ -440,6 +500,8 @@ class SyncServer:
         if update is not None:
             self._count_in(update)
             self._relay(conn, SYNC_UPDATE, update, started)
+            if self._on_change:  # after the fan-out, never before it
+                self.changed(conn.room_id, conn.doc_name, update, conn.identity)
 
     async def on_awareness_update(self, namespace: str, sid: str, *args: Any) -> None:
         started = time.perf_counter()
@@ -494,6 +556,12 @@ class SyncServer:
                 len(result.message.text),
             )
             self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
+            self.changed(conn.room_id, CHAT, result.update, conn.identity)
+            if self.extensions.wants("on_chat_message"):
+                message = result.message.to_fields()
+                self.extensions.notify(
+                    "on_chat_message", ChatEvent(conn.room_id, message, conn.identity)
+                )
         return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
 
     async def _append_chat(
@@ -569,10 +637,47 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is not None and not conn.quota.events.take(time.monotonic()):
             return ack_error(await self.rate_limited(conn, event[:64], "events"))
+        if conn is not None and event in self.extensions.handlers:
+            return await self._custom_event(conn, event, args)
         exc = UnknownEvent(f"unknown event {quote(event, limit=64)}")
         if conn is not None:
             await self._send_error(conn, event[:64], exc)
         return ack_error(exc)
+
+    async def _custom_event(
+        self, conn: Connection, event: str, args: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        """An extension's event (protocol.md §6.5): ack ``{ok, result}``."""
+        context = EventContext(conn.room_id, conn.doc_name, conn.sid, conn.identity, self.port)
+        try:
+            result = await self.extensions.handle(event, context, one_argument(args))
+            return ack_ok(result=result)
+        except CollabError as exc:
+            self._refused(conn, event[:64], exc)
+            return ack_error(exc)
+
+    # -- what extensions are told ----------------------------------------------------
+
+    def changed(
+        self, room_id: RoomId, doc_name: DocName, update: Update, author: Identity | None
+    ) -> None:
+        """An update was applied and relayed: ``on_change`` (after the fan-out)."""
+        if self.extensions.wants("on_change"):
+            self.extensions.notify("on_change", ChangeEvent(room_id, doc_name, update, author))
+
+    def _document_loaded(self, doc: Document, nbytes: int) -> None:
+        if self.extensions.wants("on_load_document"):
+            event = DocumentEvent(doc.room_id, doc.name, 0, nbytes)
+            self.extensions.notify("on_load_document", event)
+
+    def _room_purged(self, room_id: RoomId) -> None:
+        if self.extensions.wants("on_room_ended"):
+            self.extensions.notify("on_room_ended", RoomEvent(room_id, "purged"))
+
+    def _document_stored(self, doc: Document, updates: int, nbytes: int) -> None:
+        if self.extensions.wants("on_store_document"):
+            event = DocumentEvent(doc.room_id, doc.name, updates, nbytes)
+            self.extensions.notify("on_store_document", event)
 
     async def rate_limited(self, conn: Connection, event: str, limit: str) -> RateLimited:
         """Refuse an event past a rate limit: counted, one strike against the

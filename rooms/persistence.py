@@ -75,6 +75,7 @@ class RoomPersistence:
     health: StoreHealth
     store_delay_window_s: float
     on_saving_change: Callable[[Room], None]
+    on_document_stored: Callable[[Document, int, int], None]
     #: Rooms being unloaded, by their unload task (not in ``rooms`` once replaced).
     _unloads: dict[asyncio.Task[None], Room]
     #: The store's own check, if it has one (CheckedStore.check_writable).
@@ -185,7 +186,13 @@ class RoomPersistence:
     async def _flush_shared(self) -> None:
         """:meth:`_flush_replicated`, with its outcome told to ``health`` and
         to the documents it stored."""
-        dirty = any(doc.pending for room in self.rooms.values() for doc in room.docs.values())
+        batches = {
+            doc: (len(doc.pending), doc.pending_bytes)
+            for room in self.rooms.values()
+            for doc in room.docs.values()
+            if doc.pending
+        }
+        dirty = bool(batches)
         failure: OSError | None = None
         try:
             await self._flush_replicated()
@@ -199,6 +206,8 @@ class RoomPersistence:
             for doc in room.docs.values():
                 if doc.unsaved_since is not None and (failure is None or not doc.pending):
                     doc.stored()
+                    if doc in batches:
+                        self.on_document_stored(doc, *batches[doc])
         if failure is not None:
             raise failure
         if dirty:
@@ -460,7 +469,7 @@ class RoomPersistence:
                 return False
             appended = False
             if doc.pending:
-                batch = doc.pending
+                batch, batch_bytes = doc.pending, doc.pending_bytes
                 doc.pending = []
                 doc.pending_bytes = 0
                 try:
@@ -474,6 +483,7 @@ class RoomPersistence:
                 doc.log_length += len(batch)
                 doc.stored()
                 self.health.succeeded()
+                self.on_document_stored(doc, len(batch), batch_bytes)
                 appended = True
                 room.recorded = True
             if doc.log_length >= self.compact_after_updates or (force_compact and doc.log_length):

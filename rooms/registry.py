@@ -60,6 +60,14 @@ def _ignore_id(room_id: RoomId) -> None:
     return None
 
 
+def _ignore_loaded(doc: Document, nbytes: int) -> None:
+    return None
+
+
+def _ignore_stored(doc: Document, updates: int, nbytes: int) -> None:
+    return None
+
+
 class RoomRegistry(RoomPersistence):
     """Every loaded room of this process (writing them: rooms.persistence)."""
 
@@ -110,6 +118,12 @@ class RoomRegistry(RoomPersistence):
         self.on_remote_delete: Callable[[RoomId], None] = _ignore_id
         #: A room's saving state changed (protocol.md §11): tell its members.
         self.on_saving_change: Callable[[Room], None] = _ignore_room
+        #: A document was loaded (its stored bytes), or the store took a batch
+        #: of its updates (how many, their bytes): for extensions' hooks.
+        self.on_document_loaded: Callable[[Document, int], None] = _ignore_loaded
+        self.on_document_stored: Callable[[Document, int, int], None] = _ignore_stored
+        #: A room was deleted by retention (protocol.md §10.4).
+        self.on_room_purged: Callable[[RoomId], None] = _ignore_id
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -303,6 +317,7 @@ class RoomRegistry(RoomPersistence):
             room.recorded = room.recorded or info is not None or stored.log_length > 0
             room.last_activity_ms = max(room.info.last_activity_ms, now)
         room.docs[doc_name] = doc
+        stored_bytes = len(stored.snapshot or b"") + sum(len(u) for u in stored.updates)
         log.info(
             "document loaded room=%s doc=%s log=%d snapshot_bytes=%d",
             room.id,
@@ -310,6 +325,7 @@ class RoomRegistry(RoomPersistence):
             stored.log_length,
             len(stored.snapshot or b""),
         )
+        self.on_document_loaded(doc, stored_bytes)
         return doc
 
     # -- unloading -------------------------------------------------------------
@@ -451,6 +467,7 @@ class RoomRegistry(RoomPersistence):
             await self.delete_room(info.room)
             self.audit(AuditAction.PURGE, room=info.room, detail=f"retention_days={days:g}")
             log.info("room purged by retention room=%s days=%g", info.room, days)
+            self.on_room_purged(info.room)
             purged.append(info.room)
         return purged
 

@@ -32,13 +32,14 @@ class RunningServer:
         await self.runner.cleanup()
 
 
-async def start_server(**overrides: Any) -> RunningServer:
-    """A collab server on 127.0.0.1 with a free port (in this process)."""
+async def start_server(*, extensions: Any = (), **overrides: Any) -> RunningServer:
+    """A collab server on 127.0.0.1 with a free port (in this process), with
+    ``extensions`` (collab.extensions) if given."""
     overrides.setdefault("store", "memory")
     overrides.setdefault("dev", True)
     overrides.setdefault("port", 0)
     settings = settings_from(None, {}, **overrides)
-    app = create_app(settings)
+    app = create_app(settings, extensions=extensions)
     runner = web.AppRunner(app.web_app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
