@@ -44,6 +44,7 @@ import engineio
 import socketio
 
 from collab.transport import WebSocketTracker
+from collab.upstream import eio_sid_of, queue_items, websocket_transport
 
 __all__ = ["Broadcaster", "binary_event_frames", "binary_event_header_packet"]
 
@@ -154,18 +155,19 @@ class Broadcaster:
     def _resolve(self, sid: str, namespace: str) -> _Handle | None:
         """The transport and engine.io socket behind ``sid``, if it is a
         WebSocket the fast path may write to (else None: the normal path)."""
-        entry = self.tracker.by_eio_sid.get(self.sio.manager.eio_sid_from_sid(sid, namespace))
+        eio_sid = eio_sid_of(self.sio, sid, namespace)
+        entry = self.tracker.by_eio_sid.get(eio_sid) if eio_sid is not None else None
         if entry is None:
             return None  # polling (or not yet upgraded): the normal path
         ws, eio_socket = entry
-        writer = ws._writer
-        if writer is None or writer.transport is None or eio_socket.upgrading:
+        transport = websocket_transport(ws)
+        if transport is None or eio_socket.upgrading:
             # Mid-upgrade engine.io holds its packets back: the normal path
             # until it is done (a socket upgrades once, before it is cached).
             return None
         queue = eio_socket.queue
         # The queue's deque itself: its truth is a C check, not a method call.
-        handle = (writer.transport, eio_socket, queue, queue._queue)
+        handle = (transport, eio_socket, queue, queue_items(queue))
         self._handles[sid] = handle
         return handle
 

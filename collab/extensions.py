@@ -37,7 +37,8 @@ extension's own task, so a slow or failing hook delays only that extension,
 never a room. A queue past ``queue_limit`` drops the oldest notification
 (counted in ``collab_extension_events_dropped_total``, logged once a
 minute). A hook's failure is contained: logged with its class and frames
-(collab.logs: never its message, which may quote content) and counted. A
+(collab.logs.describe_exception: never its message, which may quote
+content, whatever formatter the platform's logging uses) and counted. A
 node fires notifications for what happened on it: an update a client sent
 to another node fires ``on_change`` there.
 """
@@ -56,6 +57,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from collab.logs import describe_exception
 from crdt.errors import CollabError, InternalError, InvalidPayload, RoomUnavailable
 from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
@@ -315,10 +317,13 @@ class _Worker:
             await getattr(self.extension, hook)(event)
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # a hook's failure ends nothing
+        except BaseException as exc:  # noqa: BLE001 - a hook's failure ends nothing
             self.failures += 1
-            log.exception(
-                "extension hook failed extension=%s hook=%s", quote(self.extension.name), hook
+            log.error(
+                "extension hook failed extension=%s hook=%s error=%s",
+                quote(self.extension.name),
+                hook,
+                describe_exception(exc),
             )
 
     async def stop(self, timeout_s: float) -> None:
@@ -368,9 +373,7 @@ class Extensions:
         self._clock = clock
         self._authenticators = [e for e in self.extensions if _overrides(e, "authenticate")]
         self._cache: OrderedDict[tuple[bytes, RoomId], _Cached] = OrderedDict()
-        self._workers = {
-            id(e): _Worker(e, e.queue_limit or queue_limit) for e in self.extensions
-        }
+        self._workers = {id(e): _Worker(e, e.queue_limit or queue_limit) for e in self.extensions}
         #: Hook name → the workers of the extensions that override it (the
         #: check on the hot path is one dict lookup and a truth test).
         self._listeners: dict[str, list[_Worker]] = {
@@ -403,8 +406,12 @@ class Extensions:
         for extension in self.extensions:
             try:
                 await extension.on_stop()
-            except Exception:
-                log.exception("extension on_stop failed extension=%s", quote(extension.name))
+            except Exception as exc:  # noqa: BLE001 - contained like any hook
+                log.error(
+                    "extension on_stop failed extension=%s error=%s",
+                    quote(extension.name),
+                    describe_exception(exc),
+                )
 
     # -- notifications ---------------------------------------------------------
 
@@ -467,8 +474,12 @@ class Extensions:
             raise RoomUnavailable("the identity check did not answer; try again") from None
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # contained like any hook
-            log.exception("extension authenticate failed extension=%s", quote(extension.name))
+        except BaseException as exc:  # noqa: BLE001 - contained like any hook
+            log.error(
+                "extension authenticate failed extension=%s error=%s",
+                quote(extension.name),
+                describe_exception(exc),
+            )
             raise RoomUnavailable("the identity check failed; try again") from None
         if identity is not None and not isinstance(identity, Identity):
             log.error("extension authenticate returned a %s", type(identity).__name__)
@@ -489,9 +500,12 @@ class Extensions:
             raise
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # contained like any hook
-            log.exception(
-                "extension event failed extension=%s event=%s", quote(extension.name), quote(name)
+        except BaseException as exc:  # noqa: BLE001 - contained like any hook
+            log.error(
+                "extension event failed extension=%s event=%s error=%s",
+                quote(extension.name),
+                quote(name),
+                describe_exception(exc),
             )
             raise InternalError("the event's handler failed") from None
 

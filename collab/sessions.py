@@ -53,6 +53,7 @@ import socketio
 
 from collab.metrics import Metrics
 from collab.polling import end_polling_session, is_polling
+from collab.upstream import binary_packet_pending, drop_binary_packet
 from collab.wire import ERROR_EVENT, error_payload
 from crdt.errors import CollabError, InvalidPacket, RateLimited, TooManyConnections
 from rooms.ratelimit import Rate, TokenBucket
@@ -219,7 +220,7 @@ class SessionGuard:
             if data[:1] in _ACK_TYPES and not session.acks.take(self.clock()):
                 await self.refuse(session, RateLimited("acknowledgements past their rate"))
                 return
-        elif eio_sid not in self.sio._binary_packet:
+        elif not binary_packet_pending(self.sio, eio_sid):
             await self.refuse(session, InvalidPacket("a binary frame no packet announced"))
             return
         if (
@@ -237,7 +238,7 @@ class SessionGuard:
         except (InvalidPacket, ValueError) as exc:
             # python-socketio's own refusals are ValueErrors: a CONNECT_ERROR
             # or a binary packet for a namespace the client is not in.
-            self.sio._binary_packet.pop(session.eio_sid, None)
+            drop_binary_packet(self.sio, session.eio_sid)
             refusal = exc if isinstance(exc, InvalidPacket) else InvalidPacket(_UNEXPECTED)
             await self.refuse(session, refusal, _namespace_of(data))
 

@@ -32,11 +32,12 @@ from collab.extensions import (
     RoomEvent,
     check_event_name,
 )
-from collab.logs import user_ref
+from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
 from collab.reporting import Reporter
 from collab.room_control import RoomControl, room_state
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
+from collab.upstream import wait_connected
 from collab.wire import (
     ERROR_EVENT,
     ROOM_STATE,
@@ -236,7 +237,9 @@ class SyncServer:
             except BaseException as exc:  # noqa: BLE001 - see above
                 fault = InternalError("internal error")
                 self._count_error(fault)
-                log.error("handler failed event=%s error=%s", quote(event), type(exc).__name__)
+                # The exception's class and frames (never its message: it may
+                # quote content), so a broken dependency upgrade is loud.
+                log.error("handler failed event=%s error=%s", quote(event), describe_exception(exc))
                 if event == "connect":
                     payload = error_payload(fault)
                     raise socketio.exceptions.ConnectionRefusedError(
@@ -376,10 +379,7 @@ class SyncServer:
         first: the y-socket.io provider reports ``synced`` when it answers the
         server's step, and should hold the document by then.
         """
-        for _ in range(100):
-            if self.sio.manager.is_connected(sid, namespace):
-                break
-            await asyncio.sleep(0)
+        await wait_connected(self.sio, sid, namespace)
         conn = self.connections.get(sid)
         if conn is None:
             return

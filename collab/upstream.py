@@ -1,0 +1,173 @@
+"""Everything collab takes from python-engineio, python-socketio and aiohttp
+beyond their public API, in one place (docs/architecture.md §10).
+
+Each borrowed name is read here and nowhere else; tests/unit/test_upstream.py
+is the canary: it checks that every attribute used exists in the installed
+versions, and that the upstream code collab copies or relies on is the code
+it was written against (a SHA-256 of its source, :data:`PINNED_SOURCES`). A
+dependency upgrade that changes any of it fails that test, loudly, instead
+of showing up as updates silently not relayed. pyproject.toml caps each of
+the three below its next minor release, and constraints.txt pins the
+versions CI tests (README, "Upgrading dependencies").
+
+What is borrowed, and why:
+
+* ``eio._async``, python-engineio's table of its aiohttp driver: collab
+  replaces the ``websocket`` entry (collab.transport: its own read loop and
+  1001 on shutdown) and ``create_route``/``translate_request``
+  (collab.polling: long-polling requests checked before engine.io reads them).
+* ``AsyncSocket._websocket_handler``: the handler collab.transport's
+  ``_serve_websocket`` stands in for (only when the handler is that one).
+* ``WebSocketResponse._writer.transport`` and ``asyncio.Queue._queue``: the
+  broadcast fast path writes a frame straight to the socket's transport when
+  the Engine.IO queue is empty (collab.broadcast).
+* ``AsyncServer._binary_packet``: a binary packet waiting for its
+  attachments (collab.sessions bounds them).
+* ``AsyncServer._handle_connect``'s order: the connect handler returns, then
+  CONNECT is queued and the namespace marked connected, without a yield in
+  between; :func:`wait_connected` relies on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import engineio.async_socket
+import socketio.async_server
+from aiohttp import web
+
+__all__ = [
+    "PINNED_SOURCES",
+    "STOCK_WEBSOCKET_HANDLER",
+    "binary_packet_pending",
+    "driver_table",
+    "drop_binary_packet",
+    "eio_sid_of",
+    "is_stock_websocket_handler",
+    "pinned_functions",
+    "queue_items",
+    "replace_driver_entries",
+    "source_digest",
+    "wait_connected",
+    "websocket_transport",
+]
+
+#: python-engineio's WebSocket handler, which collab.transport stands in for.
+STOCK_WEBSOCKET_HANDLER: Callable[..., Any] | None = getattr(
+    engineio.async_socket.AsyncSocket, "_websocket_handler", None
+)
+
+#: The upstream functions collab copies or relies on, by qualified name, and
+#: the SHA-256 of their source in the versions collab was tested with
+#: (constraints.txt). tests/unit/test_upstream.py compares.
+PINNED_SOURCES: dict[str, str] = {
+    # python-engineio 4.15.1
+    "engineio.async_socket.AsyncSocket._websocket_handler": (
+        "27f120df4d717a24478b7b0f7389ce19eea8a881dd07e2c81fb1cf2493e006a5"
+    ),
+    # python-socketio 5.18.1
+    "socketio.async_server.AsyncServer._handle_connect": (
+        "c97c480cf777de36bd6348c6335ac61b324e6ed16372660100d10223faf79a74"
+    ),
+}
+
+
+def source_digest(function: Callable[..., Any]) -> str:
+    """SHA-256 of ``function``'s source (for :data:`PINNED_SOURCES`)."""
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
+def pinned_functions() -> dict[str, Callable[..., Any]]:
+    """The functions :data:`PINNED_SOURCES` names, as installed."""
+    return {
+        "engineio.async_socket.AsyncSocket._websocket_handler": (
+            engineio.async_socket.AsyncSocket._websocket_handler
+        ),
+        "socketio.async_server.AsyncServer._handle_connect": (
+            socketio.async_server.AsyncServer._handle_connect
+        ),
+    }
+
+
+# -- python-engineio ------------------------------------------------------------------
+
+
+def driver_table(eio: Any) -> dict[str, Any]:
+    """The Engine.IO server's driver table (``eio._async``); RuntimeError if
+    it is not there or lacks what collab replaces."""
+    table = getattr(eio, "_async", None)
+    missing = {"websocket", "create_route", "translate_request"} - set(table or {})
+    if not isinstance(table, dict) or missing:
+        raise RuntimeError(
+            f"python-engineio changed: its driver table lacks {sorted(missing)}; "
+            "collab.upstream needs updating"
+        )
+    return table
+
+
+def replace_driver_entries(eio: Any, **entries: Any) -> None:
+    """Replace entries of the Engine.IO server's driver table."""
+    eio._async = {**driver_table(eio), **entries}
+
+
+def is_stock_websocket_handler(handler: Any) -> bool:
+    """Whether ``handler`` (a bound method) is python-engineio's WebSocket handler."""
+    return getattr(handler, "__func__", None) is STOCK_WEBSOCKET_HANDLER
+
+
+# -- python-socketio ----------------------------------------------------------------
+
+
+def eio_sid_of(sio: Any, sid: str, namespace: str) -> str | None:
+    """The Engine.IO session id behind a Socket.IO connection."""
+    eio_sid: str | None = sio.manager.eio_sid_from_sid(sid, namespace)
+    return eio_sid
+
+
+def binary_packet_pending(sio: Any, eio_sid: str) -> bool:
+    """Whether a binary packet of the session waits for its attachments."""
+    return eio_sid in sio._binary_packet
+
+
+def drop_binary_packet(sio: Any, eio_sid: str) -> None:
+    """Forget the session's binary packet that waits for its attachments."""
+    sio._binary_packet.pop(eio_sid, None)
+
+
+async def wait_connected(sio: Any, sid: str, namespace: str) -> bool:
+    """Wait until python-socketio has sent CONNECT for ``sid`` (called from a
+    task the connect handler started); False if it never did (the connect
+    was refused after all, or the client left).
+
+    python-socketio marks the namespace connected right after the handler
+    returns, in the same turn (``_handle_connect``: pinned above), so this
+    normally returns at the first check; the few turns after are a margin.
+    """
+    for _ in range(100):
+        if sio.manager.is_connected(sid, namespace):
+            return True
+        await asyncio.sleep(0)
+    return False
+
+
+# -- aiohttp and asyncio ------------------------------------------------------------
+
+
+def websocket_transport(ws: web.WebSocketResponse) -> asyncio.Transport | None:
+    """The transport under an open WebSocket response (None once it closed)."""
+    writer = getattr(ws, "_writer", None)
+    if writer is None:
+        return None
+    transport: asyncio.Transport | None = writer.transport
+    return transport
+
+
+def queue_items(queue: asyncio.Queue[Any]) -> deque[Any]:
+    """An asyncio.Queue's deque: its truth is a C-level check, not a method call."""
+    items: deque[Any] = queue._queue  # type: ignore[attr-defined]
+    return items
