@@ -21,10 +21,19 @@ from bench.servers import (
     start_redis,
     start_relay,
 )
+from bench.stalls import (
+    HEAVY_ITEMS,
+    STRUCT_LIMIT,
+    heavy_updates,
+    run_stalls,
+    shared_board,
+    stalls_ratios,
+    stalls_table,
+)
 
 __all__ = ["main"]
 
-SCENARIOS = ("quick", "fanout", "rooms", "cluster", "join", "chat")
+SCENARIOS = ("quick", "fanout", "rooms", "cluster", "join", "chat", "stalls")
 FANOUT_LIKE = ("quick", "fanout", "cluster")
 
 
@@ -65,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=20, help="joining clients (join)")
     p.add_argument("--shapes", type=int, default=10_000, help="board shapes (join)")
     p.add_argument("--messages", type=int, default=100, help="chat messages per sender (chat)")
+    p.add_argument("--idle-s", type=float, default=3.0, help="seconds of the probe alone (stalls)")
+    p.add_argument(
+        "--board-shapes",
+        type=int,
+        default=24_000,
+        help="shapes of the board sent as a sync answer (stalls; 24,000: about 4 MB)",
+    )
     p.add_argument(
         "--senders",
         type=int,
@@ -186,6 +202,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 targets = await _collab(workdir, args.store, args.variant, args.checkout)
                 if args.scenario in ("quick", "fanout", "rooms"):
                     targets += await _baselines(workdir, baselines)
+            if args.scenario == "stalls":
+                args.payloads = _stalls_payloads(args)
             results = await _rounds(args, targets)
         finally:
             await _stop(targets, extra)
@@ -241,6 +259,19 @@ async def _scenario(
         )
     elif args.scenario == "join" and target.protocol == "sio":
         out.append(await run_join(target, clients=args.clients, shapes=args.shapes))
+    elif args.scenario == "stalls" and target.protocol == "sio":
+        heavy, at_limit, board = args.payloads
+        out.extend(
+            await run_stalls(
+                target,
+                rate=args.rate,
+                idle_s=args.idle_s,
+                board_shapes=args.board_shapes,
+                heavy=heavy,
+                at_limit=at_limit,
+                board=board,
+            )
+        )
     elif args.scenario == "chat" and target.protocol == "sio":
         out.append(
             await run_chat(
@@ -252,6 +283,16 @@ async def _scenario(
             )
         )
     return out
+
+
+def _stalls_payloads(args: argparse.Namespace) -> tuple[list[bytes], list[bytes], bytes]:
+    """What the stalls scenario sends, made once for every server of the run."""
+    sys.stderr.write("making the stalls payloads...\n")
+    return (
+        heavy_updates(6, items=HEAVY_ITEMS),
+        heavy_updates(6, items=STRUCT_LIMIT, seed=2),
+        shared_board(args.board_shapes),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     combined = combine(results)
     if args.rounds > 1:
         print(f"medians of {args.rounds} rounds; every round is in the JSON file")
-    print(table(combined))
+    if args.scenario == "stalls":
+        print(stalls_table(combined))
+        for line in stalls_ratios(results):
+            print(line)
+    else:
+        print(table(combined))
     print()
     for base in ("relay", "y-websocket"):
         for line in ratios(results, base):

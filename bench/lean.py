@@ -60,12 +60,21 @@ class LeanSocketIO(_LeanConnection):
         namespace: str,
         auth: dict[str, Any] | None = None,
         on_update: OnUpdate | None = None,
+        answer: bytes = _EMPTY_UPDATE,
     ) -> None:
         self.session = session
         self.url = url.rstrip("/")
         self.namespace = namespace
         self.auth = auth or {}
         self.on_update = on_update
+        #: What it answers the server's sync-step-1 with (default: nothing).
+        self.answer = answer
+        #: Set once it has answered the server's sync-step-1.
+        self.answered = asyncio.Event()
+        #: The WebSocket close code, once the server closed it.
+        self.close_code: int | None = None
+        #: Set once the connection has ended.
+        self.ended = asyncio.Event()
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._acks: dict[int, asyncio.Future[Any]] = {}
@@ -100,13 +109,15 @@ class LeanSocketIO(_LeanConnection):
                         if on_update is not None:
                             on_update(msg.data, now)
                     elif event == "sync-step-1" and self._pending_ack is not None:
-                        # Answer the server's step like a client holding nothing.
+                        # Answer the server's step (by default like a client
+                        # holding nothing).
                         ack = self._pending_ack
                         self._pending_ack = None
                         await ws.send_str(
                             f"461-{self.namespace},{ack}" + '[{"_placeholder":true,"num":0}]'
                         )
-                        await ws.send_bytes(_EMPTY_UPDATE)
+                        await ws.send_bytes(self.answer)
+                        self.answered.set()
                     elif event == "__ack__" and self._ack_waiting is not None:
                         self._ack_waiting.set_result(msg.data)
                         self._ack_waiting = None
@@ -141,8 +152,13 @@ class LeanSocketIO(_LeanConnection):
         except (aiohttp.ClientError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self.close_code = ws.close_code
+            self.ended.set()
             if not self._connected.done():
                 self._connected.set_exception(ConnectionError("closed before connecting"))
+            for waiting in self._acks.values():
+                if not waiting.done():
+                    waiting.set_exception(ConnectionError("closed before the answer"))
 
     async def send_update(self, payload: bytes) -> None:
         assert self.ws is not None

@@ -101,7 +101,7 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-_LATENCIES = ("fanout_ms", "delivery_ms", "join_ms", "ack_ms")
+_LATENCIES = ("fanout_ms", "delivery_ms", "join_ms", "ack_ms", "rtt_ms")
 _MEDIANS = (
     "deliveries_per_s",
     "server_cpu_s",
@@ -124,7 +124,8 @@ def combine(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latency samples together. A configuration run once is its own row."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault((r["scenario"], r.get("receivers"), r["server"]), []).append(r)
+        key = (r["scenario"], r.get("receivers"), r["server"], r.get("phase"))
+        groups.setdefault(key, []).append(r)
     rows = []
     for runs in groups.values():
         if len(runs) == 1:

@@ -36,7 +36,7 @@ from collab.packets import CollabPacket
 from collab.polling import install_polling
 from collab.sessions import SessionGuard, SessionLimits
 from collab.sync import SyncServer
-from collab.transport import WebSocketTracker, install_transport
+from collab.transport import FrameLimits, WebSocketTracker, install_transport
 from collab.web import add_web_routes
 from crdt.engine import engine_factory
 from crdt.errors import CollabError
@@ -98,10 +98,6 @@ _HSTS = "max-age=31536000"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-#: Engine.IO frames may exceed the payload limit by the Socket.IO framing
-#: (and a little slack); larger frames close the connection outright.
-_TRANSPORT_SLACK_BYTES = 64 << 10
-
 
 async def open_store(settings: Settings, *, node_id: str) -> Store:
     """The store the settings name, opened; OSError saying why if it cannot be
@@ -125,6 +121,7 @@ def limits_from(s: Settings) -> Limits:
     """The room layer's limits from the settings (protocol.md §8)."""
     return Limits(
         max_message_bytes=s.max_message_bytes,
+        max_update_structs=s.max_update_structs,
         max_chat_chars=s.max_chat_chars,
         strict_board=s.strict_board,
         max_board_bytes=s.max_board_bytes,
@@ -137,7 +134,8 @@ def limits_from(s: Settings) -> Limits:
         awareness_fields=None if "*" in s.awareness_fields else frozenset(s.awareness_fields),
         rates=Rates(
             updates=Rate(s.update_rate_per_s, s.update_burst),
-            # A burst always admits one message of the largest size allowed.
+            # A burst always admits one message of the largest size allowed
+            # (an answer to the server's sync-step-1 costs a burst at most).
             update_bytes=Rate(s.update_bytes_per_s, max(s.update_bytes_burst, s.max_message_bytes)),
             awareness=Rate(s.awareness_rate_per_s, s.awareness_burst),
             awareness_bytes=Rate(s.awareness_bytes_per_s, s.awareness_bytes_burst),
@@ -146,6 +144,15 @@ def limits_from(s: Settings) -> Limits:
             refusals=Rate(s.max_refusals_per_min / 60.0, s.max_refusals_per_min),
         ),
     )
+
+
+def frame_limits(s: Settings) -> FrameLimits:
+    """The largest frames a client may send (protocol.md §8.1): a binary
+    frame may hold the answer to the server's sync-step-1, as large as the
+    largest document (one the server accepted can always be given back to
+    it whole); a text frame, an event's payload."""
+    largest = max(s.max_board_bytes, s.max_chat_bytes, s.max_meta_bytes)
+    return FrameLimits.of(max_message_bytes=s.max_message_bytes, max_document_bytes=largest)
 
 
 def session_limits_from(s: Settings) -> SessionLimits:
@@ -469,6 +476,7 @@ def create_app(
     cors: Any = list(settings.cors_origins) if settings.cors_origins else None
     if settings.cors_origins == ("*",):
         cors = "*"
+    frames = frame_limits(settings)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         namespaces="*",
@@ -478,7 +486,8 @@ def create_app(
         async_handlers=False,
         cors_allowed_origins=cors,
         serializer=CollabPacket,
-        max_http_buffer_size=settings.max_message_bytes + _TRANSPORT_SLACK_BYTES,
+        # A long-polling body's limit (maxPayload); WebSocket frames have theirs.
+        max_http_buffer_size=frames.polling_body_bytes,
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
         transports=list(settings.transports),
@@ -502,8 +511,14 @@ def create_app(
         given_store=store,
     )
     web_app[APP_KEY] = app
-    install_transport(sio.eio, tracker=app.websockets, compress=settings.websocket_compression)
-    install_polling(sio.eio, web_app=web_app, metrics=app.metrics)
+    install_transport(
+        sio.eio,
+        tracker=app.websockets,
+        compress=settings.websocket_compression,
+        frames=frames,
+        metrics=app.metrics,
+    )
+    install_polling(sio.eio, web_app=web_app, metrics=app.metrics, frames=frames)
     sio.attach(web_app)
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/readyz", app.readyz)

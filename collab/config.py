@@ -122,7 +122,7 @@ class Settings:
     store_delay_window_s: float = 30.0
     shutdown_grace_s: float = 10.0
     join_timeout_s: float = 10.0
-    max_update_structs: int = 20_000
+    max_update_structs: int = 5_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -12,7 +12,12 @@ python-engineio 4 answers some requests badly:
   dropped, a traceback logged;
 * a packet type it does know but not from a client (OPEN, PING, NOOP): the
   waiting close again;
-* an upgrade to WebSocket is accepted whatever Engine.IO version it names.
+* an upgrade to WebSocket is accepted whatever Engine.IO version it names;
+* every text packet is decoded as JSON, at whatever size the body allows,
+  though the body's limit is set for a base64 attachment as large as a
+  document (a sync answer, protocol.md §8.1): a text packet is held to a
+  text frame's limit here (collab.transport.FrameLimits), before engine.io
+  decodes it.
 
 :class:`PollingGuard` is the route handler on Engine.IO's path. It reads a
 POST's body itself, bounded by the limit, decodes it as engine.io will, and
@@ -56,6 +61,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from collab.metrics import Metrics
+from collab.transport import FrameLimits
 from rooms.incidents import Incidents
 
 __all__ = [
@@ -75,7 +81,8 @@ class Reason(enum.StrEnum):
     """Why an Engine.IO HTTP request was refused (the ``reason`` label of
     ``collab_bad_requests_total``)."""
 
-    TOO_LARGE = "too_large"  # 413: a body over max_http_buffer_size, or of unknown length
+    TOO_LARGE = "too_large"  # 413: a body over max_http_buffer_size, of unknown length, or
+    # holding a text packet past a text frame's limit
     TOO_MANY_PACKETS = "too_many_packets"  # 400: more than engine.io decodes (16)
     BAD_PAYLOAD = "bad_payload"  # 400: not UTF-8, not Engine.IO packets, or a broken body
     BAD_PACKET_TYPE = "bad_packet_type"  # 400: a type a client does not send
@@ -123,11 +130,13 @@ class Problem:
     detail: str
 
 
-def check_payload(body: bytes) -> Problem | None:
+def check_payload(body: bytes, frames: FrameLimits | None = None) -> Problem | None:
     """None if engine.io can take ``body`` as a polling payload from a client,
     else what is wrong with it. Decodes it as ``engineio.payload.Payload``
     will (the JSONP form ``d=`` included) without its limit turning into a
-    200 "OK" that drops the packets."""
+    200 "OK" that drops the packets. With ``frames``, a text packet (one
+    that is not a base64 attachment) past ``frames.text_bytes`` is too
+    large, and is not decoded."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,6 +152,10 @@ def check_payload(body: bytes) -> Problem | None:
     if len(encoded) > MAX_PACKETS:
         return Problem(Reason.TOO_MANY_PACKETS, f"packets={len(encoded)} limit={MAX_PACKETS}")
     for each in encoded:
+        # borrowed: "b" starts a base64 attachment; engine.io decodes any
+        # other packet's data as JSON.
+        if frames is not None and not each.startswith("b") and frames.text_too_large(each):
+            return Problem(Reason.TOO_LARGE, f"packet_chars={len(each)} limit={frames.text_bytes}")
         try:
             packet = _packet.Packet(encoded_packet=each)
         except (ValueError, RecursionError) as exc:  # binascii.Error is a ValueError
@@ -191,8 +204,17 @@ class PollingGuard:
     refusals by reason. ``flush(now)`` logs the summaries of ended windows.
     """
 
-    def __init__(self, eio: Any, *, window_s: float = 60.0, summary_every_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        eio: Any,
+        *,
+        frames: FrameLimits | None = None,
+        window_s: float = 60.0,
+        summary_every_s: float = 5.0,
+    ) -> None:
         self._eio = eio
+        #: What a text packet in a body may hold (None: only the body's limit).
+        self.frames = frames
         # Public attributes of engine.io's server (constructor arguments).
         self.max_body_bytes: int = eio.max_http_buffer_size
         #: A body must arrive within the time a client has to answer a ping.
@@ -288,7 +310,7 @@ class PollingGuard:
             return await self._answer(request, 503, "Server shutting down")
         except (OSError, HttpProcessingError) as exc:  # cut short, or a broken encoding
             return await refuse(Reason.BAD_PAYLOAD, f"declared={declared} error={_name(exc)}")
-        problem = check_payload(body)
+        problem = check_payload(body, self.frames)
         if problem is not None:
             return await refuse(problem.reason, problem.detail)
         return await self._pass(request, sid=known, socket=socket, remote=remote, body=body)
@@ -591,8 +613,12 @@ class _BadRequestCollector(Collector):
 # -- installing ------------------------------------------------------------
 
 
-def install_polling(eio: Any, *, web_app: web.Application, metrics: Metrics) -> PollingGuard:
-    """Route Engine.IO's HTTP path through a :class:`PollingGuard`.
+def install_polling(
+    eio: Any, *, web_app: web.Application, metrics: Metrics, frames: FrameLimits | None = None
+) -> PollingGuard:
+    """Route Engine.IO's HTTP path through a :class:`PollingGuard`, which
+    holds text packets to ``frames`` (a body as a whole is held to engine.io's
+    ``max_http_buffer_size``).
 
     Call before ``sio.attach(web_app)`` (which adds the route). Counts go to
     ``metrics`` as ``collab_bad_requests_total{reason}``; the guard is
@@ -609,7 +635,7 @@ def install_polling(eio: Any, *, web_app: web.Application, metrics: Metrics) -> 
             f"python-engineio changed: no {sorted(missing) or '_cors_headers'}; "
             "collab.polling needs updating"
         )
-    guard = PollingGuard(eio)
+    guard = PollingGuard(eio, frames=frames)
     stock_environ = driver["translate_request"]
 
     def translate_request(request: web.Request, body: bytes | None = None) -> dict[str, Any]:

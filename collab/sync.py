@@ -34,6 +34,7 @@ from collab.extensions import (
 )
 from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
+from collab.offload import Offload
 from collab.reporting import Reporter
 from collab.room_control import RoomControl, room_state
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
@@ -56,6 +57,7 @@ from crdt.errors import (
     Revoked,
     RoomUnavailable,
     StoreUnavailable,
+    TooManyStructs,
     UnknownEvent,
 )
 from crdt.text import quote
@@ -191,6 +193,8 @@ class SyncServer:
         #: Connection ids per room, for room-wide events (state, removal, deletion).
         self.by_room: dict[RoomId, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Large payloads are checked off the event loop.
+        self.offload = Offload()
         self.control = RoomControl(self)
         #: Revocations (protocol.md §10.1), polled from the store; a new one
         #: closes the local connections it covers.
@@ -407,26 +411,40 @@ class SyncServer:
             await self.sio.emit(ROOM_STATE, room_state(room), to=sid, namespace=namespace)
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
+        """The client's answer to the server's ``sync-step-1``: as large as
+        the document may be, checked off the event loop, and applied in
+        parts of at most ``max_update_structs`` structs, each relayed, with
+        the loop serving other connections between them (protocol.md §8.1)."""
         conn = self.connections.get(sid)
         if conn is None:
             return
-        if not conn.quota.allow_update(time.monotonic(), _size(args)):
+        # A whole board always fits: the answer costs at most a full burst
+        # (it comes once per connection, whose buckets start full).
+        cost = min(_size(args), int(self.registry.limits.rates.update_bytes.burst))
+        if not conn.quota.allow_update(time.monotonic(), cost):
             await self.rate_limited(conn, SYNC_STEP_1, "updates")
             return
-        full = conn.doc.full
+        doc = conn.doc
+        full = doc.full
         try:
-            update = conn.doc.receive_client_diff(one_argument(args), conn.identity)
+            answer = doc.take_answer(one_argument(args), conn.identity)
+            if answer is None:
+                return
+            parts = await self.offload.check(doc.check_answer, answer)
+            for update in doc.receive_answer(parts, conn.identity):
+                if update is not None:
+                    self._count_in(update)
+                    self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
+                    if self._on_change:
+                        self.changed(conn.room_id, conn.doc_name, update, conn.identity)
+                await asyncio.sleep(0)
+                if self.connections.get(sid) is not conn:
+                    return  # gone meanwhile: the rest is not applied
         except CollabError as exc:
             await self._send_error(conn, SYNC_STEP_1, exc)
-            return
         finally:
-            if conn.doc.full is not full:
+            if doc.full is not full:
                 self.control.fullness_changed(conn.room_id)
-        if update is not None:
-            self._count_in(update)
-            self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
-            if self._on_change:
-                self.changed(conn.room_id, conn.doc_name, update, conn.identity)
 
     async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
@@ -488,20 +506,30 @@ class SyncServer:
         if not conn.quota.allow_update(time.monotonic(), _size(args)):
             await self.rate_limited(conn, SYNC_UPDATE, "updates")
             return
-        full = conn.doc.full
+        doc = conn.doc
+        full = doc.full
         try:
-            update = conn.doc.receive_update(one_argument(args), conn.identity)
+            update = doc.take_update(one_argument(args), conn.identity)
+            summary = await self.offload.check(doc.check_update, update)
+            if self.connections.get(sid) is not conn:
+                return  # gone while it was checked
+            relay = doc.receive_checked(update, summary, conn.identity, checkpoint=False)
         except CollabError as exc:
             await self._send_error(conn, SYNC_UPDATE, exc)
             return
         finally:
-            if conn.doc.full is not full:
+            if doc.full is not full:
                 self.control.fullness_changed(conn.room_id)
-        if update is not None:
-            self._count_in(update)
-            self._relay(conn, SYNC_UPDATE, update, started)
+        if relay is not None:
+            self._count_in(relay)
+            self._relay(conn, SYNC_UPDATE, relay, started)
             if self._on_change:  # after the fan-out, never before it
-                self.changed(conn.room_id, conn.doc_name, update, conn.identity)
+                self.changed(conn.room_id, conn.doc_name, relay, conn.identity)
+        if doc.checkpoint_due:
+            # Encoding the document is an event-loop turn of its own, not
+            # one more stall on top of the update's (protocol.md §8.1).
+            await asyncio.sleep(0)
+            doc.checkpoint_if_due()
 
     async def on_awareness_update(self, namespace: str, sid: str, *args: Any) -> None:
         started = time.perf_counter()
@@ -782,6 +810,9 @@ class SyncServer:
     def count_refusal(self, exc: CollabError) -> None:
         """Count a refused event by its code, and by its limit if it is one."""
         self._count_error(exc)
+        if isinstance(exc, TooManyStructs):
+            self.metrics.refused("update_structs")
+            return
         limit = _LIMIT_OF.get(exc.code)
         if limit is not None:
             self.metrics.refused(limit)

@@ -10,7 +10,17 @@ It differs from the stock driver in three ways:
   DISCONNECT packet would instead tell them not to. Long-polling clients'
   pending requests are answered with a NOOP, for the same effect;
 * the Engine.IO session on a WebSocket is served by ``_serve_websocket``,
-  python-engineio's handler with a leaner read loop (see there).
+  python-engineio's handler with a leaner read loop (see there);
+* frames have two limits (:class:`FrameLimits`): a binary frame may be as
+  large as the largest document (a client's answer to the server's
+  sync-step-1 may carry all of it), a text frame only as large as an
+  event's payload. A frame past its limit ends the session with close code
+  1009 (message too big), logged and counted (protocol.md §1, §8.1).
+
+Memory: a session holds at most one frame it is reading and, while its
+previous message is handled, what aiohttp buffers ahead of it (one frame,
+and its 64 KiB read buffer); python-socketio holds at most one attachment
+per session (collab.packets).
 """
 
 from __future__ import annotations
@@ -18,16 +28,63 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import engineio
 import engineio.async_socket
-from aiohttp import WSCloseCode, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
-__all__ = ["WebSocketTracker", "install_transport"]
+from collab.metrics import Metrics
+
+__all__ = ["FRAME_SLACK_BYTES", "FrameLimits", "WebSocketTracker", "install_transport"]
 
 log = logging.getLogger("collab.transport")
+
+#: What a frame may carry beyond its payload: the Engine.IO and Socket.IO
+#: framing, and a little slack.
+FRAME_SLACK_BYTES = 64 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class FrameLimits:
+    """The largest frames a client may send (protocol.md §8.1)."""
+
+    #: A binary frame (a Socket.IO attachment): an update, or an answer to
+    #: the server's sync-step-1, which may be as large as the largest document.
+    binary_bytes: int
+    #: A text frame (Engine.IO and Socket.IO packets; chat and moderation
+    #: events). Kept to an event's payload: the JSON a text frame holds
+    #: takes many times its size once decoded.
+    text_bytes: int
+
+    @classmethod
+    def of(cls, *, max_message_bytes: int, max_document_bytes: int) -> FrameLimits:
+        """The limits for events of ``max_message_bytes`` and documents of
+        ``max_document_bytes`` (the largest of every kind)."""
+        largest = max(max_message_bytes, max_document_bytes)
+        return cls(largest + FRAME_SLACK_BYTES, max_message_bytes + FRAME_SLACK_BYTES)
+
+    @property
+    def polling_body_bytes(self) -> int:
+        """A long-polling POST body: a binary frame in base64 (4 characters
+        for 3 bytes) and, in its slack, the text packets beside it.
+        Engine.IO's ``max_http_buffer_size``, advertised as ``maxPayload``."""
+        return 4 * -(-self.binary_bytes // 3)
+
+    def text_too_large(self, text: str) -> bool:
+        """Whether ``text`` is more than ``text_bytes`` bytes of UTF-8
+        (encoded only when its length leaves a doubt)."""
+        limit = self.text_bytes
+        if len(text) <= limit // 4:  # at most 4 bytes a character
+            return False
+        return len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+class FrameTooLarge(Exception):
+    """A frame past its limit (the session ends with close code 1009)."""
+
 
 #: The python-engineio handler ``_serve_websocket`` stands in for.
 _STOCK_HANDLER = getattr(engineio.async_socket.AsyncSocket, "_websocket_handler", None)
@@ -61,15 +118,53 @@ class WebSocketTracker:
                 socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
 
 
-def install_transport(eio: Any, *, tracker: WebSocketTracker, compress: bool) -> None:
-    """Make the Engine.IO server ``eio`` use collab's WebSocket transport."""
+def install_transport(
+    eio: Any,
+    *,
+    tracker: WebSocketTracker,
+    compress: bool,
+    frames: FrameLimits,
+    metrics: Metrics,
+) -> None:
+    """Make the Engine.IO server ``eio`` use collab's WebSocket transport,
+    with ``frames`` as its limits; frames past them are counted in
+    ``metrics`` (``collab_limit_refusals_total{limit="frame_size"}``)."""
 
     class CollabWebSocket(_EngineIOWebSocket):  # type: ignore[misc]
+        """engine.io's aiohttp WebSocket, with collab's frame limits."""
+
+        def refused_frame(self) -> None:
+            """Count a frame past its limit."""
+            metrics.refused("frame_size")
+
+        async def close(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
+            await self._sock.close(code=code, message=message)
+
+        async def wait(self) -> str | bytes:
+            """The next message's data: FrameTooLarge for a frame past its
+            limit, OSError once the WebSocket is closing or closed."""
+            msg = await self._sock.receive()
+            if isinstance(msg.data, str):
+                if frames.text_too_large(msg.data):
+                    raise FrameTooLarge(
+                        f"type=text chars={len(msg.data)} limit={frames.text_bytes}"
+                    )
+                return msg.data
+            if isinstance(msg.data, bytes):
+                return msg.data
+            error = msg.data if msg.type is WSMsgType.ERROR else None
+            if isinstance(error, WebSocketError) and error.code == WSCloseCode.MESSAGE_TOO_BIG:
+                # aiohttp refused it from its header (binary_bytes), and has
+                # closed the WebSocket with 1009 already.
+                raise FrameTooLarge(f"type=binary limit={frames.binary_bytes}")
+            raise OSError("the WebSocket is closed")
+
         async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
             request: web.Request = environ["aiohttp.request"]
-            self._sock = web.WebSocketResponse(
-                max_msg_size=self.server.max_http_buffer_size, compress=compress
-            )
+            # aiohttp refuses a frame past this one with close code 1009 before
+            # reading it (its header says how long it is); text frames are held
+            # to their own, smaller limit in wait().
+            self._sock = web.WebSocketResponse(max_msg_size=frames.binary_bytes, compress=compress)
             await self._sock.prepare(request)
             self.environ = environ
             tracker.open.add(self._sock)
@@ -109,22 +204,26 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
     WebSocket, and the read below returns. A frame that is not an Engine.IO
     packet ends its session here, cleanly, where the stock handler raised
     out of the request and left the session to the ping timeout
-    (tests/integration/test_transport.py).
+    (tests/integration/test_transport.py). So does a frame past its limit
+    (``ws.wait`` raises FrameTooLarge), with close code 1009.
     """
     server = eio_socket.server
-    limit = server.max_http_buffer_size
+    sid = eio_socket.sid
 
-    async def next_message() -> Any:
-        data = await ws.wait()  # OSError once the WebSocket is closing or closed
-        if data and len(data) > limit:
-            raise ValueError("packet is too large")
-        return data
+    async def refuse(exc: FrameTooLarge) -> None:
+        log.warning("frame too large sid=%s %s", sid, exc)
+        ws.refused_frame()
+        await ws.close(code=WSCloseCode.MESSAGE_TOO_BIG, message=b"frame too large")
 
     if eio_socket.connected:
         # Already connected by long-polling: this is the upgrade (probe, then UPGRADE).
         eio_socket.upgrading = True  # engine.io holds packets back meanwhile
         try:
-            probe = engineio.packet.Packet(encoded_packet=await next_message())
+            probe = engineio.packet.Packet(encoded_packet=await ws.wait())
+        except FrameTooLarge as exc:
+            eio_socket.upgrading = False
+            await refuse(exc)
+            return
         except (OSError, ValueError):
             eio_socket.upgrading = False
             return
@@ -134,7 +233,11 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
         await ws.send(engineio.packet.Packet(engineio.packet.PONG, data="probe").encode())
         await eio_socket.queue.put(engineio.packet.Packet(engineio.packet.NOOP))  # end the poll
         try:
-            upgrade = engineio.packet.Packet(encoded_packet=await next_message())
+            upgrade = engineio.packet.Packet(encoded_packet=await ws.wait())
+        except FrameTooLarge as exc:
+            eio_socket.upgrading = False
+            await refuse(exc)
+            return
         except (OSError, ValueError):
             eio_socket.upgrading = False
             return
@@ -168,7 +271,6 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
         await ws.close()
 
     writer_task = asyncio.ensure_future(writer())
-    sid = eio_socket.sid
     # A message goes straight to Socket.IO's dispatcher, as engine.io's
     # receive → _trigger_event would hand it over when it runs handlers
     # inline (python-socketio sets that), without its per-message checks.
@@ -176,8 +278,11 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
     try:
         while True:
             try:
-                data = await next_message()
-            except Exception:  # noqa: BLE001 - closed, aborted, oversized: end the session
+                data = await ws.wait()
+            except FrameTooLarge as exc:
+                await refuse(exc)
+                break
+            except Exception:  # noqa: BLE001 - closed or aborted: end the session
                 break
             if data is None:
                 break

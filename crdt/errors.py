@@ -44,6 +44,7 @@ __all__ = [
     "SessionEnded",
     "StoreUnavailable",
     "TooManyConnections",
+    "TooManyStructs",
     "Unauthorized",
     "UnknownEvent",
     "WrongRoom",
@@ -135,6 +136,11 @@ class MessageTooLarge(CollabError):
     """A payload larger than ``max_message_bytes`` (or a per-field limit)."""
 
     code = ErrorCode.MESSAGE_TOO_LARGE
+
+
+class TooManyStructs(MessageTooLarge):
+    """An update of more structs than ``max_update_structs``: the work of one
+    update holds the event loop, for every room (protocol.md §8.1)."""
 
 
 class AwarenessClientNotOwned(CollabError):

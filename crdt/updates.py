@@ -15,22 +15,34 @@ the Yjs v1 format (yjs ``src/utils/encoding.js``, ``UpdateDecoderV1``):
 
 What passes is not guaranteed to integrate cleanly (that is the engine's
 job, and its errors are caught as well); what fails never reaches it.
+
+:func:`split_update` makes the same check and cuts a large update into
+parts of a bounded number of structs, each a valid update of its own, so
+that a large one can be applied a part at a time (protocol.md §8.1).
 """
 
 from __future__ import annotations
 
+import heapq
+from array import array
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crdt.errors import MalformedMessage, MalformedUpdate
-from crdt.lib0 import Decoder
+from crdt.lib0 import Decoder, Encoder
+from crdt.types import Update
 
 __all__ = [
     "DEFAULT_MAX_CLOCK",
     "EMPTY_UPDATE",
+    "UpdatePart",
     "UpdateSummary",
     "check_state_vector",
     "check_update",
     "decode_state_vector",
+    "split_update",
+    "whole_summary",
 ]
 
 #: The update that changes nothing: no structs, empty delete set.
@@ -140,6 +152,290 @@ def check_update(update: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> Update
     return UpdateSummary(
         struct_count, frozenset(clients), delete_ranges, frozenset(roots), tuple(blocks), needs
     )
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePart:
+    """One part of an update cut by :func:`split_update`: a Yjs v1 update of
+    its own, and its summary (what :func:`check_update` says of it)."""
+
+    update: Update
+    summary: UpdateSummary
+
+
+def split_update(
+    update: bytes, *, max_structs: int, max_bytes: int, max_clock: int = DEFAULT_MAX_CLOCK
+) -> list[UpdatePart]:
+    """Check a Yjs v1 update as :func:`check_update` does, and cut it into
+    parts of at most ``max_structs`` structs and about ``max_bytes`` bytes (a
+    part ends at the first struct that reaches ``max_bytes``; one struct
+    larger than that is a part of its own). Applied in order, the parts give
+    a document the state the whole update gives it.
+
+    A struct's encoding does not depend on where it stands in its client's
+    block, except for its clock, which counts on from the block's first
+    clock. So a block may be cut before any struct: a later part carries a
+    block of the same client that starts at the clock of the cut. Parts
+    follow the order in which the structs were made: a struct goes into a
+    part only once the structs of other clients it refers to (its origins
+    and parent) are in that part or an earlier one, so no part leaves the
+    engine holding structs that wait for a later part, to be integrated all
+    at once when it comes. (Where an update refers to structs it does not
+    hold in that order, which no Yjs client makes, its structs are taken as
+    they come.) The delete set goes with the last part; the others have an
+    empty one. Skips at either end of a part's block are left out (they
+    only move the clock).
+
+    Returns at least one part: ``update`` itself when it is within both
+    bounds. Raises :class:`MalformedUpdate` (the message
+    names the fault and byte offset, never the content).
+    """
+    if max_structs < 1 or max_bytes < 1:
+        raise ValueError("a part must have room for a struct")
+    if len(update) <= max_bytes:
+        summary = check_update(update, max_clock=max_clock)
+        if summary.struct_count <= max_structs:
+            return [UpdatePart(update, summary)]
+    dec = Decoder(update)
+    delete_needs: dict[int, int] = {}
+    try:
+        blocks, root_names = _record_blocks(dec, max_clock)
+        delete_set = update[dec.position :]
+        delete_ranges = _read_delete_set(dec, max_clock, delete_needs)
+    except MalformedMessage as exc:
+        raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
+    if not dec.done():
+        raise MalformedUpdate(f"{dec.remaining} trailing bytes after the delete set")
+    plan = _plan_parts(blocks, max_structs=max_structs, max_bytes=max_bytes)
+    parts = [_build_part(update, blocks, root_names, ranges) for ranges in plan[:-1]]
+    last = _build_part(
+        update, blocks, root_names, plan[-1], delete_set, delete_ranges, delete_needs
+    )
+    return [*parts, last]
+
+
+def whole_summary(parts: Sequence[UpdatePart]) -> UpdateSummary:
+    """The summary of the update ``parts`` were cut from: what it carries,
+    depends on and reaches (skips left out at the cuts are not counted)."""
+    summaries = [part.summary for part in parts]
+    needs: dict[int, int] = {}
+    for summary in summaries:
+        for client, clock in summary.needs.items():
+            _need(needs, client, clock)
+    return UpdateSummary(
+        sum(s.struct_count for s in summaries),
+        frozenset().union(*(s.clients for s in summaries)),
+        sum(s.delete_ranges for s in summaries),
+        frozenset().union(*(s.roots for s in summaries)),
+        tuple(block for s in summaries for block in s.blocks),
+        needs,
+    )
+
+
+#: The delete set of every part but the last: no clients.
+_EMPTY_DELETE_SET = b"\x00"
+
+#: A part's share of one client block: (block index, first struct, struct after the last).
+_Range = tuple[int, int, int]
+
+
+class _Block:
+    """One client's block of structs, recorded for :func:`split_update`:
+    struct ``i`` spans clocks ``clocks[i]`` to ``clocks[i + 1]`` and bytes
+    ``offsets[i]`` to ``offsets[i + 1]`` of the update."""
+
+    __slots__ = ("client", "clocks", "deps", "offsets", "own_needs", "roots", "skips")
+
+    def __init__(self, client: int, clock: int, offset: int) -> None:
+        self.client = client
+        self.clocks = array("Q", [clock])
+        self.offsets = array("Q", [offset])
+        self.skips = bytearray()
+        #: Per struct, the clock it needs of its own client (0: none).
+        self.own_needs = array("Q")
+        #: Per struct, the index of the root type it inserts into (-1: none).
+        self.roots = array("i")
+        #: Struct index → what it needs of other clients ((client, clock), ...).
+        self.deps: dict[int, tuple[tuple[int, int], ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.skips)
+
+
+def _record_blocks(dec: Decoder, max_clock: int) -> tuple[list[_Block], list[str]]:
+    """Walk the update's structs as :func:`check_update` does, recording
+    each one's place, clocks and dependencies; return the blocks and the
+    root names their structs' root indexes refer to."""
+    blocks: list[_Block] = []
+    root_names: dict[str, int] = {}
+    roots: set[str] = set()
+    needs: dict[int, int] = {}
+    for _ in range(dec.read_count(3)):
+        count = dec.read_count(1)
+        client = dec.read_var_uint()
+        clock = dec.read_var_uint()
+        block = _Block(client, clock, dec.position)
+        for index in range(count):
+            skip, length = _read_struct(dec, roots, needs)
+            if length <= 0:
+                raise MalformedMessage("struct of zero length")
+            _check_range(clock, length, max_clock)
+            clock += length
+            block.clocks.append(clock)
+            block.offsets.append(dec.position)
+            block.skips.append(skip)
+            block.own_needs.append(needs.pop(client, 0))
+            if needs:
+                block.deps[index] = tuple(needs.items())
+                needs.clear()
+            block.roots.append(root_names.setdefault(roots.pop(), len(root_names)) if roots else -1)
+        blocks.append(block)
+    return blocks, list(root_names)
+
+
+def _plan_parts(blocks: list[_Block], *, max_structs: int, max_bytes: int) -> list[list[_Range]]:
+    """Which structs go into which part (see :func:`split_update`).
+
+    Each block is taken struct by struct, in order, until a struct refers
+    to a struct of another client that the update holds but no part has
+    taken yet; the block then waits until that client's block gets there.
+    Parts are filled in that order, so the work is linear in the structs
+    (and their dependencies), whatever the number of clients.
+    """
+    # What the update holds of each client: a dependency inside it waits.
+    spans: dict[int, tuple[int, int]] = {}
+    for block in blocks:
+        first, end = block.clocks[0], block.clocks[-1]
+        low, high = spans.get(block.client, (first, end))
+        spans[block.client] = (min(low, first), max(high, end))
+    reached = {client: low for client, (low, _) in spans.items()}
+    taken = [0] * len(blocks)
+    left = sum(len(block) for block in blocks)
+    ready = deque(range(len(blocks)))
+    queued = [True] * len(blocks)
+    #: Client → (the clock it must reach, a block waiting for it), a heap.
+    waiting: dict[int, list[tuple[int, int]]] = {}
+    plan: list[list[_Range]] = []
+    ranges: dict[int, list[int]] = {}
+    structs = size = 0
+
+    def blocker(block: _Block, index: int) -> tuple[int, int] | None:
+        for client, clock in block.deps.get(index, ()):
+            span = spans.get(client)
+            if span is not None and span[0] < clock <= span[1] and reached[client] < clock:
+                return client, clock
+        return None
+
+    def enqueue(b: int, *, first: bool = False) -> None:
+        if queued[b]:
+            return
+        queued[b] = True
+        if first:
+            ready.appendleft(b)
+        else:
+            ready.append(b)
+
+    def take(b: int) -> None:
+        nonlocal structs, size, left
+        block, index = blocks[b], taken[b]
+        taken[b] = index + 1
+        ranges.setdefault(b, [index, index])[1] = index + 1
+        structs += 1
+        size += block.offsets[index + 1] - block.offsets[index]
+        left -= 1
+        client, clock = block.client, block.clocks[index + 1]
+        if clock > reached[client]:
+            reached[client] = clock
+            heap = waiting.get(client)
+            while heap and heap[0][0] <= clock:
+                enqueue(heapq.heappop(heap)[1])
+
+    while left:
+        if structs >= max_structs or size >= max_bytes:
+            plan.append([(b, first, end) for b, (first, end) in sorted(ranges.items())])
+            ranges, structs, size = {}, 0, 0
+        if not ready:
+            # Nothing left is ready: the update refers to structs it holds
+            # only later (no Yjs client makes one). Take the next as it comes.
+            b = next(b for b, block in enumerate(blocks) if taken[b] < len(block))
+            take(b)
+            enqueue(b)
+            continue
+        b = ready.popleft()
+        queued[b] = False
+        block = blocks[b]
+        while taken[b] < len(block):
+            if structs >= max_structs or size >= max_bytes:
+                enqueue(b, first=True)  # it goes on in the next part
+                break
+            dep = blocker(block, taken[b])
+            if dep is not None:
+                client, clock = dep
+                heapq.heappush(waiting.setdefault(client, []), (clock, b))
+                break
+            take(b)
+    if ranges or not plan:
+        plan.append([(b, first, end) for b, (first, end) in sorted(ranges.items())])
+    return plan
+
+
+def _build_part(
+    update: bytes,
+    blocks: list[_Block],
+    root_names: list[str],
+    ranges: list[_Range],
+    delete_set: bytes = _EMPTY_DELETE_SET,
+    delete_ranges: int = 0,
+    delete_needs: dict[int, int] | None = None,
+) -> UpdatePart:
+    """Encode one part: a block per range (skips at its ends left out),
+    then ``delete_set``; and its summary, as check_update would make it."""
+    segments = bytearray()
+    written = 0
+    struct_count = 0
+    clients: set[int] = set()
+    roots: set[str] = set()
+    runs: list[Block] = []
+    needs = dict(delete_needs or {})
+    for b, first, end in ranges:
+        block = blocks[b]
+        skips = block.skips
+        while first < end and skips[first]:
+            first += 1
+        while end > first and skips[end - 1]:
+            end -= 1
+        if first == end:
+            continue
+        client, clocks = block.client, block.clocks
+        segments += _var_uint(end - first) + _var_uint(client) + _var_uint(clocks[first])
+        segments += update[block.offsets[first] : block.offsets[end]]
+        written += 1
+        struct_count += end - first
+        clients.add(client)
+        run = first
+        for index in range(first, end):
+            if skips[index]:
+                if index > run:
+                    runs.append((client, clocks[run], clocks[index]))
+                run = index + 1
+            for dep_client, clock in block.deps.get(index, ()):
+                _need(needs, dep_client, clock)
+        runs.append((client, clocks[run], clocks[end]))
+        own = max(block.own_needs[first:end])
+        if own:
+            _need(needs, client, own)
+        roots.update(root_names[i] for i in set(block.roots[first:end]) if i >= 0)
+    encoded = _var_uint(written) + bytes(segments) + delete_set
+    summary = UpdateSummary(
+        struct_count, frozenset(clients), delete_ranges, frozenset(roots), tuple(runs), needs
+    )
+    return UpdatePart(encoded, summary)
+
+
+def _var_uint(value: int) -> bytes:
+    enc = Encoder()
+    enc.write_var_uint(value)
+    return enc.to_bytes()
 
 
 def _check_range(clock: int, length: int, max_clock: int) -> None:

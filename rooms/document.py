@@ -4,6 +4,15 @@ Every method is synchronous and does no I/O: the caller (collab's handlers)
 feeds a payload in and emits what comes back. An update is checked in full
 before the engine sees it; a refused payload changes nothing.
 
+A client's update goes in three steps, so that the caller can keep the
+event loop running while a large one is checked and applied (protocol.md
+§8.1): ``take_*`` (type, size, permission), ``check_*`` (the structure; it
+reads nothing that changes, so it may run in a worker thread), then
+``receive_*`` (the document's limits, the engine). ``receive_update`` does
+all three at once. The answer to the server's sync-step-1 may be as large
+as the document; it is cut into parts of at most ``max_update_structs``
+structs, applied one at a time (:meth:`Document.receive_answer`).
+
 Limits (protocol.md §8) are kept here, where the document is:
 
 * its size: an update that adds to a document at its limit is refused with
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, stamp_user
@@ -38,10 +47,19 @@ from crdt.errors import (
     MessageTooLarge,
     PendingLimit,
     SchemaViolation,
+    TooManyStructs,
 )
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
-from crdt.updates import UpdateSummary, check_state_vector, check_update, decode_state_vector
+from crdt.updates import (
+    UpdatePart,
+    UpdateSummary,
+    check_state_vector,
+    check_update,
+    decode_state_vector,
+    split_update,
+    whole_summary,
+)
 from rooms.identity import Identity, Role
 from rooms.limits import Limits
 from rooms.names import doc_kind
@@ -196,7 +214,7 @@ class Document:
 
     def sync_step_1(self, payload: Any) -> Update:
         """The update a client lacks, given its state vector (``sync-step-1``)."""
-        state_vector: StateVector = self._binary(payload)
+        state_vector: StateVector = self._binary(payload, self.limits.max_message_bytes)
         check_state_vector(state_vector, max_clock=self.limits.max_clock)
         return self.engine.diff(state_vector)
 
@@ -206,42 +224,139 @@ class Document:
     def receive_update(self, payload: Any, identity: Identity) -> Update | None:
         """Apply a client's ``sync-update``; return the update to relay.
 
-        Returns None for an update that carries nothing. Raises (and changes
-        nothing) if the payload is not binary, too large, malformed, outside
-        the strict board schema, or the identity may not write here.
+        :meth:`take_update`, :meth:`check_update` and :meth:`receive_checked`
+        in one: returns None for an update that carries nothing, and raises
+        (changing nothing) whatever they raise.
         """
-        update = self._binary(payload)
+        update = self.take_update(payload, identity)
+        return self.receive_checked(update, self.check_update(update), identity)
+
+    def take_update(self, payload: Any, identity: Identity) -> Update:
+        """A client's ``sync-update`` payload, if it is binary, at most
+        ``max_message_bytes`` and ``identity`` may write here (InvalidPayload,
+        MessageTooLarge, or the policy's refusal: ReadOnlyDocument,
+        PermissionDenied, SessionEnded, BoardLocked)."""
+        update = self._binary(payload, self.limits.max_message_bytes)
         self.policy.check_write(identity, self.kind)
-        return self._apply_client_update(update, identity)
+        return update
 
-    def receive_client_diff(self, payload: Any, identity: Identity) -> Update | None:
-        """Apply the answer to the server's ``sync-step-1`` (what the client had
-        that the server lacked: offline edits). Connections that may not write
-        this document are ignored rather than refused: the y-socket.io
-        provider always answers, with whatever it holds."""
-        update = self._binary(payload)
-        if not self.policy.can_write(identity, self.kind):
-            return None
-        return self._apply_client_update(update, identity)
-
-    def _apply_client_update(self, update: Update, identity: Identity) -> Update | None:
+    def check_update(self, update: Update) -> UpdateSummary:
+        """The structural check of a taken ``sync-update``: its summary, or
+        MalformedUpdate, or TooManyStructs past ``max_update_structs``.
+        Reads nothing that changes: may run in a worker thread."""
         summary = check_update(update, max_clock=self.limits.max_clock)
+        if summary.struct_count > self.limits.max_update_structs:
+            raise TooManyStructs(
+                f"update of {summary.struct_count} structs, limit "
+                f"{self.limits.max_update_structs}: split the change"
+            )
+        return summary
+
+    def receive_checked(
+        self,
+        update: Update,
+        summary: UpdateSummary,
+        identity: Identity,
+        *,
+        checkpoint: bool = True,
+    ) -> Update | None:
+        """Apply a checked ``sync-update`` (``summary`` from
+        :meth:`check_update`); return it to relay, or None if it carries
+        nothing. Raises (changing nothing) SchemaViolation, DocumentTooLarge,
+        PendingLimit, or MalformedUpdate if the engine fails on it. Without
+        ``checkpoint``, a checkpoint it makes due is left to the caller
+        (:meth:`checkpoint_if_due`, in an event-loop turn of its own)."""
         if summary.is_empty:
             return None
+        missing = self._admit(summary, len(update))
+        self._accept(update, summary, identity, missing, checkpoint=checkpoint)
+        return update
+
+    def take_answer(self, payload: Any, identity: Identity) -> Update | None:
+        """The answer to the server's ``sync-step-1`` (what the client had
+        that the server lacked: offline edits, or all of it after the server
+        lost the document), if it is binary and at most the document's size
+        limit, or ``max_message_bytes`` if larger (else InvalidPayload,
+        MessageTooLarge). None for a connection that may not write here: its
+        answer is ignored, not refused, since the y-socket.io provider always
+        answers, with whatever it holds."""
+        if not self.policy.can_write(identity, self.kind):
+            return None
+        return self._binary(payload, max(self.max_bytes, self.limits.max_message_bytes))
+
+    def check_answer(self, answer: Update) -> list[UpdatePart]:
+        """The structural check of a taken answer, cut into parts of at most
+        ``max_update_structs`` structs and about ``max_message_bytes`` bytes
+        (crdt.updates.split_update; MalformedUpdate). Reads nothing that
+        changes: may run in a worker thread."""
+        return split_update(
+            answer,
+            max_structs=self.limits.max_update_structs,
+            max_bytes=self.limits.max_message_bytes,
+            max_clock=self.limits.max_clock,
+        )
+
+    def receive_answer(
+        self, parts: Sequence[UpdatePart], identity: Identity
+    ) -> Iterator[Update | None]:
+        """Apply a checked answer (``parts`` from :meth:`check_answer`) a part
+        at a time, yielding each part once it is in, to be relayed, and None
+        after a checkpoint the parts made due (encoding the document takes
+        a while too: about 4 ms a megabyte); the caller lets the event loop
+        run before it asks for the next step.
+
+        The answer is held to the document's limits as a whole before its
+        first part goes in (SchemaViolation, DocumentTooLarge, PendingLimit:
+        nothing applied). Each part is then applied, remembered and kept to
+        store as any update. If the engine fails on a part, that part is
+        undone and MalformedUpdate raised; the parts before it stay (each is
+        an update of its own). Ends early, without error, once ``identity``
+        may no longer write here (the board was locked meanwhile).
+        """
+        whole = whole_summary(parts)
+        if whole.is_empty:
+            return
+        self._admit(whole, sum(len(part.update) for part in parts))
+        for part in parts:
+            if part.summary.is_empty:
+                continue
+            if not self.policy.can_write(identity, self.kind):
+                return
+            self._accept(part.update, part.summary, identity, checkpoint=False)
+            yield part.update
+            if self.checkpoint_if_due():
+                yield None
+
+    def _admit(self, summary: UpdateSummary, size: int) -> dict[int, int]:
+        """Hold an update of ``size`` bytes (or a whole answer) to the
+        document's limits before any of it is applied: the strict board
+        schema, the size (unless it only deletes), the updates waiting for
+        dependencies. Return what it lacks (see _admit_waiting)."""
         if self.limits.strict_board and not summary.roots <= _STRICT_BOARD_ROOTS:
             raise SchemaViolation("update writes outside the board schema's roots")
         if not summary.deletes_only:  # a deletion never makes a document larger
-            self._make_room(len(update))
+            self._make_room(size)
         # Deletions of items the server lacks wait too (yrs's pending delete set).
-        missing = self._admit_waiting(update, summary)
-        self._integrate(update, summary, missing)
+        return self._admit_waiting(size, summary)
+
+    def _accept(
+        self,
+        update: Update,
+        summary: UpdateSummary,
+        identity: Identity,
+        missing: dict[int, int] | None = None,
+        *,
+        checkpoint: bool = True,
+    ) -> None:
+        """Apply an admitted update and keep it to store (``checkpoint``:
+        see _remember)."""
+        self._integrate(update, summary, missing, checkpoint=checkpoint)
         if summary.deletes_only and self.full:
             self._recheck_full()
         if summary.delete_ranges and identity.role is Role.FACILITATOR:
             # What a facilitator deletes leaves the disk at the next flush.
             self.compact_due = True
         self._keep(update)
-        return update
 
     def apply(self, update: Update) -> None:
         """Apply an update from the store or another node: checked, but not
@@ -254,12 +369,17 @@ class Document:
         self._integrate(update, check_update(update, max_clock=self.limits.max_clock))
 
     def _integrate(
-        self, update: Update, summary: UpdateSummary, missing: dict[int, int] | None = None
+        self,
+        update: Update,
+        summary: UpdateSummary,
+        missing: dict[int, int] | None = None,
+        *,
+        checkpoint: bool = True,
     ) -> None:
         if missing is None:
             missing = summary.missing(self._state)
         self._apply_engine(update)
-        self._remember(update)
+        self._remember(update, checkpoint=checkpoint)
         if summary.delete_ranges:
             # The checkpoint still holds what was deleted (purge_memory).
             self.checkpoint_stale = True
@@ -292,12 +412,12 @@ class Document:
             ]
         self.waiting_bytes = sum(len(update) for update, _ in self._waiting)
 
-    def _admit_waiting(self, update: Update, summary: UpdateSummary) -> dict[int, int]:
+    def _admit_waiting(self, size: int, summary: UpdateSummary) -> dict[int, int]:
         """What the update lacks; PendingLimit if it would wait with too many others."""
         missing = summary.missing(self._state)
         if missing and (
             len(self._waiting) >= self.limits.max_pending_updates
-            or self.waiting_bytes + len(update) > self.limits.max_pending_bytes
+            or self.waiting_bytes + size > self.limits.max_pending_bytes
         ):
             raise PendingLimit(
                 f"{len(self._waiting)} updates ({self.waiting_bytes} bytes) already wait "
@@ -428,17 +548,32 @@ class Document:
         self._rebuild()
         log.warning("server write taken back room=%s doc=%s", self.room_id, self.name)
 
-    def _remember(self, update: Update) -> None:
+    def _remember(self, update: Update, *, checkpoint: bool = True) -> None:
+        """Add ``update`` to what rebuilds the replica, and take a checkpoint
+        if one is due (unless ``checkpoint`` is false: the caller takes it
+        later, with :meth:`checkpoint_if_due`)."""
         self._since.append(update)
         self._since_bytes += len(update)
-        # Checkpoint when the updates since outweigh the last checkpoint:
-        # memory stays within about twice the document, the cost amortized.
-        # Not while a write is held: it must stay separable (retract).
-        if (
+        if checkpoint:
+            self.checkpoint_if_due()
+
+    @property
+    def checkpoint_due(self) -> bool:
+        """Whether the updates since the last checkpoint outweigh it (memory
+        stays within about twice the document, the cost amortized). Not
+        while a write is held: it must stay separable (retract)."""
+        return (
             self._since_bytes > max(len(self._checkpoint), _MIN_CHECKPOINT_BYTES)
             and self._provisional is None
-        ):
+        )
+
+    def checkpoint_if_due(self) -> bool:
+        """Take a checkpoint (encode the whole document: about 4 ms a
+        megabyte) if one is due; return whether it did."""
+        if self.checkpoint_due:
             self._take_checkpoint()
+            return True
+        return False
 
     def _take_checkpoint(self) -> None:
         self._checkpoint = self.engine.full_state()
@@ -480,7 +615,7 @@ class Document:
     ) -> bytes | None:
         """Apply a client's awareness update; return the update to relay
         (only the entries that changed), or None if nothing changed."""
-        data = self._binary(payload)
+        data = self._binary(payload, self.limits.max_message_bytes)
         entries = decode_awareness(
             data,
             max_entries=self.limits.max_awareness_entries,
@@ -509,13 +644,12 @@ class Document:
 
     # -- helpers -------------------------------------------------------------
 
-    def _binary(self, payload: Any) -> bytes:
+    @staticmethod
+    def _binary(payload: Any, limit: int) -> bytes:
         if isinstance(payload, bytes | bytearray | memoryview):
             data = bytes(payload)
         else:
             raise InvalidPayload(f"expected one binary argument, got {type(payload).__name__}")
-        if len(data) > self.limits.max_message_bytes:
-            raise MessageTooLarge(
-                f"payload of {len(data)} bytes, limit {self.limits.max_message_bytes}"
-            )
+        if len(data) > limit:
+            raise MessageTooLarge(f"payload of {len(data)} bytes, limit {limit}")
         return data

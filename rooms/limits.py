@@ -35,8 +35,13 @@ class Rates:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    #: Largest binary payload of any event (an update, state vector or awareness).
+    #: Largest binary payload of any event (an update, state vector or
+    #: awareness), but the answer to the server's sync-step-1, which may be as
+    #: large as its document (see max_document_bytes).
     max_message_bytes: int = 1 << 20
+    #: Structs (items) in one update a client sends; a larger answer to the
+    #: server's sync-step-1 is applied in parts of at most this many.
+    max_update_structs: int = 5_000
     #: Entries in one awareness update from a client.
     max_awareness_entries: int = 16
     #: Bytes of one client's awareness state (its JSON).

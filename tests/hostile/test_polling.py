@@ -40,6 +40,7 @@ from pycrdt import Map
 
 from collab.client import CollabClient
 from collab.polling import MAX_PACKETS, POLLING_GUARD, Reason, check_payload
+from collab.transport import FrameLimits
 from tests.boards import shapes
 from tests.procs import CollabNode
 from tests.scrape import scrape
@@ -274,8 +275,14 @@ async def test_an_oversized_post_also_answers_the_pending_poll(server, client_fa
 
 async def test_a_post_at_the_limit_is_read_and_one_byte_more_is_refused(server, http):
     p = await Polling.open(http, server.url)
-    # A PONG padded to exactly the limit: engine.io ignores a PONG's data.
-    assert await p.post("3" + "x" * (p.max_payload - 1)) == (200, "OK")
+    # The limit holds an attachment as large as a document, in base64 (protocol.md
+    # §1): one and a PONG beside it fill it exactly. engine.io ignores a PONG's
+    # data; an attachment no packet announced is refused (invalid_packet), and
+    # the session goes on.
+    attachment = "b" + "A" * (4 * ((p.max_payload - 100) // 4))
+    body = attachment + "\x1e3" + "x" * (p.max_payload - len(attachment) - 2)
+    assert len(body) == p.max_payload
+    assert await p.post(body) == (200, "OK")
     assert not server.app.sio.eio.sockets[p.sid].closed
     answer = await (await oversized_post(server.url, p.sid, p.max_payload)).answer()
     assert (answer.status, answer.closed) == (413, True)
@@ -670,6 +677,19 @@ async def test_overlong_request_lines_and_headers_log_one_line_each_kind(node):
 
 
 # -- the decoder, without a network ----------------------------------------
+
+
+def test_check_payload_holds_text_packets_to_a_text_frame():
+    frames = FrameLimits.of(max_message_bytes=4096, max_document_bytes=1 << 20)
+    text = "3" + "x" * (frames.text_bytes - 1)
+    assert check_payload(text.encode(), frames) is None
+    problem = check_payload((text + "x").encode(), frames)
+    assert problem is not None and problem.reason is Reason.TOO_LARGE
+    wide = "3" + "é" * (frames.text_bytes // 2)  # two bytes a character
+    problem = check_payload(wide.encode(), frames)
+    assert problem is not None and problem.reason is Reason.TOO_LARGE
+    # An attachment (base64) is held to the body's limit only.
+    assert check_payload(("b" + "A" * (2 * frames.text_bytes)).encode(), frames) is None
 
 
 def test_check_payload_at_the_packet_limit_and_one_past_it():

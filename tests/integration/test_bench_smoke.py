@@ -205,3 +205,16 @@ def test_against_a_running_deployment(tmp_path):
     (result,) = data["results"]
     assert result["server"] == "remote" and result["missing_deliveries"] == 0
     assert result["server_cpu_us_per_delivery"] is None  # not our process to measure
+
+
+def test_stalls(tmp_path):
+    """Another room's round trip while heavy updates and a whole-board answer
+    go in: one result per phase, each with its probe's round trips."""
+    data = run_bench(tmp_path, "stalls", "--idle-s", "0.5", "--board-shapes", "300")
+    phases = {r["phase"]: r for r in data["results"]}
+    assert list(phases) == ["idle", "heavy", "at-limit", "answer"]
+    for result in phases.values():
+        assert result["rtt_ms"]["count"] > 0 and result["rtt_ms"]["max"] > 0
+    assert phases["heavy"]["codes"] == ["message_too_large"] and phases["heavy"]["refused"] == 6
+    assert phases["at-limit"]["refused"] == 0
+    assert phases["answer"]["applied"] is True

@@ -21,7 +21,6 @@ from aiohttp import web
 from pycrdt import Map
 
 from collab.client import CollabClient, CollabClientError
-from collab.logs import FORMAT, SafeFormatter
 from collab.extensions import (
     ChangeEvent,
     ChatEvent,
@@ -36,6 +35,7 @@ from collab.extensions import (
     ModerationEvent,
     RoomEvent,
 )
+from collab.logs import FORMAT, SafeFormatter
 from crdt.errors import PermissionDenied
 from crdt.types import RoomId, UserId
 from rooms.identity import Identity, Role

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 import aiohttp
+import pytest
 from pycrdt import Map
 
 from tests.boards import DrawingDoc, shapes
@@ -36,20 +37,52 @@ async def test_a_silent_websocket_is_closed(server_factory, client_factory):
         await silent.session.close()
 
 
-async def test_an_oversized_frame_ends_only_its_connection(server_factory, client_factory):
-    srv = await server_factory(max_message_bytes=4096)
+@pytest.mark.parametrize("kind", ["binary", "text"])
+async def test_an_oversized_frame_ends_only_its_connection_with_1009(
+    server_factory, client_factory, kind
+):
+    # Frame limits (protocol.md §8.1): binary, the largest document + 64 KiB
+    # (here 128 KiB); text, max_message_bytes + 64 KiB (here 68 KiB).
+    small = 64 << 10
+    srv = await server_factory(
+        max_message_bytes=4096, max_board_bytes=small, max_chat_bytes=small, max_meta_bytes=small
+    )
     other = await client_factory(srv.url, "big")
     raw = await RawSocket.open(srv.url)
     assert (await raw.connect("/yjs|big"))["connected"]
     try:
-        # Past max_message_bytes + the transport's 64 KiB slack: a frame
-        # Engine.IO refuses outright, so the connection ends.
-        await raw.ws.send_bytes(b"\x00" * (200 << 10))
-        assert await raw.until_closed() in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        if kind == "binary":
+            await raw.ws.send_bytes(b"\x00" * (200 << 10))
+        else:  # a Socket.IO event of 100 KiB of JSON
+            await raw.ws.send_str('42/yjs|big,["x","' + "a" * (100 << 10) + '"]')
+        assert await raw.until_closed() == aiohttp.WSMsgType.CLOSE
+        assert raw.ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         await until(lambda: len(srv.app.sync.connections) == 1)
+        counted = 'collab_limit_refusals_total{limit="frame_size"} 1.0'
+        await until(lambda: counted in srv.app.metrics.render().decode(), what="counted")
         other.doc.get("shapes", type=Map)["still"] = {"type": "rect"}
         late = await client_factory(srv.url, "big")
         await late.wait_for(lambda: "still" in shapes(late))
+    finally:
+        await raw.close()
+
+
+async def test_a_binary_frame_as_large_as_a_document_is_read(server_factory):
+    """A binary frame over max_message_bytes but within the largest document
+    is read: an event's own limit answers it with a typed error."""
+    srv = await server_factory(max_message_bytes=4096, max_board_bytes=64 << 10)
+    raw = await RawSocket.open(srv.url)
+    namespace = "/yjs|roomy"
+    assert (await raw.connect(namespace))["connected"]
+    try:
+        await raw.send_binary_event(namespace, "sync-update", b"\x00" * (32 << 10))
+        prefix = f'42{namespace},["collab:error",'
+        while True:
+            msg = await raw.ws.receive(timeout=10)
+            assert msg.type == aiohttp.WSMsgType.TEXT
+            if msg.data.startswith(prefix):
+                assert '"code":"message_too_large"' in msg.data.replace(" ", "")
+                break
     finally:
         await raw.close()
 

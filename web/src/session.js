@@ -34,6 +34,31 @@ const REFUSED = {
   store_unavailable: 'The server cannot save right now: your last change was not kept. Try again when saving is back.'
 }
 
+/**
+ * Board updates the server refused for now but takes in the handshake (the
+ * answer to its sync-step-1, protocol.md §4, §8): the board connects again
+ * and keeps its document, so they go out then. Nothing is lost; no notice.
+ */
+const RESEND = new Set(['rate_limited', 'pending_limit'])
+
+/**
+ * WebSocket close code of a frame larger than the server takes (RFC 6455
+ * 1009): the change in it gets no error code, and the provider would send it
+ * again on every reconnect. It is handled as `message_too_large` (and a local
+ * change over the frame limit is, before it is sent: see maxFrameBytes).
+ */
+const MESSAGE_TOO_BIG = 1009
+
+/**
+ * How long a board reload or reconnect after a refusal waits: at first
+ * RESYNC_FIRST_MS; when refusals keep coming back (see resyncBoard,
+ * resendBoard), 1 s, then twice as long each time, up to RESYNC_MAX_MS.
+ * Reconnects within RESYNC_RUN_MS of each other count as coming back.
+ */
+const RESYNC_FIRST_MS = 150
+const RESYNC_MAX_MS = 30000
+const RESYNC_RUN_MS = 15000
+
 /** What `room:state.saving` means for the people in the room (protocol.md §11). */
 const SAVING = {
   delayed: 'Saving is delayed: the server cannot store changes right now. Your work is kept and will be saved when it can.',
@@ -258,6 +283,17 @@ class Session {
     const doc = new Y.Doc()
     const provider = new SocketIOProvider(location.origin, this.room, doc, { disableBc: true, auth: { token: this.token } })
     this.boardDoc = doc
+    // Whether this page changed the board since it was (re)loaded: a refusal
+    // without such a change is not the user's doing (resyncBoard).
+    this.changedSinceLoad = false
+    doc.on('update', (update, origin) => {
+      if (origin === provider || provider !== this.board) return
+      this.changedSinceLoad = true
+      // A change larger than a WebSocket frame may be gets no code: the
+      // server closes the connection (1009, or 1006 while the frame is still
+      // being sent) and the provider would send it again on every reconnect.
+      if (update.byteLength > maxFrameBytes(provider)) this.resyncBoard(REFUSED.message_too_large)
+    })
     this.watch(provider, 'board')
     provider.on('sync', (synced) => {
       if (provider !== this.board) return
@@ -295,8 +331,12 @@ class Session {
       }
       this.block(code, (err.data && err.data.message) || err.message)
     })
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (reason, details) => {
       if (!this.isCurrent(provider, name)) return
+      const context = details && details.context
+      if (name === 'board' && context && context.code === MESSAGE_TOO_BIG) {
+        this.resyncBoard(REFUSED.message_too_large)
+      }
       this.pauseWhileOffline()
       this.renderStatus()
     })
@@ -339,17 +379,32 @@ class Session {
       this.block(code, err.message)
       return
     }
-    if (name === 'board' && REFUSED[code] && (err.event === 'sync-update' || err.event === 'sync-step-1')) {
+    const update = err.event === 'sync-update' || err.event === 'sync-step-1'
+    if (name === 'board' && update && REFUSED[code]) {
       this.resyncBoard(REFUSED[code])
+      return
+    }
+    if (name === 'board' && update && RESEND.has(code)) {
+      this.resendBoard()
       return
     }
     toast(describe(code, err.message), 'error')
   }
 
-  /** The server refused a board change: reload the board as the server has it. */
+  /**
+   * The server refused a board change: reload the board as the server has it
+   * (a new document; what it refused is dropped), with one notice. A refusal
+   * when this page has changed nothing since the board was loaded is not the
+   * user's doing but something that keeps being refused: the reload then
+   * waits longer each time (up to RESYNC_MAX_MS), without a notice, so it is
+   * never a loop.
+   */
   resyncBoard (message) {
     if (this.resyncTimer) return
-    toast(message, 'warn')
+    const repeat = !this.changedSinceLoad
+    this.repeats = repeat ? (this.repeats || 0) + 1 : 0
+    if (!repeat) toast(message, 'warn')
+    const delay = repeat ? Math.min(RESYNC_MAX_MS, 1000 * 2 ** (this.repeats - 1)) : RESYNC_FIRST_MS
     this.resyncTimer = setTimeout(() => {
       this.resyncTimer = 0
       if (this.destroyed || this.blocked) return
@@ -360,7 +415,26 @@ class Session {
       old.doc.destroy()
       this.board = this.makeBoardProvider()
       this.renderStatus()
-    }, 150)
+    }, delay)
+  }
+
+  /**
+   * The server refused board changes it takes in the handshake (RESEND):
+   * connect the board again, with the same document, so they go out. Such
+   * reconnects within RESYNC_RUN_MS of each other wait longer each time.
+   */
+  resendBoard () {
+    if (this.resyncTimer) return
+    const now = Date.now()
+    this.resends = now - (this.lastResendAt || 0) < RESYNC_RUN_MS ? (this.resends || 0) + 1 : 0
+    this.lastResendAt = now
+    const delay = this.resends ? Math.min(RESYNC_MAX_MS, 1000 * 2 ** (this.resends - 1)) : RESYNC_FIRST_MS
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = 0
+      if (this.destroyed || this.blocked || !this.board) return
+      this.board.disconnect()
+      this.board.connect()
+    }, delay)
   }
 
   /** A new token for the same user (a refresh): reconnect with it. */
@@ -1017,6 +1091,18 @@ class Session {
     window.addEventListener('keydown', this.keydown)
     window.addEventListener('keyup', this.keyup)
   }
+}
+
+/**
+ * The largest WebSocket frame the server takes: the `maxPayload` of the
+ * Engine.IO handshake (protocol.md §1), which engine.io-client keeps in
+ * `_maxPayload` (socket.io-client is pinned in package.json). Infinity until
+ * known, or if an upgrade moves it: then only a close with 1009 is noticed.
+ */
+function maxFrameBytes (provider) {
+  const engine = provider.socket.io.engine
+  const max = engine && engine._maxPayload
+  return typeof max === 'number' && max > 0 ? max : Infinity
 }
 
 function destroyProvider (provider) {
