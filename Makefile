@@ -7,15 +7,15 @@ NODE_STAMP := tests/interop/node_modules/.installed
 BENCH_NODE_STAMP := bench/node/node_modules/.installed
 WEB_NODE_STAMP := web/node_modules/.installed
 
-.PHONY: serve test lint bench fmt clean setup web
+.PHONY: serve test test-latest lint bench fmt clean setup web
 
 setup: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP) $(WEB_NODE_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("collab needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,ypy,uvloop,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,ypy,uvloop,postgres,dev]'
 	touch $@
 
 $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
@@ -41,6 +41,17 @@ serve: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP) $(WEB_NODE_STAMP)
 	$(BIN)/pytest -q
 
+# The suite's Python part against the newest versions pyproject.toml allows
+# (no constraints.txt), in its own venv: an upgrade that breaks what collab
+# borrows (collab/upstream.py) shows up here before it is pinned.
+LATEST_VENV ?= .venv-latest
+test-latest: $(NODE_STAMP)
+	test -d $(LATEST_VENV) || $(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade -e '.[test,ypy,uvloop,postgres]'
+	$(LATEST_VENV)/bin/pip list 2>/dev/null | grep -iE '^(aiohttp|python-socketio|python-engineio|pycrdt|redis) '
+	$(LATEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/hostile
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,5 +67,5 @@ bench: $(STAMP) $(BENCH_NODE_STAMP)
 	$(BIN)/python -m bench quick
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules bench/node/node_modules web/node_modules .pytest_cache \
+	rm -rf $(VENV) $(LATEST_VENV) tests/interop/node_modules bench/node/node_modules web/node_modules .pytest_cache \
 		.mypy_cache .ruff_cache

@@ -35,7 +35,7 @@ from collab.admin_auth import (
     Principal,
 )
 from collab.export import RoomExport, to_json, to_markdown, to_svg
-from collab.extensions import ExportEvent, RoomEvent
+from collab.extensions import ExportEvent, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
 from collab.room_control import room_state
@@ -352,11 +352,16 @@ class AdminApi:
         async with self.registry.use(room_id) as room:
             change = assign_role(room, user, role)
             self.sync.broadcast(room_id, META, "sync-update", change.update)
+            self.sync.changed(room_id, META, change.update, None)
             self.sync.control.refresh_roles(room)
             await self.sync.control.broadcast_state(room)
             state = room_state(room)
         self._audit(AuditAction.ROLE, principal, room=room_id, detail=role_detail(user, role))
         log.info("role set room=%s user=%s by=%s", room_id, user_ref(user), principal.log_name)
+        if self.sync.extensions.wants("on_moderation"):
+            detail = {"detail": role_detail(user, role), "key": principal.name}
+            event = ModerationEvent(room_id, "admin:role", principal.identity, detail)
+            self.sync.extensions.notify("on_moderation", event)
         return _json({"userId": user, "role": role.value if role else None, "state": state})
 
     # -- revocations (protocol.md §10.1) ---------------------------------------------

@@ -38,6 +38,7 @@ from collab.sessions import SessionGuard, SessionLimits
 from collab.sync import SyncServer
 from collab.transport import FrameLimits, WebSocketTracker, install_transport
 from collab.web import add_web_routes
+from collab.webhooks import Webhooks, webhooks_collector
 from crdt.engine import engine_factory
 from crdt.errors import CollabError
 from crdt.text import bad_name_character
@@ -101,7 +102,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 async def open_store(settings: Settings, *, node_id: str) -> Store:
     """The store the settings name, opened; OSError saying why if it cannot be
-    reached or the Redis settings cannot make a connection."""
+    reached, or the Redis or PostgreSQL settings cannot make a connection."""
     if settings.store == "memory":
         return MemoryStore()
     if settings.store == "redis":
@@ -114,6 +115,18 @@ async def open_store(settings: Settings, *, node_id: str) -> Store:
             tls_check_hostname=settings.redis_tls_check_hostname,
         )
         return await RedisStore.open(options, node_id=node_id, cluster_key=settings.cluster_key)
+    if settings.store == "postgres":
+        assert settings.postgres_url is not None  # Settings checks it
+        try:
+            # asyncpg is the optional `postgres` extra: imported only when chosen.
+            from rooms.postgres_conn import postgres_options
+            from rooms.store_postgres import PostgresStore
+        except ImportError as exc:
+            raise OSError(
+                f"--store postgres needs {exc.name or 'asyncpg'}: pip install 'collab[postgres]'"
+            ) from None
+        pg = postgres_options(settings.postgres_url, password_file=settings.postgres_password_file)
+        return await PostgresStore.open(pg)
     return await SqliteStore.open(settings.sqlite_path)
 
 
@@ -242,6 +255,14 @@ class CollabApp:
             self.extensions,
             node_id=self.node_id,
         )
+        webhooks = [e for e in self.extensions.extensions if isinstance(e, Webhooks)]
+        for hooks in webhooks:
+            try:
+                hooks.use_store(self.store)  # the outbox lives with the documents
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
+        if webhooks:
+            self.metrics.registry.register(webhooks_collector(webhooks))
         await self.extensions.start(self.sync.port)
         self.metrics.bind_extensions(lambda: self.extensions.stats)
         registry = self.registry
@@ -469,8 +490,13 @@ def create_app(
     settings name (it is closed at shutdown; a ``RedisStore`` also brings
     replication).
 
-    Raises ValueError if a configured key cannot be loaded, or if two
-    extensions claim one custom event.
+    With ``--webhooks-file`` (``settings.webhooks``), the webhooks extension
+    (collab.webhooks) is added to a list of extensions; an ``Extensions``
+    object must hold it already (``Webhooks.from_settings``).
+
+    Raises ValueError if a configured key cannot be loaded, if two
+    extensions claim one custom event, or if webhooks are configured beside
+    an ``Extensions`` object that lacks them.
     """
     security = build_security(settings)
     cors: Any = list(settings.cors_origins) if settings.cors_origins else None
@@ -494,6 +520,15 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
+    if settings.webhooks:
+        if isinstance(extensions, Extensions):
+            if not any(isinstance(e, Webhooks) for e in extensions.extensions):
+                raise ValueError(
+                    "webhooks are configured: add Webhooks.from_settings(settings) to the "
+                    "Extensions given to create_app"
+                )
+        else:
+            extensions = [*extensions, Webhooks.from_settings(settings)]
     web_app = web.Application(middlewares=[_security_headers(settings)])
     metrics = Metrics()
     app = CollabApp(

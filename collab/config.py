@@ -14,13 +14,17 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crdt.engine import ENGINES
 
+if TYPE_CHECKING:
+    from collab.webhook_endpoints import Endpoint
+
 __all__ = ["OPTIONS", "ConfigError", "Option", "Settings", "add_arguments", "settings_from"]
 
-STORES = ("sqlite", "memory", "redis")
+STORES = ("sqlite", "memory", "redis", "postgres")
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")
 LOG_FORMATS = ("text", "json")
 ACCESS_LOGS = ("off", "scrubbed", "full")
@@ -69,6 +73,8 @@ class Settings:
     retention_days: float = 30.0
     retention_check_interval_s: float = 3600.0
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    #: ``postgresql://user@host:port/database`` for ``--store postgres`` (no default).
+    postgres_url: str | None = field(default=None, repr=False)
     node_id: str | None = None
     awareness_timeout_s: float = 30.0
     frame_ancestors: tuple[str, ...] = ("'self'",)
@@ -102,6 +108,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     # Security of a deployment (docs/security.md).
     redis_password_file: Path | None = None
+    postgres_password_file: Path | None = None
     redis_tls_ca: Path | None = None
     redis_tls_cert: Path | None = None
     redis_tls_key: Path | None = None
@@ -123,6 +130,11 @@ class Settings:
     shutdown_grace_s: float = 10.0
     join_timeout_s: float = 10.0
     max_update_structs: int = 5_000
+    # Webhooks (protocol.md §10.5): the endpoints come from --webhooks-file.
+    webhooks_file: Path | None = None
+    webhooks: tuple[Endpoint, ...] = field(default_factory=tuple, repr=False)
+    webhook_timeout_s: float = 10.0
+    webhook_give_up_after_s: float = 3 * 86_400.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -172,11 +184,14 @@ class Settings:
             raise ConfigError(
                 "redis url must start with redis://, rediss://, unix:// or redis+sentinel://"
             )
+        self._check_postgres()
         for name in ("store_delay_window_s", "shutdown_grace_s", "join_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be positive")
         if self.max_update_structs < 100:
             raise ConfigError("max-update-structs must be at least 100")
+        if self.webhook_timeout_s <= 0 or self.webhook_give_up_after_s <= 0:
+            raise ConfigError("webhook-timeout-s and webhook-give-up-after-s must be positive")
         if self.awareness_timeout_s <= 0:
             raise ConfigError("awareness timeout must be positive")
         if self.retention_days <= 0 or self.retention_check_interval_s <= 0:
@@ -226,6 +241,16 @@ class Settings:
         for name in self.awareness_fields:
             if name != "*" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name):
                 raise ConfigError(f"awareness field {name!r} is not a field name")
+
+    def _check_postgres(self) -> None:
+        url = self.postgres_url
+        if url is not None and not url.startswith(_POSTGRES_SCHEMES):
+            raise ConfigError("postgres url must start with postgresql://")
+        if self.store == "postgres" and not url:
+            raise ConfigError(
+                "--store postgres needs --postgres-url (or COLLAB_POSTGRES_URL): "
+                "postgresql://user@host:port/database"
+            )
 
     def _check_limits(self) -> None:
         for name in _POSITIVE_LIMITS:
@@ -320,7 +345,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", str, "Address to listen on."),
     Option("port", int, "TCP port to listen on (0 picks a free one)."),
     Option("data_dir", Path, "Directory of the SQLite store."),
-    Option("store", str, "Where documents live: sqlite (default) or memory."),
+    Option(
+        "store",
+        str,
+        "Where documents live: sqlite (default), memory, redis (shared by nodes) or postgres.",
+    ),
     Option("engine", str, "CRDT engine: pycrdt (default) or ypy (needs the ypy extra)."),
     Option("max_message_bytes", int, "Largest binary payload accepted in one event."),
     Option("max_chat_chars", int, "Longest chat message, in characters."),
@@ -366,6 +395,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("retention_check_interval_s", float, "Seconds between retention checks."),
     Option("redis_url", str, "Redis (or Redis Cluster) URL for --store redis."),
+    Option(
+        "postgres_url",
+        str,
+        "PostgreSQL URL for --store postgres: postgresql://user@host:port/database[?sslmode=…].",
+    ),
     Option("node_id", str, "This node's id among the nodes sharing Redis (default: random)."),
     Option("awareness_timeout_s", float, "Drop other nodes' awareness not renewed for this long."),
     Option(
@@ -424,6 +458,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("transports", _comma_list, "Engine.IO transports to serve: polling,websocket (both)."),
     Option("redis_password_file", Path, "File holding the Redis password (instead of in the URL)."),
+    Option(
+        "postgres_password_file",
+        Path,
+        "File holding the PostgreSQL password (instead of in the URL).",
+    ),
     Option("redis_tls_ca", Path, "CA certificate (PEM) to verify a rediss:// server with."),
     Option("redis_tls_cert", Path, "Client certificate (PEM) for a rediss:// server."),
     Option("redis_tls_key", Path, "Client certificate's key (PEM) for a rediss:// server."),
@@ -489,6 +528,18 @@ OPTIONS: tuple[Option, ...] = (
         "trusted_proxies",
         _comma_list,
         "Comma-separated proxy addresses (or networks) whose X-Forwarded-For names the client.",
+    ),
+    Option(
+        "webhooks_file",
+        Path,
+        "JSON file of webhook endpoints (name, url, secret, events, include_content); "
+        "it holds secrets, so it must be 0600.",
+    ),
+    Option("webhook_timeout_s", float, "Seconds one webhook POST may take."),
+    Option(
+        "webhook_give_up_after_s",
+        float,
+        "Seconds after an event past which its webhook is no longer retried.",
     ),
 )
 
@@ -556,7 +607,22 @@ def settings_from(
         if values.get(secret):
             raise ConfigError(f"set {secret.replace('_', '-')} or its file, not both")
         values[secret] = _read_secret(Path(path), path_setting)
+    if values.get("webhooks_file") is not None:
+        values["webhooks"] = _read_webhooks(Path(values["webhooks_file"]), values.get("webhooks"))
     return Settings(**values)
+
+
+def _read_webhooks(path: Path, given: Any) -> tuple[Endpoint, ...]:
+    """The endpoints of ``--webhooks-file`` (collab.webhooks); ConfigError if
+    the file is unreadable, open to others, or invalid."""
+    if given:
+        raise ConfigError("set webhooks or webhooks-file, not both")
+    from collab.webhook_endpoints import load_webhooks_file
+
+    try:
+        return load_webhooks_file(path)
+    except ValueError as exc:
+        raise ConfigError(f"webhooks-file: {exc}") from None
 
 
 #: Secrets that may come from a file instead of a flag or variable (a flag

@@ -147,7 +147,9 @@ class ChangeEvent:
 @dataclass(frozen=True, slots=True)
 class ChatEvent:
     room: RoomId
-    #: The stored message: ``id``, ``userId``, ``name``, ``role``, ``text``, ``ts``.
+    #: The stored message, as in the chat document (protocol.md §5.2): ``id``,
+    #: ``authorId``, ``authorName``, ``role``, ``text``, ``ts``, ``redacted``,
+    #: ``clientMessageId``.
     message: Mapping[str, Any]
     author: Identity
 
@@ -155,11 +157,13 @@ class ChatEvent:
 @dataclass(frozen=True, slots=True)
 class ModerationEvent:
     room: RoomId
-    #: The ``mod:*`` event or admin action (``"mod:mute"``, ``"admin:delete"``).
+    #: The ``mod:*`` event (``"mod:mute"``), or ``"admin:role"`` for a role
+    #: set through the admin API.
     action: str
-    #: The facilitator; None for an admin API call.
+    #: The facilitator; None for an admin key.
     actor: Identity | None
-    #: What the action was given (ids and flags; never chat or board content).
+    #: ``detail``: what the audit record keeps (target ids and flags, or a new
+    #: title; never chat or board content); ``key``: the admin key's name.
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -62,6 +62,7 @@ from prometheus_client.registry import Collector
 
 from collab.metrics import Metrics
 from collab.transport import FrameLimits
+from collab.upstream import cors_headers, driver_table, replace_driver_entries
 from rooms.incidents import Incidents
 
 __all__ = [
@@ -226,8 +227,8 @@ class PollingGuard:
         self._reads: set[asyncio.Timeout] = set()
         self._stopping = False
         self._summaries: asyncio.Task[None] | None = None
-        # borrowed: the aiohttp driver's request → WSGI environ translation.
-        self._environ = eio._async["translate_request"]
+        # borrowed (collab.upstream): the driver's request → WSGI environ translation.
+        self._environ = driver_table(eio)["translate_request"]
 
     @property
     def polls(self) -> frozenset[str]:
@@ -417,8 +418,8 @@ class PollingGuard:
     async def _answer(self, request: web.Request, status: int, message: str) -> web.Response:
         """Send ``status`` now and close the connection at once: the rest of
         a body is not read (nor lingered over, as aiohttp would)."""
-        # borrowed: engine.io's CORS headers, as on its own answers.
-        headers = self._eio._cors_headers(self._environ(request))
+        # borrowed (collab.upstream): engine.io's CORS headers, as on its own answers.
+        headers = cors_headers(self._eio, self._environ(request))
         response = web.Response(
             status=status, text=json.dumps(message), content_type="text/plain", headers=headers
         )
@@ -625,16 +626,11 @@ def install_polling(
     ``web_app[POLLING_GUARD]``. Raises RuntimeError if python-engineio no
     longer has the driver entries this module replaces.
     """
-    # borrowed: the async driver table (transport.py replaces its
-    # "websocket" entry): "create_route" adds the aiohttp routes,
-    # "translate_request" turns a request into the environ engine.io reads.
-    driver: dict[str, Any] = getattr(eio, "_async", None) or {}
-    missing = {"create_route", "translate_request"} - driver.keys()
-    if missing or not hasattr(eio, "_cors_headers"):
-        raise RuntimeError(
-            f"python-engineio changed: no {sorted(missing) or '_cors_headers'}; "
-            "collab.polling needs updating"
-        )
+    # borrowed (collab.upstream): the async driver table (transport.py
+    # replaces its "websocket" entry): "create_route" adds the aiohttp
+    # routes, "translate_request" turns a request into the environ engine.io
+    # reads. RuntimeError here if python-engineio changed them.
+    driver = driver_table(eio)
     guard = PollingGuard(eio, frames=frames)
     stock_environ = driver["translate_request"]
 
@@ -652,7 +648,7 @@ def install_polling(
         app.router.add_post(path, guard.handle)
         app.router.add_route("OPTIONS", path, guard.handle)
 
-    eio._async = {**driver, "create_route": create_route, "translate_request": translate_request}
+    replace_driver_entries(eio, create_route=create_route, translate_request=translate_request)
     eio.logger.addFilter(_ENGINEIO_LOG)  # Logger.addFilter adds it once
     server_logger.addFilter(_HTTP_ERRORS)
     metrics.registry.register(_BadRequestCollector(guard.counts))

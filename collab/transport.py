@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import engineio
-import engineio.async_socket
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
 from collab.metrics import Metrics
+from collab.upstream import is_stock_websocket_handler, replace_driver_entries
 
 __all__ = ["FRAME_SLACK_BYTES", "FrameLimits", "WebSocketTracker", "install_transport"]
 
@@ -84,10 +84,6 @@ class FrameLimits:
 
 class FrameTooLarge(Exception):
     """A frame past its limit (the session ends with close code 1009)."""
-
-
-#: The python-engineio handler ``_serve_websocket`` stands in for.
-_STOCK_HANDLER = getattr(engineio.async_socket.AsyncSocket, "_websocket_handler", None)
 
 
 class WebSocketTracker:
@@ -174,7 +170,7 @@ def install_transport(
             if eio_sid is not None:
                 tracker.by_eio_sid[eio_sid] = (self._sock, eio_socket)
             try:
-                if getattr(self.handler, "__func__", None) is _STOCK_HANDLER:
+                if is_stock_websocket_handler(self.handler):
                     await _serve_websocket(eio_socket, self)
                 else:  # not the handler _serve_websocket copies: leave it be
                     handler: Callable[[Any], Awaitable[None]] = self.handler
@@ -185,7 +181,7 @@ def install_transport(
                     tracker.by_eio_sid.pop(eio_sid, None)
             return self._sock
 
-    eio._async = {**eio._async, "websocket": CollabWebSocket}
+    replace_driver_entries(eio, websocket=CollabWebSocket)
 
 
 async def _serve_websocket(eio_socket: Any, ws: Any) -> None:

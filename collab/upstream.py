@@ -17,7 +17,11 @@ What is borrowed, and why:
   1001 on shutdown) and ``create_route``/``translate_request``
   (collab.polling: long-polling requests checked before engine.io reads them).
 * ``AsyncSocket._websocket_handler``: the handler collab.transport's
-  ``_serve_websocket`` stands in for (only when the handler is that one).
+  ``_serve_websocket`` stands in for (only when the handler is that one);
+  collab.transport's subclass of the driver's ``WebSocket`` class sets the
+  ``_sock`` its methods use, and reads ``handler`` and ``server``.
+* ``AsyncServer._cors_headers``: collab.polling answers with engine.io's CORS
+  headers.
 * ``WebSocketResponse._writer.transport`` and ``asyncio.Queue._queue``: the
   broadcast fast path writes a frame straight to the socket's transport when
   the Engine.IO queue is empty (collab.broadcast).
@@ -48,6 +52,7 @@ __all__ = [
     "PINNED_SOURCES",
     "STOCK_WEBSOCKET_HANDLER",
     "binary_packet_pending",
+    "cors_headers",
     "driver_table",
     "drop_binary_packet",
     "eio_sid_of",
@@ -116,6 +121,12 @@ def driver_table(eio: Any) -> dict[str, Any]:
 def replace_driver_entries(eio: Any, **entries: Any) -> None:
     """Replace entries of the Engine.IO server's driver table."""
     eio._async = {**driver_table(eio), **entries}
+
+
+def cors_headers(eio: Any, environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The CORS headers engine.io puts on its own answers to ``environ``."""
+    headers: list[tuple[str, str]] = eio._cors_headers(environ)
+    return headers
 
 
 def is_stock_websocket_handler(handler: Any) -> bool:

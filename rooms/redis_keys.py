@@ -18,6 +18,10 @@ keeps a room on one slot and an operator can read them::
     collab:rooms                     set of room ids
     collab-audit:{<room>}            stream: the room's audit records (kept on delete)
     collab-audit:-                   stream: audit records of no room (admin logins)
+    collab-outbox:{outbox}:due       sorted set: webhook outbox entry id -> when due (ms)
+    collab-outbox:{outbox}:created   sorted set: entry id -> when created (ms)
+    collab-outbox:{outbox}:entries   hash: entry id -> "<hex MAC>.<record>" (rooms.outbox)
+    collab-outbox:{outbox}:attempts  hash: entry id -> attempts made
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from crdt.types import RoomId
 from rooms.store import RoomInfo
 
 __all__ = [
+    "OUTBOX_KEYS",
     "ROOMS_KEY",
     "LogEntry",
+    "OutboxKeys",
     "RedisKeys",
     "RoomDeletedElsewhere",
     "UnverifiedData",
@@ -42,6 +48,20 @@ __all__ = [
 ]
 
 ROOMS_KEY = "collab:rooms"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxKeys:
+    """The webhook outbox's keys: one hash tag, so one cluster slot (the
+    scripts touch them together)."""
+
+    due: str = "collab-outbox:{outbox}:due"
+    created: str = "collab-outbox:{outbox}:created"
+    entries: str = "collab-outbox:{outbox}:entries"
+    attempts: str = "collab-outbox:{outbox}:attempts"
+
+
+OUTBOX_KEYS = OutboxKeys()
 
 
 class UnverifiedData(OSError):

@@ -27,7 +27,18 @@ returning the current number for the node to retry with.
 
 from __future__ import annotations
 
-__all__ = ["APPEND", "COMPACT", "DELETE", "LOAD", "READ_LOG", "SAVE_INFO"]
+__all__ = [
+    "APPEND",
+    "COMPACT",
+    "DELETE",
+    "LOAD",
+    "OUTBOX_ADD",
+    "OUTBOX_CLAIM",
+    "OUTBOX_DONE",
+    "OUTBOX_RETRY",
+    "READ_LOG",
+    "SAVE_INFO",
+]
 
 #: KEYS: log, seq, ch, docs, tomb, epoch, ids[, rooms index]
 #: ARGV: origin, room, doc, publish command, tombstone epoch, first seq,
@@ -174,5 +185,59 @@ local t = redis.call('HGET', KEYS[2], 'e')
 if t and t ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[1]) end
+return 1
+"""
+
+
+# -- the webhook outbox (rooms.redis_keys.OUTBOX_KEYS: one cluster slot) ---------------
+# Each script is one atomic step, so nodes sharing Redis never claim one
+# entry twice while its lease runs, and a retry never brings back an entry
+# another node delivered meanwhile.
+
+#: KEYS: due, created, entries, attempts
+#: ARGV: (id, sealed record, created ms, next ms, attempts) per entry
+#: An id held already is left as it is. Returns how many were added.
+OUTBOX_ADD = """
+local added = 0
+for i = 1, #ARGV, 5 do
+  if redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[i + 3], ARGV[i])
+    redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 4])
+    added = added + 1
+  end
+end
+return added
+"""
+
+#: KEYS: due, entries, attempts   ARGV: now ms, limit, lease end ms
+#: The due entries, earliest first, each moved to the lease's end.
+#: Returns {id, sealed record or '', attempts, ...}.
+OUTBOX_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[3], id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+end
+return out
+"""
+
+#: KEYS: due, created, entries, attempts   ARGV: id
+OUTBOX_DONE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return redis.call('HDEL', KEYS[4], ARGV[1])
+"""
+
+#: KEYS: due, entries, attempts   ARGV: id, next ms, attempts
+#: Returns 0 (and writes nothing) for an entry that is gone.
+OUTBOX_RETRY = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 return 1
 """

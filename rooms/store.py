@@ -7,18 +7,25 @@ any order, rebuilds the document: Yjs updates are idempotent and commute.
 Implementations: :mod:`rooms.store_memory` (tests, ``--store memory``),
 :mod:`rooms.store_sqlite` (the embedded default). All pass the same contract
 tests (tests/unit/test_store_contract.py).
+
+:class:`OutboxStore` is the webhook outbox (rooms.outbox) a store keeps
+beside the documents; every store here implements it
+(tests/unit/test_store_outbox.py). It is a protocol of its own so that a
+store written elsewhere (``create_app(store=...)``) may leave it out:
+``collab.webhooks`` refuses to start on such a store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
+from rooms.outbox import OutboxEntry, OutboxStats
 
-__all__ = ["LogPosition", "Revocation", "RoomInfo", "Store", "StoredDoc"]
+__all__ = ["LogPosition", "OutboxStore", "Revocation", "RoomInfo", "Store", "StoredDoc"]
 
 #: Where a log ends, as returned by :meth:`Store.append`; opaque to callers
 #: (a row number in SQLite, a stream id in Redis).
@@ -176,3 +183,34 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release the backing storage; the store is unusable afterwards."""
+
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    """The webhook outbox (rooms.outbox, protocol.md §10.5): entries kept
+    until delivered or given up, so a restart loses none. Every method may
+    raise ``OSError``; the caller keeps what it has and tries again.
+
+    On a store several nodes share, a claim is atomic: two claims never
+    return the same entry while its lease runs.
+    """
+
+    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
+        """Store ``entries``, all or none. An id the outbox holds already is
+        left as it is (adding again after a failure that did write is safe)."""
+
+    async def outbox_claim(self, now_ms: float, limit: int, lease_ms: float) -> list[OutboxEntry]:
+        """Up to ``limit`` entries due at ``now_ms`` (``next_ms <= now_ms``),
+        earliest due first; in the same step each one's ``next_ms`` becomes
+        ``now_ms + lease_ms`` (the returned entries carry it), so no claim
+        returns it again before then unless it is rescheduled."""
+
+    async def outbox_done(self, entry_id: str) -> None:
+        """Delete an entry (delivered or given up); nothing if it is gone."""
+
+    async def outbox_retry(self, entry_id: str, next_ms: float, attempts: int) -> None:
+        """Make an entry due at ``next_ms`` with ``attempts`` made; nothing if
+        it is gone (never brings one back)."""
+
+    async def outbox_stats(self) -> OutboxStats:
+        """How many entries wait, and the creation time of the oldest."""

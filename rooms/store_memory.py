@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
+from rooms.outbox import OutboxEntry, OutboxStats
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
 __all__ = ["MemoryStore"]
@@ -28,6 +30,7 @@ class MemoryStore:
         self._audit: list[AuditRecord] = []
         self._revocations: dict[str, Revocation] = {}
         self._revocation_version = 0
+        self._outbox: dict[str, OutboxEntry] = {}
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
         entry = self._docs.get((room, doc))
@@ -100,6 +103,34 @@ class MemoryStore:
         for revocation_id in expired:
             del self._revocations[revocation_id]
         return len(expired)
+
+    # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
+
+    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
+        for entry in entries:
+            self._outbox.setdefault(entry.id, entry)
+
+    async def outbox_claim(self, now_ms: float, limit: int, lease_ms: float) -> list[OutboxEntry]:
+        due = sorted(
+            (e for e in self._outbox.values() if e.next_ms <= now_ms),
+            key=lambda e: (e.next_ms, e.created_ms, e.id),
+        )[: max(limit, 0)]
+        claimed = [dataclasses.replace(e, next_ms=now_ms + lease_ms) for e in due]
+        for entry in claimed:
+            self._outbox[entry.id] = entry
+        return claimed
+
+    async def outbox_done(self, entry_id: str) -> None:
+        self._outbox.pop(entry_id, None)
+
+    async def outbox_retry(self, entry_id: str, next_ms: float, attempts: int) -> None:
+        entry = self._outbox.get(entry_id)
+        if entry is not None:
+            self._outbox[entry_id] = dataclasses.replace(entry, next_ms=next_ms, attempts=attempts)
+
+    async def outbox_stats(self) -> OutboxStats:
+        oldest = min((e.created_ms for e in self._outbox.values()), default=None)
+        return OutboxStats(len(self._outbox), oldest)
 
     async def close(self) -> None:
         self._docs.clear()

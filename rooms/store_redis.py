@@ -26,6 +26,13 @@ read. A log entry that fails is skipped (as if absent) and counted; a
 snapshot or tombstone that fails makes the document unloadable
 (:class:`UnverifiedData`): a node does not serve a document it cannot verify.
 
+The webhook outbox (rooms.outbox, protocol.md §10.5): four keys on one
+cluster slot (rooms.redis_keys.OUTBOX_KEYS), changed only by scripts, so
+claims are atomic across nodes. Every record carries a MAC under a key
+derived from the cluster key (rooms.outbox.OutboxMac): a node signs what it
+delivers with the endpoint's secret, so a record no node wrote is dropped,
+never sent.
+
 Deletion (issue 13): ``delete_room`` leaves a tombstone for
 :data:`TOMBSTONE_TTL_S`. Each document remembers the epoch it was loaded in
 (the tombstone's, or none); every write names it, and the scripts refuse a
@@ -50,9 +57,11 @@ from rooms import redis_audit, redis_scripts
 from rooms.audit import AuditRecord
 from rooms.integrity import ClusterMac, MacKind
 from rooms.names import META
+from rooms.outbox import OutboxEntry, OutboxMac, OutboxStats
 from rooms.redis_append import AppendItem, AppendResult, AppendStatus, Pending, Reply, parse_reply
 from rooms.redis_conn import RedisOptions, close_redis, connect_redis, redis_options
 from rooms.redis_keys import (
+    OUTBOX_KEYS,
     ROOMS_KEY,
     LogEntry,
     RedisKeys,
@@ -130,6 +139,11 @@ class RedisStore:
         self._compact = client.register_script(redis_scripts.COMPACT)
         self._delete = client.register_script(redis_scripts.DELETE)
         self._save_info = client.register_script(redis_scripts.SAVE_INFO)
+        self._outbox_mac = OutboxMac(cluster_key)
+        self._outbox_add = client.register_script(redis_scripts.OUTBOX_ADD)
+        self._outbox_claim = client.register_script(redis_scripts.OUTBOX_CLAIM)
+        self._outbox_done = client.register_script(redis_scripts.OUTBOX_DONE)
+        self._outbox_retry = client.register_script(redis_scripts.OUTBOX_RETRY)
         #: Rooms this node has put in the room index (a cluster indexes apart).
         self._known_rooms: set[str] = set()
         #: Per document: the epoch it was loaded in ('' before any deletion).
@@ -647,6 +661,80 @@ class RedisStore:
 
     async def close(self) -> None:
         await close_redis(self.client)
+
+    # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
+
+    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
+        if not entries:
+            return
+        k = OUTBOX_KEYS
+        args: list[Any] = []
+        for e in entries:
+            sealed = self._outbox_mac.seal(e.record())
+            args += [e.id, sealed, repr(float(e.created_ms)), repr(float(e.next_ms)), e.attempts]
+        try:
+            await self._outbox_add(keys=[k.due, k.created, k.entries, k.attempts], args=args)
+        except RedisError as exc:
+            raise OSError(f"Redis outbox write failed: {exc}") from exc
+
+    async def outbox_claim(self, now_ms: float, limit: int, lease_ms: float) -> list[OutboxEntry]:
+        if limit <= 0:
+            return []
+        k = OUTBOX_KEYS
+        lease_end = float(now_ms + lease_ms)
+        try:
+            flat = await self._outbox_claim(
+                keys=[k.due, k.entries, k.attempts],
+                args=[repr(float(now_ms)), limit, repr(lease_end)],
+            )
+        except RedisError as exc:
+            raise OSError(f"Redis outbox claim failed: {exc}") from exc
+        claimed = []
+        for i in range(0, len(flat), 3):
+            entry_id, sealed, attempts = _text(flat[i]), bytes(flat[i + 1]), int(flat[i + 2])
+            record = self._outbox_mac.open(sealed)
+            entry = None
+            if record is not None:
+                try:
+                    entry = OutboxEntry.from_record(record, next_ms=lease_end, attempts=attempts)
+                except ValueError:
+                    entry = None
+            if entry is None or entry.id != entry_id:
+                # Written by someone without the cluster key, or not a record:
+                # never sent (it would go out under the endpoint's signature).
+                log.error("webhook outbox entry fails verification id=%s; dropped", entry_id[:80])
+                self.on_forged()
+                await self.outbox_done(entry_id)
+                continue
+            claimed.append(entry)
+        return claimed
+
+    async def outbox_done(self, entry_id: str) -> None:
+        k = OUTBOX_KEYS
+        try:
+            await self._outbox_done(keys=[k.due, k.created, k.entries, k.attempts], args=[entry_id])
+        except RedisError as exc:
+            raise OSError(f"Redis outbox write failed: {exc}") from exc
+
+    async def outbox_retry(self, entry_id: str, next_ms: float, attempts: int) -> None:
+        k = OUTBOX_KEYS
+        try:
+            await self._outbox_retry(
+                keys=[k.due, k.entries, k.attempts],
+                args=[entry_id, repr(float(next_ms)), attempts],
+            )
+        except RedisError as exc:
+            raise OSError(f"Redis outbox write failed: {exc}") from exc
+
+    async def outbox_stats(self) -> OutboxStats:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.zcard(OUTBOX_KEYS.created)
+                pipe.zrange(OUTBOX_KEYS.created, 0, 0, withscores=True)
+                count, oldest = await pipe.execute()
+        except RedisError as exc:
+            raise OSError(f"Redis read failed: {exc}") from exc
+        return OutboxStats(int(count), float(oldest[0][1]) if oldest else None)
 
     # -- revocations -------------------------------------------------------------
     # Owned by the revocation work (issue 13, finding 5); the rest of the class

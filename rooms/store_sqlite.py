@@ -43,6 +43,7 @@ from typing import TypeVar
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
+from rooms.outbox import OutboxEntry, OutboxStats
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
 __all__ = ["SqliteStore"]
@@ -108,7 +109,22 @@ CREATE TABLE IF NOT EXISTS health (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     probed_ms REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    room TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_ms REAL NOT NULL,
+    next_ms REAL NOT NULL,
+    attempts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_ms);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms);
 """
+
+_OUTBOX_COLUMNS = "id, event_id, event_type, endpoint, room, body, created_ms, next_ms, attempts"
 
 
 class SqliteStore:
@@ -417,6 +433,83 @@ class SqliteStore:
 
         return await self._write(purge)
 
+    # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
+
+    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
+        rows = [
+            (
+                e.id,
+                e.event_id,
+                e.event_type,
+                e.endpoint,
+                e.room,
+                e.body,
+                e.created_ms,
+                e.next_ms,
+                e.attempts,
+            )
+            for e in entries
+        ]
+
+        def add() -> None:
+            db = self._db
+            with _transaction(db):
+                db.executemany(
+                    f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+        await self._write(add)
+
+    async def outbox_claim(self, now_ms: float, limit: int, lease_ms: float) -> list[OutboxEntry]:
+        lease_end = now_ms + lease_ms
+
+        def claim() -> list[OutboxEntry]:
+            db = self._db
+            # One write transaction: another process on this file (BEGIN
+            # IMMEDIATE waits for it) never claims the same rows.
+            with _transaction(db):
+                rows = db.execute(
+                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE next_ms <= ? "
+                    "ORDER BY next_ms, created_ms, id LIMIT ?",
+                    (now_ms, max(limit, 0)),
+                ).fetchall()
+                db.executemany(
+                    "UPDATE outbox SET next_ms = ? WHERE id = ?", [(lease_end, r[0]) for r in rows]
+                )
+            return [_outbox_entry(row, next_ms=lease_end) for row in rows]
+
+        return await self._write(claim)
+
+    async def outbox_done(self, entry_id: str) -> None:
+        def done() -> None:
+            db = self._db
+            with _transaction(db):
+                db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
+
+        await self._write(done)
+
+    async def outbox_retry(self, entry_id: str, next_ms: float, attempts: int) -> None:
+        def retry() -> None:
+            db = self._db
+            with _transaction(db):
+                db.execute(
+                    "UPDATE outbox SET next_ms = ?, attempts = ? WHERE id = ?",
+                    (next_ms, attempts, entry_id),
+                )
+
+        await self._write(retry)
+
+    async def outbox_stats(self) -> OutboxStats:
+        def stats() -> OutboxStats:
+            count, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(created_ms) FROM outbox"
+            ).fetchone()
+            return OutboxStats(int(count), None if oldest is None else float(oldest))
+
+        return await self._run(stats)
+
     async def close(self) -> None:
         def close() -> None:
             if self._conn is not None:
@@ -498,6 +591,21 @@ def _revocation(row: tuple[object, ...]) -> Revocation:
         jti=None if jti is None else str(jti),
         sub=None if sub is None else str(sub),
         room=None if room is None else RoomId(str(room)),
+    )
+
+
+def _outbox_entry(row: tuple[object, ...], *, next_ms: float) -> OutboxEntry:
+    entry_id, event_id, event_type, endpoint, room, body, created_ms, _, attempts = row
+    return OutboxEntry(
+        id=str(entry_id),
+        event_id=str(event_id),
+        event_type=str(event_type),
+        endpoint=str(endpoint),
+        room=str(room),
+        body=bytes(body),  # type: ignore[call-overload]
+        created_ms=float(created_ms),  # type: ignore[arg-type]
+        next_ms=next_ms,
+        attempts=int(attempts),  # type: ignore[call-overload]
     )
 
 

@@ -1,17 +1,23 @@
-"""Real processes for tests: redis-server (single or a 3-master cluster) and
-``collab serve`` nodes, on free loopback ports, stopped by the tests."""
+"""Real processes for tests: redis-server (single or a 3-master cluster),
+PostgreSQL and ``collab serve`` nodes, on free loopback ports, stopped by the
+tests."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -189,3 +195,241 @@ class CollabNode:
     def resume(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+
+def _postgres_bindir() -> Path | None:
+    """Where ``initdb`` and ``postgres`` are: the newest
+    ``/usr/lib/postgresql/<version>/bin`` (Debian keeps them off PATH), else
+    beside an ``initdb`` on PATH (Homebrew, other distributions)."""
+    found: list[tuple[int, Path]] = []
+    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+        with contextlib.suppress(ValueError):
+            found.append((int(bindir.parent.name), bindir))
+    initdb = shutil.which("initdb")
+    candidates = [b for _, b in sorted(found, reverse=True)]
+    if initdb is not None:
+        candidates.append(Path(initdb).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+            return bindir
+    return None
+
+
+POSTGRES_BIN = _postgres_bindir()
+
+
+def _unprivileged() -> tuple[int, int] | None:
+    """The (uid, gid) PostgreSQL runs as when the tests run as root (it
+    refuses root): the ``postgres`` user if there is one, else ``nobody``."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return entry.pw_uid, entry.pw_gid
+    raise RuntimeError("running as root, and neither a postgres nor a nobody user exists")
+
+
+class PostgresProcess:
+    """A PostgreSQL server of the tests' own: ``initdb`` into a fresh
+    temporary directory (``/tmp/collab-pg-*``: pytest's own directories are
+    root's alone), listening on a free loopback port and on a unix socket in
+    that directory; stopped, restarted and removed by its pid. As root it runs
+    as an unprivileged user (``setpriv``), who owns the directory.
+
+    The superuser :attr:`USER` logs in with :attr:`PASSWORD` over TCP
+    (scram-sha-256) and without one over the unix socket (trust). No fsync:
+    a test server's data need not survive a power cut, and a clean stop
+    writes everything.
+    """
+
+    USER = "collab"
+    PASSWORD = "pg-test-password-" + "p" * 16
+
+    def __init__(self, port: int | None = None) -> None:
+        assert POSTGRES_BIN is not None, "PostgreSQL is not installed"
+        self.bindir = POSTGRES_BIN
+        self.port = port or free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="collab-pg-"))
+        self.data = self.root / "data"
+        self.sockets = self.root / "run"
+        self.logfile = self.root / "postgres.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._owner = _unprivileged()
+        self._databases = itertools.count(1)
+
+    def url(self, database: str = "postgres", *, password: bool = True) -> str:
+        """A TCP URL for ``database`` (with the password, or only the user)."""
+        secret = f":{self.PASSWORD}" if password else ""
+        return f"postgresql://{self.USER}{secret}@127.0.0.1:{self.port}/{database}"
+
+    def socket_url(self, database: str = "postgres") -> str:
+        """A URL for ``database`` over the unix socket (no password)."""
+        return f"postgresql://{self.USER}@/{database}?host={self.sockets}&port={self.port}"
+
+    def _as_owner(self, *argv: str) -> list[str]:
+        if self._owner is None:
+            return list(argv)
+        uid, gid = self._owner
+        return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
+
+    def _own(self, *paths: Path) -> None:
+        if self._owner is not None:
+            for path in paths:
+                os.chown(path, *self._owner)
+
+    def init(self) -> None:
+        """``initdb`` (C locale, UTF-8), once."""
+        self.sockets.mkdir()
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.PASSWORD + "\n")
+        self._own(self.root, self.sockets, pwfile)
+        subprocess.run(
+            self._as_owner(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.USER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        pwfile.unlink()
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start the server (after :meth:`init`) and wait until it answers."""
+        if not self.data.exists():
+            self.init()
+        with self.logfile.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self._as_owner(
+                    str(self.bindir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.sockets),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "full_page_writes=off",
+                ),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + timeout_s
+        while not self._ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited: {self.log()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postgres on {self.port} not ready: {self.log()[-2000:]}")
+            time.sleep(0.05)  # polling a process we cannot await (a sync fixture)
+
+    def _ready(self) -> bool:
+        check = subprocess.run(
+            [
+                str(self.bindir / "pg_isready"),
+                "-q",
+                "-h",
+                str(self.sockets),
+                "-p",
+                str(self.port),
+                "-U",
+                self.USER,
+                "-d",
+                "postgres",
+            ],
+            check=False,
+            timeout=10,
+        )
+        return check.returncode == 0
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: sessions are cut, everything committed is kept)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = None
+            return
+        self.thaw()  # a frozen server would not hear the signal
+        proc, self.proc = self.proc, None
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def remove(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _pids(self) -> list[int]:
+        """The postmaster and its children (the sessions, the background workers)."""
+        assert self.proc is not None
+        pids = [self.proc.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # "pid (comm) state ppid ...": comm may hold spaces; split after it.
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[1]) == self.proc.pid:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    def freeze(self) -> None:
+        """SIGSTOP the server's processes: connections stay open, nothing answers
+        (a hung server, or a network that drops everything)."""
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):  # a session that just ended
+                os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):  # a session that just ended
+                os.kill(pid, signal.SIGCONT)
+
+    async def astart(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    async def execute(self, sql: str, *args: object, database: str = "postgres") -> Any:
+        """Run one statement as the superuser over the unix socket; its value."""
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host=str(self.sockets), port=self.port, user=self.USER, database=database
+        )
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+    async def create_database(self) -> str:
+        """A new empty database; its name."""
+        name = f"t{next(self._databases)}"
+        await self.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    async def drop_database(self, name: str) -> None:
+        await self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -169,6 +169,9 @@ async def test_exports_and_deletions_through_the_admin_api(servers):
         export_url = f"{srv.url}/api/rooms/{room}/export?format=markdown"
         async with http.get(export_url, headers=headers) as r:
             assert r.status == 200
+        role = {"userId": "user-ann", "role": "observer"}
+        async with http.post(f"{srv.url}/api/rooms/{room}/roles", json=role, headers=headers) as r:
+            assert r.status == 200
         async with http.delete(f"{srv.url}/api/rooms/{room}", headers=headers) as r:
             assert r.status == 200
     await until(lambda: rec.of("on_room_ended"), what="on_room_ended")
@@ -177,6 +180,9 @@ async def test_exports_and_deletions_through_the_admin_api(servers):
     assert export.key  # the admin key's name, never the key
     assert ADMIN_KEY not in repr(export)
     assert rec.of("on_room_ended")[0].reason == "deleted"
+    (role_set,) = rec.of("on_moderation")
+    assert (role_set.action, role_set.actor) == ("admin:role", None)
+    assert "user-ann" in role_set.detail["detail"] and role_set.detail["key"]
 
 
 # -- authenticate ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Every store passes the same contract (memory and SQLite today)."""
+"""Every store passes the same contract: memory, SQLite, Redis and PostgreSQL
+(real redis-server and PostgreSQL servers, started by the tests)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,33 @@ from rooms.store import Store
 from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
+from tests.postgres.fixtures import postgres_server  # noqa: F401
 
 R1, R2 = RoomId("clinic-7/group-a"), RoomId("clinic-7/group-b")
 BOARD, CHAT = DocName("board"), DocName("chat")
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 async def store(request, tmp_path) -> AsyncIterator[Store]:
+    database = None
     if request.param == "memory":
         s: Store = MemoryStore()
     elif request.param == "sqlite":
         s = await SqliteStore.open(tmp_path / "nested" / "collab.sqlite3")
-    else:
+    elif request.param == "redis":
         server = await request.getfixturevalue("redis_server_async")()
         s = await RedisStore.open(server.url, node_id="contract")
+    else:
+        from rooms.postgres_conn import postgres_options
+        from rooms.store_postgres import PostgresStore
+
+        pg = request.getfixturevalue("postgres_server")
+        database = await pg.create_database()
+        s = await PostgresStore.open(postgres_options(pg.url(database)))
     yield s
     await s.close()
+    if database is not None:
+        await pg.drop_database(database)
 
 
 @pytest.fixture

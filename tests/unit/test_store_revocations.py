@@ -1,5 +1,6 @@
-"""Every store keeps revocations the same way (memory, SQLite, Redis), and
-a node's cache of them (rooms.revocations) follows another node's changes."""
+"""Every store keeps revocations the same way (memory, SQLite, Redis,
+PostgreSQL), and a node's cache of them (rooms.revocations) follows another
+node's changes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import pytest
 from crdt.types import RoomId
 from rooms.revocations import Revocations
 from rooms.store import Revocation, Store
-from tests.unit.test_store_contract import redis_server_async, store  # noqa: F401
+from tests.unit.test_store_contract import (  # noqa: F401
+    postgres_server,
+    redis_server_async,
+    store,
+)
 
 NOW = 1_800_000_000_000.0
 
@@ -66,7 +71,7 @@ def test_what_a_revocation_covers():
     assert Revocation.from_json(by_jti.as_json()) == by_jti
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite", "redis"], indirect=True)
+@pytest.mark.parametrize("store", ["memory", "sqlite", "redis", "postgres"], indirect=True)
 async def test_a_node_sees_another_nodes_revocations(store: Store):  # noqa: F811
     seen: list[list[str]] = []
     here = Revocations(store, clock_ms=lambda: NOW)

@@ -1,0 +1,5 @@
+"""Fixtures of the PostgreSQL tests (tests/postgres/fixtures.py)."""
+
+from __future__ import annotations
+
+from tests.postgres.fixtures import postgres_database, postgres_server  # noqa: F401
