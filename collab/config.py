@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crdt.engine import ENGINES
+from rooms.secret_files import read_secret_file
 
 if TYPE_CHECKING:
     from collab.webhook_endpoints import Endpoint
@@ -636,14 +637,9 @@ _SECRET_FILES = {
 
 def _read_secret(path: Path, setting: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"{setting.replace('_', '-')}: cannot read {path}: {exc.strerror}"
-        ) from None
-    if not text:
-        raise ConfigError(f"{setting.replace('_', '-')}: {path} is empty")
-    return text
+        return read_secret_file(path, "--" + setting.replace("_", "-") + "-file")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import orjson
 
 __all__ = [
+    "OUTBOX_COLUMNS",
     "OutboxEntry",
     "OutboxMac",
     "OutboxStats",
@@ -41,6 +42,19 @@ __all__ = [
 ]
 
 _MAC_DOMAIN = b"collab/webhook-outbox/v1"
+
+#: The outbox table's columns in the SQL stores, in :meth:`OutboxEntry.row` order.
+OUTBOX_COLUMNS = (
+    "id",
+    "event_id",
+    "event_type",
+    "endpoint",
+    "room",
+    "body",
+    "created_ms",
+    "next_ms",
+    "attempts",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +77,20 @@ class OutboxEntry:
     next_ms: float
     #: Attempts made so far.
     attempts: int = 0
+
+    def row(self) -> tuple[str, str, str, str, str, bytes, float, float, int]:
+        """The entry as a table row, in :data:`OUTBOX_COLUMNS` order (SQL stores)."""
+        return (
+            self.id,
+            self.event_id,
+            self.event_type,
+            self.endpoint,
+            self.room,
+            self.body,
+            self.created_ms,
+            self.next_ms,
+            self.attempts,
+        )
 
     def record(self) -> bytes:
         """What a store that keeps one blob per entry holds: every field but

@@ -26,6 +26,8 @@ from asyncpg.exceptions import (
     InvalidPasswordError,
 )
 
+from rooms.secret_files import read_secret_file
+
 __all__ = [
     "PostgresConfigError",
     "PostgresOptions",
@@ -112,14 +114,9 @@ def display_url(url: str) -> str:
 
 def _read_password(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise PostgresConfigError(
-            f"cannot read --postgres-password-file {path}: {exc.strerror or type(exc).__name__}"
-        ) from None
-    if not text:
-        raise PostgresConfigError(f"--postgres-password-file {path} is empty")
-    return text
+        return read_secret_file(path, "--postgres-password-file")
+    except ValueError as exc:
+        raise PostgresConfigError(str(exc)) from None
 
 
 def describe_postgres_error(exc: BaseException, options: PostgresOptions) -> str:

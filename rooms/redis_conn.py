@@ -39,6 +39,8 @@ from redis.exceptions import (
     RedisError,
 )
 
+from rooms.secret_files import read_secret_file
+
 __all__ = [
     "RedisConfigError",
     "RedisOptions",
@@ -242,14 +244,9 @@ def _path_db(path: str, scheme: str) -> int:
 
 def _read_password(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise RedisConfigError(
-            f"cannot read --redis-password-file {path}: {exc.strerror or type(exc).__name__}"
-        ) from None
-    if not text:
-        raise RedisConfigError(f"--redis-password-file {path} is empty")
-    return text
+        return read_secret_file(path, "--redis-password-file")
+    except ValueError as exc:
+        raise RedisConfigError(str(exc)) from None
 
 
 def describe_redis_error(exc: BaseException, options: RedisOptions) -> str:

@@ -48,7 +48,7 @@ from asyncpg.exceptions import InterfaceError, InternalClientError, PostgresErro
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
-from rooms.outbox import OutboxEntry, OutboxStats
+from rooms.outbox import OUTBOX_COLUMNS, OutboxEntry, OutboxStats
 from rooms.postgres_conn import PostgresOptions, describe_postgres_error
 from rooms.postgres_migrations import MigrationError, migrate
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
@@ -444,20 +444,7 @@ class PostgresStore:
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 
     async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
-        rows = [
-            (
-                e.id,
-                e.event_id,
-                e.event_type,
-                e.endpoint,
-                e.room,
-                e.body,
-                e.created_ms,
-                e.next_ms,
-                e.attempts,
-            )
-            for e in entries
-        ]
+        rows = [e.row() for e in entries]
 
         async def add(conn: _Conn) -> None:
             async with conn.transaction():
@@ -479,7 +466,7 @@ class PostgresStore:
                 "WITH due AS (SELECT id, next_ms AS due_ms FROM outbox WHERE next_ms <= $2 "
                 "ORDER BY next_ms, created_ms, id LIMIT $3 FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox AS o SET next_ms = $1 FROM due WHERE o.id = due.id "
-                f"RETURNING {', '.join('o.' + c for c in _OUTBOX_COLUMNS.split(', '))}, due.due_ms",
+                f"RETURNING {', '.join('o.' + c for c in OUTBOX_COLUMNS)}, due.due_ms",
                 lease_end,
                 now_ms,
                 max(limit, 0),
@@ -557,7 +544,7 @@ def _revocation(row: Any) -> Revocation:
     )
 
 
-_OUTBOX_COLUMNS = "id, event_id, event_type, endpoint, room, body, created_ms, next_ms, attempts"
+_OUTBOX_COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
 
 def _outbox_entry(row: Any) -> OutboxEntry:

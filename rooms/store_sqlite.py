@@ -43,7 +43,7 @@ from typing import TypeVar
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
-from rooms.outbox import OutboxEntry, OutboxStats
+from rooms.outbox import OUTBOX_COLUMNS, OutboxEntry, OutboxStats
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
 __all__ = ["SqliteStore"]
@@ -124,7 +124,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_ms);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms);
 """
 
-_OUTBOX_COLUMNS = "id, event_id, event_type, endpoint, room, body, created_ms, next_ms, attempts"
+_OUTBOX_COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
 
 class SqliteStore:
@@ -436,20 +436,7 @@ class SqliteStore:
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 
     async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
-        rows = [
-            (
-                e.id,
-                e.event_id,
-                e.event_type,
-                e.endpoint,
-                e.room,
-                e.body,
-                e.created_ms,
-                e.next_ms,
-                e.attempts,
-            )
-            for e in entries
-        ]
+        rows = [e.row() for e in entries]
 
         def add() -> None:
             db = self._db
