@@ -30,7 +30,7 @@ from collab.auth import Authenticator, Security, build_security
 from collab.broadcast import Broadcaster
 from collab.config import Settings
 from collab.extensions import Extension, Extensions
-from collab.logs import access_log_options
+from collab.logs import access_log_options, describe_exception
 from collab.metrics import Metrics, StoreStats
 from collab.packets import CollabPacket
 from collab.polling import install_polling
@@ -451,17 +451,17 @@ def _security_headers(settings: Settings) -> Middleware:
         except web.HTTPException as exc:
             exc.headers.update(extra)
             raise
-        except Exception:
+        except Exception as exc:
             if not _is_private(request.path):
                 raise
             # aiohttp's own 500 carries none of the headers. The route's
             # pattern, not its path: a path names the room.
             resource = request.match_info.route.resource
             log.error(
-                "request failed method=%s route=%s",
+                "request failed method=%s route=%s error=%s",
                 request.method if request.method in ("GET", "POST", "DELETE") else "OTHER",
                 resource.canonical if resource is not None else "-",
-                exc_info=True,
+                describe_exception(exc),
             )
             return web.json_response(
                 {"error": {"code": "internal_error", "message": "internal error"}},

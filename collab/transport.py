@@ -35,6 +35,7 @@ import engineio
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
+from collab.logs import describe_exception
 from collab.metrics import Metrics
 from collab.upstream import is_stock_websocket_handler, replace_driver_entries
 
@@ -302,8 +303,9 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
                 pass
             except engineio.exceptions.SocketIsClosedError:
                 break
-            except Exception:
-                log.exception("engine.io receive error sid=%s", sid)
+            except Exception as exc:  # noqa: BLE001 - logged, the loop goes on
+                # Class and frames, never the message (collab.logs).
+                log.error("engine.io receive error sid=%s error=%s", sid, describe_exception(exc))
     except asyncio.CancelledError:
         writer_task.cancel()  # engine.io's ping timeout ends the session
         raise

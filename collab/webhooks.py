@@ -47,6 +47,7 @@ from collab.extensions import (
     ModerationEvent,
     RoomEvent,
 )
+from collab.logs import describe_exception
 from collab.webhook_endpoints import (
     CHAT_MESSAGE,
     EVENT_TYPES,
@@ -331,8 +332,9 @@ class Webhooks(Extension):
                 more = await self._tick()
             except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                 raise
-            except Exception:
-                log.exception("webhook delivery round failed")
+            except Exception as exc:  # noqa: BLE001 - logged, the loop goes on
+                # Class and frames, never the message (collab.logs).
+                log.error("webhook delivery round failed error=%s", describe_exception(exc))
             if self._stopping:
                 return
             if not more:
