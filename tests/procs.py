@@ -34,6 +34,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: held open together while they
+    are chosen, so none is handed out twice."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
+class ProcessExited(RuntimeError):
+    """A server process ended before it answered (its port was taken since
+    it was chosen, most often)."""
+
+
 class RedisProcess:
     """One redis-server without persistence (a restart comes back empty)."""
 
@@ -50,22 +65,36 @@ class RedisProcess:
 
     async def start(self) -> None:
         assert REDIS_SERVER is not None, "redis-server is not installed"
+        logfile = self.workdir / "redis.log"
         self.proc = await asyncio.create_subprocess_exec(
             *redis_argv(
-                REDIS_SERVER, self.port, self.workdir, "--protected-mode", "no", *self.extra
+                REDIS_SERVER,
+                self.port,
+                self.workdir,
+                "--protected-mode",
+                "no",
+                "--logfile",
+                str(logfile),
+                *self.extra,
             ),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
         client = aioredis.Redis(port=self.port, socket_connect_timeout=0.5)
+        proc = self.proc
 
         async def answers() -> bool:
+            if proc.returncode is not None:
+                tail = logfile.read_text(errors="replace")[-500:] if logfile.exists() else ""
+                raise ProcessExited(
+                    f"redis-server on {self.port} exited ({proc.returncode}): {tail}"
+                )
             with contextlib.suppress(OSError, aioredis.RedisError):
                 return bool(await client.ping())
             return False
 
         try:
-            await until(answers, timeout_s=5, what=f"redis-server on {self.port} answering")
+            await until(answers, timeout_s=10, what=f"redis-server on {self.port} answering")
         finally:
             await client.aclose()
 
@@ -87,22 +116,29 @@ class RedisClusterProcesses:
     """Three masters, slots split by redis-cli --cluster create."""
 
     def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.nodes = self._make_nodes()
+
+    def _make_nodes(self) -> list[RedisProcess]:
         # Each node also needs a free cluster-bus port (by default port + 10000,
-        # which a random free port can push past 65535 or onto a busy port).
-        self.nodes = [
+        # which a random free port can push past 65535 or onto a busy port);
+        # all six are distinct.
+        ports = free_ports(6)
+        return [
             RedisProcess(
-                workdir,
+                self.workdir,
                 "--cluster-enabled",
                 "yes",
                 "--cluster-node-timeout",
                 "2000",
                 "--cluster-port",
-                str(free_port()),
+                str(bus),
+                "--cluster-config-file",
+                f"nodes-{port}.conf",
+                port=port,
             )
-            for _ in range(3)
+            for port, bus in zip(ports[:3], ports[3:], strict=True)
         ]
-        for node in self.nodes:
-            node.extra = (*node.extra, "--cluster-config-file", f"nodes-{node.port}.conf")
 
     @property
     def url(self) -> str:
@@ -110,7 +146,16 @@ class RedisClusterProcesses:
 
     async def start(self) -> None:
         assert REDIS_CLI is not None, "redis-cli is not installed"
-        await asyncio.gather(*(n.start() for n in self.nodes))
+        for attempt in range(3):
+            try:
+                await asyncio.gather(*(n.start() for n in self.nodes))
+                break
+            except ProcessExited:
+                # A port was taken between choosing and binding: other ports.
+                await self.stop()
+                if attempt == 2:
+                    raise
+                self.nodes = self._make_nodes()
         create = await asyncio.create_subprocess_exec(
             REDIS_CLI,
             "--cluster",
