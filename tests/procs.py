@@ -156,6 +156,9 @@ class RedisClusterProcesses:
                 if attempt == 2:
                     raise
                 self.nodes = self._make_nodes()
+            except BaseException:
+                await self.stop()  # never leave the nodes that did start running
+                raise
         create = await asyncio.create_subprocess_exec(
             REDIS_CLI,
             "--cluster",
