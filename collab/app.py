@@ -9,7 +9,6 @@ so (:class:`ExitCode`). A start replays such files before it accepts a connect.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import logging
 import secrets
@@ -45,11 +44,11 @@ from crdt.text import bad_name_character
 from rooms.identity import Role
 from rooms.limits import Limits, Rates
 from rooms.names import validate_room_id
+from rooms.nodes import Replication
 from rooms.ratelimit import Rate
 from rooms.recovery import replay_recovery_files, write_recovery_file
 from rooms.redis_conn import redis_options
 from rooms.registry import RoomRegistry
-from rooms.replication import Replicator
 from rooms.store import Store
 from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
@@ -196,7 +195,7 @@ class CollabApp:
     websockets: WebSocketTracker = field(default_factory=WebSocketTracker)
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
     registry: RoomRegistry | None = None
-    replicator: Replicator | None = None
+    replication: Replication | None = None
     sync: SyncServer | None = None
     store: Store | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -211,6 +210,11 @@ class CollabApp:
         s = self.settings
         self.store = self.given_store or await open_store(s, node_id=self.node_id)
         limits = limits_from(s)
+        # How nodes sharing the store keep in step: the store knows (rooms.nodes).
+        replication = self.store.replication(
+            node_id=self.node_id, awareness_timeout_s=s.awareness_timeout_s
+        )
+        self.replication = replication
         self.registry = RoomRegistry(
             store=self.store,
             engine_factory=engine_factory(s.engine),
@@ -222,17 +226,11 @@ class CollabApp:
             retention_check_interval_s=s.retention_check_interval_s,
             store_delay_window_s=s.store_delay_window_s,
             join_timeout_s=s.join_timeout_s,
+            replication=replication,
         )
-        if isinstance(self.store, RedisStore):
-            self.replicator = Replicator(
-                self.store, node_id=self.node_id, awareness_timeout_s=s.awareness_timeout_s
-            )
-            self.registry.replicator = self.replicator
-            await self.replicator.start(self.registry)
-            replicator = self.replicator
-            self.metrics.bind_replication(
-                lambda: dataclasses.asdict(replicator.stats), lambda: replicator.healthy
-            )
+        await replication.start(self.registry)
+        if replication.shared:  # how this node hears the others, for /metrics
+            self.metrics.bind_replication(replication.counters, lambda: replication.healthy)
         if s.store != "memory":
             # What an earlier stop could not store, back before any connect.
             await replay_recovery_files(self.registry, s.data_dir)
@@ -295,8 +293,8 @@ class CollabApp:
                 self._keep_unsaved(self.registry)
         # What the last flush stored is told before the extensions stop.
         await self.extensions.stop(timeout_s=min(5.0, max(1.0, deadline - loop.time())))
-        if self.replicator is not None:
-            await self.replicator.close()
+        if self.replication is not None:
+            await self.replication.close()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")
@@ -344,8 +342,8 @@ class CollabApp:
             "storeStatus": "ok" if health.ok else "failing",
             "oldestUnsavedSeconds": round(registry.oldest_unsaved_s, 1),
         }
-        if self.replicator is not None:
-            body["redis"] = "connected" if self.replicator.healthy else "disconnected"
+        if self.replication is not None and self.replication.shared:
+            body["redis"] = "connected" if self.replication.healthy else "disconnected"
         return body
 
     async def healthz(self, _request: web.Request) -> web.Response:

@@ -603,13 +603,12 @@ class SyncServer:
         chat = await self.registry.document(conn.room_id, CHAT)
         # Other nodes' messages first, so this one is appended after them.
         await self.registry.settle(chat)
-        replicator = self.registry.replicator
-        if replicator is not None and replicator.reseeding(chat):
+        if self.registry.reseeding(chat):
             # Redis lost this chat: its re-seed goes in before a new message
             # is made (a re-seed holds everything the document holds).
             with contextlib.suppress(OSError):
                 await self.registry.flush_document(room, chat)
-            if replicator.reseeding(chat):
+            if self.registry.reseeding(chat):
                 raise StoreUnavailable("the message could not be stored; send it again")
         chat_log = self.registry.chat(conn.room_id)
         full = chat.full

@@ -104,7 +104,6 @@ class Document:
         "position",
         "room_id",
         "seq",
-        "snapshot_seq",
         "subscribed",
         "unsaved_since",
         "waiting_bytes",
@@ -143,10 +142,9 @@ class Document:
         #: Log entries in the store since its snapshot, and where the log ends.
         self.log_length = 0
         self.position: LogPosition = 0
-        #: Replicated stores: the last sequence number applied in order, and
-        #: the one the stored snapshot covers (see rooms.replication).
+        #: Replicated stores: the last sequence number applied in order (see
+        #: rooms.replication).
         self.seq = 0
-        self.snapshot_seq = 0
         #: Replicated stores: whether this node follows the document's channel
         #: (otherwise the replica may be stale and is caught up before use).
         self.subscribed = True

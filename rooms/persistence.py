@@ -2,9 +2,11 @@
 right after the event-loop turn when the store is shared by nodes), with
 compaction past a bound, the rooms' records and the audit log.
 
-:class:`RoomPersistence` is the part of :class:`rooms.registry.RoomRegistry`
-that talks to the store on the write side; it uses the registry's rooms and
-settings, declared below.
+:class:`Persistence` is composed into :class:`rooms.registry.RoomRegistry`
+and given what it uses: the store, the replication strategy (rooms.nodes:
+it appends; this object marks what was stored, compacts and writes the
+records), the registry's rooms and the store's health. One write path
+(:meth:`Persistence.flush_rooms`) and one compaction path, whichever store.
 
 Outages (protocol.md §11). Every write's outcome goes to the registry's
 :class:`rooms.outage.StoreHealth`. After each flush round every room's saving
@@ -13,9 +15,9 @@ the server, which tells the room): edits stay in memory while the store
 fails, for ``store_delay_window_s``, then the room is read-only until the
 store has everything. A round stops at the first failed write (the store is
 down: trying each room would only queue more waits behind a lock). Before
-each round the store checks its files (``check_writable``, when it has one),
+each round the store checks its files (``check_writable``),
 and while writes fail and nothing is pending it probes with a small write,
-so the end of an outage is noticed. :meth:`RoomPersistence.unsaved_state` is
+so the end of an outage is noticed. :meth:`Persistence.unsaved_state` is
 what a stop could not store (rooms.recovery).
 """
 
@@ -24,23 +26,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Sequence
 
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction, AuditRecord
 from rooms.document import Document
 from rooms.identity import Identity
+from rooms.nodes import Replication
 from rooms.outage import StoreHealth, next_saving
 from rooms.recovery import Recovery
 from rooms.room import Room, RoomState, SavingState
 from rooms.store import RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
 
-if TYPE_CHECKING:
-    from rooms.replication import Replicator
-
-__all__ = ["CheckedStore", "RoomPersistence"]
+__all__ = ["Persistence"]
 
 log = logging.getLogger("collab.rooms")
 
@@ -48,40 +47,53 @@ log = logging.getLogger("collab.rooms")
 _ACTIVITY_GRANULARITY_MS = 10_000.0
 
 
-@runtime_checkable
-class CheckedStore(Protocol):
-    """A store that can tell whether it still takes writes without being
-    given any (rooms.store_sqlite: its file is still the one opened)."""
+class Persistence:
+    """Flushing, compaction, room records and the audit log of a registry's
+    rooms. Every write goes through :meth:`flush_rooms` (the replication
+    strategy appends, this object compacts and writes the records), every
+    compaction through :meth:`_compact`."""
 
-    def check_writable(self, *, probe: bool = False) -> Awaitable[None]: ...
+    def __init__(
+        self,
+        *,
+        store: Store,
+        replication: Replication,
+        rooms: dict[RoomId, Room],
+        health: StoreHealth,
+        clock_ms: Callable[[], float],
+        flush_interval_s: float,
+        compact_after_updates: int,
+        store_delay_window_s: float,
+        on_saving_change: Callable[[Room], None],
+        on_document_stored: Callable[[Document, int, int], None],
+    ) -> None:
+        self.store = store
+        self.replication = replication
+        #: The registry's loaded rooms (the same dict: read, never changed here).
+        self.rooms = rooms
+        #: Rooms being unloaded, by their unload task (the registry adds them;
+        #: not in ``rooms`` once replaced, but their changes are still held).
+        self.unloads: dict[asyncio.Task[None], Room] = {}
+        self.health = health
+        self.clock_ms = clock_ms
+        self.flush_interval_s = flush_interval_s
+        self.compact_after_updates = compact_after_updates
+        self.store_delay_window_s = store_delay_window_s
+        self.on_saving_change = on_saving_change
+        self.on_document_stored = on_document_stored
+        self._audit: list[AuditRecord] = []
+        self._flush_lock = asyncio.Lock()
+        self._eager: asyncio.Task[None] | None = None
+        self._eager_again = False
+        self._flusher: asyncio.Task[None] | None = None
+        self._closing = False
+        #: Rooms whose saving state is not OK (the only ones a good round changes).
+        self._unsaved_rooms: set[Room] = set()
 
-
-class RoomPersistence:
-    """Flushing, compaction, room records and the audit log of a registry."""
-
-    # Provided by RoomRegistry.
-    rooms: dict[RoomId, Room]
-    store: Store
-    replicator: Replicator | None
-    clock_ms: Callable[[], float]
-    flush_interval_s: float
-    compact_after_updates: int
-    _audit: list[AuditRecord]
-    _flush_lock: asyncio.Lock
-    _eager: asyncio.Task[None] | None
-    _eager_again: bool
-    _closing: bool
-    _tasks: list[asyncio.Task[None]]
-    health: StoreHealth
-    store_delay_window_s: float
-    on_saving_change: Callable[[Room], None]
-    on_document_stored: Callable[[Document, int, int], None]
-    #: Rooms being unloaded, by their unload task (not in ``rooms`` once replaced).
-    _unloads: dict[asyncio.Task[None], Room]
-    #: The store's own check, if it has one (CheckedStore.check_writable).
-    _store_check: Callable[..., Awaitable[None]] | None
-    #: Rooms whose saving state is not OK (the only ones a good round changes).
-    _unsaved_rooms: set[Room]
+    def start(self) -> None:
+        """Start the periodic flush (needs a running loop)."""
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
 
     # -- audit -------------------------------------------------------------
 
@@ -159,72 +171,131 @@ class RoomPersistence:
                 return
 
     async def flush_all(self, *, audit: bool = True) -> None:
-        """Write every pending update (and audit record); raise OSError at the
-        end if anything failed (the rest is written)."""
+        """Write every pending update (and audit record) of every loaded room;
+        raise OSError at the end if anything failed (the rest is written)."""
         async with self._flush_lock:
-            await self._flush_all(audit=audit)
+            failure: OSError | None = None
+            try:
+                await self._check_store()
+                live = [r for r in list(self.rooms.values()) if r.state is not RoomState.UNLOADED]
+                await self._flush_rooms(live)
+                if audit:
+                    await self.flush_audit()
+            except OSError as exc:
+                failure = exc
+            self._update_saving(failed=failure is not None)
+            if failure is not None:
+                raise failure
 
-    async def _flush_all(self, *, audit: bool) -> None:
-        failure: OSError | None = None
-        try:
-            await self._check_store()
-            if self.replicator is not None:
-                await self._flush_shared()
-            else:
-                # Stops at the first failure: the store is down, and each
-                # attempt may wait for a lock; the next round tries again.
-                for room in list(self.rooms.values()):
-                    await self._flush_room(room)
-            if audit:
-                await self.flush_audit()
-        except OSError as exc:
-            failure = exc
-        self._update_saving(failed=failure is not None)
-        if failure is not None:
-            raise failure
+    async def flush_rooms(self, rooms: Sequence[Room]) -> None:
+        """Write ``rooms``' pending updates, then the compactions that are due
+        and the rooms' records. OSError if the store failed (what was not
+        written stays pending)."""
+        async with self._flush_lock:
+            await self._flush_rooms(rooms)
 
-    async def _flush_shared(self) -> None:
-        """:meth:`_flush_replicated`, with its outcome told to ``health`` and
-        to the documents it stored."""
+    async def flush_document(
+        self, room: Room, doc: Document, *, force_compact: bool = False
+    ) -> None:
+        """Write ``doc``'s room now (a server write waits for it: chat is
+        stored before it is acknowledged); with ``force_compact`` also compact
+        ``doc`` (a redaction: the snapshot replaces the log that held it)."""
+        if force_compact:
+            doc.compact_due = True
+        await self.flush_rooms([room])
+
+    async def _flush_rooms(self, rooms: Sequence[Room]) -> None:
+        """The one write path: the strategy appends (rooms.nodes), then each
+        written document is marked stored, its room's activity noted, due
+        compactions run and records are saved. Called under the flush lock."""
         batches = {
             doc: (len(doc.pending), doc.pending_bytes)
-            for room in self.rooms.values()
+            for room in rooms
             for doc in room.docs.values()
             if doc.pending
         }
-        dirty = bool(batches)
         failure: OSError | None = None
+        written: list[Room] = []
         try:
-            await self._flush_replicated()
+            written = await self.replication.write(rooms)
         except OSError as exc:
-            self.health.failed(exc, delayed=dirty)
+            self.health.failed(exc, delayed=bool(batches))
             failure = exc
-        # One batch for every document: restored whole if the append failed,
-        # so a document with nothing pending now is stored (a compaction or a
-        # room record may have failed after it).
-        for room in self.rooms.values():
+        # A document with nothing pending now is stored (its batch went in,
+        # or it had none and a compaction or a record failed after it).
+        for room in rooms:
             for doc in room.docs.values():
                 if doc.unsaved_since is not None and (failure is None or not doc.pending):
                     doc.stored()
                     if doc in batches:
                         self.on_document_stored(doc, *batches[doc])
+        now = self.clock_ms()
+        for room in written:
+            room.last_activity_ms = now
+            room.recorded = True
         if failure is not None:
             raise failure
-        if dirty:
+        if batches:
             self.health.succeeded()
+        for room in rooms:
+            for doc in list(room.docs.values()):
+                if doc.compact_due:  # a facilitator deleted: forget it now
+                    doc.compact_due = not await self._compact(room, doc, force=True)
+                elif doc.log_length >= self.compact_after_updates:
+                    await self._compact(room, doc)
+                doc.purge_memory()
+            await self._save_info(room)
+
+    async def _compact(self, room: Room, doc: Document, *, force: bool = False) -> bool:
+        """The one compaction path: snapshot the document and drop the log it
+        covers. False if it was not tried: the document waits for its re-seed
+        (a forced compaction then stays due: ``compact_due``), or its room was
+        deleted meanwhile. Without ``force``, a node that does not get the
+        compaction lock leaves it to the one that has it.
+
+        The store refuses a snapshot covering less than the stored one, so
+        even two nodes compacting at once never trim an update away."""
+        if force and not self.replication.reseeding(doc):
+            # A redaction: the snapshot must cover every entry this node wrote,
+            # also those whose echo has not come back yet, or the rebuilt log
+            # would keep them (and what they held).
+            await self.replication.settle(doc)
+        if self.replication.reseeding(doc):
+            return False  # what the store lost of this replica goes in first
+        async with room.flush_lock(doc.name):
+            if room.deleted:
+                return False
+            seq, position, length = doc.seq, doc.position, doc.log_length
+            doc.log_length = 0  # whoever compacts, this node waits another bound
+            try:
+                async with self.replication.compaction_lock(room.id, doc.name) as locked:
+                    if not locked and not force:
+                        return True
+                    snapshot = doc.engine.full_state()
+                    await self.store.compact(room.id, doc.name, snapshot, position, seq)
+            except BaseException as exc:
+                doc.log_length += length
+                if isinstance(exc, OSError):
+                    self.health.failed(exc)
+                raise
+        log.info(
+            "compacted room=%s doc=%s log=%d snapshot_bytes=%d",
+            room.id,
+            doc.name,
+            length,
+            len(snapshot),
+        )
+        return True
 
     async def _check_store(self) -> None:
         """OSError if the store says it cannot take writes (its files are
         gone, or, probing while writes fail with nothing else to write, a
         small write does not go through)."""
-        check = self._store_check
-        if check is None:
-            return
         probe = not self.health.ok and not any(
             doc.pending for room in self.rooms.values() for doc in room.docs.values()
         )
         try:
-            await check(probe=probe)
+            await self.store.check_writable(probe=probe)
         except OSError as exc:
             self.health.failed(exc)
             raise
@@ -288,17 +359,16 @@ class RoomPersistence:
             async with asyncio.timeout(remaining()):
                 await self._flush_lock.acquire()
         try:
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
+            if self._flusher is not None:
+                self._flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                    await self._flusher
+                self._flusher = None
         finally:
             if self._flush_lock.locked():
                 self._flush_lock.release()
-        self._tasks.clear()
-        if self._unloads:
-            _, late = await asyncio.wait(set(self._unloads), timeout=remaining())
+        if self.unloads:
+            _, late = await asyncio.wait(set(self.unloads), timeout=remaining())
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -321,7 +391,7 @@ class RoomPersistence:
         """Every room whose documents this process holds: loaded, or being
         unloaded (a replaced room keeps its changes until its flush)."""
         seen: set[int] = set()
-        for room in [*self.rooms.values(), *self._unloads.values()]:
+        for room in [*self.rooms.values(), *self.unloads.values()]:
             if id(room) not in seen and room.state is not RoomState.UNLOADED:
                 seen.add(id(room))
                 yield room
@@ -340,79 +410,6 @@ class RoomPersistence:
     def unsaved_state(self, node: str) -> Recovery | None:
         """What the store does not have, for a recovery file (None: nothing)."""
         return Recovery.collect(node, self._held_rooms(), self._audit, everything=self.health.lost)
-
-    async def _flush_replicated(self) -> None:
-        """One pipeline for every pending update of every room (each appended
-        to its stream and published, with the re-seeds that are due and the
-        keys of held chat messages: rooms.redis_flush), then compactions that
-        are due and the rooms' records."""
-        replicator = self.replicator
-        assert replicator is not None
-        live = [room for room in list(self.rooms.values()) if room.state is not RoomState.UNLOADED]
-        written = await replicator.flush(live)
-        now = self.clock_ms()
-        for room in written:
-            room.last_activity_ms = now
-            room.recorded = True
-        for room in list(self.rooms.values()):
-            for doc in list(room.docs.values()):
-                if replicator.reseeding(doc):
-                    pass  # compacted once its re-seed is in (it waits for Redis)
-                elif doc.compact_due:  # a facilitator deleted: forget it now
-                    doc.compact_due = not await self._compact_replicated(room, doc, force=True)
-                elif doc.seq - doc.snapshot_seq >= self.compact_after_updates:
-                    await self._compact_replicated(room, doc)
-                doc.purge_memory()
-            await self._save_info(room)
-
-    async def _compact_replicated(self, room: Room, doc: Document, *, force: bool = False) -> bool:
-        """Snapshot and trim a shared log, under a short lock so one node does it.
-        False if it was not tried: the document waits for its re-seed (then a
-        forced compaction stays due: ``compact_due``).
-
-        The store refuses a snapshot covering less than the stored one, so
-        even two nodes compacting at once never trim an update away; and one
-        from a replica not reconciled with Redis's epoch (it re-seeds first)."""
-        replicator = self.replicator
-        assert replicator is not None
-        if force:
-            # A redaction: the snapshot must cover every entry this node wrote,
-            # also those whose echo has not come back yet, or the rebuilt
-            # stream would keep them (and what they held).
-            await replicator.settle(doc)
-        if replicator.reseeding(doc):
-            # Redis lost what this replica holds: the re-seed comes first.
-            doc.compact_due = doc.compact_due or force
-            return False
-        seq, position = doc.seq, doc.position
-        doc.snapshot_seq = seq  # whoever compacts, this node waits another bound
-        locked = await replicator.store.try_lock(room.id, doc.name)
-        if not locked and not force:
-            return True
-        try:
-            snapshot = doc.engine.full_state()
-            await replicator.store.compact(room.id, doc.name, snapshot, position, seq)
-            log.info(
-                "compacted room=%s doc=%s seq=%d snapshot_bytes=%d",
-                room.id,
-                doc.name,
-                seq,
-                len(snapshot),
-            )
-        finally:
-            if locked:
-                await replicator.store.unlock(room.id, doc.name)
-        return True
-
-    async def _flush_room(self, room: Room) -> None:
-        for doc in list(room.docs.values()):
-            compact = doc.compact_due
-            if await self.flush_document(room, doc, force_compact=compact):
-                room.last_activity_ms = self.clock_ms()
-            if compact:
-                doc.compact_due = False
-            doc.purge_memory()
-        await self._save_info(room)
 
     async def _save_info(self, room: Room) -> None:
         """Write the room's record, if it has one to keep: a room that was
@@ -449,59 +446,6 @@ class RoomPersistence:
             room.info_saved = False
             room.recorded = True
             await self._save_info(room)
-
-    async def flush_document(
-        self, room: Room, doc: Document, *, force_compact: bool = False
-    ) -> bool:
-        """Append ``doc``'s pending updates; compact past the log bound (or when
-        forced, e.g. after a redaction). Return whether anything was appended.
-
-        On a store error the batch goes back to the front of ``pending`` (also
-        if the caller is cancelled: a stop) and OSError propagates.
-        """
-        if self.replicator is not None:
-            await self.flush_all(audit=False)
-            if force_compact:
-                await self._compact_replicated(room, doc, force=True)
-            return False
-        async with room.flush_lock(doc.name):
-            if room.state is RoomState.UNLOADED:
-                return False
-            appended = False
-            if doc.pending:
-                batch, batch_bytes = doc.pending, doc.pending_bytes
-                doc.pending = []
-                doc.pending_bytes = 0
-                try:
-                    doc.position = await self.store.append(room.id, doc.name, batch)
-                except BaseException as exc:
-                    doc.pending[:0] = batch
-                    doc.pending_bytes = sum(len(u) for u in doc.pending)
-                    if isinstance(exc, OSError):
-                        self.health.failed(exc, delayed=True)
-                    raise
-                doc.log_length += len(batch)
-                doc.stored()
-                self.health.succeeded()
-                self.on_document_stored(doc, len(batch), batch_bytes)
-                appended = True
-                room.recorded = True
-            if doc.log_length >= self.compact_after_updates or (force_compact and doc.log_length):
-                snapshot = doc.engine.full_state()
-                try:
-                    await self.store.compact(room.id, doc.name, snapshot, doc.position)
-                except OSError as exc:
-                    self.health.failed(exc)
-                    raise
-                log.info(
-                    "compacted room=%s doc=%s log=%d snapshot_bytes=%d",
-                    room.id,
-                    doc.name,
-                    doc.log_length,
-                    len(snapshot),
-                )
-                doc.log_length = 0
-            return appended
 
 
 def _seen(task: asyncio.Task[None]) -> None:

@@ -16,26 +16,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 
 from crdt.engine import EngineFactory
 from crdt.errors import RoomUnavailable
-from crdt.types import DocName, RoomId
+from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction, AuditRecord
 from rooms.chat import ChatLog
 from rooms.document import Document
 from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import CHAT, META
+from rooms.nodes import Replication, SingleNode
 from rooms.outage import StoreHealth
-from rooms.persistence import CheckedStore, RoomPersistence
+from rooms.persistence import Persistence
+from rooms.recovery import Recovery
 from rooms.room import Room, RoomState
 from rooms.store import RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
-
-if TYPE_CHECKING:
-    from rooms.replication import Replicator
 
 __all__ = ["RoomRegistry"]
 
@@ -68,8 +66,10 @@ def _ignore_stored(doc: Document, updates: int, nbytes: int) -> None:
     return None
 
 
-class RoomRegistry(RoomPersistence):
-    """Every loaded room of this process (writing them: rooms.persistence)."""
+class RoomRegistry:
+    """Every loaded room of this process. Writing them is its
+    :attr:`persistence`'s (rooms.persistence), keeping them in step with
+    other nodes its :attr:`replication`'s (rooms.nodes)."""
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class RoomRegistry(RoomPersistence):
         store_delay_window_s: float = 30.0,
         join_timeout_s: float = 10.0,
         clock_ms: Callable[[], float] = _now_ms,
+        replication: Replication | None = None,
     ) -> None:
         self.store = store
         self.engine_factory = engine_factory
@@ -98,19 +99,26 @@ class RoomRegistry(RoomPersistence):
         self.join_timeout_s = join_timeout_s
         self.clock_ms = clock_ms
         self.rooms: dict[RoomId, Room] = {}
-        self._audit: list[AuditRecord] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        self._unloads: dict[asyncio.Task[None], Room] = {}
+        self._retention: asyncio.Task[None] | None = None
         self._closing = False
         #: Whether the store takes writes (rooms.outage; protocol.md §11).
         self.health = StoreHealth()
-        self._store_check = store.check_writable if isinstance(store, CheckedStore) else None
-        self._unsaved_rooms: set[Room] = set()
-        #: Set when the store is shared by several nodes (see rooms.replication).
-        self.replicator: Replicator | None = None
-        self._flush_lock = asyncio.Lock()
-        self._eager: asyncio.Task[None] | None = None
-        self._eager_again = False
+        #: How the rooms stay in step with other nodes sharing the store
+        #: (rooms.nodes; one node, nothing shared, by default).
+        self.replication = replication if replication is not None else SingleNode(store)
+        self.persistence = Persistence(
+            store=store,
+            replication=self.replication,
+            rooms=self.rooms,
+            health=self.health,
+            clock_ms=clock_ms,
+            flush_interval_s=flush_interval_s,
+            compact_after_updates=compact_after_updates,
+            store_delay_window_s=store_delay_window_s,
+            on_saving_change=lambda room: self.on_saving_change(room),
+            on_document_stored=lambda doc, n, nbytes: self.on_document_stored(doc, n, nbytes),
+        )
+        self._unloads = self.persistence.unloads
         # What the server does when another node changed something (set by it).
         self.on_remote_update: Callable[[Document, bytes], None] = _ignore
         self.on_remote_awareness: Callable[[Document, bytes], None] = _ignore
@@ -129,11 +137,21 @@ class RoomRegistry(RoomPersistence):
 
     def start(self) -> None:
         """Start the background flusher and retention tasks (needs a running loop)."""
-        if not self._tasks:
-            loop = asyncio.get_running_loop()
-            self._tasks.append(loop.create_task(self._flush_loop()))
-            if self.retention_check_interval_s > 0:
-                self._tasks.append(loop.create_task(self._retention_loop()))
+        self.persistence.start()
+        if self._retention is None and self.retention_check_interval_s > 0:
+            self._retention = asyncio.get_running_loop().create_task(self._retention_loop())
+
+    async def close(self, *, grace_s: float = 10.0) -> bool:
+        """Refuse joins, stop the background work and write everything within
+        ``grace_s``: whether the store took it all (rooms.persistence; if
+        not, :meth:`unsaved_state` is what it lacks)."""
+        self._closing = True
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
+        return await self.persistence.close(grace_s=grace_s)
 
     @property
     def closing(self) -> bool:
@@ -199,19 +217,16 @@ class RoomRegistry(RoomPersistence):
         return doc.name in (META, CHAT) and room.member_count > 0
 
     def _release_subscriptions(self, room: Room) -> None:
-        if self.replicator is None:
-            return
         for doc in list(room.docs.values()):
             if doc.subscribed and not self._wants_subscription(room, doc):
-                self.replicator.detach(doc)
+                self.replication.detach(doc)
 
     async def _resubscribe(self, room: Room, doc: Document) -> None:
         """Follow a loaded document again: subscribe, then catch up from the
         store (what this replica missed while unsubscribed). One at a time."""
-        assert self.replicator is not None
         task = room.refreshing.get(doc.name)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self.replicator.refresh(doc))
+            task = asyncio.get_running_loop().create_task(self.replication.refresh(doc))
             room.refreshing[doc.name] = task
             task.add_done_callback(lambda _: room.refreshing.pop(doc.name, None))
         await asyncio.shield(task)
@@ -254,7 +269,7 @@ class RoomRegistry(RoomPersistence):
     async def _document(self, room: Room, doc_name: DocName) -> Document:
         doc = room.docs.get(doc_name)
         if doc is not None:
-            if self.replicator is not None and not doc.subscribed:
+            if not doc.subscribed:
                 await self._resubscribe(room, doc)
             return doc
         pending = room.loading.get(doc_name)
@@ -288,14 +303,12 @@ class RoomRegistry(RoomPersistence):
             await predecessor.unloaded.wait()
             room.predecessor = None
         try:
-            if self.replicator is not None:
-                await self.replicator.before_load(room.id, doc_name)
+            await self.replication.before_load(room.id, doc_name)
             stored = await self.store.load(room.id, doc_name)
             info = await self.store.load_room_info(room.id) if doc_name == META else None
         except OSError as exc:
             log.error("store load failed room=%s doc=%s: %s", room.id, doc_name, exc)
-            if self.replicator is not None:
-                self.replicator.forget(room.id, [doc_name])
+            self.replication.load_failed(room.id, doc_name)
             raise RoomUnavailable("the room could not be loaded; try again") from None
         doc = Document(
             room.id,
@@ -306,10 +319,7 @@ class RoomRegistry(RoomPersistence):
             clock=self.health.clock,
         )
         doc.restore(stored)
-        if self.replicator is not None:
-            doc.snapshot_seq = stored.seq - stored.log_length
-            doc.on_pending = self.schedule_flush
-            self.replicator.after_load(doc)
+        self.replication.loaded(doc, stored, self.persistence.schedule_flush)
         if doc_name == META:
             room.policy.load(doc.engine)
             now = self.clock_ms()
@@ -362,7 +372,7 @@ class RoomRegistry(RoomPersistence):
 
     async def _unload(self, room: Room) -> None:
         try:
-            await self._flush_room(room)
+            await self.persistence.flush_rooms([room])
         except OSError as exc:
             # Keep the room (and its unsaved updates) in memory; retry later.
             log.error("unload flush failed room=%s: %s; retrying", room.id, exc)
@@ -376,7 +386,7 @@ class RoomRegistry(RoomPersistence):
             while True:
                 await asyncio.sleep(self.flush_interval_s)
                 try:
-                    await self._flush_room(room)
+                    await self.persistence.flush_rooms([room])
                     break
                 except OSError:
                     stop_if_cancelled()
@@ -387,8 +397,7 @@ class RoomRegistry(RoomPersistence):
     def _drop(self, room: Room) -> None:
         if self.rooms.get(room.id) is room:
             del self.rooms[room.id]
-            if self.replicator is not None:
-                self.replicator.forget(room.id, list(room.docs))
+            self.replication.forget(room.id, list(room.docs))
         room.docs.clear()
         room.chat = None
         room.transition(RoomState.UNLOADED)
@@ -410,6 +419,7 @@ class RoomRegistry(RoomPersistence):
             else:
                 room.cancel_unload()
                 room.transition(RoomState.UNLOADING)
+                room.deleted = True
                 for doc in room.docs.values():
                     doc.pending.clear()
                     doc.pending_bytes = 0
@@ -422,8 +432,7 @@ class RoomRegistry(RoomPersistence):
         finally:
             if room is not None and room.state is RoomState.UNLOADING:
                 self._drop(room)
-        if self.replicator is not None:
-            self.replicator.publish_delete(room_id)
+        self.replication.publish_delete(room_id)
 
     def drop_deleted(self, room_id: RoomId) -> None:
         """Forget a room another node deleted: no flush, its updates are gone."""
@@ -432,6 +441,7 @@ class RoomRegistry(RoomPersistence):
             return
         room.cancel_unload()
         room.transition(RoomState.UNLOADING)
+        room.deleted = True
         for doc in room.docs.values():
             doc.pending.clear()
             doc.unsaved_since = None
@@ -440,13 +450,16 @@ class RoomRegistry(RoomPersistence):
     async def settle(self, doc: Document) -> None:
         """Bring a replicated document up to date with the shared log before a
         server write (no-op on a single node)."""
-        if self.replicator is not None:
-            await self.replicator.settle(doc)
+        await self.replication.settle(doc)
+
+    def reseeding(self, doc: Document) -> bool:
+        """Whether ``doc`` must be written whole before a new server write
+        (Redis lost what this replica holds: rooms.redis_flush)."""
+        return self.replication.reseeding(doc)
 
     def publish_awareness(self, doc: Document, data: bytes) -> None:
         """Tell the other nodes (if any) about a local awareness change."""
-        if self.replicator is not None:
-            self.replicator.publish_awareness(doc, data)
+        self.replication.publish_awareness(doc, data)
 
     async def purge_expired(self) -> list[RoomId]:
         """Delete rooms whose last activity is older than their retention; return them."""
@@ -485,3 +498,63 @@ class RoomRegistry(RoomPersistence):
     @property
     def document_count(self) -> int:
         return sum(len(room.docs) for room in self.rooms.values())
+
+    # -- writing (rooms.persistence) -------------------------------------------------
+
+    def audit(
+        self,
+        action: AuditAction,
+        *,
+        room: RoomId | None = None,
+        identity: Identity | None = None,
+        outcome: str = "ok",
+        detail: str = "",
+        user_id: UserId | None = None,
+        role: str | None = None,
+    ) -> None:
+        """Queue an audit record (written with the next flush)."""
+        self.persistence.audit(
+            action,
+            room=room,
+            identity=identity,
+            outcome=outcome,
+            detail=detail,
+            user_id=user_id,
+            role=role,
+        )
+
+    async def flush_audit(self) -> None:
+        await self.persistence.flush_audit()
+
+    def restore_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Queue records made by an earlier run (a recovery file), as they were."""
+        self.persistence.restore_audit(records)
+
+    async def flush_all(self, *, audit: bool = True) -> None:
+        """Write every pending update (and audit record); OSError if the store failed."""
+        await self.persistence.flush_all(audit=audit)
+
+    async def flush_document(
+        self, room: Room, doc: Document, *, force_compact: bool = False
+    ) -> None:
+        """Write ``doc``'s room now (see Persistence.flush_document)."""
+        await self.persistence.flush_document(room, doc, force_compact=force_compact)
+
+    def schedule_flush(self) -> None:
+        self.persistence.schedule_flush()
+
+    async def set_retention(self, room: Room, days: float | None) -> None:
+        """Change a loaded room's retention period and save it."""
+        await self.persistence.set_retention(room, days)
+
+    def unsaved_state(self, node: str) -> Recovery | None:
+        """What the store does not have, for a recovery file (None: nothing)."""
+        return self.persistence.unsaved_state(node)
+
+    @property
+    def oldest_unsaved_s(self) -> float:
+        return self.persistence.oldest_unsaved_s
+
+    @property
+    def unsaved_updates(self) -> int:
+        return self.persistence.unsaved_updates

@@ -37,9 +37,11 @@ the ``user`` a node stamps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +98,10 @@ class _Pending:
 
 
 class Replicator:
-    """One node's side of replication; driven by the registry."""
+    """One node's side of replication through Redis: the
+    :class:`rooms.nodes.Replication` strategy of a :class:`RedisStore`."""
+
+    shared = True
 
     def __init__(
         self, store: RedisStore, *, node_id: str, awareness_timeout_s: float = AWARENESS_TIMEOUT_S
@@ -129,6 +134,9 @@ class Replicator:
     def healthy(self) -> bool:
         return self.bus.healthy
 
+    def counters(self) -> dict[str, int]:
+        return dataclasses.asdict(self.stats)
+
     async def start(self, registry: RoomRegistry) -> None:
         """Connect the subscriber; OSError if Redis cannot be reached."""
         self.registry = registry
@@ -153,10 +161,21 @@ class Replicator:
 
     # -- writing -------------------------------------------------------------
 
-    async def flush(self, rooms: list[Room]) -> list[Room]:
-        """Append every pending update and due re-seed of ``rooms``
-        (rooms.redis_flush); the rooms written to. OSError if Redis fails."""
+    async def write(self, rooms: Sequence[Room]) -> list[Room]:
+        """Append every pending update and due re-seed of ``rooms`` in one
+        pipeline (rooms.redis_flush); the rooms written to. OSError if Redis
+        fails."""
         return await self.writer.flush(rooms)
+
+    @contextlib.asynccontextmanager
+    async def compaction_lock(self, room: RoomId, doc: DocName) -> AsyncIterator[bool]:
+        """A short Redis lock, so one node compacts a document at a time."""
+        locked = await self.store.try_lock(room, doc)
+        try:
+            yield locked
+        finally:
+            if locked:
+                await self.store.unlock(room, doc)
 
     def reseeding(self, doc: Document) -> bool:
         """Whether ``doc`` waits for its re-seed (no compaction meanwhile)."""
@@ -169,9 +188,11 @@ class Replicator:
         self._waiting[(room, doc)] = _Pending()
         await self.bus.subscribe(RedisKeys(room, doc).channel)
 
-    def after_load(self, doc: Document) -> None:
+    def loaded(self, doc: Document, stored: StoredDoc, on_pending: Callable[[], None]) -> None:
         """The document holds what the store had (up to ``doc.seq``): apply what
-        arrived meanwhile."""
+        arrived meanwhile. Its updates are written right after the event-loop
+        turn (``on_pending``): other nodes are waiting for them."""
+        doc.on_pending = on_pending
         pending = self._waiting.pop((doc.room_id, doc.name), None)
         if pending is not None:
             for envelope in pending.envelopes:
@@ -194,7 +215,10 @@ class Replicator:
         if not await self.reconcile(doc):
             raise RoomUnavailable("the room was deleted; join again")
 
-    def forget(self, room: RoomId, docs: list[DocName]) -> None:
+    def load_failed(self, room: RoomId, doc: DocName) -> None:
+        self.forget(room, [doc])
+
+    def forget(self, room: RoomId, docs: Sequence[DocName]) -> None:
         """Unsubscribe from a room's documents (it unloaded or was deleted)."""
         for name in docs:
             self._waiting.pop((room, name), None)
@@ -412,8 +436,6 @@ class Replicator:
             doc.seq = stored.seq
             doc.position = stored.position
             doc.log_length = stored.log_length
-            if new_epoch:
-                doc.snapshot_seq = stored.seq - stored.log_length
             missing = doc.engine.diff(before)
             if len(missing) > 2:
                 self._relay(doc, missing)

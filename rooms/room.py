@@ -102,6 +102,8 @@ class Room:
         #: joined leaves none (protocol.md §8).
         self.recorded = False
         self.last_activity_ms = 0.0
+        #: Set when the room is being deleted: nothing of it is written again.
+        self.deleted = False
         #: Whether the store has the room's changes, and since when (monotonic
         #: seconds) saving has been delayed.
         self.saving = SavingState.OK

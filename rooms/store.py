@@ -5,8 +5,11 @@ log of updates appended after it. Applying the snapshot and then the log, in
 any order, rebuilds the document: Yjs updates are idempotent and commute.
 
 Implementations: :mod:`rooms.store_memory` (tests, ``--store memory``),
-:mod:`rooms.store_sqlite` (the embedded default). All pass the same contract
-tests (tests/unit/test_store_contract.py).
+:mod:`rooms.store_sqlite` (the embedded default), :mod:`rooms.store_postgres`
+and :mod:`rooms.store_redis` (shared by several nodes). All pass the same
+contract tests (tests/unit/test_store_contract.py). A store names the
+replication strategy nodes sharing it use (:meth:`Store.replication`), so
+nothing above it asks which store it is.
 
 :class:`OutboxStore` is the webhook outbox (rooms.outbox) a store keeps
 beside the documents; every store here implements it
@@ -19,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
 from rooms.outbox import OutboxEntry, OutboxStats
+
+if TYPE_CHECKING:
+    from rooms.nodes import Replication
 
 __all__ = ["LogPosition", "OutboxStore", "Revocation", "RoomInfo", "Store", "StoredDoc"]
 
@@ -130,13 +136,23 @@ class Store(Protocol):
         """Append several documents' updates at once; one end position each."""
 
     async def compact(
-        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition, seq: int = 0
     ) -> None:
         """Replace the snapshot and drop log entries up to ``upto`` (inclusive).
 
-        ``snapshot`` must contain every update up to ``upto``; entries after
+        ``snapshot`` must contain every update up to ``upto`` (the document's
+        sequence number ``seq``, where the store counts them); entries after
         it are kept.
         """
+
+    async def check_writable(self, *, probe: bool = False) -> None:
+        """OSError if the store can tell, without being given a write, that it
+        cannot take one (its file was replaced, its server is gone); with
+        ``probe``, also unless a small write goes through (rooms.outage)."""
+
+    def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
+        """How nodes sharing this store keep their rooms in step (rooms.nodes):
+        :class:`~rooms.nodes.SingleNode` for a store one process owns."""
 
     async def delete_room(self, room: RoomId) -> None:
         """Remove every document, snapshot, log entry and the record of a room

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
+from rooms.nodes import Replication, SingleNode
 from rooms.outbox import OutboxEntry, OutboxStats
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
@@ -52,7 +53,7 @@ class MemoryStore:
         return [await self.append(room, doc, updates) for room, doc, updates in items]
 
     async def compact(
-        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition, seq: int = 0
     ) -> None:
         entry = self._docs.setdefault((room, doc), _Entry())
         entry.snapshot = bytes(snapshot)
@@ -131,6 +132,14 @@ class MemoryStore:
     async def outbox_stats(self) -> OutboxStats:
         oldest = min((e.created_ms for e in self._outbox.values()), default=None)
         return OutboxStats(len(self._outbox), oldest)
+
+    async def check_writable(self, *, probe: bool = False) -> None:
+        """Nothing to check: memory takes every write."""
+        return None
+
+    def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
+        """One process owns this store: :class:`~rooms.nodes.SingleNode`."""
+        return SingleNode(self)
 
     async def close(self) -> None:
         self._docs.clear()

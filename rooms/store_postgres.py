@@ -48,6 +48,7 @@ from asyncpg.exceptions import InterfaceError, InternalClientError, PostgresErro
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
+from rooms.nodes import Replication, SingleNode
 from rooms.outbox import OUTBOX_COLUMNS, OutboxEntry, OutboxStats
 from rooms.postgres_conn import PostgresOptions, describe_postgres_error
 from rooms.postgres_migrations import MigrationError, migrate
@@ -268,7 +269,7 @@ class PostgresStore:
         return [await self.append(room, doc, updates) for room, doc, updates in items]
 
     async def compact(
-        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition, seq: int = 0
     ) -> None:
         data = bytes(snapshot)
 
@@ -502,6 +503,10 @@ class PostgresStore:
             return OutboxStats(int(row["n"]), None if oldest is None else float(oldest))
 
         return await self._run(stats)
+
+    def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
+        """One process owns this store: :class:`~rooms.nodes.SingleNode`."""
+        return SingleNode(self)
 
     async def close(self) -> None:
         """Close the pool: connections in use get a few seconds, then are cut."""

@@ -57,6 +57,7 @@ from rooms import redis_audit, redis_scripts
 from rooms.audit import AuditRecord
 from rooms.integrity import ClusterMac, MacKind
 from rooms.names import META
+from rooms.nodes import Replication
 from rooms.outbox import OutboxEntry, OutboxMac, OutboxStats
 from rooms.redis_append import AppendItem, AppendResult, AppendStatus, Pending, Reply, parse_reply
 from rooms.redis_conn import RedisOptions, close_redis, connect_redis, redis_options
@@ -658,6 +659,19 @@ class RedisStore:
 
     async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
         return await redis_audit.read(self.client, room, limit=limit)
+
+    async def check_writable(self, *, probe: bool = False) -> None:
+        """Nothing to check before a write: every write reports Redis's
+        failures, and the subscriber's connection shows an outage
+        (rooms.redis_bus)."""
+        return None
+
+    def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
+        """Nodes sharing Redis: :class:`~rooms.replication.Replicator`
+        (pub/sub fan-out, the stream log, re-seeds)."""
+        from rooms.replication import Replicator  # it builds on this module
+
+        return Replicator(self, node_id=node_id, awareness_timeout_s=awareness_timeout_s)
 
     async def close(self) -> None:
         await close_redis(self.client)

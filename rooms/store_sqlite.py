@@ -43,6 +43,7 @@ from typing import TypeVar
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
+from rooms.nodes import Replication, SingleNode
 from rooms.outbox import OUTBOX_COLUMNS, OutboxEntry, OutboxStats
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
 
@@ -263,7 +264,7 @@ class SqliteStore:
         return [await self.append(room, doc, updates) for room, doc, updates in items]
 
     async def compact(
-        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition, seq: int = 0
     ) -> None:
         data = bytes(snapshot)
 
@@ -496,6 +497,10 @@ class SqliteStore:
             return OutboxStats(int(count), None if oldest is None else float(oldest))
 
         return await self._run(stats)
+
+    def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
+        """One process owns this store: :class:`~rooms.nodes.SingleNode`."""
+        return SingleNode(self)
 
     async def close(self) -> None:
         def close() -> None:
