@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from typing import TYPE_CHECKING
 
 from crdt.engine import EngineFactory
-from crdt.errors import RoomUnavailable
 from crdt.types import DocName, RoomId
 from rooms.audit import AuditAction, AuditRecord
 from rooms.chat import ChatLog
 from rooms.document import Document
+from rooms.errors import RoomUnavailable
 from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import CHAT, META
