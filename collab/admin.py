@@ -34,26 +34,19 @@ from collab.admin_auth import (
     FailedLoginsCollector,
     Principal,
 )
+from collab.errors import AppCode, Conflict, RoomDeleted
 from collab.export import RoomExport, to_json, to_markdown, to_svg
 from collab.extensions import ExportEvent, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
 from collab.room_control import room_state
 from collab.tokens import valid_subject, valid_token_id
-from crdt.errors import (
-    CollabError,
-    Conflict,
-    ErrorCode,
-    InvalidPayload,
-    NotFound,
-    Removed,
-    RoomDeleted,
-    RoomUnavailable,
-)
+from crdt.errors import CollabError, CrdtCode, InvalidPayload
 from crdt.schemas import BOARD_ROOT, CHAT_ROOT, read_board, read_chat
 from crdt.text import quote
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction
+from rooms.errors import NotFound, Removed, RoomCode, RoomUnavailable
 from rooms.moderation import assign_role, role_detail, role_request, set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
 from rooms.store import Revocation
@@ -68,15 +61,15 @@ __all__ = ["ADMIN_FAILURES", "FailedLogins", "add_admin_routes"]
 log = logging.getLogger("collab.admin")
 
 _STATUS = {
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.PERMISSION_DENIED: 403,
-    ErrorCode.WRONG_ROOM: 403,
-    ErrorCode.REMOVED: 403,
-    ErrorCode.REVOKED: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.ROOM_UNAVAILABLE: 503,
-    ErrorCode.INTERNAL_ERROR: 500,
+    AppCode.UNAUTHORIZED: 401,
+    RoomCode.PERMISSION_DENIED: 403,
+    AppCode.WRONG_ROOM: 403,
+    RoomCode.REMOVED: 403,
+    AppCode.REVOKED: 403,
+    RoomCode.NOT_FOUND: 404,
+    AppCode.CONFLICT: 409,
+    RoomCode.ROOM_UNAVAILABLE: 503,
+    CrdtCode.INTERNAL_ERROR: 500,
 }
 _MAX_BODY_BYTES = 64 << 10
 _EXPORT_FORMATS = {"json", "markdown", "svg"}

@@ -27,19 +27,13 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from collab.errors import AppCode, Revoked, Unauthorized, WrongRoom
 from collab.logs import user_ref
-from crdt.errors import (
-    CollabError,
-    ErrorCode,
-    PermissionDenied,
-    Revoked,
-    RoomUnavailable,
-    Unauthorized,
-    WrongRoom,
-)
+from crdt.errors import CollabError
 from crdt.text import quote
 from crdt.types import RoomId
 from rooms.audit import AuditAction
+from rooms.errors import PermissionDenied, RoomUnavailable
 from rooms.identity import Identity, Role
 from rooms.incidents import Incidents
 from rooms.names import validate_room_id
@@ -162,7 +156,7 @@ class FailedLogins:
         registry = self.app.registry
         if registry is not None:  # None while starting: logged only
             registry.audit(
-                AuditAction.ADMIN_AUTH, outcome=ErrorCode.UNAUTHORIZED.value, detail=detail
+                AuditAction.ADMIN_AUTH, outcome=AppCode.UNAUTHORIZED.value, detail=detail
             )
 
     async def start(self, _web_app: web.Application) -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from collab.errors import TooManyConnections
 from collab.metrics import Metrics
 from collab.sessions import Session, SessionGuard
-from crdt.errors import TooManyConnections
 from crdt.types import RoomId, UserId
 from rooms.limits import Limits, Rates
 from rooms.ratelimit import TokenBucket

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 from collab.admin_keys import AdminKey, AdminKeys
 from collab.config import Settings
 from collab.tokens import KeySet, TokenAuthenticator, mint_token
-from crdt.errors import InternalError, InvalidPayload
+from crdt.errors import InvalidPayload
 from crdt.text import bad_name_character
 from crdt.types import RoomId, UserId
+from rooms.errors import InternalError
 from rooms.identity import Identity, Role
 
 __all__ = [

@@ -49,8 +49,8 @@ from collab.reconnect import (
 )
 from collab.upstream import SocketIOClient
 from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
-from crdt.errors import InternalError
 from crdt.types import DocName
+from rooms.errors import InternalError
 from rooms.names import BOARD, namespace_for, validate_room_id
 
 # Backoff and ClientState live in collab.reconnect; they are part of this API.

@@ -58,9 +58,10 @@ from typing import Any, Protocol
 import orjson
 
 from collab.logs import describe_exception
-from crdt.errors import CollabError, InternalError, InvalidPayload, RoomUnavailable
+from crdt.errors import CollabError, InvalidPayload
 from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
+from rooms.errors import InternalError, RoomUnavailable
 from rooms.identity import Identity
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from collab import __version__
-from crdt.errors import ErrorCode
+from collab.errors import ALL_CODES
 from rooms.audit import AuditAction
 
 __all__ = ["OPENAPI"]
@@ -224,7 +224,7 @@ OPENAPI: dict[str, Any] = {
                         "required": ["code", "message"],
                         "additionalProperties": False,
                         "properties": {
-                            "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+                            "code": {"type": "string", "enum": [c.value for c in ALL_CODES]},
                             "message": {"type": "string"},
                         },
                     }

@@ -17,7 +17,7 @@ option) refuses, from the header and before anything is buffered:
   ``{"_placeholder": true, "num": 0}`` (``num`` an integer in range, not a
   bool).
 
-The refusal is :class:`crdt.errors.InvalidPacket`; the caller (collab's
+The refusal is :class:`collab.errors.InvalidPacket`; the caller (collab's
 session guard) answers it and counts it against the connection.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from socketio import packet as sio_packet
 
-from crdt.errors import InvalidPacket
+from collab.errors import InvalidPacket
 
 __all__ = ["MAX_ATTACHMENTS", "CollabPacket"]
 

@@ -15,7 +15,9 @@ import random
 from dataclasses import dataclass
 from enum import Enum
 
-from crdt.errors import ErrorCode
+from collab.errors import AppCode
+from crdt.errors import CrdtCode
+from rooms.errors import RoomCode
 
 __all__ = ["FINAL_CONNECT_CODES", "RESYNC_CODES", "TRANSITIONS", "Backoff", "ClientState"]
 
@@ -23,15 +25,15 @@ __all__ = ["FINAL_CONNECT_CODES", "RESYNC_CODES", "TRANSITIONS", "Backoff", "Cli
 #: this token, user or room every time (protocol.md §7, §9).
 FINAL_CONNECT_CODES = frozenset(
     {
-        ErrorCode.MISSING_TOKEN,
-        ErrorCode.INVALID_TOKEN,
-        ErrorCode.EXPIRED_TOKEN,
-        ErrorCode.WRONG_ROOM,
-        ErrorCode.REMOVED,
-        ErrorCode.REVOKED,
-        ErrorCode.INVALID_NAME,
-        ErrorCode.INVALID_PAYLOAD,
-        ErrorCode.ROOM_DELETED,
+        AppCode.MISSING_TOKEN,
+        AppCode.INVALID_TOKEN,
+        AppCode.EXPIRED_TOKEN,
+        AppCode.WRONG_ROOM,
+        RoomCode.REMOVED,
+        AppCode.REVOKED,
+        RoomCode.INVALID_NAME,
+        CrdtCode.INVALID_PAYLOAD,
+        AppCode.ROOM_DELETED,
     }
 )
 
@@ -41,9 +43,7 @@ FINAL_CONNECT_CODES = frozenset(
 #: refusals (a full board, a locked one, an outage) stay in ``refusals``; the
 #: update stays in ``doc`` and goes out with a later handshake if the server
 #: takes it then.
-RESYNC_CODES = frozenset(
-    {ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RATE_LIMITED, ErrorCode.PENDING_LIMIT}
-)
+RESYNC_CODES = frozenset({CrdtCode.MESSAGE_TOO_LARGE, AppCode.RATE_LIMITED, RoomCode.PENDING_LIMIT})
 
 
 @dataclass(frozen=True, slots=True)

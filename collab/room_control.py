@@ -10,19 +10,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from collab.errors import ExpiredToken, Revoked, RoomDeleted
 from collab.extensions import ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
-from crdt.errors import (
-    CollabError,
-    ExpiredToken,
-    InvalidPayload,
-    Removed,
-    Revoked,
-    RoomDeleted,
-)
+from crdt.errors import CollabError, InvalidPayload
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
+from rooms.errors import Removed
 from rooms.identity import Identity
 from rooms.moderation import Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name

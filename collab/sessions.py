@@ -51,11 +51,12 @@ from typing import Any
 
 import socketio
 
+from collab.errors import InvalidPacket, RateLimited, TooManyConnections
 from collab.metrics import Metrics
 from collab.polling import end_polling_session, is_polling
 from collab.upstream import binary_packet_pending, drop_binary_packet
 from collab.wire import ERROR_EVENT, error_payload
-from crdt.errors import CollabError, InvalidPacket, RateLimited, TooManyConnections
+from crdt.errors import CollabError
 from rooms.ratelimit import Rate, TokenBucket
 
 __all__ = [

@@ -21,6 +21,7 @@ import socketio
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.broadcast import Broadcaster
+from collab.errors import ExpiredToken, RateLimited, Revoked, UnknownEvent
 from collab.extensions import (
     ChangeEvent,
     ChatEvent,
@@ -47,24 +48,13 @@ from collab.wire import (
     error_payload,
     one_argument,
 )
-from crdt.errors import (
-    CollabError,
-    ErrorCode,
-    ExpiredToken,
-    InternalError,
-    InvalidPayload,
-    RateLimited,
-    Revoked,
-    RoomUnavailable,
-    StoreUnavailable,
-    TooManyStructs,
-    UnknownEvent,
-)
+from crdt.errors import CollabError, CrdtCode, InvalidPayload
 from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction
 from rooms.chat import SendResult
 from rooms.document import Document
+from rooms.errors import InternalError, RoomCode, RoomUnavailable, StoreUnavailable, TooManyStructs
 from rooms.identity import Identity
 from rooms.moderation import ACTIONS
 from rooms.names import CHAT, namespace_for, parse_namespace
@@ -88,21 +78,21 @@ INITIAL_SYNC_WAIT_S = 1.0
 #: (malformed input does not, so a flood of garbage cannot flood the log).
 _AUDITED_REFUSALS = frozenset(
     {
-        ErrorCode.PERMISSION_DENIED,
-        ErrorCode.READ_ONLY_DOCUMENT,
-        ErrorCode.BOARD_LOCKED,
-        ErrorCode.MUTED,
-        ErrorCode.SESSION_ENDED,
-        ErrorCode.AWARENESS_CLIENT_NOT_OWNED,
+        RoomCode.PERMISSION_DENIED,
+        RoomCode.READ_ONLY_DOCUMENT,
+        RoomCode.BOARD_LOCKED,
+        RoomCode.MUTED,
+        RoomCode.SESSION_ENDED,
+        CrdtCode.AWARENESS_CLIENT_NOT_OWNED,
     }
 )
 
 
 #: Refusals that are a limit of protocol.md §8, by the name /metrics counts them under.
 _LIMIT_OF = {
-    ErrorCode.DOCUMENT_TOO_LARGE: "document_size",
-    ErrorCode.PENDING_LIMIT: "pending",
-    ErrorCode.MESSAGE_TOO_LARGE: "message_size",
+    RoomCode.DOCUMENT_TOO_LARGE: "document_size",
+    RoomCode.PENDING_LIMIT: "pending",
+    CrdtCode.MESSAGE_TOO_LARGE: "message_size",
 }
 
 
@@ -790,7 +780,7 @@ class SyncServer:
             )
         # The store's outage is not the client's doing: its retries (protocol.md
         # §11) must not add up to a disconnect.
-        if conn.session is not None and exc.code is not ErrorCode.STORE_UNAVAILABLE:
+        if conn.session is not None and exc.code is not RoomCode.STORE_UNAVAILABLE:
             self.sessions.strike(conn.session)
 
     # -- bookkeeping -------------------------------------------------------------

@@ -36,7 +36,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from crdt.errors import ExpiredToken, InvalidToken, MissingToken, WrongRoom
+from collab.errors import ExpiredToken, InvalidToken, MissingToken, WrongRoom
 from crdt.text import bad_name_character
 from crdt.types import RoomId, UserId
 from rooms.identity import Identity, Role

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crdt.errors import CollabError, ErrorCode, InvalidPayload
+from crdt.errors import CollabError, CrdtCode, InvalidPayload
 
 __all__ = ["ERROR_EVENT", "ROOM_STATE", "ack_error", "ack_ok", "error_payload", "one_argument"]
 
@@ -20,7 +20,7 @@ def error_payload(exc: BaseException, *, event: str | None = None) -> dict[str, 
     if isinstance(exc, CollabError):
         payload: dict[str, Any] = {"code": exc.code.value, "message": str(exc)}
     else:
-        payload = {"code": ErrorCode.INTERNAL_ERROR.value, "message": "internal error"}
+        payload = {"code": CrdtCode.INTERNAL_ERROR.value, "message": "internal error"}
     if event is not None:
         payload["event"] = event
     return payload

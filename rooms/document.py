@@ -38,17 +38,7 @@ from typing import Any
 
 from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, stamp_user
 from crdt.engine import Engine
-from crdt.errors import (
-    DocumentTooLarge,
-    EnginePanic,
-    InternalError,
-    InvalidPayload,
-    MalformedUpdate,
-    MessageTooLarge,
-    PendingLimit,
-    SchemaViolation,
-    TooManyStructs,
-)
+from crdt.errors import EnginePanic, InvalidPayload, MalformedUpdate, MessageTooLarge
 from crdt.schemas import BOARD_ROOT, DocKind
 from crdt.types import DocName, RoomId, StateVector, Update
 from crdt.updates import (
@@ -59,6 +49,13 @@ from crdt.updates import (
     decode_state_vector,
     split_update,
     whole_summary,
+)
+from rooms.errors import (
+    DocumentTooLarge,
+    InternalError,
+    PendingLimit,
+    SchemaViolation,
+    TooManyStructs,
 )
 from rooms.identity import Identity, Role
 from rooms.limits import Limits

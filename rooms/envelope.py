@@ -25,7 +25,7 @@ from typing import Any
 
 import msgpack
 
-from crdt.errors import CollabError, ErrorCode
+from crdt.errors import CollabError, CrdtCode
 
 __all__ = ["VERSION", "ControlAction", "Envelope", "EnvelopeKind", "MalformedEnvelope"]
 
@@ -36,7 +36,7 @@ MAX_ENVELOPE_BYTES = 64 << 20
 class MalformedEnvelope(CollabError):
     """Bytes on a channel that are not an envelope this node understands."""
 
-    code = ErrorCode.INVALID_PAYLOAD
+    code = CrdtCode.INVALID_PAYLOAD
 
 
 class EnvelopeKind(IntEnum):

@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crdt.errors import InvalidPayload, NotFound
+from crdt.errors import InvalidPayload
 from crdt.schemas import BOARD_ROOT, CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_ROOT, META_ROOT
 from crdt.text import bad_name_character, quote
 from crdt.types import DocName, Update, UserId
 from rooms.audit import AuditAction
+from rooms.errors import NotFound
 from rooms.identity import Identity, Role
 from rooms.names import BOARD, CHAT, META, validate_doc_name
 from rooms.policy import META_ROLES_ROOT, OVERRIDABLE_ROLES

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 
-from crdt.errors import InvalidName
 from crdt.schemas import DocKind
 from crdt.types import DocName, RoomId
+from rooms.errors import InvalidName
 
 __all__ = [
     "BOARD",

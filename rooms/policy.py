@@ -17,15 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from crdt.engine import Engine
-from crdt.errors import (
-    BoardLocked,
-    Muted,
-    PermissionDenied,
-    ReadOnlyDocument,
-    Removed,
-    SessionEnded,
-    StoreUnavailable,
-)
 from crdt.schemas import (
     META_MUTED_ROOT,
     META_REMOVED_ROOT,
@@ -35,6 +26,15 @@ from crdt.schemas import (
     read_meta,
 )
 from crdt.types import UserId
+from rooms.errors import (
+    BoardLocked,
+    Muted,
+    PermissionDenied,
+    ReadOnlyDocument,
+    Removed,
+    SessionEnded,
+    StoreUnavailable,
+)
 from rooms.identity import Identity, Role
 
 __all__ = ["META_ROLES_ROOT", "OVERRIDABLE_ROLES", "RoomPolicy"]

@@ -19,11 +19,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
 
 from crdt.engine import EngineFactory
-from crdt.errors import RoomUnavailable
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction, AuditRecord
 from rooms.chat import ChatLog
 from rooms.document import Document
+from rooms.errors import RoomUnavailable
 from rooms.identity import Identity
 from rooms.limits import Limits
 from rooms.names import CHAT, META

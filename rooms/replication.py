@@ -48,12 +48,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
-from crdt.errors import CollabError, MalformedUpdate, RoomUnavailable
+from crdt.errors import CollabError, MalformedUpdate
 from crdt.text import quote
 from crdt.types import DocName, RoomId, Update
 from crdt.updates import decode_state_vector
 from rooms.document import Document
 from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
+from rooms.errors import RoomUnavailable
 from rooms.identity import Role
 from rooms.names import CHAT, META
 from rooms.redis_bus import RedisBus

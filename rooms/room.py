@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 from enum import Enum
 
-from crdt.errors import InternalError
 from crdt.types import DocName, RoomId, UserId
 from rooms.chat import ChatLog
 from rooms.document import Document
+from rooms.errors import InternalError
 from rooms.policy import RoomPolicy
 from rooms.ratelimit import TokenBucket
 from rooms.store import RoomInfo

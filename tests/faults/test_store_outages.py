@@ -36,8 +36,8 @@ from pycrdt import Array, Doc, Map
 
 from collab.client import CollabClient, CollabClientError
 from crdt.engine import engine_factory
-from crdt.errors import RoomUnavailable
 from crdt.types import DocName, RoomId, UserId
+from rooms.errors import RoomUnavailable
 from rooms.identity import Identity, Role
 from rooms.limits import Limits
 from rooms.registry import RoomRegistry

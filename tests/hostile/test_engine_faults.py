@@ -12,10 +12,11 @@ from pycrdt import Array, Doc
 
 from collab.client import CollabClient, CollabClientError
 from crdt.engine import engine_factory
-from crdt.errors import InternalError, InvalidPayload
+from crdt.errors import InvalidPayload
 from crdt.schemas import CHAT_ROOT
 from crdt.types import DocName, RoomId
 from rooms.document import Document
+from rooms.errors import InternalError
 from rooms.limits import Limits
 from tests.conftest import SECRET, mint
 from tests.waiting import until

@@ -14,7 +14,7 @@ from collab.app import create_app
 from collab.auth import build_security
 from collab.client import CollabClient, CollabClientError
 from collab.config import settings_from
-from crdt.errors import InternalError
+from rooms.errors import InternalError
 from tests.conftest import ADMIN_KEY, SECRET
 
 

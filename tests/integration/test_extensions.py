@@ -36,8 +36,8 @@ from collab.extensions import (
     RoomEvent,
 )
 from collab.logs import FORMAT, SafeFormatter
-from crdt.errors import PermissionDenied
 from crdt.types import RoomId, UserId
+from rooms.errors import PermissionDenied
 from rooms.identity import Identity, Role
 from rooms.names import namespace_for
 from tests.conftest import ADMIN_KEY, SECRET, RunningServer, start_server

@@ -19,7 +19,7 @@ from crdt.awareness import (
 from crdt.errors import (
     AwarenessClientNotOwned,
     CollabError,
-    ErrorCode,
+    CrdtCode,
     MalformedAwareness,
     MessageTooLarge,
 )
@@ -123,7 +123,7 @@ def test_max_state_bytes():
     assert decode(raw_update((1, 1, state)), max_state_bytes=len(state))
     with pytest.raises(MessageTooLarge):
         decode(raw_update((1, 1, state)), max_state_bytes=len(state) - 1)
-    assert MessageTooLarge.code is ErrorCode.MESSAGE_TOO_LARGE
+    assert MessageTooLarge.code is CrdtCode.MESSAGE_TOO_LARGE
 
 
 @pytest.mark.parametrize(
@@ -172,8 +172,8 @@ def test_malformed_structure(data):
 def test_error_classes():
     for cls in (MalformedAwareness, MessageTooLarge, AwarenessClientNotOwned):
         assert issubclass(cls, CollabError)
-    assert MalformedAwareness.code is ErrorCode.MALFORMED_AWARENESS
-    assert AwarenessClientNotOwned.code is ErrorCode.AWARENESS_CLIENT_NOT_OWNED
+    assert MalformedAwareness.code is CrdtCode.MALFORMED_AWARENESS
+    assert AwarenessClientNotOwned.code is CrdtCode.AWARENESS_CLIENT_NOT_OWNED
 
 
 def test_stamp_user():

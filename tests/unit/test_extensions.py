@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from collab.extensions import ChangeEvent, Extension, Extensions
-from crdt.errors import PermissionDenied
 from crdt.types import DocName, RoomId, UserId
+from rooms.errors import PermissionDenied
 from rooms.identity import Identity, Role
 from tests.waiting import until
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crdt.errors import CollabError, ErrorCode, MalformedMessage
+from crdt.errors import CollabError, CrdtCode, MalformedMessage
 from crdt.lib0 import MAX_SAFE_INTEGER, Decoder, Encoder
 
 # lib0 writeVarUint
@@ -220,7 +220,7 @@ def test_encoder_refuses_out_of_range(value):
 
 def test_malformed_message_is_a_collab_error():
     assert issubclass(MalformedMessage, CollabError)
-    assert MalformedMessage.code is ErrorCode.INVALID_PAYLOAD
+    assert MalformedMessage.code is CrdtCode.INVALID_PAYLOAD
 
 
 @pytest.mark.parametrize(("value", "hexed"), [v for v in VAR_UINTS if len(v[1]) > 2])

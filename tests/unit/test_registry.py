@@ -13,8 +13,8 @@ import pytest
 from pycrdt import Doc, Map
 
 from crdt.engine import engine_factory
-from crdt.errors import RoomUnavailable
 from crdt.types import DocName, RoomId, Update, UserId
+from rooms.errors import RoomUnavailable
 from rooms.identity import Identity, Role
 from rooms.limits import Limits
 from rooms.registry import RoomRegistry

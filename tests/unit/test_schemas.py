@@ -7,7 +7,7 @@ import math
 import pytest
 
 from crdt.engine import engine_factory
-from crdt.errors import ErrorCode, InvalidChatMessage
+from crdt.errors import CrdtCode, InvalidChatMessage
 from crdt.schemas import (
     BOARD_ROOT,
     CHAT_ROOT,
@@ -252,7 +252,7 @@ def test_validate_chat_text_accepts():
 def test_validate_chat_text_rejects(text):
     with pytest.raises(InvalidChatMessage) as info:
         validate_chat_text(text, max_chars=10)
-    assert info.value.code is ErrorCode.INVALID_CHAT_MESSAGE
+    assert info.value.code is CrdtCode.INVALID_CHAT_MESSAGE
     if isinstance(text, str) and text.strip():
         assert text.strip() not in str(info.value)  # messages never echo content
 

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from collab.errors import ExpiredToken, InvalidToken
 from collab.tokens import MIN_RSA_BITS, KeySet, TokenAuthenticator, load_public_keys, mint_token
-from crdt.errors import ExpiredToken, InvalidToken
 from crdt.types import RoomId
 
 SECRET = "s" * 48

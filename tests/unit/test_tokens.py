@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from collab.errors import ExpiredToken, InvalidToken, MissingToken, WrongRoom
 from collab.tokens import KeySet, TokenAuthenticator, load_public_keys, mint_token, room_matches
-from crdt.errors import ExpiredToken, InvalidToken, MissingToken, WrongRoom
 from crdt.types import RoomId
 from rooms.identity import Role
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pycrdt import Array, Doc, Map, Text
 
-from crdt.errors import CollabError, ErrorCode, MalformedUpdate
+from crdt.errors import CollabError, CrdtCode, MalformedUpdate
 from crdt.lib0 import Encoder
 from crdt.updates import DEFAULT_MAX_CLOCK, EMPTY_UPDATE, UpdateSummary, check_update
 
@@ -208,7 +208,7 @@ def test_delete_only_update_is_not_empty():
 
 def test_malformed_update_is_a_collab_error():
     assert issubclass(MalformedUpdate, CollabError)
-    assert MalformedUpdate.code is ErrorCode.MALFORMED_UPDATE
+    assert MalformedUpdate.code is CrdtCode.MALFORMED_UPDATE
 
 
 @pytest.mark.parametrize("name", [*REAL, "js"])

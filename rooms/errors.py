@@ -1,0 +1,141 @@
+"""The errors of rooms/: what a room refuses (its names, policy, state and
+limits) and what its store cannot do now.
+
+Their codes are ``RoomCode`` (protocol.md §7). The base of the tree,
+``crdt.errors.CollabError``, and the engine's errors are in crdt/errors.py;
+the app's (tokens, packets, connections, the admin API) in collab/errors.py.
+"""
+
+from __future__ import annotations
+
+from crdt.errors import CollabError, MessageTooLarge, WireCode
+
+__all__ = [
+    "BoardLocked",
+    "DocumentTooLarge",
+    "InternalError",
+    "InvalidName",
+    "Muted",
+    "NotFound",
+    "PendingLimit",
+    "PermissionDenied",
+    "ReadOnlyDocument",
+    "Removed",
+    "RoomCode",
+    "RoomUnavailable",
+    "SchemaViolation",
+    "SessionEnded",
+    "StoreUnavailable",
+    "TooManyStructs",
+]
+
+
+class RoomCode(WireCode):
+    """The codes of rooms/'s errors."""
+
+    INVALID_NAME = "invalid_name"
+    READ_ONLY_DOCUMENT = "read_only_document"
+    SCHEMA_VIOLATION = "schema_violation"
+    PERMISSION_DENIED = "permission_denied"
+    ROOM_UNAVAILABLE = "room_unavailable"
+    # limits (protocol.md §8)
+    DOCUMENT_TOO_LARGE = "document_too_large"
+    PENDING_LIMIT = "pending_limit"
+    # faults (protocol.md §11)
+    STORE_UNAVAILABLE = "store_unavailable"
+    # room state (protocol.md §6.3)
+    REMOVED = "removed"
+    BOARD_LOCKED = "board_locked"
+    MUTED = "muted"
+    SESSION_ENDED = "session_ended"
+    NOT_FOUND = "not_found"
+
+
+class InvalidName(CollabError):
+    """A room or document name outside the charset or length limit."""
+
+    code = RoomCode.INVALID_NAME
+
+
+class ReadOnlyDocument(CollabError):
+    """A client wrote to a document only the server writes (chat, meta)."""
+
+    code = RoomCode.READ_ONLY_DOCUMENT
+
+
+class SchemaViolation(CollabError):
+    """Board content outside the board schema, with strict validation on."""
+
+    code = RoomCode.SCHEMA_VIOLATION
+
+
+class PermissionDenied(CollabError):
+    """The connection's role does not allow this action."""
+
+    code = RoomCode.PERMISSION_DENIED
+
+
+class RoomUnavailable(CollabError):
+    """The room could not be loaded (store failure) or is shutting down."""
+
+    code = RoomCode.ROOM_UNAVAILABLE
+
+
+class Removed(CollabError):
+    """The user was removed from the room by a facilitator."""
+
+    code = RoomCode.REMOVED
+
+
+class BoardLocked(CollabError):
+    """A participant wrote to a board a facilitator locked."""
+
+    code = RoomCode.BOARD_LOCKED
+
+
+class Muted(CollabError):
+    """A muted user tried to chat."""
+
+    code = RoomCode.MUTED
+
+
+class SessionEnded(CollabError):
+    """The session ended: the room is read-only for everyone."""
+
+    code = RoomCode.SESSION_ENDED
+
+
+class NotFound(CollabError):
+    """No such room, message or user."""
+
+    code = RoomCode.NOT_FOUND
+
+
+class DocumentTooLarge(CollabError):
+    """The document is at its size limit: nothing that adds to it is accepted."""
+
+    code = RoomCode.DOCUMENT_TOO_LARGE
+
+
+class PendingLimit(CollabError):
+    """Too many updates of a document wait for updates they depend on that
+    never arrived; an update that would add to them is refused."""
+
+    code = RoomCode.PENDING_LIMIT
+
+
+class TooManyStructs(MessageTooLarge):
+    """An update of more structs than ``max_update_structs``: the work of one
+    update holds the event loop, for every room (protocol.md §8.1). Its code
+    is ``message_too_large``, its base's."""
+
+
+class StoreUnavailable(CollabError):
+    """The store cannot take writes now: nothing was stored; retry later."""
+
+    code = RoomCode.STORE_UNAVAILABLE
+
+
+class InternalError(CollabError):
+    """An unexpected fault; the message never carries internals. Its code is
+    ``internal_error``, the base's (``crdt.errors.CrdtCode``)."""
