@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
@@ -53,6 +53,9 @@ from rooms.store import Store
 from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from rooms.store_postgres import PostgresStore
 
 __all__ = [
     "CollabApp",
@@ -113,20 +116,35 @@ async def open_store(settings: Settings, *, node_id: str) -> Store:
             tls_key=settings.redis_tls_key,
             tls_check_hostname=settings.redis_tls_check_hostname,
         )
-        return await RedisStore.open(options, node_id=node_id, cluster_key=settings.cluster_key)
-    if settings.store == "postgres":
-        assert settings.postgres_url is not None  # Settings checks it
+        live = await RedisStore.open(options, node_id=node_id, cluster_key=settings.cluster_key)
+        if settings.postgres_url is None:
+            return live
+        # PostgreSQL as the system of record behind Redis (rooms.store_tiered).
         try:
-            # asyncpg is the optional `postgres` extra: imported only when chosen.
-            from rooms.postgres_conn import postgres_options
-            from rooms.store_postgres import PostgresStore
-        except ImportError as exc:
-            raise OSError(
-                f"--store postgres needs {exc.name or 'asyncpg'}: pip install 'collab[postgres]'"
-            ) from None
-        pg = postgres_options(settings.postgres_url, password_file=settings.postgres_password_file)
-        return await PostgresStore.open(pg)
+            records = await _open_postgres(settings)
+        except BaseException:
+            await live.close()
+            raise
+        from rooms.store_tiered import TieredStore  # needs asyncpg, as above
+
+        return TieredStore(live, records)
+    if settings.store == "postgres":
+        return await _open_postgres(settings)
     return await SqliteStore.open(settings.sqlite_path)
+
+
+async def _open_postgres(settings: Settings) -> PostgresStore:
+    assert settings.postgres_url is not None  # Settings checks it
+    try:
+        # asyncpg is the optional `postgres` extra: imported only when chosen.
+        from rooms.postgres_conn import postgres_options
+        from rooms.store_postgres import PostgresStore
+    except ImportError as exc:
+        raise OSError(
+            f"PostgreSQL needs {exc.name or 'asyncpg'}: pip install 'collab[postgres]'"
+        ) from None
+    pg = postgres_options(settings.postgres_url, password_file=settings.postgres_password_file)
+    return await PostgresStore.open(pg)
 
 
 def limits_from(s: Settings) -> Limits:

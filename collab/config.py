@@ -74,7 +74,8 @@ class Settings:
     retention_days: float = 30.0
     retention_check_interval_s: float = 3600.0
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
-    #: ``postgresql://user@host:port/database`` for ``--store postgres`` (no default).
+    #: ``postgresql://user@host:port/database`` for ``--store postgres``, or the
+    #: system of record behind ``--store redis`` (rooms.store_tiered; no default).
     postgres_url: str | None = field(default=None, repr=False)
     node_id: str | None = None
     awareness_timeout_s: float = 30.0
@@ -247,6 +248,11 @@ class Settings:
         url = self.postgres_url
         if url is not None and not url.startswith(_POSTGRES_SCHEMES):
             raise ConfigError("postgres url must start with postgresql://")
+        if url is not None and self.store not in ("postgres", "redis"):
+            raise ConfigError(
+                "a PostgreSQL URL is used by --store postgres, or by --store redis as the "
+                f"system of record; not by --store {self.store}"
+            )
         if self.store == "postgres" and not url:
             raise ConfigError(
                 "--store postgres needs --postgres-url (or COLLAB_POSTGRES_URL): "
@@ -399,7 +405,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "postgres_url",
         str,
-        "PostgreSQL URL for --store postgres: postgresql://user@host:port/database[?sslmode=…].",
+        "PostgreSQL URL: the store of --store postgres, or with --store redis the system "
+        "of record behind Redis: postgresql://user@host:port/database[?sslmode=…].",
     ),
     Option("node_id", str, "This node's id among the nodes sharing Redis (default: random)."),
     Option("awareness_timeout_s", float, "Drop other nodes' awareness not renewed for this long."),

@@ -187,12 +187,14 @@ class Persistence:
             if failure is not None:
                 raise failure
 
-    async def flush_rooms(self, rooms: Sequence[Room]) -> None:
+    async def flush_rooms(self, rooms: Sequence[Room], *, compact: bool = False) -> None:
         """Write ``rooms``' pending updates, then the compactions that are due
-        and the rooms' records. OSError if the store failed (what was not
-        written stays pending)."""
+        (with ``compact``, of every document with a log: a room unloading
+        leaves one snapshot, and behind Redis, PostgreSQL has all of it) and
+        the rooms' records. OSError if the store failed (what was not written
+        stays pending)."""
         async with self._flush_lock:
-            await self._flush_rooms(rooms)
+            await self._flush_rooms(rooms, compact=compact)
 
     async def flush_document(
         self, room: Room, doc: Document, *, force_compact: bool = False
@@ -204,7 +206,7 @@ class Persistence:
             doc.compact_due = True
         await self.flush_rooms([room])
 
-    async def _flush_rooms(self, rooms: Sequence[Room]) -> None:
+    async def _flush_rooms(self, rooms: Sequence[Room], *, compact: bool = False) -> None:
         """The one write path: the strategy appends (rooms.nodes), then each
         written document is marked stored, its room's activity noted, due
         compactions run and records are saved. Called under the flush lock."""
@@ -241,7 +243,7 @@ class Persistence:
             for doc in list(room.docs.values()):
                 if doc.compact_due:  # a facilitator deleted: forget it now
                     doc.compact_due = not await self._compact(room, doc, force=True)
-                elif doc.log_length >= self.compact_after_updates:
+                elif doc.log_length >= self.compact_after_updates or (compact and doc.log_length):
                     await self._compact(room, doc)
                 doc.purge_memory()
             await self._save_info(room)
@@ -378,6 +380,7 @@ class Persistence:
             attempt = loop.create_task(self.flush_all())
             done, _ = await asyncio.wait({attempt}, timeout=remaining())
             if attempt in done and not attempt.cancelled() and attempt.exception() is None:
+                await self._leave_snapshots(remaining())
                 return True
             if remaining() <= 0:
                 if attempt in done and not attempt.cancelled():
@@ -386,6 +389,20 @@ class Persistence:
                     attempt.add_done_callback(_seen)
                 return False
             await asyncio.sleep(min(self.flush_interval_s, remaining()))
+
+    async def _leave_snapshots(self, timeout_s: float) -> None:
+        """Everything is stored: compact what has a log, as an unload does
+        (behind Redis, PostgreSQL then has all of it), within ``timeout_s``.
+        Best effort: the log already holds it all, so a failure is logged,
+        not reported as unsaved."""
+        try:
+            async with asyncio.timeout(timeout_s), self._flush_lock:
+                for room in list(self._held_rooms()):
+                    for doc in list(room.docs.values()):
+                        if doc.log_length and not room.deleted:
+                            await self._compact(room, doc)
+        except (OSError, TimeoutError) as exc:
+            log.warning("stop: documents left uncompacted (their log has everything): %s", exc)
 
     def _held_rooms(self) -> Iterator[Room]:
         """Every room whose documents this process holds: loaded, or being

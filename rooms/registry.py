@@ -372,7 +372,7 @@ class RoomRegistry:
 
     async def _unload(self, room: Room) -> None:
         try:
-            await self.persistence.flush_rooms([room])
+            await self.persistence.flush_rooms([room], compact=True)
         except OSError as exc:
             # Keep the room (and its unsaved updates) in memory; retry later.
             log.error("unload flush failed room=%s: %s; retrying", room.id, exc)
@@ -386,7 +386,7 @@ class RoomRegistry:
             while True:
                 await asyncio.sleep(self.flush_interval_s)
                 try:
-                    await self.persistence.flush_rooms([room])
+                    await self.persistence.flush_rooms([room], compact=True)
                     break
                 except OSError:
                     stop_if_cancelled()

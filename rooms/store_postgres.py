@@ -294,8 +294,7 @@ class PostgresStore:
     async def delete_room(self, room: RoomId) -> None:
         async def delete(conn: _Conn) -> None:
             async with conn.transaction():
-                for table in ("snapshots", "updates", "rooms"):
-                    await conn.execute(f"DELETE FROM {table} WHERE room = $1", room)
+                await _delete_room_rows(conn, room)
 
         await self._run(delete)
 
@@ -303,25 +302,113 @@ class PostgresStore:
         async def rooms(conn: _Conn) -> list[RoomId]:
             rows = await conn.fetch(
                 "SELECT room FROM snapshots UNION SELECT room FROM updates "
-                "UNION SELECT room FROM rooms ORDER BY room"
+                "UNION SELECT room FROM rooms UNION SELECT room FROM archive ORDER BY room"
             )
             return [RoomId(r["room"]) for r in rows]
 
         return await self._run(rooms)
 
+    # -- the archive behind Redis (rooms.store_tiered) ---------------------------------
+
+    async def load_archive(self, room: RoomId, doc: DocName) -> Update | None:
+        """The document's archived full state (None: never archived)."""
+
+        async def load(conn: _Conn) -> Update | None:
+            data = await conn.fetchval(
+                "SELECT data FROM archive WHERE room = $1 AND doc = $2", room, doc
+            )
+            return bytes(data) if data is not None else None
+
+        return await self._run(load)
+
+    async def archive(
+        self,
+        room: RoomId,
+        doc: DocName,
+        merge: Callable[[Update | None], Awaitable[Update]],
+        *,
+        tombstone: str,
+        epoch: str,
+        seq: int,
+        stream_id: str,
+    ) -> bool:
+        """Replace the document's archive by ``merge(stored archive)``, with
+        the row locked meanwhile (two nodes archiving at once merge in turn).
+        False, and nothing written, if the room was deleted in an epoch
+        other than ``tombstone`` (the copy is older than the deletion)."""
+
+        async def archive(conn: _Conn) -> bool:
+            async with conn.transaction():
+                if not await _alive(conn, room, tombstone):
+                    return False
+                old = await conn.fetchval(
+                    "SELECT data FROM archive WHERE room = $1 AND doc = $2 FOR UPDATE", room, doc
+                )
+                data = await merge(bytes(old) if old is not None else None)
+                await conn.execute(
+                    "INSERT INTO archive (room, doc, data, epoch, seq, stream_id, archived_ms) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room, doc) DO UPDATE SET "
+                    "data = excluded.data, epoch = excluded.epoch, seq = excluded.seq, "
+                    "stream_id = excluded.stream_id, archived_ms = excluded.archived_ms",
+                    room,
+                    doc,
+                    data,
+                    epoch,
+                    seq,
+                    stream_id,
+                    time.time() * 1000.0,
+                )
+                return True
+
+        return await self._run(archive)
+
+    async def tombstone(self, room: RoomId) -> str | None:
+        """The epoch the room was last deleted in (None: never, or long ago)."""
+
+        async def read(conn: _Conn) -> str | None:
+            epoch = await conn.fetchval("SELECT epoch FROM tombstones WHERE room = $1", room)
+            return str(epoch) if epoch is not None else None
+
+        return await self._run(read)
+
+    async def bury_room(self, room: RoomId, epoch: str, *, ttl_s: float) -> None:
+        """Delete the room (:meth:`delete_room`) and leave a tombstone in
+        ``epoch``; tombstones older than ``ttl_s`` go."""
+
+        async def bury(conn: _Conn) -> None:
+            now_ms = time.time() * 1000.0
+            async with conn.transaction():
+                await _delete_room_rows(conn, room)
+                await conn.execute(
+                    "INSERT INTO tombstones (room, epoch, deleted_ms) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (room) DO UPDATE SET epoch = excluded.epoch, "
+                    "deleted_ms = excluded.deleted_ms",
+                    room,
+                    epoch,
+                    now_ms,
+                )
+                await conn.execute(
+                    "DELETE FROM tombstones WHERE deleted_ms < $1", now_ms - ttl_s * 1000.0
+                )
+
+        await self._run(bury)
+
+    async def save_room_record(self, info: RoomInfo, *, tombstone: str) -> bool:
+        """:meth:`save_room_info`, refused (False) for a copy of the room
+        older than its deletion (see :meth:`archive`)."""
+
+        async def save(conn: _Conn) -> bool:
+            async with conn.transaction():
+                if not await _alive(conn, info.room, tombstone):
+                    return False
+                await _upsert_room(conn, info)
+                return True
+
+        return await self._run(save)
+
     async def save_room_info(self, info: RoomInfo) -> None:
         async def save(conn: _Conn) -> None:
-            await conn.execute(
-                "INSERT INTO rooms (room, title, retention_days, created_ms, last_activity_ms) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room) DO UPDATE SET "
-                "title = excluded.title, retention_days = excluded.retention_days, "
-                "created_ms = excluded.created_ms, last_activity_ms = excluded.last_activity_ms",
-                info.room,
-                info.title,
-                info.retention_days,
-                info.created_ms,
-                info.last_activity_ms,
-            )
+            await _upsert_room(conn, info)
 
         await self._run(save)
 
@@ -533,6 +620,36 @@ def _room_info(row: Any) -> RoomInfo:
         None if retention is None else float(retention),
         float(created),
         float(activity),
+    )
+
+
+_ROOM_TABLES = ("snapshots", "updates", "rooms", "archive")
+
+
+async def _delete_room_rows(conn: _Conn, room: RoomId) -> None:
+    """Every row of the room but its audit records (append-only)."""
+    for table in _ROOM_TABLES:
+        await conn.execute(f"DELETE FROM {table} WHERE room = $1", room)
+
+
+async def _alive(conn: _Conn, room: RoomId, tombstone: str) -> bool:
+    """Whether a copy of ``room`` loaded in deletion epoch ``tombstone`` may
+    still write: the room has no tombstone, or that one."""
+    epoch = await conn.fetchval("SELECT epoch FROM tombstones WHERE room = $1", room)
+    return epoch is None or str(epoch) == tombstone
+
+
+async def _upsert_room(conn: _Conn, info: RoomInfo) -> None:
+    await conn.execute(
+        "INSERT INTO rooms (room, title, retention_days, created_ms, last_activity_ms) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room) DO UPDATE SET "
+        "title = excluded.title, retention_days = excluded.retention_days, "
+        "created_ms = excluded.created_ms, last_activity_ms = excluded.last_activity_ms",
+        info.room,
+        info.title,
+        info.retention_days,
+        info.created_ms,
+        info.last_activity_ms,
     )
 
 

@@ -85,6 +85,7 @@ __all__ = [
     "RoomDeletedElsewhere",
     "UnverifiedData",
     "connect_redis",
+    "new_tombstone_epoch",
 ]
 
 log = logging.getLogger("collab.redis")
@@ -108,6 +109,11 @@ def _ignore() -> None:
 
 def _ignore_doc(room: RoomId, doc: DocName) -> None:
     return None
+
+
+def new_tombstone_epoch() -> str:
+    """A deletion epoch: the time, then randomness (unique across nodes)."""
+    return f"{int(time.time() * 1000)}-{secrets.token_hex(6)}"
 
 
 class RedisStore:
@@ -212,6 +218,18 @@ class RedisStore:
 
     def _epoch(self, room: str, doc: str) -> str:
         return self._epochs.get((room, doc), "")
+
+    def tombstone_epoch(self, room: RoomId, doc: DocName) -> str:
+        """The deletion epoch the document was loaded in ('' if its room was
+        never deleted): a write naming another is from a copy older than a
+        deletion."""
+        return self._epoch(room, doc)
+
+    def adopt_tombstone(self, room: RoomId, doc: DocName, epoch: str) -> None:
+        """The room was deleted in ``epoch`` before this load, as another
+        record of it says (PostgreSQL's, when Redis lost its tombstone)."""
+        if not self._epoch(room, doc):
+            self._epochs[(room, doc)] = epoch
 
     def _refused(self, room: RoomId, what: str) -> None:
         log.warning("%s refused: room=%s was deleted since it was loaded here", what, room)
@@ -528,13 +546,14 @@ class RedisStore:
 
     # -- deletion and tombstones -------------------------------------------------------
 
-    async def delete_room(self, room: RoomId) -> None:
+    async def delete_room(self, room: RoomId, *, epoch: str | None = None) -> None:
         """Delete every document key and the record, leave a tombstone (for
-        :attr:`tombstone_ttl_s`) that refuses any write from a copy loaded
-        before, and take the room out of the index."""
+        :attr:`tombstone_ttl_s`; in ``epoch``, else a new one) that refuses
+        any write from a copy loaded before, and take the room out of the
+        index."""
         keys = RedisKeys(room, "")
         now_ms = int(time.time() * 1000)
-        epoch = f"{now_ms}-{secrets.token_hex(6)}"
+        epoch = epoch or new_tombstone_epoch()
         mac = self.mac.sign(MacKind.TOMBSTONE, room=room, position=epoch)
         try:
             await self._delete(

@@ -1,5 +1,6 @@
-"""Every store passes the same contract: memory, SQLite, Redis and PostgreSQL
-(real redis-server and PostgreSQL servers, started by the tests)."""
+"""Every store passes the same contract: memory, SQLite, Redis, PostgreSQL,
+and Redis with PostgreSQL as the system of record (real redis-server and
+PostgreSQL servers, started by the tests)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ R1, R2 = RoomId("clinic-7/group-a"), RoomId("clinic-7/group-b")
 BOARD, CHAT = DocName("board"), DocName("chat")
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "redis+postgres"])
 async def store(request, tmp_path) -> AsyncIterator[Store]:
     database = None
     if request.param == "memory":
@@ -32,10 +33,14 @@ async def store(request, tmp_path) -> AsyncIterator[Store]:
     else:
         from rooms.postgres_conn import postgres_options
         from rooms.store_postgres import PostgresStore
+        from rooms.store_tiered import TieredStore
 
         pg = request.getfixturevalue("postgres_server")
         database = await pg.create_database()
         s = await PostgresStore.open(postgres_options(pg.url(database)))
+        if request.param == "redis+postgres":
+            server = await request.getfixturevalue("redis_server_async")()
+            s = TieredStore(await RedisStore.open(server.url, node_id="contract"), s)
     yield s
     await s.close()
     if database is not None:

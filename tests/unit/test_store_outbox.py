@@ -64,7 +64,7 @@ def redis_server_async(redis_binary, tmp_path):
             server.proc.kill()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "redis+postgres"])
 async def opener(request, tmp_path) -> AsyncIterator[Opener]:
     """Opens the parametrized store (again, on the same data, for the
     reopening tests); every store opened is closed after the test."""
@@ -91,12 +91,20 @@ async def opener(request, tmp_path) -> AsyncIterator[Opener]:
     else:
         from rooms.postgres_conn import postgres_options
         from rooms.store_postgres import PostgresStore
+        from rooms.store_tiered import TieredStore
 
         pg = request.getfixturevalue("postgres_server")
         database = await pg.create_database()
+        redis = None
+        if request.param == "redis+postgres":
+            redis = await request.getfixturevalue("redis_server_async")()
 
         async def open_store() -> Any:
-            return await PostgresStore.open(postgres_options(pg.url(database)))
+            records = await PostgresStore.open(postgres_options(pg.url(database)))
+            if redis is None:
+                return records
+            live = await RedisStore.open(redis.url, node_id="outbox", cluster_key=CLUSTER_KEY)
+            return TieredStore(live, records)
 
         async def drop() -> None:
             await pg.drop_database(database)

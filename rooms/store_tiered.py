@@ -1,0 +1,233 @@
+"""Redis for the live path, PostgreSQL as the system of record
+(``--store redis`` with ``--postgres-url``; docs/architecture.md §6).
+
+Redis stays what nodes share while a room is in use: every update is
+appended to the document's stream and published (rooms.replication), with
+its epochs, re-seeds and tombstones. PostgreSQL holds what must outlive
+Redis:
+
+- **Documents.** A compaction first archives the full state in PostgreSQL,
+  merged into the archive already there (a CRDT union, deletions included,
+  so no node's archive replaces another's and a redaction's deletions
+  reach it), and only then trims the Redis stream. A load reads the
+  archive and Redis's snapshot and entries; applying them in any order
+  rebuilds the document. So Redis holds at most the entries since the
+  last compaction that PostgreSQL lacks, and a replica that outlives a
+  Redis restart writes those back (a re-seed).
+- **Everything Redis cannot re-seed:** room records, the audit log,
+  revocations, the webhook outbox, and tombstones (a deletion leaves one
+  in both; an archive or a record from a copy loaded before a deletion is
+  refused by PostgreSQL too, also after Redis lost its tombstone).
+
+Outages. Redis down: appends fail, so edits stay pending in memory and chat
+is refused ``store_unavailable`` until it is back (rooms.persistence), as
+with Redis alone. PostgreSQL down: edits and chat go on through Redis (its
+stream grows untrimmed: compactions wait), and records and audit stay
+queued; after a failure, calls to PostgreSQL fail at once for
+``records_retry_s`` instead of each waiting for its timeout, so a server
+write (a chat message's) is not held up by them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from crdt.engine import contained, engine_factory
+from crdt.types import DocName, RoomId, Update
+from rooms.audit import AuditRecord
+from rooms.names import META
+from rooms.nodes import Replication
+from rooms.outbox import OutboxEntry, OutboxStats
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
+from rooms.store_postgres import PostgresStore
+from rooms.store_redis import RedisStore, new_tombstone_epoch
+
+__all__ = ["RECORDS_RETRY_S", "TieredStore", "merge_states"]
+
+T = TypeVar("T")
+
+#: After PostgreSQL failed, how long calls to it fail at once.
+RECORDS_RETRY_S = 1.0
+
+
+def merge_states(old: Update | None, new: Update) -> Update:
+    """One full state holding both (their union; an item deleted in either
+    is deleted, its content dropped). CPU-bound: run it in a thread."""
+    if old is None:
+        return new
+    engine = engine_factory("pycrdt")()
+    with contained("archive merge"):
+        engine.apply_update(old)
+        engine.apply_update(new)
+        return engine.full_state()
+
+
+class TieredStore:
+    """A :class:`rooms.store.Store`: :class:`RedisStore` for the live path,
+    :class:`PostgresStore` as the system of record. Both are closed with it."""
+
+    def __init__(
+        self,
+        live: RedisStore,
+        records: PostgresStore,
+        *,
+        records_retry_s: float = RECORDS_RETRY_S,
+    ) -> None:
+        self.live = live
+        self.records = records
+        self.records_retry_s = records_retry_s
+        #: Until when (monotonic) calls to PostgreSQL fail at once.
+        self._records_down_until = 0.0
+        self._records_error = ""
+
+    async def _pg(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` to PostgreSQL, or OSError at once while it is failing."""
+        now = time.monotonic()
+        if now < self._records_down_until:
+            raise OSError(f"{self._records_error} (retrying)")
+        try:
+            return await call()
+        except OSError as exc:
+            self._records_down_until = time.monotonic() + self.records_retry_s
+            self._records_error = str(exc)
+            raise
+
+    # -- documents -------------------------------------------------------------
+
+    async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
+        """The archive merged with Redis's snapshot, then Redis's entries.
+        OSError if either cannot be read: a copy loaded without the archive
+        would archive less than it holds."""
+        stored = await self.live.load(room, doc)
+        archived = await self._pg(lambda: self.records.load_archive(room, doc))
+        tombstone = await self._pg(lambda: self.records.tombstone(room))
+        if tombstone is not None:
+            self.live.adopt_tombstone(room, doc, tombstone)
+        if archived is None:
+            return stored
+        snapshot = archived
+        if stored.snapshot is not None:
+            snapshot = await asyncio.to_thread(merge_states, archived, stored.snapshot)
+        return StoredDoc(snapshot, stored.updates, stored.position, stored.seq)
+
+    async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
+        return await self.live.append(room, doc, updates)
+
+    async def append_batch(
+        self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
+    ) -> list[LogPosition]:
+        return await self.live.append_batch(items)
+
+    async def compact(
+        self, room: RoomId, doc: DocName, snapshot: Update, upto: LogPosition, seq: int = 0
+    ) -> None:
+        """Archive ``snapshot`` in PostgreSQL, then compact Redis. OSError if
+        PostgreSQL fails (Redis keeps every entry meanwhile). A copy older
+        than a deletion archives nothing (its room goes: the store's
+        ``on_deleted``)."""
+        data = bytes(snapshot)
+
+        async def merge(old: Update | None) -> Update:
+            return await asyncio.to_thread(merge_states, old, data)
+
+        archived = await self._pg(
+            lambda: self.records.archive(
+                room,
+                doc,
+                merge,
+                tombstone=self.live.tombstone_epoch(room, doc),
+                epoch=self.live.redis_epoch(room, doc),
+                seq=seq,
+                stream_id=str(upto),
+            )
+        )
+        if not archived:
+            self.live.on_deleted(room)
+            return
+        await self.live.compact(room, doc, snapshot, upto, seq)
+
+    async def delete_room(self, room: RoomId) -> None:
+        """Delete the room in Redis (its tombstone refuses stale copies' writes
+        at once), then in PostgreSQL with a tombstone in the same epoch."""
+        epoch = new_tombstone_epoch()
+        await self.live.delete_room(room, epoch=epoch)
+        await self._pg(lambda: self.records.bury_room(room, epoch, ttl_s=self.live.tombstone_ttl_s))
+
+    async def list_rooms(self) -> list[RoomId]:
+        live = await self.live.list_rooms()
+        recorded = await self._pg(self.records.list_rooms)
+        return sorted({*live, *recorded})
+
+    # -- records -------------------------------------------------------------
+
+    async def save_room_info(self, info: RoomInfo) -> None:
+        """The record in PostgreSQL; refused (the room goes, as in Redis) for
+        a copy older than the room's deletion."""
+        tombstone = self.live.tombstone_epoch(info.room, META)
+        saved = await self._pg(lambda: self.records.save_room_record(info, tombstone=tombstone))
+        if not saved:
+            self.live.on_deleted(info.room)
+
+    async def load_room_info(self, room: RoomId) -> RoomInfo | None:
+        return await self._pg(lambda: self.records.load_room_info(room))
+
+    async def list_room_infos(self) -> list[RoomInfo]:
+        return await self._pg(self.records.list_room_infos)
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        await self._pg(lambda: self.records.append_audit(records))
+
+    async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
+        return await self._pg(lambda: self.records.read_audit(room, limit=limit))
+
+    async def add_revocation(self, revocation: Revocation) -> None:
+        await self._pg(lambda: self.records.add_revocation(revocation))
+
+    async def delete_revocation(self, revocation_id: str) -> bool:
+        return await self._pg(lambda: self.records.delete_revocation(revocation_id))
+
+    async def load_revocations(self) -> tuple[int, list[Revocation]]:
+        return await self._pg(self.records.load_revocations)
+
+    async def revocation_version(self) -> int:
+        return await self._pg(self.records.revocation_version)
+
+    async def purge_revocations(self, now_ms: float) -> int:
+        return await self._pg(lambda: self.records.purge_revocations(now_ms))
+
+    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
+        await self._pg(lambda: self.records.outbox_add(entries))
+
+    async def outbox_claim(self, now_ms: float, limit: int, lease_ms: float) -> list[OutboxEntry]:
+        return await self._pg(lambda: self.records.outbox_claim(now_ms, limit, lease_ms))
+
+    async def outbox_done(self, entry_id: str) -> None:
+        await self._pg(lambda: self.records.outbox_done(entry_id))
+
+    async def outbox_retry(self, entry_id: str, next_ms: float, attempts: int) -> None:
+        await self._pg(lambda: self.records.outbox_retry(entry_id, next_ms, attempts))
+
+    async def outbox_stats(self) -> OutboxStats:
+        return await self._pg(self.records.outbox_stats)
+
+    # -- the rest -------------------------------------------------------------
+
+    async def check_writable(self, *, probe: bool = False) -> None:
+        """Nothing to check before a round: an outage of either shows in the
+        writes that need it (appends need Redis; compactions, records and
+        the audit PostgreSQL), and a PostgreSQL outage must not hold up the
+        edits Redis can take."""
+        return None
+
+    def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
+        """Redis's: nodes share the live path (rooms.replication)."""
+        return self.live.replication(node_id=node_id, awareness_timeout_s=awareness_timeout_s)
+
+    async def close(self) -> None:
+        try:
+            await self.live.close()
+        finally:
+            await self.records.close()
