@@ -58,10 +58,17 @@ if TYPE_CHECKING:
     from asyncpg import Record
     from asyncpg.pool import Pool, PoolConnectionProxy
 
-__all__ = ["PostgresStore", "PostgresStoreError"]
+__all__ = [
+    "Connection",
+    "PostgresStore",
+    "PostgresStoreError",
+    "delete_room_rows",
+    "upsert_room",
+]
 
 T = TypeVar("T")
-_Conn: TypeAlias = "PoolConnectionProxy[Record]"
+#: A pooled connection, as :meth:`PostgresStore.run` hands it out.
+Connection: TypeAlias = "PoolConnectionProxy[Record]"
 
 log = logging.getLogger("collab.rooms")
 
@@ -164,9 +171,10 @@ class PostgresStore:
         """The server's URL without its password."""
         return self._options.display
 
-    async def _run(self, fn: Callable[[_Conn], Awaitable[T]]) -> T:
+    async def run(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """``fn`` on a pooled connection, within ``command_timeout_s`` all
-        told; PostgresStoreError for any failure of the driver or the server."""
+        told; PostgresStoreError for any failure of the driver or the server.
+        Also for stores built on this one (rooms.store_tiered)."""
         pool = self._pool
         if pool is None:
             raise PostgresStoreError("the PostgreSQL store is closed")
@@ -186,7 +194,7 @@ class PostgresStore:
         except _DRIVER_ERRORS as exc:
             raise PostgresStoreError(self._reason(exc)) from exc
 
-    def _release_later(self, pool: Pool[Record], conn: _Conn) -> None:
+    def _release_later(self, pool: Pool[Record], conn: Connection) -> None:
         task = asyncio.get_running_loop().create_task(pool.release(conn))
         self._releasing.add(task)
         task.add_done_callback(self._released)
@@ -207,7 +215,7 @@ class PostgresStore:
         """OSError unless the server answers; with ``probe``, also unless a
         small write commits (a full disk, a read-only database, a lock held)."""
 
-        async def check(conn: _Conn) -> None:
+        async def check(conn: Connection) -> None:
             if probe:
                 await conn.execute(
                     "INSERT INTO health (one, probed_ms) VALUES (1, $1) "
@@ -217,10 +225,10 @@ class PostgresStore:
             else:
                 await conn.execute("SELECT 1")
 
-        await self._run(check)
+        await self.run(check)
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
-        async def load(conn: _Conn) -> StoredDoc:
+        async def load(conn: Connection) -> StoredDoc:
             # One snapshot of both tables: a compaction between the two reads
             # cannot hide entries from both.
             async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -235,12 +243,12 @@ class PostgresStore:
             position = int(rows[-1]["seq"]) if rows else 0
             return StoredDoc(snapshot, tuple(bytes(r["data"]) for r in rows), position)
 
-        return await self._run(load)
+        return await self.run(load)
 
     async def append(self, room: RoomId, doc: DocName, updates: Sequence[Update]) -> LogPosition:
         data = [bytes(u) for u in updates]
 
-        async def append(conn: _Conn) -> LogPosition:
+        async def append(conn: Connection) -> LogPosition:
             if not data:
                 return int(
                     await conn.fetchval(
@@ -261,7 +269,7 @@ class PostgresStore:
                 )
             )
 
-        return await self._run(append)
+        return await self.run(append)
 
     async def append_batch(
         self, items: Sequence[tuple[RoomId, DocName, Sequence[Update]]]
@@ -273,7 +281,7 @@ class PostgresStore:
     ) -> None:
         data = bytes(snapshot)
 
-        async def compact(conn: _Conn) -> None:
+        async def compact(conn: Connection) -> None:
             async with conn.transaction():
                 await conn.execute(
                     "INSERT INTO snapshots (room, doc, data) VALUES ($1, $2, $3) "
@@ -289,141 +297,43 @@ class PostgresStore:
                     int(upto),
                 )
 
-        await self._run(compact)
+        await self.run(compact)
 
     async def delete_room(self, room: RoomId) -> None:
-        async def delete(conn: _Conn) -> None:
+        async def delete(conn: Connection) -> None:
             async with conn.transaction():
-                await _delete_room_rows(conn, room)
+                await delete_room_rows(conn, room)
 
-        await self._run(delete)
+        await self.run(delete)
 
     async def list_rooms(self) -> list[RoomId]:
-        async def rooms(conn: _Conn) -> list[RoomId]:
+        async def rooms(conn: Connection) -> list[RoomId]:
             rows = await conn.fetch(
                 "SELECT room FROM snapshots UNION SELECT room FROM updates "
                 "UNION SELECT room FROM rooms UNION SELECT room FROM archive ORDER BY room"
             )
             return [RoomId(r["room"]) for r in rows]
 
-        return await self._run(rooms)
-
-    # -- the archive behind Redis (rooms.store_tiered) ---------------------------------
-
-    async def load_archive(self, room: RoomId, doc: DocName) -> Update | None:
-        """The document's archived full state (None: never archived)."""
-
-        async def load(conn: _Conn) -> Update | None:
-            data = await conn.fetchval(
-                "SELECT data FROM archive WHERE room = $1 AND doc = $2", room, doc
-            )
-            return bytes(data) if data is not None else None
-
-        return await self._run(load)
-
-    async def archive(
-        self,
-        room: RoomId,
-        doc: DocName,
-        merge: Callable[[Update | None], Awaitable[Update]],
-        *,
-        tombstone: str,
-        epoch: str,
-        seq: int,
-        stream_id: str,
-    ) -> bool:
-        """Replace the document's archive by ``merge(stored archive)``, with
-        the row locked meanwhile (two nodes archiving at once merge in turn).
-        False, and nothing written, if the room was deleted in an epoch
-        other than ``tombstone`` (the copy is older than the deletion)."""
-
-        async def archive(conn: _Conn) -> bool:
-            async with conn.transaction():
-                if not await _alive(conn, room, tombstone):
-                    return False
-                old = await conn.fetchval(
-                    "SELECT data FROM archive WHERE room = $1 AND doc = $2 FOR UPDATE", room, doc
-                )
-                data = await merge(bytes(old) if old is not None else None)
-                await conn.execute(
-                    "INSERT INTO archive (room, doc, data, epoch, seq, stream_id, archived_ms) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room, doc) DO UPDATE SET "
-                    "data = excluded.data, epoch = excluded.epoch, seq = excluded.seq, "
-                    "stream_id = excluded.stream_id, archived_ms = excluded.archived_ms",
-                    room,
-                    doc,
-                    data,
-                    epoch,
-                    seq,
-                    stream_id,
-                    time.time() * 1000.0,
-                )
-                return True
-
-        return await self._run(archive)
-
-    async def tombstone(self, room: RoomId) -> str | None:
-        """The epoch the room was last deleted in (None: never, or long ago)."""
-
-        async def read(conn: _Conn) -> str | None:
-            epoch = await conn.fetchval("SELECT epoch FROM tombstones WHERE room = $1", room)
-            return str(epoch) if epoch is not None else None
-
-        return await self._run(read)
-
-    async def bury_room(self, room: RoomId, epoch: str, *, ttl_s: float) -> None:
-        """Delete the room (:meth:`delete_room`) and leave a tombstone in
-        ``epoch``; tombstones older than ``ttl_s`` go."""
-
-        async def bury(conn: _Conn) -> None:
-            now_ms = time.time() * 1000.0
-            async with conn.transaction():
-                await _delete_room_rows(conn, room)
-                await conn.execute(
-                    "INSERT INTO tombstones (room, epoch, deleted_ms) VALUES ($1, $2, $3) "
-                    "ON CONFLICT (room) DO UPDATE SET epoch = excluded.epoch, "
-                    "deleted_ms = excluded.deleted_ms",
-                    room,
-                    epoch,
-                    now_ms,
-                )
-                await conn.execute(
-                    "DELETE FROM tombstones WHERE deleted_ms < $1", now_ms - ttl_s * 1000.0
-                )
-
-        await self._run(bury)
-
-    async def save_room_record(self, info: RoomInfo, *, tombstone: str) -> bool:
-        """:meth:`save_room_info`, refused (False) for a copy of the room
-        older than its deletion (see :meth:`archive`)."""
-
-        async def save(conn: _Conn) -> bool:
-            async with conn.transaction():
-                if not await _alive(conn, info.room, tombstone):
-                    return False
-                await _upsert_room(conn, info)
-                return True
-
-        return await self._run(save)
+        return await self.run(rooms)
 
     async def save_room_info(self, info: RoomInfo) -> None:
-        async def save(conn: _Conn) -> None:
-            await _upsert_room(conn, info)
+        async def save(conn: Connection) -> None:
+            await upsert_room(conn, info)
 
-        await self._run(save)
+        await self.run(save)
 
     async def load_room_info(self, room: RoomId) -> RoomInfo | None:
-        async def load(conn: _Conn) -> RoomInfo | None:
+        async def load(conn: Connection) -> RoomInfo | None:
             row = await conn.fetchrow(f"{_ROOM_INFO} WHERE room = $1", room)
             return None if row is None else _room_info(row)
 
-        return await self._run(load)
+        return await self.run(load)
 
     async def list_room_infos(self) -> list[RoomInfo]:
-        async def infos(conn: _Conn) -> list[RoomInfo]:
+        async def infos(conn: Connection) -> list[RoomInfo]:
             return [_room_info(r) for r in await conn.fetch(f"{_ROOM_INFO} ORDER BY room")]
 
-        return await self._run(infos)
+        return await self.run(infos)
 
     async def append_audit(self, records: Sequence[AuditRecord]) -> None:
         """Insert ``records``, in their order. The audit table is append-only:
@@ -433,7 +343,7 @@ class PostgresStore:
             (r.ts, r.room, r.user_id, r.role, r.action.value, r.outcome, r.detail) for r in records
         ]
 
-        async def append(conn: _Conn) -> None:
+        async def append(conn: Connection) -> None:
             async with conn.transaction():
                 await conn.executemany(
                     "INSERT INTO audit (ts, room, user_id, role, action, outcome, detail) "
@@ -441,12 +351,12 @@ class PostgresStore:
                     rows,
                 )
 
-        await self._run(append)
+        await self.run(append)
 
     async def read_audit(self, room: RoomId | None, *, limit: int = 1000) -> list[AuditRecord]:
         where, args = ("WHERE room = $2", (room,)) if room is not None else ("", ())
 
-        async def read(conn: _Conn) -> list[AuditRecord]:
+        async def read(conn: Connection) -> list[AuditRecord]:
             rows = await conn.fetch(
                 "SELECT ts, room, user_id, role, action, outcome, detail FROM "
                 f"(SELECT * FROM audit {where} ORDER BY id DESC LIMIT $1) AS latest ORDER BY id",
@@ -457,14 +367,14 @@ class PostgresStore:
                 AuditRecord(r[0], r[1], r[2], r[3], AuditAction(r[4]), r[5], r[6]) for r in rows
             ]
 
-        return await self._run(read)
+        return await self.run(read)
 
     # -- revocations ----------------------------------------------------------------
 
     async def add_revocation(self, revocation: Revocation) -> None:
         r = revocation
 
-        async def add(conn: _Conn) -> None:
+        async def add(conn: Connection) -> None:
             async with conn.transaction():
                 await conn.execute(
                     "INSERT INTO revocations (id, jti, sub, room, until_ms, created_ms, by_admin) "
@@ -482,10 +392,10 @@ class PostgresStore:
                 )
                 await conn.execute("UPDATE revocation_version SET version = version + 1")
 
-        await self._run(add)
+        await self.run(add)
 
     async def delete_revocation(self, revocation_id: str) -> bool:
-        async def delete(conn: _Conn) -> bool:
+        async def delete(conn: Connection) -> bool:
             async with conn.transaction():
                 gone = await conn.fetchval(
                     "WITH gone AS (DELETE FROM revocations WHERE id = $1 RETURNING 1) "
@@ -496,10 +406,10 @@ class PostgresStore:
                     await conn.execute("UPDATE revocation_version SET version = version + 1")
             return bool(gone)
 
-        return await self._run(delete)
+        return await self.run(delete)
 
     async def load_revocations(self) -> tuple[int, list[Revocation]]:
-        async def load(conn: _Conn) -> tuple[int, list[Revocation]]:
+        async def load(conn: Connection) -> tuple[int, list[Revocation]]:
             # One snapshot: the version and the rows it counts.
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 version = await conn.fetchval("SELECT version FROM revocation_version")
@@ -509,16 +419,16 @@ class PostgresStore:
                 )
             return int(version), [_revocation(row) for row in rows]
 
-        return await self._run(load)
+        return await self.run(load)
 
     async def revocation_version(self) -> int:
-        async def version(conn: _Conn) -> int:
+        async def version(conn: Connection) -> int:
             return int(await conn.fetchval("SELECT version FROM revocation_version"))
 
-        return await self._run(version)
+        return await self.run(version)
 
     async def purge_revocations(self, now_ms: float) -> int:
-        async def purge(conn: _Conn) -> int:
+        async def purge(conn: Connection) -> int:
             return int(
                 await conn.fetchval(
                     "WITH gone AS (DELETE FROM revocations WHERE until_ms <= $1 RETURNING 1) "
@@ -527,14 +437,14 @@ class PostgresStore:
                 )
             )
 
-        return await self._run(purge)
+        return await self.run(purge)
 
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 
     async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
         rows = [e.row() for e in entries]
 
-        async def add(conn: _Conn) -> None:
+        async def add(conn: Connection) -> None:
             async with conn.transaction():
                 await conn.executemany(
                     f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) "
@@ -542,12 +452,12 @@ class PostgresStore:
                     rows,
                 )
 
-        await self._run(add)
+        await self.run(add)
 
     async def outbox_claim(self, now_ms: float, limit: int, lease_ms: float) -> list[OutboxEntry]:
         lease_end = now_ms + lease_ms
 
-        async def claim(conn: _Conn) -> list[OutboxEntry]:
+        async def claim(conn: Connection) -> list[OutboxEntry]:
             # One statement: rows another node's claim holds locked are
             # skipped, not waited for, and never returned twice.
             rows = await conn.fetch(
@@ -563,16 +473,16 @@ class PostgresStore:
             rows = sorted(rows, key=lambda r: (r["due_ms"], r["created_ms"], r["id"]))
             return [_outbox_entry(row) for row in rows]
 
-        return await self._run(claim)
+        return await self.run(claim)
 
     async def outbox_done(self, entry_id: str) -> None:
-        async def done(conn: _Conn) -> None:
+        async def done(conn: Connection) -> None:
             await conn.execute("DELETE FROM outbox WHERE id = $1", entry_id)
 
-        await self._run(done)
+        await self.run(done)
 
     async def outbox_retry(self, entry_id: str, next_ms: float, attempts: int) -> None:
-        async def retry(conn: _Conn) -> None:
+        async def retry(conn: Connection) -> None:
             await conn.execute(
                 "UPDATE outbox SET next_ms = $1, attempts = $2 WHERE id = $3",
                 next_ms,
@@ -580,16 +490,16 @@ class PostgresStore:
                 entry_id,
             )
 
-        await self._run(retry)
+        await self.run(retry)
 
     async def outbox_stats(self) -> OutboxStats:
-        async def stats(conn: _Conn) -> OutboxStats:
+        async def stats(conn: Connection) -> OutboxStats:
             row = await conn.fetchrow("SELECT COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox")
             assert row is not None
             oldest = row["oldest"]
             return OutboxStats(int(row["n"]), None if oldest is None else float(oldest))
 
-        return await self._run(stats)
+        return await self.run(stats)
 
     def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
         """One process owns this store: :class:`~rooms.nodes.SingleNode`."""
@@ -626,20 +536,13 @@ def _room_info(row: Any) -> RoomInfo:
 _ROOM_TABLES = ("snapshots", "updates", "rooms", "archive")
 
 
-async def _delete_room_rows(conn: _Conn, room: RoomId) -> None:
+async def delete_room_rows(conn: Connection, room: RoomId) -> None:
     """Every row of the room but its audit records (append-only)."""
     for table in _ROOM_TABLES:
         await conn.execute(f"DELETE FROM {table} WHERE room = $1", room)
 
 
-async def _alive(conn: _Conn, room: RoomId, tombstone: str) -> bool:
-    """Whether a copy of ``room`` loaded in deletion epoch ``tombstone`` may
-    still write: the room has no tombstone, or that one."""
-    epoch = await conn.fetchval("SELECT epoch FROM tombstones WHERE room = $1", room)
-    return epoch is None or str(epoch) == tombstone
-
-
-async def _upsert_room(conn: _Conn, info: RoomInfo) -> None:
+async def upsert_room(conn: Connection, info: RoomInfo) -> None:
     await conn.execute(
         "INSERT INTO rooms (room, title, retention_days, created_ms, last_activity_ms) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room) DO UPDATE SET "

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from crdt.engine import contained, engine_factory
@@ -42,7 +43,7 @@ from rooms.names import META
 from rooms.nodes import Replication
 from rooms.outbox import OutboxEntry, OutboxStats
 from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
-from rooms.store_postgres import PostgresStore
+from rooms.store_postgres import Connection, PostgresStore, delete_room_rows, upsert_room
 from rooms.store_redis import RedisStore, new_tombstone_epoch
 
 __all__ = ["RECORDS_RETRY_S", "TieredStore", "merge_states"]
@@ -102,8 +103,8 @@ class TieredStore:
         OSError if either cannot be read: a copy loaded without the archive
         would archive less than it holds."""
         stored = await self.live.load(room, doc)
-        archived = await self._pg(lambda: self.records.load_archive(room, doc))
-        tombstone = await self._pg(lambda: self.records.tombstone(room))
+        archived = await self.load_archive(room, doc)
+        tombstone = await self._pg(lambda: self.records.run(lambda c: _tombstone(c, room)))
         if tombstone is not None:
             self.live.adopt_tombstone(room, doc, tombstone)
         if archived is None:
@@ -133,17 +134,15 @@ class TieredStore:
         async def merge(old: Update | None) -> Update:
             return await asyncio.to_thread(merge_states, old, data)
 
-        archived = await self._pg(
-            lambda: self.records.archive(
-                room,
-                doc,
-                merge,
-                tombstone=self.live.tombstone_epoch(room, doc),
-                epoch=self.live.redis_epoch(room, doc),
-                seq=seq,
-                stream_id=str(upto),
-            )
+        row = _ArchiveRow(
+            room,
+            doc,
+            tombstone=self.live.tombstone_epoch(room, doc),
+            epoch=self.live.redis_epoch(room, doc),
+            seq=seq,
+            stream_id=str(upto),
         )
+        archived = await self._pg(lambda: self.records.run(lambda c: _archive(c, row, merge)))
         if not archived:
             self.live.on_deleted(room)
             return
@@ -154,7 +153,12 @@ class TieredStore:
         at once), then in PostgreSQL with a tombstone in the same epoch."""
         epoch = new_tombstone_epoch()
         await self.live.delete_room(room, epoch=epoch)
-        await self._pg(lambda: self.records.bury_room(room, epoch, ttl_s=self.live.tombstone_ttl_s))
+        ttl_s = self.live.tombstone_ttl_s
+        await self._pg(lambda: self.records.run(lambda c: _bury(c, room, epoch, ttl_s)))
+
+    async def load_archive(self, room: RoomId, doc: DocName) -> Update | None:
+        """The document's archived full state in PostgreSQL (None: none)."""
+        return await self._pg(lambda: self.records.run(lambda c: _load_archive(c, room, doc)))
 
     async def list_rooms(self) -> list[RoomId]:
         live = await self.live.list_rooms()
@@ -167,7 +171,7 @@ class TieredStore:
         """The record in PostgreSQL; refused (the room goes, as in Redis) for
         a copy older than the room's deletion."""
         tombstone = self.live.tombstone_epoch(info.room, META)
-        saved = await self._pg(lambda: self.records.save_room_record(info, tombstone=tombstone))
+        saved = await self._pg(lambda: self.records.run(lambda c: _save_record(c, info, tombstone)))
         if not saved:
             self.live.on_deleted(info.room)
 
@@ -231,3 +235,93 @@ class TieredStore:
             await self.live.close()
         finally:
             await self.records.close()
+
+
+# -- the archive and the tombstones in PostgreSQL (rooms/migrations/postgres/0003) -----
+
+
+@dataclass(frozen=True, slots=True)
+class _ArchiveRow:
+    """Where an archive is written, and from which copy."""
+
+    room: RoomId
+    doc: DocName
+    #: The deletion epoch the copy was loaded in ('' for none).
+    tombstone: str
+    #: The Redis position of the compaction.
+    epoch: str
+    seq: int
+    stream_id: str
+
+
+async def _load_archive(conn: Connection, room: RoomId, doc: DocName) -> Update | None:
+    data = await conn.fetchval("SELECT data FROM archive WHERE room = $1 AND doc = $2", room, doc)
+    return bytes(data) if data is not None else None
+
+
+async def _archive(
+    conn: Connection, row: _ArchiveRow, merge: Callable[[Update | None], Awaitable[Update]]
+) -> bool:
+    """Replace the archive by ``merge(stored archive)``, the row locked
+    meanwhile (two nodes archiving at once merge in turn). False, and
+    nothing written, for a copy older than the room's deletion."""
+    async with conn.transaction():
+        if not await _alive(conn, row.room, row.tombstone):
+            return False
+        old = await conn.fetchval(
+            "SELECT data FROM archive WHERE room = $1 AND doc = $2 FOR UPDATE", row.room, row.doc
+        )
+        data = await merge(bytes(old) if old is not None else None)
+        await conn.execute(
+            "INSERT INTO archive (room, doc, data, epoch, seq, stream_id, archived_ms) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room, doc) DO UPDATE SET "
+            "data = excluded.data, epoch = excluded.epoch, seq = excluded.seq, "
+            "stream_id = excluded.stream_id, archived_ms = excluded.archived_ms",
+            row.room,
+            row.doc,
+            data,
+            row.epoch,
+            row.seq,
+            row.stream_id,
+            time.time() * 1000.0,
+        )
+        return True
+
+
+async def _tombstone(conn: Connection, room: RoomId) -> str | None:
+    """The epoch the room was last deleted in (None: never, or long ago)."""
+    epoch = await conn.fetchval("SELECT epoch FROM tombstones WHERE room = $1", room)
+    return str(epoch) if epoch is not None else None
+
+
+async def _alive(conn: Connection, room: RoomId, tombstone: str) -> bool:
+    """Whether a copy loaded in deletion epoch ``tombstone`` may still write:
+    the room has no tombstone, or that one."""
+    epoch = await _tombstone(conn, room)
+    return epoch is None or epoch == tombstone
+
+
+async def _bury(conn: Connection, room: RoomId, epoch: str, ttl_s: float) -> None:
+    """Delete the room's rows and leave a tombstone in ``epoch``; tombstones
+    older than ``ttl_s`` go."""
+    now_ms = time.time() * 1000.0
+    async with conn.transaction():
+        await delete_room_rows(conn, room)
+        await conn.execute(
+            "INSERT INTO tombstones (room, epoch, deleted_ms) VALUES ($1, $2, $3) "
+            "ON CONFLICT (room) DO UPDATE SET epoch = excluded.epoch, "
+            "deleted_ms = excluded.deleted_ms",
+            room,
+            epoch,
+            now_ms,
+        )
+        await conn.execute("DELETE FROM tombstones WHERE deleted_ms < $1", now_ms - ttl_s * 1000.0)
+
+
+async def _save_record(conn: Connection, info: RoomInfo, tombstone: str) -> bool:
+    """The room's record, refused (False) for a copy older than its deletion."""
+    async with conn.transaction():
+        if not await _alive(conn, info.room, tombstone):
+            return False
+        await upsert_room(conn, info)
+        return True

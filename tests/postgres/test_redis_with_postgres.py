@@ -175,10 +175,10 @@ async def create_room(url: str, title: str) -> None:
 
 
 async def audit_actions(url: str) -> set[str]:
-    async with aiohttp.ClientSession(headers=ADMIN) as http:
-        async with http.get(url + "/api/rooms/clinic-9%2Frecord/audit") as resp:
-            assert resp.status == 200, await resp.text()
-            return {r["action"] for r in (await resp.json())["records"]}
+    audit = url + "/api/rooms/clinic-9%2Frecord/audit"
+    async with aiohttp.ClientSession(headers=ADMIN) as http, http.get(audit) as resp:
+        assert resp.status == 200, await resp.text()
+        return {r["action"] for r in (await resp.json())["records"]}
 
 
 # -- Redis loses everything --------------------------------------------------------------
@@ -226,9 +226,8 @@ async def test_postgres_keeps_what_redis_loses(
     got_board, got_chat = await read_back(people, c.url)
     assert got_board == board
     exactly_once(got_chat, acked)
-    async with aiohttp.ClientSession(headers=ADMIN) as http:
-        async with http.get(c.url + "/api/rooms") as resp:
-            listed = {r["id"]: r for r in (await resp.json())["rooms"]}
+    async with aiohttp.ClientSession(headers=ADMIN) as http, http.get(c.url + "/api/rooms") as resp:
+        listed = {r["id"]: r for r in (await resp.json())["rooms"]}
     assert listed[ROOM]["title"] == "Kept in PostgreSQL"
     assert {"create", "connect", "disconnect"} <= await audit_actions(c.url)
 

@@ -72,7 +72,7 @@ async def test_two_nodes_archiving_at_once_keep_both(opener):
     pos = await one.append(ROOM, BOARD, [state("a")])
     await one.compact(ROOM, BOARD, state("a", "from-one"), pos, 1)
     await two.compact(ROOM, BOARD, state("a", "from-two"), pos, 1)
-    archived = await one.records.load_archive(ROOM, BOARD)
+    archived = await one.load_archive(ROOM, BOARD)
     assert keys_of(archived) == {"a", "from-one", "from-two"}
     assert keys_of((await (await opener("three")).load(ROOM, BOARD)).snapshot) >= {"from-two"}
 
@@ -94,14 +94,14 @@ async def test_a_deletion_stays_final_after_redis_loses_its_tombstone(opener, re
     await stale.compact(ROOM, BOARD, state("resurrected"), "0-1", 1)
     await stale.save_room_info(RoomInfo(ROOM, title="back", created_ms=1.0, last_activity_ms=2.0))
     assert dropped == [ROOM, ROOM]
-    assert await stale.records.load_archive(ROOM, BOARD) is None
+    assert await stale.load_archive(ROOM, BOARD) is None
     assert await stale.records.load_room_info(ROOM) is None
 
     # A copy loaded after the deletion may write the room again.
     fresh = await opener("fresh")
     await fresh.load(ROOM, BOARD)
     await fresh.compact(ROOM, BOARD, state("new life"), "0-1", 1)
-    assert keys_of(await fresh.records.load_archive(ROOM, BOARD)) == {"new life"}
+    assert keys_of(await fresh.load_archive(ROOM, BOARD)) == {"new life"}
 
 
 async def test_postgres_failing_fails_fast_for_a_while(opener, postgres_server):
