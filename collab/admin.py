@@ -22,7 +22,7 @@ import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -53,8 +53,12 @@ from rooms.store import Revocation
 
 if TYPE_CHECKING:
     from collab.app import CollabApp
-    from collab.sync import SyncServer
+    from collab.connections import ConnectionTable
+    from collab.emitter import Emitter
+    from collab.extensions import Extensions
+    from collab.room_control import RoomControl
     from rooms.registry import RoomRegistry
+    from rooms.revocations import Revocations
 
 __all__ = ["ADMIN_FAILURES", "FailedLogins", "add_admin_routes"]
 
@@ -77,6 +81,8 @@ _EXPORT_FORMATS = {"json", "markdown", "svg"}
 MAX_REVOCATION_MS = 366 * 86_400_000.0
 _MAX_REVOCATION_ID_CHARS = 64
 
+_T = TypeVar("_T")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 
@@ -88,6 +94,13 @@ def _json(data: Any, status: int = 200) -> web.Response:
 def _error(exc: CollabError) -> web.Response:
     status = _STATUS.get(exc.code, 400)
     return _json({"error": {"code": exc.code.value, "message": str(exc)}}, status)
+
+
+def _started(part: _T | None) -> _T:
+    """A part of the server made at its start; RoomUnavailable before."""
+    if part is None:
+        raise RoomUnavailable("the server is starting")
+    return part
 
 
 def _audited_room(raw: str | None) -> tuple[RoomId | None, str]:
@@ -102,22 +115,33 @@ def _audited_room(raw: str | None) -> tuple[RoomId | None, str]:
 
 
 class AdminApi:
+    """The admin API's routes. The parts of the server they use beyond its
+    connections and extensions are made at its start: until then each
+    raises RoomUnavailable."""
+
     def __init__(self, app: CollabApp, failures: FailedLogins) -> None:
         self.app = app
         self.failures = failures
         self.auth = AdminAuth(app, failures)
+        #: This node's connections (empty until the server starts).
+        self.connections: ConnectionTable = app.connections
+        self.extensions: Extensions = app.extensions
 
     @property
     def registry(self) -> RoomRegistry:
-        if self.app.registry is None:
-            raise RoomUnavailable("the server is starting")
-        return self.app.registry
+        return _started(self.app.registry)
 
     @property
-    def sync(self) -> SyncServer:
-        if self.app.sync is None:
-            raise RoomUnavailable("the server is starting")
-        return self.app.sync
+    def control(self) -> RoomControl:
+        return _started(self.app.control)
+
+    @property
+    def emitter(self) -> Emitter:
+        return _started(self.app.emitter)
+
+    @property
+    def revocations(self) -> Revocations:
+        return _started(self.app.revocations)
 
     def guarded(
         self, handler: Route, action: AuditAction | None = None, *, facilitator_ok: bool = False
@@ -214,8 +238,8 @@ class AdminApi:
             raise Conflict(f"room {room_id} already exists")
         async with self.registry.use(room_id) as room:
             change = set_title(room, body.get("title", ""))
-            await self.sync.control.broadcast_state(room)
-            self.sync.broadcast(room_id, META, "sync-update", change.update)
+            await self.control.broadcast_state(room)
+            self.emitter.broadcast(room_id, META, "sync-update", change.update)
             await self.registry.set_retention(room, days)
             await self.registry.flush_document(room, room.docs[META])
         self._audit(AuditAction.CREATE, principal, room=room_id, detail="admin")
@@ -234,7 +258,7 @@ class AdminApi:
         loaded = self.registry.rooms.get(room_id)
         if loaded is not None and loaded.info is not None:
             info = loaded.info
-        online = len(self.sync.by_room.get(room_id, ())) if self.app.sync is not None else 0
+        online = self.connections.count_in(room_id)
         return {
             "id": room_id,
             "title": loaded.policy.title if loaded is not None else (info.title if info else ""),
@@ -254,10 +278,7 @@ class AdminApi:
                 await self.registry.document(room_id, name)
             sizes = {name: len(doc.engine.full_state()) for name, doc in room.docs.items()}
             users: dict[str, dict[str, Any]] = {}
-            for sid in self.sync.by_room.get(room_id, ()):
-                conn = self.sync.connections.get(sid)
-                if conn is None:
-                    continue
+            for conn in self.connections.in_room(room_id):
                 entry = users.setdefault(
                     conn.identity.user_id,
                     {
@@ -315,7 +336,7 @@ class AdminApi:
             len(export.messages),
             len(export.shapes),
         )
-        extensions = self.sync.extensions
+        extensions = self.extensions
         if extensions.wants("on_export"):
             key = None if principal.by_token else principal.name
             extensions.notify("on_export", ExportEvent(room_id, fmt, principal.identity, key))
@@ -344,17 +365,17 @@ class AdminApi:
         user, role = role_request(await self._body(request, {"userId": (str,), "role": (object,)}))
         async with self.registry.use(room_id) as room:
             change = assign_role(room, user, role)
-            self.sync.broadcast(room_id, META, "sync-update", change.update)
-            self.sync.changed(room_id, META, change.update, None)
-            self.sync.control.refresh_roles(room)
-            await self.sync.control.broadcast_state(room)
+            self.emitter.broadcast(room_id, META, "sync-update", change.update)
+            self.emitter.changed(room_id, META, change.update, None)
+            self.control.refresh_roles(room)
+            await self.control.broadcast_state(room)
             state = room_state(room)
         self._audit(AuditAction.ROLE, principal, room=room_id, detail=role_detail(user, role))
         log.info("role set room=%s user=%s by=%s", room_id, user_ref(user), principal.log_name)
-        if self.sync.extensions.wants("on_moderation"):
+        if self.extensions.wants("on_moderation"):
             detail = {"detail": role_detail(user, role), "key": principal.name}
             event = ModerationEvent(room_id, "admin:role", principal.identity, detail)
-            self.sync.extensions.notify("on_moderation", event)
+            self.extensions.notify("on_moderation", event)
         return _json({"userId": user, "role": role.value if role else None, "state": state})
 
     # -- revocations (protocol.md §10.1) ---------------------------------------------
@@ -370,7 +391,7 @@ class AdminApi:
         if "sub" in body and not valid_subject(body["sub"]):
             raise InvalidPayload("sub must be 1-128 characters of [A-Za-z0-9_.:@|+-]")
         room = validate_room_id(body["room"]) if "room" in body else None
-        revocations = self.sync.revocations
+        revocations = self.revocations
         now = revocations.clock_ms()
         until = body.get("until")
         if until is None or not math.isfinite(until) or not now < until <= now + MAX_REVOCATION_MS:
@@ -398,7 +419,7 @@ class AdminApi:
         return _json(revocation.as_json(), 201)
 
     async def list_revocations(self, request: web.Request, principal: Principal) -> web.Response:
-        revocations = self.sync.revocations
+        revocations = self.revocations
         try:
             await revocations.refresh()
         except OSError:
@@ -412,7 +433,7 @@ class AdminApi:
         if len(revocation_id) > _MAX_REVOCATION_ID_CHARS:
             raise NotFound("no such revocation")
         try:
-            deleted = await self.sync.revocations.delete(revocation_id)
+            deleted = await self.revocations.delete(revocation_id)
         except OSError:
             raise RoomUnavailable("the revocation could not be deleted; try again") from None
         if not deleted:
@@ -423,13 +444,13 @@ class AdminApi:
 
     async def delete_room(self, request: web.Request, principal: Principal) -> web.Response:
         room_id = await self._room_id(request)
-        closed = await self.sync.control.close_room(room_id, RoomDeleted("the room was deleted"))
+        closed = await self.control.close_room(room_id, RoomDeleted("the room was deleted"))
         await self.registry.delete_room(room_id)
         self._audit(AuditAction.DELETE, principal, room=room_id, detail=f"connections={closed}")
         await self.registry.flush_audit()
         log.info("room deleted room=%s connections=%d", room_id, closed)
-        if self.sync.extensions.wants("on_room_ended"):
-            self.sync.extensions.notify("on_room_ended", RoomEvent(room_id, "deleted"))
+        if self.extensions.wants("on_room_ended"):
+            self.extensions.notify("on_room_ended", RoomEvent(room_id, "deleted"))
         return _json({"deleted": room_id, "connectionsClosed": closed})
 
     async def audit_log(self, request: web.Request, principal: Principal) -> web.Response:
@@ -462,7 +483,7 @@ def _revocation_detail(revocation: Revocation) -> str:
 def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     """Route ``/api/`` to the admin API, count failed logins in ``app``'s
     metrics, and report them on a timer while ``web_app`` runs; stop the
-    node's revocation polling (collab.sync) at shutdown.
+    node's revocation polling (rooms.revocations) at shutdown.
 
     Call before the server's own on_shutdown hook is added: the last report
     of failed logins must be queued before the last audit flush.
@@ -473,8 +494,8 @@ def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     web_app.on_shutdown.append(failures.stop)
 
     async def stop_revocations(_web_app: web.Application) -> None:
-        if app.sync is not None:
-            await app.sync.revocations.close()
+        if app.revocations is not None:
+            await app.revocations.close()
 
     web_app.on_shutdown.append(stop_revocations)
     app.metrics.registry.register(FailedLoginsCollector(failures))

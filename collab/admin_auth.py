@@ -245,14 +245,14 @@ class AdminAuth:
                 )
             if claims_room != room:
                 raise WrongRoom("the token is not valid for this room")
-            sync = self.app.sync
-            if sync is None:
+            revocations = self.app.revocations
+            if revocations is None:
                 raise RoomUnavailable("the server is starting")
             try:
-                await sync.revocations.refresh()  # exports are rare: ask the store now
+                await revocations.refresh()  # exports are rare: ask the store now
             except OSError:
                 raise RoomUnavailable("the server cannot check revocations; try again") from None
-            if sync.revocations.match(sub=identity.user_id, jti=identity.token_id, room=room):
+            if revocations.match(sub=identity.user_id, jti=identity.token_id, room=room):
                 raise Revoked("the token was revoked")
         except CollabError as exc:
             self.refused(request, identity, exc)
@@ -261,21 +261,21 @@ class AdminAuth:
 
     def refused(self, request: web.Request, identity: Identity, exc: CollabError) -> None:
         """Audit (once per kind a minute) and log a valid token's refused export."""
-        sync = self.app.sync
+        reporter = self.app.reporter
         raw_room = request.match_info.get("room")
         try:
             room: RoomId | None = validate_room_id(raw_room or "")
         except CollabError:
             room = None
-        if sync is not None:
-            sync.reporter.audit(
+        if reporter is not None:
+            reporter.audit(
                 AuditAction.EXPORT,
                 room=room,
                 identity=identity,
                 outcome=exc.code.value,
                 detail="via=token",
             )
-            sync.reporter.line(
+            reporter.line(
                 ("export refused", exc.code.value, identity.user_id),
                 "export refused code=%s room=%s user=%s",
                 exc.code.value,

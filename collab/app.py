@@ -28,11 +28,15 @@ from collab.admin import add_admin_routes
 from collab.auth import Authenticator, Security, build_security
 from collab.broadcast import Broadcaster
 from collab.config import Settings
+from collab.connections import ConnectionTable
+from collab.emitter import Emitter
 from collab.extensions import Extension, Extensions
 from collab.logs import access_log_options, describe_exception
 from collab.metrics import Metrics, StoreStats
 from collab.packets import CollabPacket
 from collab.polling import install_polling
+from collab.reporting import Reporter
+from collab.room_control import RoomControl
 from collab.sessions import SessionGuard, SessionLimits
 from collab.sync import SyncServer
 from collab.transport import FrameLimits, WebSocketTracker, install_transport
@@ -49,6 +53,7 @@ from rooms.ratelimit import Rate
 from rooms.recovery import replay_recovery_files, write_recovery_file
 from rooms.redis_conn import redis_options
 from rooms.registry import RoomRegistry
+from rooms.revocations import Revocations
 from rooms.store import Store
 from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
@@ -214,6 +219,14 @@ class CollabApp:
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
     registry: RoomRegistry | None = None
     replication: Replication | None = None
+    #: This node's Socket.IO connections (empty until the server starts).
+    connections: ConnectionTable = field(default_factory=ConnectionTable)
+    #: The Socket.IO side, made at startup: what sends, what acts on whole
+    #: rooms, revocations, coalesced audit and log lines, and the handlers.
+    emitter: Emitter | None = None
+    control: RoomControl | None = None
+    revocations: Revocations | None = None
+    reporter: Reporter | None = None
     sync: SyncServer | None = None
     store: Store | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -261,16 +274,7 @@ class CollabApp:
             max_send_buffer_bytes=s.max_send_buffer_bytes,
         )
         self.metrics.bind_broadcast(broadcaster.stats)
-        self.sync = SyncServer(
-            self.sio,
-            self.registry,
-            self.authenticator,
-            self.metrics,
-            broadcaster,
-            self.sessions,
-            self.extensions,
-            node_id=self.node_id,
-        )
+        self.sync = self._sync_server(self.registry, broadcaster)
         webhooks = [e for e in self.extensions.extensions if isinstance(e, Webhooks)]
         for hooks in webhooks:
             try:
@@ -293,6 +297,50 @@ class CollabApp:
             __version__,
         )
 
+    def _sync_server(self, registry: RoomRegistry, broadcaster: Broadcaster) -> SyncServer:
+        """The Socket.IO handlers and the parts they share with the admin API,
+        each kept on this app; the reporter and revocations are started."""
+        self.reporter = reporter = Reporter(registry)
+        self.emitter = emitter = Emitter(
+            self.sio,
+            broadcaster,
+            self.metrics,
+            registry,
+            self.connections,
+            reporter,
+            self.sessions,
+            self.extensions,
+        )
+        # Revocations (protocol.md §10.1) are polled from the store; a new one
+        # closes the local connections it covers (on_new, once RoomControl exists).
+        self.revocations = revocations = Revocations(registry.store)
+        self.control = control = RoomControl(
+            self.connections,
+            emitter,
+            registry,
+            reporter,
+            self.sessions,
+            self.extensions,
+            revocation_clock_ms=revocations.clock_ms,
+        )
+        revocations.on_new = control.revoked
+        reporter.start()
+        revocations.start()
+        return SyncServer(
+            self.sio,
+            registry,
+            self.authenticator,
+            self.metrics,
+            self.sessions,
+            self.extensions,
+            connections=self.connections,
+            emitter=emitter,
+            control=control,
+            reporter=reporter,
+            revocations=revocations,
+            node_id=self.node_id,
+        )
+
     async def shutdown(self, _app: web.Application) -> None:
         """Close every WebSocket (1001: clients reconnect by themselves), let
         chat and moderation in flight finish, flush every room within
@@ -303,8 +351,8 @@ class CollabApp:
         self.websockets.end_polls(self.sio.eio)
         await self.websockets.close_all()
         await self.sessions.drain(timeout_s=max(0.0, deadline - loop.time()))
-        if self.sync is not None:
-            await self.sync.reporter.close()
+        if self.reporter is not None:
+            await self.reporter.close()
         if self.registry is not None:
             saved = await self.registry.close(grace_s=max(0.0, deadline - loop.time()))
             if not saved:
@@ -379,7 +427,7 @@ class CollabApp:
             # A dev server accepts anyone as anyone: a monitor should see it.
             "dev": self.settings.dev,
             "rooms": len(registry.rooms) if registry else 0,
-            "connections": len(self.sync.connections) if self.sync else 0,
+            "connections": len(self.connections),
         }
         if registry is not None:
             body.update(self._store_status())

@@ -1,18 +1,28 @@
 """Room-wide control on the Socket.IO side: moderation events, closing
 connections for a reason (expiry, removal, revocation, deletion), role
 overrides on live connections, ``room:state``, and what another node's
-moderation means here (protocol.md §6.2–§6.4, §10.1)."""
+moderation means here (protocol.md §6.2–§6.4, §10.1).
+
+It reads the node's :class:`~collab.connections.ConnectionTable` and sends
+through its :class:`~collab.emitter.Emitter`. Its callers: the ``mod:*``
+events, the admin API, the registry (another node's changes) and timers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from collab.connections import Connection, ConnectionTable
+from collab.emitter import Emitter
 from collab.errors import ExpiredToken, Revoked, RoomDeleted
-from collab.extensions import ModerationEvent, RoomEvent
+from collab.extensions import Extensions, ModerationEvent, RoomEvent
 from collab.logs import user_ref
+from collab.reporting import Reporter
+from collab.sessions import SessionGuard
 from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError, InvalidPayload
 from crdt.types import DocName, RoomId, UserId
@@ -21,11 +31,9 @@ from rooms.errors import Removed
 from rooms.identity import Identity
 from rooms.moderation import Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name
+from rooms.registry import RoomRegistry
 from rooms.room import Room
 from rooms.store import Revocation
-
-if TYPE_CHECKING:
-    from collab.sync import Connection, SyncServer
 
 __all__ = ["RoomControl", "room_state"]
 
@@ -66,19 +74,39 @@ def room_state(room: Room) -> dict[str, Any]:
 
 
 class RoomControl:
-    """The room-wide half of a :class:`collab.sync.SyncServer`."""
+    """What happens to a room's connections as a whole: moderation, closes
+    for a reason, role changes and ``room:state``, whoever asks for it (a
+    facilitator's ``mod:*``, the admin API, another node, a timer)."""
 
-    def __init__(self, sync: SyncServer) -> None:
-        self.sync = sync
+    def __init__(
+        self,
+        connections: ConnectionTable,
+        emitter: Emitter,
+        registry: RoomRegistry,
+        reporter: Reporter,
+        sessions: SessionGuard,
+        extensions: Extensions,
+        *,
+        revocation_clock_ms: Callable[[], float],
+    ) -> None:
+        self.connections = connections
+        self.emitter = emitter
+        self.registry = registry
+        self.reporter = reporter
+        self.sessions = sessions
+        self.extensions = extensions
+        #: The revocations' clock (rooms.revocations.Revocations.clock_ms):
+        #: whether a revocation still applies is judged by it.
+        self.revocation_clock_ms = revocation_clock_ms
 
     def policy_changed(self, room: Room) -> None:
         """Another node moderated: tell local connections, apply role
         overrides to them, close removed users'."""
         self.refresh_roles(room)
-        self.sync._spawn(self.broadcast_state(room))
+        self.emitter.spawn(self.broadcast_state(room))
         for user in room.policy.removed:
-            if any(c.identity.user_id == user for c in self.room_connections(room.id)):
-                self.sync._spawn(
+            if self.connections.of_user(room.id, user):
+                self.emitter.spawn(
                     self.close_user(room.id, user, Removed("removed by a facilitator"))
                 )
 
@@ -86,7 +114,7 @@ class RoomControl:
         """Give every local connection of the room the role the room's policy
         says (its token's, or an override): their next writes are checked
         with it, and their awareness is stamped with it (protocol.md §6.3)."""
-        for conn in self.room_connections(room.id):
+        for conn in self.connections.in_room(room.id):
             identity = room.policy.effective(conn.token_identity)
             if identity != conn.identity:
                 conn.identity = identity
@@ -101,10 +129,10 @@ class RoomControl:
     def revoked(self, revocations: list[Revocation]) -> None:
         """New revocations (from this node's admin API or another node's):
         close every local connection they cover with ``revoked``."""
-        now = self.sync.revocations.clock_ms()
+        now = self.revocation_clock_ms()
         doomed = [
             conn
-            for conn in list(self.sync.connections.values())
+            for conn in self.connections.all()
             if any(
                 r.applies(
                     sub=conn.identity.user_id,
@@ -123,52 +151,42 @@ class RoomControl:
                 user_ref(conn.identity.user_id),
             )
         if doomed:
-            self.sync._spawn(self._close_all(doomed, Revoked("the token was revoked")))
+            self.emitter.spawn(self._close_all(doomed, Revoked("the token was revoked")))
 
     def remote_delete(self, room_id: RoomId) -> None:
+        """Another node deleted the room: close its connections here, then drop it."""
+
         async def close_and_drop() -> None:
             await self.close_room(room_id, RoomDeleted("the room was deleted"))
-            self.sync.registry.drop_deleted(room_id)
+            self.registry.drop_deleted(room_id)
 
-        self.sync._spawn(close_and_drop())
-
-    def room_connections(self, room_id: RoomId) -> list[Connection]:
-        return [
-            self.sync.connections[s]
-            for s in self.sync.by_room.get(room_id, ())
-            if s in self.sync.connections
-        ]
+        self.emitter.spawn(close_and_drop())
 
     def on_expired(self, sid: str) -> None:
-        conn = self.sync.connections.get(sid)
+        """The token of ``sid``'s connection expired (its timer): close it."""
+        conn = self.connections.get(sid)
         if conn is not None:
             log.info("token expired sid=%s room=%s", sid, conn.room_id)
-            self.sync._spawn(
+            self.emitter.spawn(
                 self.close(conn, ExpiredToken("the token has expired; reconnect with a new one"))
             )
 
     async def close(self, conn: Connection, reason: CollabError) -> None:
         """Tell the client why (``collab:error`` with ``event: "disconnect"``),
         then disconnect its namespace."""
-        self.sync._count_error(reason)
+        self.emitter.count_error(reason)
         try:
-            await self.sync.sio.emit(
-                ERROR_EVENT,
-                error_payload(reason, event="disconnect"),
-                to=conn.sid,
-                namespace=conn.namespace,
-            )
+            await self.emitter.emit(conn, ERROR_EVENT, error_payload(reason, event="disconnect"))
         finally:
-            await self.sync.sio.disconnect(conn.sid, namespace=conn.namespace)
+            await self.emitter.disconnect(conn)
 
     async def close_room(self, room_id: RoomId, reason: CollabError) -> int:
         """Close every connection to ``room_id``; return how many there were."""
-        return await self._close_all(self.room_connections(room_id), reason)
+        return await self._close_all(self.connections.in_room(room_id), reason)
 
     async def close_user(self, room_id: RoomId, user_id: UserId, reason: CollabError) -> int:
         """Close every connection of ``user_id`` to ``room_id``."""
-        conns = [c for c in self.room_connections(room_id) if c.identity.user_id == user_id]
-        return await self._close_all(conns, reason)
+        return await self._close_all(self.connections.of_user(room_id, user_id), reason)
 
     async def _close_all(self, conns: list[Connection], reason: CollabError) -> int:
         await asyncio.gather(*(self.close(c, reason) for c in conns), return_exceptions=True)
@@ -182,40 +200,40 @@ class RoomControl:
 
     async def on_moderation(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
         """``mod:*`` events (protocol.md §6.3): facilitators only; ack with the room state."""
-        conn = self.sync.connections.get(sid)
+        conn = self.connections.get(sid)
         if conn is None:
             return ack_error(InvalidPayload("not connected"))
         if not conn.quota.events.take(time.monotonic()):
-            return ack_error(await self.sync.rate_limited(conn, event, "events"))
+            return ack_error(await self.emitter.rate_limited(conn, event, "events"))
         action = _MODERATION_AUDIT[event]
         try:
             payload = one_argument(args) if args else {}
-            async with self.sync.registry.use(conn.room_id) as room:
+            async with self.registry.use(conn.room_id) as room:
                 if event == "mod:redact":
-                    await self.sync.registry.document(conn.room_id, CHAT)
+                    await self.registry.document(conn.room_id, CHAT)
                     async with room.chat_lock:  # not between a message and its store write
                         outcome = moderate(event, room, conn.identity, payload)
                 elif event == "mod:redact-shape":
-                    await self.sync.registry.document(conn.room_id, _board_of(payload))
+                    await self.registry.document(conn.room_id, _board_of(payload))
                     outcome = moderate(event, room, conn.identity, payload)
                 else:
                     outcome = moderate(event, room, conn.identity, payload)
                 await self.apply_outcome(room, outcome, actor=conn.identity)
         except CollabError as exc:
-            self.sync.count_refusal(exc)
-            self.sync.reporter.audit(
+            self.emitter.count_refusal(exc)
+            self.reporter.audit(
                 action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
             )
             log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
             if conn.session is not None:
-                self.sync.sessions.strike(conn.session)
+                self.sessions.strike(conn.session)
             return ack_error(exc)
-        self.sync.registry.audit(
+        self.registry.audit(
             action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
         )
         # The detail names its target user: the audit record keeps it, the log does not.
         log.info("%s room=%s by=%s", event, conn.room_id, user_ref(conn.identity.user_id))
-        extensions = self.sync.extensions
+        extensions = self.extensions
         if extensions.wants("on_moderation"):
             moderation = ModerationEvent(room.id, event, conn.identity, {"detail": outcome.detail})
             extensions.notify("on_moderation", moderation)
@@ -228,8 +246,8 @@ class RoomControl:
     ) -> None:
         started = time.perf_counter()
         for change in outcome.changes:
-            self.sync.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
-            self.sync.changed(room.id, change.doc, change.update, actor)
+            self.emitter.broadcast(room.id, change.doc, SYNC_UPDATE, change.update, started)
+            self.emitter.changed(room.id, change.doc, change.update, actor)
         if outcome.action is AuditAction.ROLE:
             self.refresh_roles(room)
         await self.broadcast_state(room)
@@ -238,7 +256,7 @@ class RoomControl:
         purged = room.docs.get(outcome.purge) if outcome.purge is not None else None
         if purged is not None:
             try:
-                await self.sync.registry.flush_document(room, purged, force_compact=True)
+                await self.registry.flush_document(room, purged, force_compact=True)
             except OSError as exc:  # the periodic flush compacts it later
                 purged.compact_due = True
                 log.error("compaction after redaction failed room=%s: %s", room.id, exc)
@@ -247,18 +265,14 @@ class RoomControl:
     def saving_changed(self, room: Room) -> None:
         """The room's saving state changed (delayed, read-only, ok again):
         tell everyone in it (protocol.md §11)."""
-        self.sync._spawn(self.broadcast_state(room))
+        self.emitter.spawn(self.broadcast_state(room))
 
     def fullness_changed(self, room_id: RoomId) -> None:
         """A document of the room became full or has room again: tell everyone."""
-        room = self.sync.registry.rooms.get(room_id)
+        room = self.registry.rooms.get(room_id)
         if room is not None:
-            self.sync._spawn(self.broadcast_state(room))
+            self.emitter.spawn(self.broadcast_state(room))
 
     async def broadcast_state(self, room: Room) -> None:
         """``room:state`` to every connection of the room, whatever its document."""
-        state = room_state(room)
-        for sid in list(self.sync.by_room.get(room.id, ())):
-            conn = self.sync.connections.get(sid)
-            if conn is not None:
-                await self.sync.sio.emit(ROOM_STATE, state, to=sid, namespace=conn.namespace)
+        await self.emitter.emit_to_room(room.id, ROOM_STATE, room_state(room))

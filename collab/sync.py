@@ -4,6 +4,11 @@ Each handler is feed → decide → emit: it hands the payload to the room's
 :class:`~rooms.document.Document` (which checks and applies it) or to
 :mod:`rooms.moderation`, and emits what comes back. Errors become wire
 errors in :mod:`collab.wire`.
+
+The handlers are here; the connections they serve are in a
+:class:`~collab.connections.ConnectionTable`, what they send goes through an
+:class:`~collab.emitter.Emitter`, and what acts on a whole room (moderation,
+closes, ``room:state``) is :class:`~collab.room_control.RoomControl`.
 """
 
 from __future__ import annotations
@@ -12,27 +17,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
-from collab.broadcast import Broadcaster
+from collab.connections import Connection, ConnectionTable
+from collab.emitter import Emitter
 from collab.errors import ExpiredToken, RateLimited, Revoked, UnknownEvent
-from collab.extensions import (
-    ChangeEvent,
-    ChatEvent,
-    ConnectEvent,
-    DisconnectEvent,
-    DocumentEvent,
-    EventContext,
-    Extensions,
-    RoomEvent,
-    check_event_name,
-)
+from collab.extension_port import ExtensionPort, tell_document_events
+from collab.extensions import ChatEvent, ConnectEvent, DisconnectEvent, EventContext, Extensions
 from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
 from collab.offload import Offload
@@ -40,29 +36,22 @@ from collab.reporting import Reporter
 from collab.room_control import RoomControl, room_state
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.upstream import wait_connected
-from collab.wire import (
-    ERROR_EVENT,
-    ROOM_STATE,
-    ack_error,
-    ack_ok,
-    error_payload,
-    one_argument,
-)
-from crdt.errors import CollabError, CrdtCode, InvalidPayload
+from collab.wire import ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
+from crdt.errors import CollabError, InvalidPayload
 from crdt.text import quote
-from crdt.types import DocName, RoomId, Update
+from crdt.types import RoomId, Update
 from rooms.audit import AuditAction
 from rooms.chat import SendResult
 from rooms.document import Document
-from rooms.errors import InternalError, RoomCode, RoomUnavailable, StoreUnavailable, TooManyStructs
+from rooms.errors import InternalError, RoomUnavailable, StoreUnavailable
 from rooms.identity import Identity
 from rooms.moderation import ACTIONS
-from rooms.names import CHAT, namespace_for, parse_namespace
+from rooms.names import CHAT, parse_namespace
 from rooms.registry import RoomRegistry
 from rooms.revocations import Revocations
 from rooms.room import Room
 
-__all__ = ["Connection", "SyncServer"]
+__all__ = ["SyncServer"]
 
 log = logging.getLogger("collab.sync")
 
@@ -74,83 +63,19 @@ CHAT_SEND = "chat:send"
 #: How long the server waits for a client's sync-step-1 before sending its own.
 INITIAL_SYNC_WAIT_S = 1.0
 
-#: Refusals that are decisions about who may do what: these go to the audit log
-#: (malformed input does not, so a flood of garbage cannot flood the log).
-_AUDITED_REFUSALS = frozenset(
-    {
-        RoomCode.PERMISSION_DENIED,
-        RoomCode.READ_ONLY_DOCUMENT,
-        RoomCode.BOARD_LOCKED,
-        RoomCode.MUTED,
-        RoomCode.SESSION_ENDED,
-        CrdtCode.AWARENESS_CLIENT_NOT_OWNED,
-    }
-)
-
-
-#: Refusals that are a limit of protocol.md §8, by the name /metrics counts them under.
-_LIMIT_OF = {
-    RoomCode.DOCUMENT_TOO_LARGE: "document_size",
-    RoomCode.PENDING_LIMIT: "pending",
-    CrdtCode.MESSAGE_TOO_LARGE: "message_size",
-}
-
 
 def _size(args: tuple[Any, ...]) -> int:
     """The bytes of an event's one binary argument (0 for anything else)."""
     return len(args[0]) if len(args) == 1 and isinstance(args[0], bytes) else 0
 
 
-@dataclass(slots=True)
-class Connection:
-    """One Socket.IO connection to one document namespace."""
-
-    sid: str
-    namespace: str
-    room_id: RoomId
-    doc_name: DocName
-    #: Who the connection is in the room: :attr:`token_identity` with the
-    #: room's role override, if any (RoomControl.refresh_roles keeps it current).
-    identity: Identity
-    doc: Document
-    quota: Quota = field(repr=False)
-    #: Who the token says the connection is (the role before any override).
-    token_identity: Identity = field(repr=False)
-    #: The Engine.IO session it came over (None only without the session guard).
-    session: Session | None = field(default=None, repr=False)
-    expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
-    #: Set once the client's own sync-step-1 was answered (see _start_sync).
-    client_step1: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-
-
-class ExtensionPort:
-    """The narrow part of the server an extension may use
-    (collab.extensions.ExtensionServer)."""
-
-    def __init__(self, sync: SyncServer, node_id: str) -> None:
-        self._sync = sync
-        self.node_id = node_id
-
-    async def emit(self, room: RoomId, event: str, data: Any, *, doc: DocName | None = None) -> int:
-        check_event_name(event)
-        sync = self._sync
-        sent = 0
-        for sid in list(sync.by_room.get(room, ())):
-            conn = sync.connections.get(sid)
-            if conn is not None and (doc is None or conn.doc_name == doc):
-                await sync.sio.emit(event, data, to=sid, namespace=conn.namespace)
-                sent += 1
-        return sent
-
-    async def document_state(self, room: RoomId, doc: DocName) -> Update:
-        registry = self._sync.registry
-        async with registry.use(room):
-            document = await registry.document(room, doc)
-            return document.engine.full_state()
-
-
 class SyncServer:
-    """Registers the protocol's handlers on an ``AsyncServer`` (namespaces ``*``)."""
+    """Registers the protocol's handlers on an ``AsyncServer`` (namespaces ``*``).
+
+    The handlers decide; ``connections`` holds what they serve, ``emitter``
+    sends, ``control`` acts on whole rooms. Whoever builds them (collab.app)
+    starts ``reporter`` and ``revocations`` and stops them.
+    """
 
     def __init__(
         self,
@@ -158,38 +83,48 @@ class SyncServer:
         registry: RoomRegistry,
         authenticator: Authenticator,
         metrics: Metrics,
-        broadcaster: Broadcaster,
         sessions: SessionGuard,
-        extensions: Extensions | None = None,
+        extensions: Extensions,
         *,
+        connections: ConnectionTable,
+        emitter: Emitter,
+        control: RoomControl,
+        reporter: Reporter,
+        revocations: Revocations,
         node_id: str = "",
     ) -> None:
         self.sio = sio
-        #: The platform's hooks (collab.extensions); empty by default.
-        self.extensions = extensions if extensions is not None else Extensions()
-        #: What extensions may use of this server.
-        self.port = ExtensionPort(self, node_id)
-        #: Whether any extension listens to changes (checked once per update).
-        self._on_change = self.extensions.wants("on_change")
-        self.broadcaster = broadcaster
-        self.sessions = sessions
-        self.admission = Admission(registry.limits, sessions, metrics)
-        self.reporter = Reporter(registry)
-        self.reporter.start()
         self.registry = registry
         self.authenticator = authenticator
         self.metrics = metrics
-        self.connections: dict[str, Connection] = {}
-        #: Connection ids per room, for room-wide events (state, removal, deletion).
-        self.by_room: dict[RoomId, set[str]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.sessions = sessions
+        #: The platform's hooks (collab.extensions).
+        self.extensions = extensions
+        self.table = connections
+        #: The table's own dict: each event looks its sid up here, nothing between.
+        self.connections = connections.by_sid
+        self.emitter = emitter
+        self.broadcaster = emitter.broadcaster
+        self.control = control
+        self.reporter = reporter
+        #: Revocations (protocol.md §10.1), checked at each connect.
+        self.revocations = revocations
+        self.admission = Admission(registry.limits, sessions, metrics)
         #: Large payloads are checked off the event loop.
         self.offload = Offload()
-        self.control = RoomControl(self)
-        #: Revocations (protocol.md §10.1), polled from the store; a new one
-        #: closes the local connections it covers.
-        self.revocations = Revocations(registry.store, on_new=self.control.revoked)
-        self.revocations.start()
+        #: What extensions may use of this server.
+        self.port = ExtensionPort(emitter, registry, node_id)
+        #: Whether any extension listens to changes (checked once per update).
+        self._on_change = extensions.wants("on_change")
+        # The emitter's methods the handlers call per event, bound once: the
+        # update path pays no attribute hop for the split.
+        self._relay = emitter.relay
+        self._to_members = emitter.to_members
+        self._count_in = emitter.count_in
+        self._changed = emitter.changed
+        self._send_error = emitter.send_error
+        self._refused = emitter.refused
+        self._rate_limited = emitter.rate_limited
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -207,10 +142,7 @@ class SyncServer:
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
         registry.on_saving_change = self.control.saving_changed
-        if self.extensions:
-            registry.on_document_loaded = self._document_loaded
-            registry.on_document_stored = self._document_stored
-            registry.on_room_purged = self._room_purged
+        tell_document_events(registry, extensions)
 
     def _contained(
         self, event: str, handler: Callable[..., Awaitable[Any]]
@@ -230,7 +162,7 @@ class SyncServer:
                 raise
             except BaseException as exc:  # noqa: BLE001 - see above
                 fault = InternalError("internal error")
-                self._count_error(fault)
+                self.emitter.count_error(fault)
                 # The exception's class and frames (never its message: it may
                 # quote content), so a broken dependency upgrade is loud.
                 log.error("handler failed event=%s error=%s", quote(event), describe_exception(exc))
@@ -298,8 +230,7 @@ class SyncServer:
             token_identity,
             session=session,
         )
-        self.connections[sid] = conn
-        self.by_room.setdefault(room_id, set()).add(sid)
+        self.table.add(conn)
         if session is not None:
             self.sessions.joined(session, sid, namespace)
         if identity.expires_at is not None:
@@ -316,12 +247,12 @@ class SyncServer:
             user_ref(identity.user_id),
             identity.role.value,
         )
-        self._spawn(self._start_sync(sid, namespace))
+        self.emitter.spawn(self._start_sync(sid, namespace))
         if self.extensions.wants("on_connect"):
             self.extensions.notify("on_connect", ConnectEvent(room_id, doc_name, sid, identity))
         # A revocation that arrived while the room was loading closes it now.
         if self.revocations.match(sub=identity.user_id, jti=identity.token_id, room=room_id):
-            self._spawn(self.control.close(conn, Revoked("the token was revoked")))
+            self.emitter.spawn(self.control.close(conn, Revoked("the token was revoked")))
 
     async def _revocations_loaded(self) -> None:
         """The node's revocations, loaded once before any connect is accepted."""
@@ -348,7 +279,7 @@ class SyncServer:
         """Count, audit and log a refused connect: the first of each kind per
         minute in full, the rest as one summary (a flood of bad tokens must
         not become a flood of rows and lines)."""
-        self._count_error(exc)
+        self.emitter.count_error(exc)
         code = exc.code.value
         self.reporter.audit(
             AuditAction.CONNECT, room=room_id, identity=identity, outcome=code, detail=doc_name
@@ -412,7 +343,7 @@ class SyncServer:
         # (it comes once per connection, whose buckets start full).
         cost = min(_size(args), int(self.registry.limits.rates.update_bytes.burst))
         if not conn.quota.allow_update(time.monotonic(), cost):
-            await self.rate_limited(conn, SYNC_STEP_1, "updates")
+            await self._rate_limited(conn, SYNC_STEP_1, "updates")
             return
         doc = conn.doc
         full = doc.full
@@ -426,7 +357,7 @@ class SyncServer:
                     self._count_in(update)
                     self._relay(conn, SYNC_UPDATE, update, time.perf_counter())
                     if self._on_change:
-                        self.changed(conn.room_id, conn.doc_name, update, conn.identity)
+                        self._changed(conn.room_id, conn.doc_name, update, conn.identity)
                 await asyncio.sleep(0)
                 if self.connections.get(sid) is not conn:
                     return  # gone meanwhile: the rest is not applied
@@ -437,17 +368,12 @@ class SyncServer:
                 self.control.fullness_changed(conn.room_id)
 
     async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
-        conn = self.connections.pop(sid, None)
+        conn = self.table.remove(sid)
         self.broadcaster.forget(sid)
         if conn is None:
             return
         if conn.expiry is not None:
             conn.expiry.cancel()
-        members = self.by_room.get(conn.room_id)
-        if members is not None:
-            members.discard(sid)
-            if not members:
-                del self.by_room[conn.room_id]
         self.admission.release(conn.room_id, conn.identity.user_id)
         if conn.session is not None:
             self.sessions.left(conn.session, sid)
@@ -479,7 +405,7 @@ class SyncServer:
             return b"\x00\x00"
         conn.client_step1.set()
         if not conn.quota.events.take(time.monotonic()):
-            await self.rate_limited(conn, SYNC_STEP_1, "events")
+            await self._rate_limited(conn, SYNC_STEP_1, "events")
             return b"\x00\x00"
         try:
             return conn.doc.sync_step_1(one_argument(args))
@@ -494,7 +420,7 @@ class SyncServer:
         if conn is None:
             return
         if not conn.quota.allow_update(time.monotonic(), _size(args)):
-            await self.rate_limited(conn, SYNC_UPDATE, "updates")
+            await self._rate_limited(conn, SYNC_UPDATE, "updates")
             return
         doc = conn.doc
         full = doc.full
@@ -514,7 +440,7 @@ class SyncServer:
             self._count_in(relay)
             self._relay(conn, SYNC_UPDATE, relay, started)
             if self._on_change:  # after the fan-out, never before it
-                self.changed(conn.room_id, conn.doc_name, relay, conn.identity)
+                self._changed(conn.room_id, conn.doc_name, relay, conn.identity)
         if doc.checkpoint_due:
             # Encoding the document is an event-loop turn of its own, not
             # one more stall on top of the update's (protocol.md §8.1).
@@ -527,7 +453,7 @@ class SyncServer:
         if conn is None:
             return
         if not conn.quota.allow_awareness(time.monotonic(), _size(args)):
-            await self.rate_limited(conn, AWARENESS_UPDATE, "awareness")
+            await self._rate_limited(conn, AWARENESS_UPDATE, "awareness")
             return
         try:
             relay = conn.doc.receive_awareness(
@@ -573,8 +499,8 @@ class SyncServer:
                 user_ref(conn.identity.user_id),
                 len(result.message.text),
             )
-            self.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
-            self.changed(conn.room_id, CHAT, result.update, conn.identity)
+            self.emitter.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
+            self._changed(conn.room_id, CHAT, result.update, conn.identity)
             if self.extensions.wants("on_chat_message"):
                 message = result.message.to_fields()
                 self.extensions.notify(
@@ -653,7 +579,7 @@ class SyncServer:
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         conn = self.connections.get(sid)
         if conn is not None and not conn.quota.events.take(time.monotonic()):
-            return ack_error(await self.rate_limited(conn, event[:64], "events"))
+            return ack_error(await self._rate_limited(conn, event[:64], "events"))
         if conn is not None and event in self.extensions.handlers:
             return await self._custom_event(conn, event, args)
         exc = UnknownEvent(f"unknown event {quote(event, limit=64)}")
@@ -672,144 +598,3 @@ class SyncServer:
         except CollabError as exc:
             self._refused(conn, event[:64], exc)
             return ack_error(exc)
-
-    # -- what extensions are told ----------------------------------------------------
-
-    def changed(
-        self, room_id: RoomId, doc_name: DocName, update: Update, author: Identity | None
-    ) -> None:
-        """An update was applied and relayed: ``on_change`` (after the fan-out)."""
-        if self.extensions.wants("on_change"):
-            self.extensions.notify("on_change", ChangeEvent(room_id, doc_name, update, author))
-
-    def _document_loaded(self, doc: Document, nbytes: int) -> None:
-        if self.extensions.wants("on_load_document"):
-            event = DocumentEvent(doc.room_id, doc.name, 0, nbytes)
-            self.extensions.notify("on_load_document", event)
-
-    def _room_purged(self, room_id: RoomId) -> None:
-        if self.extensions.wants("on_room_ended"):
-            self.extensions.notify("on_room_ended", RoomEvent(room_id, "purged"))
-
-    def _document_stored(self, doc: Document, updates: int, nbytes: int) -> None:
-        if self.extensions.wants("on_store_document"):
-            event = DocumentEvent(doc.room_id, doc.name, updates, nbytes)
-            self.extensions.notify("on_store_document", event)
-
-    async def rate_limited(self, conn: Connection, event: str, limit: str) -> RateLimited:
-        """Refuse an event past a rate limit: counted, one strike against the
-        session, and ``collab:error`` once per run of refusals (a flood is
-        not answered message for message)."""
-        exc = RateLimited(f"{limit} past the limit; slow down")
-        self.metrics.refused(limit)
-        self._count_error(exc)
-        if not conn.quota.limited:
-            conn.quota.limited = True
-            self.reporter.line(
-                ("rate limited", limit, conn.sid),
-                "rate limited sid=%s room=%s limit=%s event=%s",
-                conn.sid,
-                conn.room_id,
-                limit,
-                quote(event),
-            )
-            await self.sio.emit(
-                ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
-            )
-        if conn.session is not None:
-            self.sessions.strike(conn.session)
-        return exc
-
-    # -- emitting -------------------------------------------------------------
-
-    def _relay(self, conn: Connection, event: str, payload: bytes, started: float) -> None:
-        """Send ``payload`` to every other member of ``conn``'s document (encoded once)."""
-        members = conn.doc.members
-        if len(members) > 1:
-            sent = self.broadcaster.send(conn.namespace, event, payload, members, skip=conn.sid)
-            self._count_out(event, payload, sent, started)
-
-    def broadcast(
-        self,
-        room_id: RoomId,
-        doc_name: DocName,
-        event: str,
-        payload: bytes,
-        started: float | None = None,
-    ) -> None:
-        """Send ``payload`` to every member of a room's document."""
-        room = self.registry.rooms.get(room_id)
-        doc = room.docs.get(doc_name) if room is not None else None
-        if doc is None or not doc.members:
-            return
-        self._to_members(doc, event, payload, started or time.perf_counter())
-
-    def _to_members(self, doc: Document, event: str, payload: bytes, started: float) -> None:
-        """Send ``payload`` to every member of ``doc`` (encoded once)."""
-        namespace = namespace_for(doc.room_id, doc.name)
-        sent = self.broadcaster.send(namespace, event, payload, doc.members)
-        self._count_out(event, payload, sent, started)
-
-    async def _send_error(self, conn: Connection, event: str, exc: CollabError) -> None:
-        self._refused(conn, event, exc)
-        await self.sio.emit(
-            ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
-        )
-
-    def _refused(self, conn: Connection, event: str, exc: CollabError) -> None:
-        """Count, log and (for decisions about who may do what) audit a refused
-        event, coalesced per kind and minute; one strike against the session."""
-        self.count_refusal(exc)
-        code = exc.code.value
-        self.reporter.line(
-            ("refused", code, conn.sid),
-            "refused event=%s sid=%s room=%s doc=%s code=%s",
-            quote(event),
-            conn.sid,
-            conn.room_id,
-            conn.doc_name,
-            code,
-        )
-        if exc.code in _AUDITED_REFUSALS:
-            self.reporter.audit(
-                AuditAction.REFUSED,
-                room=conn.room_id,
-                identity=conn.identity,
-                outcome=code,
-                detail=f"{quote(event, limit=64)} {conn.doc_name}",
-            )
-        # The store's outage is not the client's doing: its retries (protocol.md
-        # §11) must not add up to a disconnect.
-        if conn.session is not None and exc.code is not RoomCode.STORE_UNAVAILABLE:
-            self.sessions.strike(conn.session)
-
-    # -- bookkeeping -------------------------------------------------------------
-
-    def _count_in(self, update: bytes) -> None:
-        traffic = self.metrics.traffic
-        traffic.updates_in += 1
-        traffic.bytes_in += len(update)
-
-    def _count_out(self, event: str, payload: bytes, recipients: int, started: float) -> None:
-        traffic = self.metrics.traffic
-        traffic.deliveries_out[event] = traffic.deliveries_out.get(event, 0) + recipients
-        traffic.bytes_out += len(payload) * recipients
-        self.metrics.fanout_seconds.observe(time.perf_counter() - started)
-
-    def count_refusal(self, exc: CollabError) -> None:
-        """Count a refused event by its code, and by its limit if it is one."""
-        self._count_error(exc)
-        if isinstance(exc, TooManyStructs):
-            self.metrics.refused("update_structs")
-            return
-        limit = _LIMIT_OF.get(exc.code)
-        if limit is not None:
-            self.metrics.refused(limit)
-
-    def _count_error(self, exc: CollabError) -> None:
-        self.metrics.errors.labels(exc.code.value).inc()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
