@@ -24,11 +24,12 @@ import socketio
 
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
+from collab.chat_handler import CHAT_SEND, ChatHandler
 from collab.connections import Connection, ConnectionTable
 from collab.emitter import Emitter
-from collab.errors import ExpiredToken, RateLimited, Revoked, UnknownEvent
+from collab.errors import ExpiredToken, Revoked, UnknownEvent
 from collab.extension_port import ExtensionPort, tell_document_events
-from collab.extensions import ChatEvent, ConnectEvent, DisconnectEvent, EventContext, Extensions
+from collab.extensions import ConnectEvent, DisconnectEvent, EventContext, Extensions
 from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
 from collab.offload import Offload
@@ -37,19 +38,17 @@ from collab.room_control import RoomControl, room_state
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.upstream import wait_connected
 from collab.wire import ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
-from crdt.errors import CollabError, InvalidPayload
+from crdt.errors import CollabError
 from crdt.text import quote
 from crdt.types import RoomId, Update
 from rooms.audit import AuditAction
-from rooms.chat import SendResult
 from rooms.document import Document
-from rooms.errors import InternalError, RoomUnavailable, StoreUnavailable
+from rooms.errors import InternalError, RoomUnavailable
 from rooms.identity import Identity
 from rooms.moderation import ACTIONS
-from rooms.names import CHAT, parse_namespace
+from rooms.names import parse_namespace
 from rooms.registry import RoomRegistry
 from rooms.revocations import Revocations
-from rooms.room import Room
 
 __all__ = ["SyncServer"]
 
@@ -58,7 +57,6 @@ log = logging.getLogger("collab.sync")
 SYNC_STEP_1 = "sync-step-1"
 SYNC_UPDATE = "sync-update"
 AWARENESS_UPDATE = "awareness-update"
-CHAT_SEND = "chat:send"
 
 #: How long the server waits for a client's sync-step-1 before sending its own.
 INITIAL_SYNC_WAIT_S = 1.0
@@ -125,13 +123,15 @@ class SyncServer:
         self._send_error = emitter.send_error
         self._refused = emitter.refused
         self._rate_limited = emitter.rate_limited
+        #: ``chat:send`` (collab.chat_handler): stored before it is acknowledged.
+        self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
             SYNC_STEP_1: self.on_sync_step_1,
             SYNC_UPDATE: self.on_sync_update,
             AWARENESS_UPDATE: self.on_awareness_update,
-            CHAT_SEND: self.on_chat_send,
+            CHAT_SEND: self.chat.on_chat_send,
             **{event: self.control.moderation_handler(event) for event in ACTIONS},
             "*": self.on_unknown,
         }
@@ -467,114 +467,6 @@ class SyncServer:
             self.registry.publish_awareness(conn.doc, relay)
 
     # -- extension events -------------------------------------------------------
-
-    async def on_chat_send(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
-        """``chat:send {text, clientMessageId}`` → ack ``{ok, id, ts, duplicate}``.
-
-        The ack means stored: the message is appended, written to the store,
-        and only then acknowledged and relayed. If the store cannot take it,
-        it is taken back out of the document and refused (``store_unavailable``);
-        the client sends it again with the same ``clientMessageId``.
-        """
-        started = time.perf_counter()
-        conn = self.connections.get(sid)
-        if conn is None:
-            return ack_error(InvalidPayload("not connected"))
-        try:
-            payload = one_argument(args)
-            if not isinstance(payload, dict):
-                raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
-            async with self.registry.use(conn.room_id) as room:
-                self._check_chat_rate(room, conn)  # before queueing for the lock
-                async with room.chat_lock:
-                    result = await self._append_chat(room, conn, payload)
-        except CollabError as exc:
-            self._refused(conn, CHAT_SEND, exc)
-            return ack_error(exc)
-        if result.update is not None:
-            log.info(
-                "chat message room=%s id=%s user=%s chars=%d",
-                conn.room_id,
-                result.message.id,
-                user_ref(conn.identity.user_id),
-                len(result.message.text),
-            )
-            self.emitter.broadcast(conn.room_id, CHAT, SYNC_UPDATE, result.update, started)
-            self._changed(conn.room_id, CHAT, result.update, conn.identity)
-            if self.extensions.wants("on_chat_message"):
-                message = result.message.to_fields()
-                self.extensions.notify(
-                    "on_chat_message", ChatEvent(conn.room_id, message, conn.identity)
-                )
-        return ack_ok(id=result.message.id, ts=result.message.ts, duplicate=result.duplicate)
-
-    async def _append_chat(
-        self, room: Room, conn: Connection, payload: dict[str, Any]
-    ) -> SendResult:
-        """Append the message and store it; called under the room's chat lock.
-        A message the store did not take is taken back (StoreUnavailable). One
-        whose ``clientMessageId`` another node stored first (the store checks
-        it with the append) is taken back too, and the stored message is the
-        answer, a duplicate (protocol.md §6.1)."""
-        chat = await self.registry.document(conn.room_id, CHAT)
-        # Other nodes' messages first, so this one is appended after them.
-        await self.registry.settle(chat)
-        if self.registry.reseeding(chat):
-            # Redis lost this chat: its re-seed goes in before a new message
-            # is made (a re-seed holds everything the document holds).
-            with contextlib.suppress(OSError):
-                await self.registry.flush_document(room, chat)
-            if self.registry.reseeding(chat):
-                raise StoreUnavailable("the message could not be stored; send it again")
-        chat_log = self.registry.chat(conn.room_id)
-        full = chat.full
-        try:
-            result = chat_log.send(
-                conn.identity, payload.get("text"), payload.get("clientMessageId"), hold=True
-            )
-        finally:
-            if chat.full is not full:
-                self.control.fullness_changed(conn.room_id)
-        if result.update is None:
-            return result
-        try:
-            await self._store_before_ack(room, chat, result.update)
-            stored = chat_log.stored_elsewhere(result)
-            if stored is not None:
-                chat_log.take_back(result)
-                return stored
-        except StoreUnavailable:
-            chat_log.take_back(result)
-            raise
-        finally:
-            chat_log.settled(result)
-            chat.release()
-        return result
-
-    def _check_chat_rate(self, room: Room, conn: Connection) -> None:
-        """RateLimited past the user's chat allowance in the room (a burst,
-        then a steady rate; kept with the room, so reconnecting resets nothing)."""
-        now = time.monotonic()
-        bucket = room.chat_rates.get(conn.identity.user_id)
-        if bucket is None:
-            bucket = room.chat_rates[conn.identity.user_id] = (
-                self.registry.limits.rates.chat.bucket(now)
-            )
-        if not bucket.take(now):
-            self.metrics.refused("chat")
-            raise RateLimited("chat messages past the limit; wait a moment")
-
-    async def _store_before_ack(self, room: Room, doc: Document, update: Update) -> None:
-        """Write ``update`` before acknowledging it; StoreUnavailable if the
-        store did not take it (it is then still pending). With Redis the
-        update may also have been refused as a duplicate (not pending, not
-        stored: the chat log knows)."""
-        try:
-            await self.registry.flush_document(room, doc)
-        except OSError as exc:
-            log.warning("store write failed room=%s doc=%s: %s", room.id, doc.name, exc)
-        if doc.is_pending(update):
-            raise StoreUnavailable("the message could not be stored; send it again")
 
     async def on_unknown(self, event: str, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         conn = self.connections.get(sid)
