@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 
 from crdt.engine import EngineFactory
-from crdt.types import DocName, RoomId, UserId
-from rooms.audit import AuditAction, AuditRecord
+from crdt.types import DocName, RoomId
+from rooms.audit import AuditAction
 from rooms.chat import ChatLog
 from rooms.document import Document
 from rooms.errors import RoomUnavailable
@@ -30,7 +30,6 @@ from rooms.names import CHAT, META
 from rooms.nodes import Replication, SingleNode
 from rooms.outage import StoreHealth
 from rooms.persistence import Persistence
-from rooms.recovery import Recovery
 from rooms.room import Room, RoomState
 from rooms.store import RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
@@ -119,6 +118,16 @@ class RoomRegistry:
             on_document_stored=lambda doc, n, nbytes: self.on_document_stored(doc, n, nbytes),
         )
         self._unloads = self.persistence.unloads
+        # The write side is the persistence's (its docstrings say what each does).
+        persistence = self.persistence
+        self.audit = persistence.audit
+        self.flush_audit = persistence.flush_audit
+        self.restore_audit = persistence.restore_audit
+        self.flush_all = persistence.flush_all
+        self.flush_document = persistence.flush_document
+        self.schedule_flush = persistence.schedule_flush
+        self.set_retention = persistence.set_retention
+        self.unsaved_state = persistence.unsaved_state
         # What the server does when another node changed something (set by it).
         self.on_remote_update: Callable[[Document, bytes], None] = _ignore
         self.on_remote_awareness: Callable[[Document, bytes], None] = _ignore
@@ -499,62 +508,12 @@ class RoomRegistry:
     def document_count(self) -> int:
         return sum(len(room.docs) for room in self.rooms.values())
 
-    # -- writing (rooms.persistence) -------------------------------------------------
-
-    def audit(
-        self,
-        action: AuditAction,
-        *,
-        room: RoomId | None = None,
-        identity: Identity | None = None,
-        outcome: str = "ok",
-        detail: str = "",
-        user_id: UserId | None = None,
-        role: str | None = None,
-    ) -> None:
-        """Queue an audit record (written with the next flush)."""
-        self.persistence.audit(
-            action,
-            room=room,
-            identity=identity,
-            outcome=outcome,
-            detail=detail,
-            user_id=user_id,
-            role=role,
-        )
-
-    async def flush_audit(self) -> None:
-        await self.persistence.flush_audit()
-
-    def restore_audit(self, records: Sequence[AuditRecord]) -> None:
-        """Queue records made by an earlier run (a recovery file), as they were."""
-        self.persistence.restore_audit(records)
-
-    async def flush_all(self, *, audit: bool = True) -> None:
-        """Write every pending update (and audit record); OSError if the store failed."""
-        await self.persistence.flush_all(audit=audit)
-
-    async def flush_document(
-        self, room: Room, doc: Document, *, force_compact: bool = False
-    ) -> None:
-        """Write ``doc``'s room now (see Persistence.flush_document)."""
-        await self.persistence.flush_document(room, doc, force_compact=force_compact)
-
-    def schedule_flush(self) -> None:
-        self.persistence.schedule_flush()
-
-    async def set_retention(self, room: Room, days: float | None) -> None:
-        """Change a loaded room's retention period and save it."""
-        await self.persistence.set_retention(room, days)
-
-    def unsaved_state(self, node: str) -> Recovery | None:
-        """What the store does not have, for a recovery file (None: nothing)."""
-        return self.persistence.unsaved_state(node)
-
     @property
     def oldest_unsaved_s(self) -> float:
+        """Age in seconds of the oldest change the store does not have (0: none)."""
         return self.persistence.oldest_unsaved_s
 
     @property
     def unsaved_updates(self) -> int:
+        """Updates held in memory that the store does not have yet."""
         return self.persistence.unsaved_updates

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.postgres.fixtures import postgres_database, postgres_server  # noqa: F401
+from tests.postgres.fixtures import own_postgres, postgres_database, postgres_server  # noqa: F401

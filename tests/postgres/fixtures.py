@@ -9,6 +9,7 @@ the last of them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from tests.prereqs import unavailable
 from tests.procs import POSTGRES_BIN, PostgresProcess
 
-__all__ = ["postgres_database", "postgres_server", "require_postgres"]
+__all__ = ["own_postgres", "postgres_database", "postgres_server", "require_postgres"]
 
 #: The session's server and how many session fixtures hold it.
 _shared: dict[str, tuple[PostgresProcess, int]] = {}
@@ -64,3 +65,15 @@ async def postgres_database(postgres_server: PostgresProcess) -> AsyncIterator[s
     name = await postgres_server.create_database()
     yield name
     await postgres_server.drop_database(name)
+
+
+@pytest.fixture
+async def own_postgres() -> AsyncIterator[PostgresProcess]:
+    """A PostgreSQL server of the test's own (it stops and starts it)."""
+    require_postgres()
+    server = PostgresProcess()
+    try:
+        await server.astart()
+        yield server
+    finally:
+        await asyncio.to_thread(server.remove)

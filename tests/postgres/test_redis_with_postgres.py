@@ -31,11 +31,10 @@ from pycrdt import Array
 from collab.client import CollabClient
 from crdt.types import DocName, RoomId
 from rooms.redis_keys import RedisKeys
-from tests.conftest import ADMIN_KEY, SECRET, mint
+from tests.conftest import ADMIN_KEY, mint
 from tests.faults.test_store_outages import chat_code, draw, has_shapes, shapes, wait_store
-from tests.postgres.fixtures import require_postgres
-from tests.procs import CollabNode, PostgresProcess, RedisProcess
-from tests.redis.conftest import CLUSTER_KEY
+from tests.procs import CollabNode, RedisProcess
+from tests.redis.conftest import node_factory  # noqa: F401 (a fixture)
 from tests.redis.outages import exactly_once, restart, send_until_stored, until_status
 from tests.waiting import until
 
@@ -55,38 +54,15 @@ async def redis(redis_binary, tmp_path) -> AsyncIterator[dict[str, RedisProcess]
 
 
 @pytest.fixture
-async def own_postgres() -> AsyncIterator[PostgresProcess]:
-    """A PostgreSQL server of the test's own (it stops and starts it)."""
-    require_postgres()
-    server = PostgresProcess()
-    try:
-        await server.astart()
-        yield server
-    finally:
-        await asyncio.to_thread(server.remove)
-
-
-@pytest.fixture
-async def nodes(tmp_path) -> AsyncIterator[Callable[..., Awaitable[CollabNode]]]:
-    made: list[CollabNode] = []
+async def nodes(node_factory) -> Callable[..., Awaitable[CollabNode]]:  # noqa: F811
+    """tests/redis/conftest.py's nodes, with PostgreSQL behind Redis."""
 
     async def make(redis_url: str, postgres_url: str, node_id: str, *extra: str) -> CollabNode:
-        node = CollabNode(
-            tmp_path,
-            "--jwt-secret",
-            SECRET,
-            "--admin-key",
-            ADMIN_KEY,
-            "--cluster-key",
-            CLUSTER_KEY,
-            "--store",
-            "redis",
-            "--redis-url",
+        return await node_factory(
             redis_url,
+            node_id,
             "--postgres-url",
             postgres_url,
-            "--log-level",
-            "info",
             "--flush-interval-s",
             "0.1",
             "--compact-after-updates",
@@ -94,15 +70,9 @@ async def nodes(tmp_path) -> AsyncIterator[Callable[..., Awaitable[CollabNode]]]
             "--unload-after-s",
             "0.3",
             *extra,
-            node_id=node_id,
         )
-        made.append(node)
-        await node.start()
-        return node
 
-    yield make
-    for node in made:
-        await node.kill()
+    return make
 
 
 class People:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,7 @@ from tests.faults.test_store_outages import (
     wait_saving,
     wait_store,
 )
-from tests.postgres.fixtures import require_postgres
-from tests.procs import CollabNode, PostgresProcess, free_port
+from tests.procs import CollabNode, free_port
 from tests.scrape import scrape
 from tests.waiting import until
 
@@ -83,18 +81,6 @@ class Node:
     async def kill(self) -> None:
         if self.node is not None:
             await self.node.kill()
-
-
-@pytest.fixture
-async def own_postgres() -> AsyncIterator[PostgresProcess]:
-    """A PostgreSQL server of the test's own (it stops and starts it)."""
-    require_postgres()
-    server = PostgresProcess()
-    try:
-        await server.astart()
-        yield server
-    finally:
-        await asyncio.to_thread(server.remove)
 
 
 async def rows(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
