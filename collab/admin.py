@@ -240,6 +240,7 @@ class AdminApi:
             change = set_title(room, body.get("title", ""))
             await self.control.broadcast_state(room)
             self.emitter.broadcast(room_id, META, "sync-update", change.update)
+            self.emitter.changed(room_id, META, change.update, None)
             await self.registry.set_retention(room, days)
             await self.registry.flush_document(room, room.docs[META])
         self._audit(AuditAction.CREATE, principal, room=room_id, detail="admin")

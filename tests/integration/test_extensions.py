@@ -166,6 +166,9 @@ async def test_exports_and_deletions_through_the_admin_api(servers):
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with aiohttp.ClientSession() as http:
         room = "ext%2Fadmin"
+        created = {"id": "ext/created", "title": "Made by the platform"}
+        async with http.post(f"{srv.url}/api/rooms", json=created, headers=headers) as r:
+            assert r.status == 201
         export_url = f"{srv.url}/api/rooms/{room}/export?format=markdown"
         async with http.get(export_url, headers=headers) as r:
             assert r.status == 200
@@ -183,6 +186,11 @@ async def test_exports_and_deletions_through_the_admin_api(servers):
     (role_set,) = rec.of("on_moderation")
     assert (role_set.action, role_set.actor) == ("admin:role", None)
     assert "user-ann" in role_set.detail["detail"] and role_set.detail["key"]
+    # A room the admin API creates: its title is a change like any other.
+    await until(
+        lambda: any(e.room == "ext/created" and e.doc == "meta" for e in rec.of("on_change")),
+        what="on_change for the created room's title",
+    )
 
 
 # -- authenticate ---------------------------------------------------------------------
