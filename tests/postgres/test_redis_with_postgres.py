@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from pycrdt import Array
 
@@ -33,6 +32,7 @@ from crdt.types import DocName, RoomId
 from rooms.redis_keys import RedisKeys
 from tests.conftest import ADMIN_KEY, mint
 from tests.faults.test_store_outages import chat_code, draw, has_shapes, shapes, wait_store
+from tests.postgres.test_serve_postgres import rows
 from tests.procs import CollabNode, RedisProcess
 from tests.redis.conftest import node_factory  # noqa: F401 (a fixture)
 from tests.redis.outages import exactly_once, restart, send_until_stored, until_status
@@ -116,14 +116,6 @@ async def read_back(people: People, url: str) -> tuple[dict[str, Any], list[dict
     await people.leave(board)
     await people.leave(chat)
     return result
-
-
-async def rows(url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    conn = await asyncpg.connect(url)
-    try:
-        return [tuple(r) for r in await conn.fetch(sql, *args)]
-    finally:
-        await conn.close()
 
 
 async def archived_shapes(url: str) -> set[str]:
