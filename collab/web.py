@@ -2,7 +2,12 @@
 bundle under ``/static/``, and the page's settings at ``/web/config.json``.
 
 The files are built from ``web/`` (``make web``) into ``collab/static``
-and shipped in the Python package. Every page carries a Content-Security-
+and shipped in the Python package. The script and the stylesheet have
+content-hashed names (``app.<16 hex>.js``) and are cached for a year as
+immutable; the pages and the other files revalidate (``no-cache``). Every
+text file has ``.br`` and ``.gz`` siblings written by the build, which
+aiohttp's ``FileResponse`` sends (with ``Content-Encoding``) when the
+request's ``Accept-Encoding`` names that coding. Every page carries a Content-Security-
 Policy whose ``frame-ancestors`` says who may embed it (``--frame-ancestors``)
 and whose ``connect-src`` is the page's own origin (plus the ``--cors-origins``
 that are origins): a script that got into the page cannot send a board or a
@@ -12,7 +17,7 @@ chat to a WebSocket server of its choosing.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +29,17 @@ from rooms.names import validate_room_id
 if TYPE_CHECKING:
     from collab.app import CollabApp
 
-__all__ = ["STATIC_DIR", "add_web_routes", "content_security_policy"]
+__all__ = ["HASHED_NAME", "IMMUTABLE", "STATIC_DIR", "add_web_routes", "content_security_policy"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: A file name web/build.mjs gave a content hash (``app.0123456789abcdef.js``,
+#: or its ``.br``/``.gz`` sibling): its bytes never change under that name.
+HASHED_NAME = re.compile(r"[\w-]+\.[0-9a-f]{16}\.[a-z0-9]+(?:\.br|\.gz)?")
+#: The caching of a hashed name: a year, and no revalidation on reload.
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: Answers that a cache may keep and reuse (a 404 is never kept for a year).
+_CACHEABLE_STATUSES = frozenset({200, 206, 304})
 
 
 #: An origin as a CSP source: scheme://host[:port], no wildcard, nothing
@@ -63,7 +76,9 @@ def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
     }
 
     def page(name: str) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / name, headers=headers)
+        # FileResponse sends index.html.br or .gz when Accept-Encoding allows;
+        # Vary on every answer, the plain one included, keeps caches apart.
+        return web.FileResponse(STATIC_DIR / name, headers={**headers, "Vary": "Accept-Encoding"})
 
     async def lobby(request: web.Request) -> web.StreamResponse:
         return page("index.html")
@@ -86,17 +101,18 @@ def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
         }
         return web.json_response(body, headers=headers)
 
-    @web.middleware
-    async def static_headers(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        response: web.StreamResponse = await handler(request)
-        if request.path.startswith("/static/"):
-            response.headers.update(headers)
-            response.headers["Cache-Control"] = "no-cache"
-        return response
+    async def static_headers(request: web.Request, response: web.StreamResponse) -> None:
+        # on_response_prepare, not a middleware: a FileResponse learns that its
+        # file is missing (404) only when it is prepared, after any middleware.
+        if not request.path.startswith("/static/"):
+            return
+        response.headers.update(headers)
+        response.headers["Vary"] = "Accept-Encoding"
+        name = request.path.removeprefix("/static/")
+        if HASHED_NAME.fullmatch(name) and response.status in _CACHEABLE_STATUSES:
+            response.headers["Cache-Control"] = IMMUTABLE
 
-    web_app.middlewares.append(static_headers)
+    web_app.on_response_prepare.append(static_headers)
     r = web_app.router
     r.add_get("/", lobby)
     r.add_get("/web/config.json", config)

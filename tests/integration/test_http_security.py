@@ -129,8 +129,9 @@ async def test_a_dev_token_is_not_stored(server):
 
 
 async def test_pages_keep_their_own_caching(server):
-    """The web app's files revalidate (no-cache), they are not no-store."""
-    for path in ("/", "/r/clinic-7/a", "/static/app.js"):
+    """The web app's pages revalidate (no-cache), they are not no-store
+    (tests/integration/test_static_assets.py: the hashed files are immutable)."""
+    for path in ("/", "/r/clinic-7/a", "/static/favicon.svg"):
         status, headers, _ = await fetch(server.url + path)
         assert status == 200
         assert headers["Cache-Control"] == "no-cache"
@@ -149,7 +150,7 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 async def test_the_page_may_connect_to_its_own_origin_only(server):
-    for path in ("/", "/r/clinic-7/a", "/static/app.js"):
+    for path in ("/", "/r/clinic-7/a", "/static/favicon.svg"):
         _, headers, _ = await fetch(server.url + path)
         assert directives(headers["Content-Security-Policy"])["connect-src"] == ["'self'"], path
 
