@@ -76,7 +76,9 @@ async def test_draw_chat_lock_mute_redact_and_reload(browsers: Browsers, collab:
     await expect(par.tool("Rectangle")).to_be_disabled()
     await par.board.focus()
     await par.page.keyboard.press("r")
-    await expect(par.toast("The board is locked by the facilitator")).to_be_visible()
+    # The banner says why (pointed at again), once: no toast besides it.
+    await expect(par.banner("locked")).to_have_attribute("data-attention", "1")
+    await expect(par.toast("locked")).to_have_count(0)
     await par.drag((0.4, 0.6), (0.6, 0.8))
     await expect(par.shapes()).to_have_count(2)
     # The facilitator still draws while the board is locked.

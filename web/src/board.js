@@ -1,7 +1,7 @@
 // The whiteboard: renders the board document's `shapes` map (protocol.md §5.1)
 // as SVG and turns pointer gestures into Yjs transactions.
 import * as Y from 'yjs'
-import { el, svg, randomHex, roleColor } from './util.js'
+import { el, svg, randomHex, personColors, PERSON_COLORS } from './util.js'
 import {
   BOX_TYPES, POINT_TYPES, arrowHead, bounds, boxOf, constrain, hitShape, intersects,
   normalizeShape, smoothPath
@@ -379,6 +379,10 @@ export class Board {
     if (!this.awareness) return
     const seen = new Set()
     const own = this.awareness.clientID
+    // Everyone present, this user too: the colours the list of people shows.
+    const ids = [this.user.id]
+    for (const state of this.awareness.getStates().values()) if (state && state.user && typeof state.user.id === 'string') ids.push(state.user.id)
+    const colors = personColors(ids)
     for (const [clientId, state] of this.awareness.getStates()) {
       if (clientId === own || !state || !state.user || !state.cursor) continue
       const { x, y } = state.cursor
@@ -393,13 +397,14 @@ export class Board {
         this.cursorLayer.append(node)
         this.cursorEls.set(clientId, node)
       }
-      const color = roleColor(state.user.role)
+      const color = colors.get(state.user.id) || PERSON_COLORS[0]
       node.firstChild.firstChild.setAttribute('fill', color)
       const label = node.lastChild
       const name = String(state.user.name || 'Guest')
       if (label.textContent !== name) label.textContent = name
       label.style.background = color
       node.dataset.user = String(state.user.id || '')
+      node.dataset.role = String(state.user.role || '')
       node.style.transform = `translate(${round(x * this.view.k + this.view.x)}px, ${round(y * this.view.k + this.view.y)}px)`
     }
     for (const [clientId, node] of this.cursorEls) {
@@ -478,6 +483,7 @@ export class Board {
     }
     this.closeEditor()
     this.tool = id
+    this.heldTool = null
     if (id !== 'select') this.selection.clear()
     if (id !== 'pan' && id !== 'select') this.preferredTool = id
     this.svg.setAttribute('class', 'board tool-' + id)
@@ -521,8 +527,12 @@ export class Board {
       this.closeEditor()
       this.selection.clear()
       if (this.tool !== 'pan') this.preferredTool = this.tool
+      // The tool in hand when the board went read-only: a drag with a drawing
+      // tool is an attempt to draw (a notice), not a pan (see onPointerDown).
+      this.heldTool = this.tool
       this.tool = 'pan'
     } else {
+      this.heldTool = null
       this.tool = this.preferredTool || 'select'
       if (this.full && addsShapes(this.tool)) this.tool = 'select'
     }
@@ -713,7 +723,8 @@ export class Board {
     e.preventDefault()
     this.svg.setPointerCapture(e.pointerId)
     const p = this.toBoard(e)
-    if (e.button === 1 || this.space || this.tool === 'pan') {
+    const drawing = !this.writable && this.heldTool && this.heldTool !== 'select' && this.heldTool !== 'pan'
+    if (e.button === 1 || this.space || (this.tool === 'pan' && !drawing)) {
       this.gesture = { kind: 'pan', pointerId: e.pointerId, start: [e.clientX, e.clientY], view: { ...this.view } }
       this.svg.classList.add('panning')
       return

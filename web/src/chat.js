@@ -21,6 +21,13 @@ const ERROR_TEXT = {
 const RETRYABLE = new Set(['store_unavailable'])
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000]
 
+/** Within this many pixels of the end, a reader counts as at the end (and is kept there). */
+const AT_END_PX = 40
+
+/** The marker of messages that arrived below while the reader was scrolled up. */
+const newMessagesText = (n) => (n === 1 ? '1 new message' : n + ' new messages')
+const NEW_MESSAGES_HINT = 'Scroll to the newest messages'
+
 export class Chat {
   constructor ({ user, onUnread = () => {}, redact, confirm }) {
     this.user = user
@@ -31,6 +38,8 @@ export class Chat {
     this.items = new Map()
     this.pending = new Map()
     this.unread = 0
+    // Messages of others that arrived below a reader scrolled up (the marker).
+    this.below = 0
     this.visible = true
     this.canModerate = false
     this.sendState = { allowed: true, reason: '' }
@@ -46,7 +55,11 @@ export class Chat {
     })
     this.sendButton = el('button', { type: 'submit', class: 'icon-button primary', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send'))
     this.form = el('form', { class: 'chat-form' }, this.input, this.sendButton)
-    this.root = el('section', { class: 'chat', 'aria-label': 'Chat' }, this.empty, this.list, this.notice, this.form)
+    this.newButton = el('button', { type: 'button', class: 'chat-new', title: NEW_MESSAGES_HINT, hidden: true })
+    this.newButton.addEventListener('click', () => this.scrollToEnd())
+    this.list.addEventListener('scroll', () => { if (this.atEnd()) this.clearBelow() }, { passive: true })
+    this.root = el('section', { class: 'chat', 'aria-label': 'Chat' },
+      this.empty, el('div', { class: 'chat-scroll' }, this.list, this.newButton), this.notice, this.form)
     this.form.addEventListener('submit', (e) => {
       e.preventDefault()
       this.send()
@@ -92,13 +105,25 @@ export class Chat {
     this.notice.textContent = allowed ? '' : reason
   }
 
+  /** Whether the list shows its end (a reader there is kept there as messages arrive). */
+  atEnd () {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < AT_END_PX
+  }
+
   scrollToEnd () {
     this.list.scrollTop = this.list.scrollHeight
+    this.clearBelow()
+  }
+
+  clearBelow () {
+    if (!this.below) return
+    this.below = 0
+    this.newButton.hidden = true
   }
 
   render (initial = false) {
     if (!this.messages) return
-    const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40
+    const atEnd = this.atEnd()
     const values = this.messages.toArray().map((v) => (v instanceof Y.Map ? v.toJSON() : v))
     const seen = new Set()
     let added = 0
@@ -133,7 +158,14 @@ export class Chat {
       this.unread += added
       this.onUnread(this.unread)
     }
-    if (initial || atEnd || added) this.scrollToEnd()
+    // A reader scrolled up stays where they are: new messages of others are
+    // counted on the marker instead (one's own are scrolled to by send()).
+    if (initial || atEnd || !this.visible) this.scrollToEnd()
+    else if (added) {
+      this.below += added
+      this.newButton.textContent = newMessagesText(this.below)
+      this.newButton.hidden = false
+    }
   }
 
   createItem (m) {

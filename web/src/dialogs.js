@@ -54,5 +54,7 @@ export function helpDialog () {
   dialog.addEventListener('close', () => dialog.remove())
   document.body.append(dialog)
   dialog.showModal()
-  close.focus()
+  // Close is at the end of a long list: focusing it must not scroll the dialog there.
+  close.focus({ preventScroll: true })
+  dialog.scrollTop = 0
 }

@@ -1,15 +1,10 @@
 // Who is here (from the board's awareness; the server stamps `user`), with the
 // facilitator's per-person controls: mute (§6.3 mod:mute), remove (mod:remove)
 // and the role in this session (mod:role: participant or observer).
-import { el, effectiveRole, ROLE_LABELS, roleColor } from './util.js'
+import { el, effectiveRole, initials, personColors, ROLE_LABELS } from './util.js'
 import { icon } from './icons.js'
 
 const ROLE_ORDER = { facilitator: 0, participant: 1, observer: 2 }
-
-function initials (name) {
-  const parts = String(name).trim().split(/\s+/).filter(Boolean)
-  return ((parts[0] || '?')[0] + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase()
-}
 
 export class People {
   constructor ({ user, moderate, confirm }) {
@@ -75,6 +70,8 @@ export class People {
     const people = this.present()
     const muted = new Set(this.state.muted || [])
     const removed = this.state.removed || []
+    // The same colours as their cursors on the board (util.js personColors).
+    const colors = personColors(people.map((p) => p.id))
     this.count.textContent = String(people.length)
     this.onCount(people.length)
     this.list.replaceChildren(...people.map((p) => {
@@ -118,7 +115,7 @@ export class People {
         actions.append(remove)
       }
       return el('li', { class: 'person', 'data-user': p.id },
-        el('span', { class: 'avatar', 'aria-hidden': 'true', style: 'background:' + roleColor(p.role) }, initials(p.name)),
+        el('span', { class: 'avatar', 'aria-hidden': 'true', style: 'background:' + colors.get(p.id) }, initials(p.name)),
         el('span', { class: 'person-name' }, p.name, p.self ? el('span', { class: 'you' }, ' (you)') : null),
         el('span', {
           class: 'role-badge role-' + p.role + (p.overridden ? ' role-overridden' : ''),

@@ -71,6 +71,15 @@ const BOARD_DOC = 'board'
 const CHAT_DOC = 'chat'
 const BOARD_FULL = 'This board is full. Delete shapes to make room.'
 
+/** Banners that say why the board is read-only (renderState), most telling first. */
+const READ_ONLY_BANNERS = ['ended', 'observer', 'locked', 'saving-stopped']
+
+/** Labels of the layout's own controls. */
+const UI = {
+  strokeGroup: 'Stroke width and fill',
+  strokeToggle: 'More stroke options'
+}
+
 const isEmbedded = () => {
   try {
     return window.parent !== window
@@ -493,8 +502,10 @@ class Session {
         ? 'A facilitator made you an observer: you can follow the board and chat but not change them.'
         : 'A facilitator made you a participant: you can draw and chat.', 'info')
     }
-    if (prev.locked !== now.locked && !now.ended && !this.isFacilitator) {
-      toast(now.locked ? 'The facilitator locked the board.' : 'The facilitator unlocked the board.', 'info')
+    // A lock is told by its banner (announced too): only the unlock, which
+    // takes the banner away, gets a toast.
+    if (prev.locked && !now.locked && !now.ended && !this.isFacilitator) {
+      toast('The facilitator unlocked the board.', 'info')
     }
     if (!prev.ended && now.ended) toast('The session has ended.', 'info')
     if (prev.muted.includes(me) !== now.muted.includes(me)) {
@@ -729,7 +740,7 @@ class Session {
     this.canvas = new Board({
       user,
       onChange: () => this.renderTools(),
-      onReadOnlyAttempt: () => toast(this.readOnlyReason() || 'You cannot draw right now.', 'warn'),
+      onReadOnlyAttempt: () => this.readOnlyNotice(),
       onFullAttempt: () => toast(BOARD_FULL, 'warn'),
       onContextMenu: (info) => this.openContextMenu(info)
     })
@@ -774,12 +785,32 @@ class Session {
         item.addEventListener('click', () => { closeMenu(); this.exportRoom(format) })
         exportMenu.append(item)
       }
+      const openMenu = (item) => {
+        exportMenu.hidden = false
+        exportButton.setAttribute('aria-expanded', 'true')
+        item.focus()
+      }
       exportButton.addEventListener('click', () => {
-        exportMenu.hidden = !exportMenu.hidden
-        exportButton.setAttribute('aria-expanded', String(!exportMenu.hidden))
-        if (!exportMenu.hidden) exportMenu.firstChild.focus()
+        if (exportMenu.hidden) openMenu(exportMenu.firstChild)
+        else closeMenu()
       })
-      exportMenu.addEventListener('keydown', (e) => { if (e.key === 'Escape') { closeMenu(); exportButton.focus() } })
+      // ArrowDown or ArrowUp on the button opens the menu at its first or last item.
+      exportButton.addEventListener('keydown', (e) => {
+        if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return
+        e.preventDefault()
+        e.stopPropagation()
+        openMenu(e.key === 'ArrowDown' ? exportMenu.firstChild : exportMenu.lastChild)
+      })
+      exportMenu.addEventListener('keydown', (e) => {
+        if (e.key === 'Escape' || e.key === 'Tab') {
+          if (e.key === 'Escape') e.preventDefault()
+          e.stopPropagation()
+          closeMenu()
+          if (e.key === 'Escape') exportButton.focus()
+          return
+        }
+        if (menuKey(exportMenu, e)) e.stopPropagation()
+      })
       document.addEventListener('pointerdown', (e) => { if (!exportMenu.hidden && !exportMenu.parentNode.contains(e.target)) closeMenu() })
       this.facilitatorBar.append(this.lockButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
     }
@@ -826,8 +857,24 @@ class Session {
     })
     this.fillButton = el('button', { type: 'button', class: 'tool-button small', 'aria-label': 'Fill shapes', title: 'Fill rectangles and ellipses', 'aria-pressed': 'false' }, icon('fill', 16))
     this.fillButton.addEventListener('click', () => this.canvas.setStyle({ fill: !this.canvas.style.fill }))
+    // On a narrow board the stroke controls fold into a menu, so the bar stays one row (app.css).
+    this.strokeMenu = el('div', { class: 'stroke-group', id: 'stroke-menu', role: 'group', 'aria-label': UI.strokeGroup }, ...this.widthButtons, this.fillButton)
+    this.strokeToggle = el('button', {
+      type: 'button', class: 'tool-button small stroke-toggle', 'aria-label': UI.strokeToggle, title: UI.strokeToggle, 'aria-expanded': 'false', 'aria-controls': 'stroke-menu'
+    }, this.strokeSample = el('span', { class: 'width-sample' }))
+    this.strokeToggle.addEventListener('click', () => this.toggleStrokeMenu())
+    this.strokeMenu.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.strokeToggle.getAttribute('aria-expanded') === 'true') {
+        e.stopPropagation()
+        this.toggleStrokeMenu(false)
+        this.strokeToggle.focus()
+      }
+    })
+    document.addEventListener('pointerdown', (e) => {
+      if (!this.stylebar.contains(e.target)) this.toggleStrokeMenu(false)
+    })
     this.stylebar = el('div', { class: 'stylebar', role: 'toolbar', 'aria-label': 'Colour and stroke' },
-      ...this.colorButtons, el('span', { class: 'separator' }), ...this.widthButtons, this.fillButton)
+      ...this.colorButtons, el('span', { class: 'separator' }), this.strokeToggle, this.strokeMenu)
 
     // Zoom
     this.zoomLabel = el('button', { type: 'button', class: 'zoom-label', 'aria-label': 'Reset zoom to 100 %', title: 'Reset zoom (0)' }, '100%')
@@ -848,18 +895,12 @@ class Session {
     this.selectionBar = el('div', { class: 'selectionbar', role: 'toolbar', 'aria-label': 'Selection', hidden: true }, this.redactButton)
     this.contextMenu = el('div', { class: 'menu context-menu', role: 'menu', 'aria-label': 'Shape actions', hidden: true })
     this.contextMenu.addEventListener('keydown', (e) => {
-      const items = [...this.contextMenu.querySelectorAll('[role="menuitem"]')]
-      const at = items.indexOf(document.activeElement)
       if (e.key === 'Escape' || e.key === 'Tab') {
         e.preventDefault()
         e.stopPropagation()
         this.closeContextMenu()
         this.canvas.svg.focus({ preventScroll: true })
-      } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        e.preventDefault()
-        e.stopPropagation()
-        items[(at + (e.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length].focus()
-      }
+      } else if (menuKey(this.contextMenu, e)) e.stopPropagation()
     })
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
@@ -874,6 +915,13 @@ class Session {
     this.renderPanel()
     this.renderState()
     this.renderStatus()
+  }
+
+  /** Open or close the stroke menu of a narrow board's style bar (`open`: toggle when omitted). */
+  toggleStrokeMenu (open) {
+    const now = open === undefined ? this.strokeToggle.getAttribute('aria-expanded') !== 'true' : open
+    this.strokeToggle.setAttribute('aria-expanded', String(now))
+    this.stylebar.classList.toggle('stroke-open', now)
   }
 
   togglePanel () {
@@ -906,6 +954,29 @@ class Session {
     if (s.locked && !this.isFacilitator) return 'The board is locked by the facilitator.'
     if (s.saving === 'read_only') return 'The server cannot save right now: the board is read-only until it can.'
     return ''
+  }
+
+  /**
+   * An attempt to change a read-only board: the banner that says why is
+   * brought to the reader's attention (highlighted and announced again), so
+   * the notice is there once; a toast only when no banner says it.
+   */
+  readOnlyNotice () {
+    const reason = this.readOnlyReason()
+    const kind = READ_ONLY_BANNERS.find((k) => this.banners.querySelector('[data-banner="' + k + '"]'))
+    const banner = !this.blocked && kind && this.banners.querySelector('[data-banner="' + kind + '"]')
+    if (!banner) {
+      toast(reason || 'You cannot draw right now.', 'warn')
+      return
+    }
+    const text = banner.lastChild
+    banner.classList.remove('attention')
+    void banner.offsetWidth // restart the highlight
+    banner.classList.add('attention')
+    clearTimeout(this.attentionTimer)
+    this.attentionTimer = setTimeout(() => banner.classList.remove('attention'), 1500)
+    text.replaceChildren(text.textContent)
+    banner.dataset.attention = String(Number(banner.dataset.attention || 0) + 1)
   }
 
   renderState () {
@@ -978,10 +1049,12 @@ class Session {
     for (const button of this.colorButtons) button.setAttribute('aria-pressed', String(button.dataset.color === b.style.color))
     for (const button of this.widthButtons) button.setAttribute('aria-pressed', String(Number(button.dataset.width) === b.style.width))
     this.fillButton.setAttribute('aria-pressed', String(!!b.style.fill))
+    this.strokeSample.style.height = b.style.width + 'px'
     // Redaction works whatever the board's state (even after the end, §6.3): only facilitators, connected.
     if (this.selectionBar) this.selectionBar.hidden = !(this.isFacilitator && !this.blocked && b.selection.size > 0)
     this.stylebar.classList.toggle('disabled', !b.writable)
-    for (const button of [...this.colorButtons, ...this.widthButtons, this.fillButton]) button.disabled = !b.writable
+    for (const button of [...this.colorButtons, ...this.widthButtons, this.fillButton, this.strokeToggle]) button.disabled = !b.writable
+    if (!b.writable) this.toggleStrokeMenu(false)
     this.zoomLabel.textContent = Math.round(b.zoom * 100) + '%'
   }
 
@@ -1103,6 +1176,27 @@ function maxFrameBytes (provider) {
   const engine = provider.socket.io.engine
   const max = engine && engine._maxPayload
   return typeof max === 'number' && max > 0 ? max : Infinity
+}
+
+/**
+ * Arrow keys in a menu (WAI-ARIA menu pattern): ArrowDown and ArrowUp move
+ * the focus to the next and previous item (wrapping), Home and End to the
+ * first and last. True when the key was one of these (and handled).
+ */
+function menuKey (menu, e) {
+  const items = [...menu.querySelectorAll('[role="menuitem"]:not(:disabled)')]
+  if (!items.length) return false
+  const at = items.indexOf(document.activeElement)
+  const next = {
+    ArrowDown: (at + 1) % items.length,
+    ArrowUp: (at <= 0 ? items.length : at) - 1,
+    Home: 0,
+    End: items.length - 1
+  }[e.key]
+  if (next === undefined) return false
+  e.preventDefault()
+  items[next].focus()
+  return true
 }
 
 function destroyProvider (provider) {

@@ -81,6 +81,15 @@ export async function fetchConfig () {
 
 let toastRegion = null
 
+/**
+ * Toasts stack at the bottom of the window, each below the last: at most
+ * TOAST_LIMIT, and no higher than TOAST_MAX_SHARE of the window, so they stay
+ * off the middle of the board; the oldest go first.
+ */
+const TOAST_LIMIT = 3
+const TOAST_MAX_SHARE = 0.3
+const DISMISS = 'Dismiss'
+
 /** A short, non-blocking message (announced to screen readers). */
 export function toast (message, kind = 'info', timeoutMs = 5000) {
   if (!toastRegion) {
@@ -94,14 +103,22 @@ export function toast (message, kind = 'info', timeoutMs = 5000) {
     if (timeoutMs > 0) same.dataset.timer = String(setTimeout(() => same.remove(), timeoutMs))
     return same
   }
-  const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss' }, '×')
+  const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': DISMISS }, '×')
   const item = el('div', { class: 'toast toast-' + kind, dataset: { message } }, el('span', {}, message), close)
   const remove = () => item.remove()
   close.addEventListener('click', remove)
   toastRegion.append(item)
-  while (toastRegion.children.length > 4) toastRegion.firstElementChild.remove()
+  while (toastRegion.children.length > TOAST_LIMIT) dropToast(toastRegion.firstElementChild)
+  while (toastRegion.children.length > 1 && toastRegion.offsetHeight > window.innerHeight * TOAST_MAX_SHARE) {
+    dropToast(toastRegion.firstElementChild)
+  }
   if (timeoutMs > 0) item.dataset.timer = String(setTimeout(remove, timeoutMs))
   return item
+}
+
+function dropToast (item) {
+  clearTimeout(Number(item.dataset.timer))
+  item.remove()
 }
 
 export function formatTime (ts) {
@@ -111,10 +128,57 @@ export function formatTime (ts) {
 }
 
 export const ROLE_LABELS = { facilitator: 'Facilitator', participant: 'Participant', observer: 'Observer' }
-export const ROLE_COLORS = { facilitator: '#7048e8', participant: '#1971c2', observer: '#868e96' }
 
-export function roleColor (role) {
-  return ROLE_COLORS[role] || ROLE_COLORS.participant
+/**
+ * Colours for people's cursors and avatars: dark enough that white text on
+ * them has a contrast of at least 4.5:1 (WCAG AA), and far apart in hue.
+ */
+export const PERSON_COLORS = [
+  '#c92a2a', '#1864ab', '#237a36', '#862e9c', '#b35900', '#0b7285',
+  '#a61e4d', '#5f3dc4', '#087f5b', '#495057', '#364fc7', '#7a5c00'
+]
+
+/** FNV-1a of a string: a stable, well-spread number for a user id. */
+function hashString (text) {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/**
+ * Each user id's colour among the people present: the palette entry its hash
+ * picks, so a user keeps their colour across reloads and sessions; if someone
+ * present (taken in user id order) already has it, the next free one, so that
+ * up to PERSON_COLORS.length people all differ. Every page that sees the same
+ * people gives them the same colours.
+ */
+export function personColors (userIds) {
+  const colors = new Map()
+  const taken = new Set()
+  for (const id of [...new Set(userIds)].sort()) {
+    let slot = hashString(id) % PERSON_COLORS.length
+    for (let i = 0; i < PERSON_COLORS.length && taken.has(slot); i++) slot = (slot + 1) % PERSON_COLORS.length
+    taken.add(slot)
+    colors.set(id, PERSON_COLORS[slot])
+  }
+  return colors
+}
+
+/**
+ * A name's initials, from its letters only (any script): the first letter of
+ * its first and last words, leaving out what is in brackets and words without
+ * letters. "Dr. Kim (facilitator)" → "DK", "Łucja Żak" → "ŁŻ", "42" → "?".
+ */
+export function initials (name) {
+  const words = String(name).replace(/\([^)]*\)|\[[^\]]*\]/g, ' ').split(/\s+/)
+    .map((w) => w.match(/\p{L}\p{M}*/u))
+    .filter(Boolean)
+    .map((m) => m[0])
+  if (!words.length) return '?'
+  return (words[0] + (words.length > 1 ? words[words.length - 1] : '')).toLocaleUpperCase()
 }
 
 /** The roles a facilitator's override may give (protocol.md §6.3 `mod:role`). */
