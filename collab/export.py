@@ -6,6 +6,7 @@ redacted messages are exported as removed, never with their text.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,12 @@ __all__ = ["RoomExport", "to_json", "to_markdown", "to_svg"]
 _COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{1,30}|rgba?\([0-9.,\s%]{1,40}\)")
 _STICKY_FILL = "#fff59d"
 _PADDING = 20.0
+# As the web app draws the board (web/src/geometry.js, board.js), so an export
+# looks like the board: the font, line height, a note's padding, arrowheads.
+_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+_STICKY_PAD = 8.0
+_STICKY_STROKE = "#c9b458"
+_ARROW_SPREAD = math.pi / 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +136,15 @@ def to_svg(export: RoomExport) -> str:
         f'viewBox="{x0 - _PADDING:g} {y0 - _PADDING:g} {width:g} {height:g}" '
         f'width="{width:g}" height="{height:g}">',
         f"<title>{escape(export.meta.title or export.room)}</title>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" '
-        'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-        'fill="context-stroke"/></marker></defs>',
     ]
     out.extend(_svg_shape(s) for s in export.shapes)
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _line_height(size: float) -> float:
+    """1.3 × the text size, rounded half up as the web app's Math.round."""
+    return float(math.floor(size * 1.3 + 0.5))
 
 
 def _svg_shape(s: Shape) -> str:
@@ -151,32 +160,78 @@ def _svg_shape(s: Shape) -> str:
             f'<ellipse cx="{x + w / 2:g}" cy="{y + h / 2:g}" rx="{w / 2:g}" ry="{h / 2:g}" '
             f"fill={fill} {common}/>"
         )
+    if s.type is ShapeType.ARROW and len(s.points) >= 2:
+        return _svg_arrow(s, stroke, common)
     if s.type in (ShapeType.PEN, ShapeType.LINE, ShapeType.ARROW):
-        points = " ".join(f"{px:g},{py:g}" for px, py in s.points)
-        marker = ' marker-end="url(#arrow)"' if s.type is ShapeType.ARROW else ""
-        return (
-            f'<polyline points="{points}" fill="none" stroke-linecap="round" '
-            f'stroke-linejoin="round" {common}{marker}/>'
-        )
+        return f"<polyline {_points_attr(s.points)} {_LINE_ATTRS} {common}/>"
     if s.type is ShapeType.STICKY:
-        sticky_fill = quoteattr(_color(s.fill, _STICKY_FILL))
-        return (
-            f'<g data-id={quoteattr(s.id)}><rect x="{x:g}" y="{y:g}" width="{w:g}" '
-            f'height="{h:g}" fill={sticky_fill} stroke="#d4c34a"/>'
-            f"{_svg_text(s.text, x + 8, y + 20)}</g>"
-        )
-    return _svg_text(s.text, s.x, s.y + 16, fill=_color(s.color, "#1e1e1e"), shape_id=s.id)
+        return _svg_sticky(s, x, y, w, h)
+    return _svg_text(s)
 
 
-def _svg_text(
-    text: str, x: float, y: float, *, fill: str = "#1e1e1e", shape_id: str | None = None
-) -> str:
-    ident = f" data-id={quoteattr(shape_id)}" if shape_id is not None else ""
-    spans = "".join(
-        f'<tspan x="{x:g}" dy="{0 if i == 0 else 18}">{escape(line)}</tspan>'
-        for i, line in enumerate(text.splitlines() or [""])
+_LINE_ATTRS = 'fill="none" stroke-linecap="round" stroke-linejoin="round"'
+
+
+def _points_attr(points: tuple[tuple[float, float], ...] | list[tuple[float, float]]) -> str:
+    return 'points="' + " ".join(f"{px:g},{py:g}" for px, py in points) + '"'
+
+
+def _svg_arrow(s: Shape, stroke: str, common: str) -> str:
+    """The line, ending 2 × its width before the tip, and a head 3.5 × its
+    width long (8 at least): in proportion, as the board draws it."""
+    width = max(s.width, 0.0)
+    (ax, ay), (bx, by) = s.points[-2], s.points[-1]
+    length = math.hypot(bx - ax, by - ay)
+    shaft = list(s.points)
+    if length > 1e-6:
+        t = max(0.0, length - 2 * width) / length
+        shaft[-1] = (ax + (bx - ax) * t, ay + (by - ay) * t)
+    size = max(8.0, width * 3.5)
+    angle = math.atan2(by - ay, bx - ax)
+    wing = [
+        (bx - size * math.cos(angle + d), by - size * math.sin(angle + d))
+        for d in (-_ARROW_SPREAD, _ARROW_SPREAD)
+    ]
+    head = f"M{bx:.2f} {by:.2f}" + "".join(f"L{px:.2f} {py:.2f}" for px, py in wing) + "Z"
+    return (
+        f"<g data-id={quoteattr(s.id)}><polyline {_points_attr(shaft)} {_LINE_ATTRS} "
+        f'stroke={stroke} stroke-width="{width:g}"/>'
+        f'<path class="arrow-head" d="{head}" fill={stroke} stroke={stroke} '
+        f'stroke-width="{min(width, 2.0):g}" stroke-linejoin="round"/></g>'
+    )
+
+
+def _svg_sticky(s: Shape, x: float, y: float, w: float, h: float) -> str:
+    """The note and its text wrapped inside it as on the board: an XHTML block
+    in a foreignObject, so the viewer wraps it with the board's rules."""
+    sticky_fill = quoteattr(_color(s.fill, _STICKY_FILL))
+    sticky_stroke = quoteattr(_color(s.color, _STICKY_STROKE))
+    style = (
+        f"box-sizing:border-box;width:100%;height:100%;margin:0;padding:{_STICKY_PAD:g}px;"
+        f"overflow:hidden;white-space:pre-wrap;overflow-wrap:anywhere;color:#1e1e1e;"
+        f"font-family:{_FONT};font-size:{s.font_size:g}px;"
+        f"line-height:{_line_height(s.font_size):g}px"
     )
     return (
-        f'<text x="{x:g}" y="{y:g}" font-family="sans-serif" font-size="14" '
-        f"fill={quoteattr(fill)}{ident}>{spans}</text>"
+        f'<g data-id={quoteattr(s.id)}><rect x="{x:g}" y="{y:g}" width="{w:g}" '
+        f'height="{h:g}" rx="2" fill={sticky_fill} stroke={sticky_stroke} stroke-width="1"/>'
+        f'<foreignObject x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}">'
+        f'<div xmlns="http://www.w3.org/1999/xhtml" style={quoteattr(style)}>'
+        f"{escape(s.text)}</div></foreignObject></g>"
+    )
+
+
+def _svg_text(s: Shape) -> str:
+    """A text shape: one line per line of its text, each line's middle half a
+    line height below its top (as the board draws it)."""
+    fill = quoteattr(_color(s.color, "#1e1e1e"))
+    lh = _line_height(s.font_size)
+    spans = "".join(
+        f'<tspan x="{s.x:g}" dy="{0 if i == 0 else lh:g}">{escape(line) or " "}</tspan>'
+        for i, line in enumerate(s.text.split("\n"))
+    )
+    return (
+        f'<text x="{s.x:g}" y="{s.y + lh / 2:g}" dominant-baseline="central" '
+        f'font-family={quoteattr(_FONT)} font-size="{s.font_size:g}" '
+        f"fill={fill} data-id={quoteattr(s.id)}>{spans}</text>"
     )

@@ -30,6 +30,7 @@ from crdt.text import bad_text_character
 __all__ = [
     "BOARD_ROOT",
     "CHAT_ROOT",
+    "DEFAULT_FONT_SIZE",
     "META_MUTED_ROOT",
     "META_REMOVED_ROOT",
     "META_ROOT",
@@ -50,6 +51,11 @@ CHAT_ROOT = "messages"
 META_ROOT = "meta"
 META_MUTED_ROOT = "muted"
 META_REMOVED_ROOT = "removed"
+
+#: Text size of a sticky note or text shape without ``fontSize`` (protocol.md §5.1).
+DEFAULT_FONT_SIZE = 16.0
+#: A larger ``fontSize`` is read as the default (the web app writes 12 to 32).
+_MAX_FONT_SIZE = 256.0
 
 _CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -78,7 +84,11 @@ class ShapeType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """One board shape. Coordinates are board units; ``points`` are absolute."""
+    """One board shape. Coordinates are board units; ``points`` are absolute.
+
+    ``text`` is read from a string or, as the web app writes it, a ``Y.Text``
+    nested in the shape's map (an engine reads it as its string).
+    """
 
     id: str
     type: ShapeType
@@ -93,6 +103,8 @@ class Shape:
     text: str = ""
     author: str | None = None
     z: float = 0.0
+    #: Text size of sticky notes and text shapes (``fontSize``).
+    font_size: float = DEFAULT_FONT_SIZE
 
     @classmethod
     def from_json(cls, shape_id: str, value: Any) -> Shape | None:
@@ -112,6 +124,9 @@ class Shape:
         points = _points(value.get("points", ()))
         if points is None:
             return None
+        font_size = value.get("fontSize", DEFAULT_FONT_SIZE)
+        if not _finite(font_size) or not 0 < font_size <= _MAX_FONT_SIZE:
+            font_size = DEFAULT_FONT_SIZE
         color = value.get("color", "#1e1e1e")
         fill = value.get("fill")
         text = value.get("text", "")
@@ -126,6 +141,7 @@ class Shape:
             fill=fill if isinstance(fill, str) else None,
             text=text,
             author=author if isinstance(author, str) else None,
+            font_size=float(font_size),
             **numbers,
         )
 

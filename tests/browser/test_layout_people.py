@@ -58,9 +58,17 @@ async def test_each_person_has_a_colour_of_their_own(
     kim_cursor = par.page.locator(".cursor", has_text="Dr. Kim").locator(".cursor-label")
     await expect(ann_cursor).to_be_visible()
     await expect(kim_cursor).to_be_visible()
-    ann_colour = await ann.locator(".avatar").evaluate("(a) => getComputedStyle(a).backgroundColor")
-    kim_colour = await kim.locator(".avatar").evaluate("(a) => getComputedStyle(a).backgroundColor")
-    assert ann_colour != kim_colour
+    colour_of = "(a) => getComputedStyle(a).backgroundColor"
+    pair: dict[str, str] = {}
+
+    async def apart() -> bool:
+        # A clash of two hashes is settled as the list renders: wait for it.
+        pair["ann"] = await ann.locator(".avatar").evaluate(colour_of)
+        pair["kim"] = await kim.locator(".avatar").evaluate(colour_of)
+        return pair["ann"] != pair["kim"]
+
+    await until(apart, timeout_s=10, what="Ann's and Kim's avatars in different colours")
+    ann_colour, kim_colour = pair["ann"], pair["kim"]
     await expect(ann_cursor).to_have_css("background-color", ann_colour)
     await expect(kim_cursor).to_have_css("background-color", kim_colour)
     # Both pages give each person the same colour.

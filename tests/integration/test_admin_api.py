@@ -233,7 +233,10 @@ async def test_export_formats(api, token_server, client_factory):
     ns = "{http://www.w3.org/2000/svg}"
     assert root.tag == f"{ns}svg"
     assert root.find(f".//{ns}rect[@data-id='r']").get("stroke") == "#ff0000"
-    assert root.find(f".//{ns}polyline").get("marker-end") == "url(#arrow)"
+    arrow = root.find(f".//{ns}g[@data-id='a']")
+    assert arrow.find(f"{ns}path[@class='arrow-head']").get("fill") == arrow.find(
+        f"{ns}polyline"
+    ).get("stroke")
     assert "<script" not in svg and "&lt;b&gt;hi&lt;/b&gt; &amp; bye" in svg
 
     status, body = await api.call("GET", "/api/rooms/exp/export?format=pdf")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from pycrdt import Doc, Map, Text
 
 from crdt.engine import engine_factory
 from crdt.errors import CrdtCode, InvalidChatMessage
@@ -25,6 +26,11 @@ from crdt.schemas import (
     validate_chat_text,
     validate_client_message_id,
 )
+from crdt.types import DocName, RoomId, UserId
+from rooms.document import Document
+from rooms.errors import SchemaViolation
+from rooms.identity import Identity, Role
+from rooms.limits import Limits
 
 
 def test_roots_and_kinds():
@@ -173,6 +179,31 @@ def test_read_board_from_an_engine():
     board = read_board(engine.read_map(BOARD_ROOT))
     assert [(s.id, s.type) for s in board] == [("bottom", ShapeType.PEN), ("top", ShapeType.STICKY)]
     assert board[0].points == ((0.0, 0.0), (1.0, 1.0))
+
+
+def test_a_y_text_under_a_shape_passes_the_strict_board_and_reads_as_its_string():
+    # The web app keeps a note's text in a Y.Text nested in the shape's map
+    # (protocol.md §5.1): no new root, so --strict-board takes it.
+    client = Doc(client_id=7)
+    note = Map({"type": "sticky", "x": 1, "y": 2, "w": 160, "h": 120, "fontSize": 24})
+    client.get(BOARD_ROOT, type=Map)["n1"] = note
+    text = Text("Our group goal: ")
+    note["text"] = text
+    text.insert(len(str(text)), "calm")
+    doc = Document(
+        RoomId("r"), DocName("board"), engine_factory("pycrdt")(), Limits(strict_board=True)
+    )
+    doc.receive_update(bytes(client.get_update()), Identity(UserId("u"), "U", Role.PARTICIPANT))
+    (shape,) = read_board(doc.engine.read_map(BOARD_ROOT))
+    assert (shape.type, shape.text, shape.font_size) == (
+        ShapeType.STICKY,
+        "Our group goal: calm",
+        24,
+    )
+    other = Doc(client_id=8)
+    other.get("elsewhere", type=Map)["k"] = 1
+    with pytest.raises(SchemaViolation):
+        doc.receive_update(bytes(other.get_update()), Identity(UserId("u"), "U", Role.PARTICIPANT))
 
 
 # -- chat -------------------------------------------------------------------------------------

@@ -1,11 +1,27 @@
 // The whiteboard: renders the board document's `shapes` map (protocol.md §5.1)
 // as SVG and turns pointer gestures into Yjs transactions.
 import * as Y from 'yjs'
-import { el, svg, randomHex, personColors, PERSON_COLORS } from './util.js'
+import { el, svg, randomHex, personColors, PERSON_COLORS, toast } from './util.js'
 import {
-  BOX_TYPES, POINT_TYPES, arrowHead, bounds, boxOf, constrain, hitShape, intersects,
-  normalizeShape, smoothPath
+  DEFAULT_FONT_SIZE, FONT_SIZES, POINT_TYPES, STICKY_MIN, STICKY_PAD, arrowHead, arrowShaft, bounds, boxOf,
+  constrain, hitShape, intersects, lineHeight, mapCaret, normalizeShape, smoothPath, textDiff, wrapLines
 } from './geometry.js'
+
+/** What this module shows or announces, in one place. */
+const STRINGS = {
+  boardLabel: 'Whiteboard. Use the toolbar or keyboard shortcuts to pick a tool, then press Enter to add its shape in the middle of the view; press ? for help.',
+  editText: 'Edit text',
+  shapeCount: (n) => n === 1 ? '1 shape on the board' : n + ' shapes on the board',
+  textSize: 'Text size',
+  textSizeNames: { S: 'Small', M: 'Medium', L: 'Large', XL: 'Extra large' },
+  placed: {
+    sticky: 'Sticky note added in the middle of the view. Type its text, then press Escape.',
+    text: 'Text added in the middle of the view. Type it, then press Escape.',
+    shape: (label) => label + ' added in the middle of the view. Arrow keys move it, Delete removes it, Enter adds another.'
+  },
+  undoGone: 'Your last change was already removed by someone else: nothing to undo.',
+  redoGone: 'That change was already removed by someone else: nothing to redo.'
+}
 
 /** The origin of this user's own transactions: what undo/redo tracks. */
 export const LOCAL = Object.freeze({ origin: 'collab-local' })
@@ -55,26 +71,51 @@ export const COLORS = [
 export const WIDTHS = [{ value: 2, name: 'Thin' }, { value: 4, name: 'Medium' }, { value: 8, name: 'Thick' }]
 
 const STICKY_FILL = '#fff59d'
-const FONT = '14px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
-const LINE_HEIGHT = 18
+const FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+/** Tools Enter places in the middle of the view (keyboard creation), with their size. */
+const PLACEABLE = { rect: [160, 100], ellipse: [160, 100], line: [160, 0], arrow: [160, 0], sticky: [160, 120], text: [0, 0] }
 const MIN_ZOOM = 0.1
 const MAX_ZOOM = 8
 const DRAG_THRESHOLD_PX = 3
+/** The text size bar's distance above a note, and the strip at the top it keeps clear of. */
+const SIZE_BAR_GAP_PX = 42
+const SIZE_BAR_CLEAR_PX = 60
 
 const tintOf = (color) => (COLORS.find((c) => c.value === color) || COLORS[0]).tint
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v))
 const round = (v) => Math.round(v * 100) / 100
 
 let measureCtx = null
-function measureText (text) {
-  if (!measureCtx) {
-    measureCtx = document.createElement('canvas').getContext('2d')
+/** A function giving the width of a string in board text of this size. */
+function measurer (size) {
+  if (!measureCtx) measureCtx = document.createElement('canvas').getContext('2d')
+  if (!measureCtx) return (line) => line.length * size * 0.55
+  return (line) => {
+    measureCtx.font = size + 'px ' + FONT_FAMILY
+    return measureCtx.measureText(line).width
   }
+}
+
+/** The size of a text shape: its longest line by its lines. */
+function measureText (text, size) {
+  const measure = measurer(size)
   const lines = text.split('\n')
-  if (!measureCtx) return { w: 8 * Math.max(...lines.map((l) => l.length), 1), h: lines.length * LINE_HEIGHT + 6 }
-  measureCtx.font = FONT
-  const w = Math.max(...lines.map((l) => measureCtx.measureText(l).width), 8)
-  return { w: Math.ceil(w) + 4, h: lines.length * LINE_HEIGHT + 6 }
+  const w = Math.max(...lines.map(measure), 8)
+  return { w: Math.ceil(w) + 4, h: lines.length * lineHeight(size) }
+}
+
+const stickyHeights = new Map()
+/** The height a sticky note of width w needs to show all its text, wrapped. */
+function stickyHeight (text, w, size) {
+  const key = size + '|' + w + '|' + text
+  let h = stickyHeights.get(key)
+  if (h === undefined) {
+    const lines = text ? wrapLines(text, Math.max(1, w - 2 * STICKY_PAD), measurer(size)).length : 1
+    h = Math.ceil(lines * lineHeight(size) + 2 * STICKY_PAD)
+    if (stickyHeights.size > 500) stickyHeights.clear()
+    stickyHeights.set(key, h)
+  }
+  return h
 }
 
 export class Board {
@@ -87,7 +128,7 @@ export class Board {
     this.view = { x: 0, y: 0, k: 1 }
     this.tool = 'select'
     this.preferredTool = 'pen'
-    this.style = { color: COLORS[0].value, width: 4, fill: false }
+    this.style = { color: COLORS[0].value, width: 4, fill: false, fontSize: DEFAULT_FONT_SIZE }
     this.selection = new Set()
     this.writable = true
     // The board is at its size limit (room:state `full`, protocol.md §6.4):
@@ -120,16 +161,31 @@ export class Board {
       class: 'board tool-select',
       role: 'application',
       'aria-roledescription': 'whiteboard',
-      'aria-label': 'Whiteboard. Use the toolbar or keyboard shortcuts to pick a tool; press ? for help.',
+      'aria-label': STRINGS.boardLabel,
       tabindex: 0
     },
     svg('defs', {}, this.grid),
     svg('rect', { class: 'board-bg', width: '100%', height: '100%', fill: 'url(#board-grid)' }),
     this.viewport)
     this.cursorLayer = el('div', { class: 'cursors', 'aria-hidden': 'true' })
-    this.editor = el('textarea', { class: 'text-editor', 'aria-label': 'Edit text', hidden: true, spellcheck: 'true' })
+    this.editor = el('textarea', { class: 'text-editor', 'aria-label': STRINGS.editText, hidden: true, spellcheck: 'true' })
     this.summary = el('p', { class: 'visually-hidden', 'aria-live': 'polite' })
-    this.root = el('div', { class: 'board-wrap' }, this.svg, this.cursorLayer, this.editor, this.summary)
+    this.announcer = el('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' })
+    this.sizeButtons = FONT_SIZES.map((f) => {
+      const b = el('button', {
+        type: 'button', class: 'text-size-button', 'data-size': f.value, 'aria-label': STRINGS.textSize + ' ' + STRINGS.textSizeNames[f.name], title: STRINGS.textSizeNames[f.name], 'aria-pressed': 'false'
+      }, f.name)
+      b.addEventListener('click', () => this.setTextSize(f.value))
+      return b
+    })
+    this.sizeBar = el('div', { class: 'text-size-bar', role: 'toolbar', 'aria-label': STRINGS.textSize, hidden: true }, ...this.sizeButtons)
+    // Pressing a size while typing keeps the editor open (no blur).
+    this.sizeBar.addEventListener('pointerdown', (e) => { if (this.editing) e.preventDefault() })
+    // Tabbing from the editor to a size keeps it open; leaving both ends the edit.
+    this.sizeBar.addEventListener('focusout', (e) => {
+      if (e.relatedTarget !== this.editor && !this.sizeBar.contains(e.relatedTarget)) this.closeEditor()
+    })
+    this.root = el('div', { class: 'board-wrap' }, this.svg, this.cursorLayer, this.editor, this.sizeBar, this.summary, this.announcer)
 
     const s = this.svg
     s.addEventListener('pointerdown', (e) => this.onPointerDown(e))
@@ -144,7 +200,7 @@ export class Board {
       this.onContext(e)
     })
     this.editor.addEventListener('input', () => this.onEditorInput())
-    this.editor.addEventListener('blur', () => this.closeEditor())
+    this.editor.addEventListener('blur', (e) => { if (!this.sizeBar.contains(e.relatedTarget)) this.closeEditor() })
     this.editor.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' || (e.key === 'Enter' && (e.ctrlKey || e.metaKey))) {
         e.preventDefault()
@@ -164,6 +220,10 @@ export class Board {
     this.doc = doc
     this.shapes = doc.getMap('shapes')
     this.awareness = awareness
+    // Only this user's own transactions are tracked. Every gesture ends its
+    // step with stopCapturing (a stroke, a placed shape, a move, a resize, an
+    // erase, a text editing session), so the timeout only bounds a step that
+    // somehow lacks its end.
     this.undo = new Y.UndoManager(this.shapes, { trackedOrigins: new Set([LOCAL]), captureTimeout: 600000 })
     this.undo.on('stack-item-added', () => this.onChange())
     this.undo.on('stack-item-popped', () => this.onChange())
@@ -225,14 +285,22 @@ export class Board {
     }
     for (const id of this.selection) if (!this.cache.has(id)) this.selection.delete(id)
     this.renderOverlay()
+    this.bindEditorText()
     this.positionEditor()
-    this.summary.textContent = this.cache.size === 1 ? '1 shape on the board' : this.cache.size + ' shapes on the board'
+    this.summary.textContent = STRINGS.shapeCount(this.cache.size)
     this.onChange()
   }
 
+  /** A shape as shown: a sticky note is at least as tall as its wrapped text. */
   readShape (id) {
     const raw = this.shapes.get(id)
-    return normalizeShape(id, raw instanceof Y.Map ? raw.toJSON() : raw)
+    const s = normalizeShape(id, raw instanceof Y.Map ? raw.toJSON() : raw)
+    if (s && s.type === 'sticky') {
+      const b = boxOf(s)
+      const need = stickyHeight(s.text, b.w, s.fontSize)
+      if (b.h < need) s.h = s.h < 0 ? -need : need
+    }
+    return s
   }
 
   renderShape (id) {
@@ -278,7 +346,7 @@ export class Board {
           svg('foreignObject', { class: 'sticky-fo' }, body))
       }
       default:
-        return svg('text', { ...attrs, 'font-size': 14 })
+        return svg('text', { ...attrs, 'dominant-baseline': 'central' })
     }
   }
 
@@ -300,7 +368,8 @@ export class Board {
         break
       case 'arrow': {
         const pts = s.points
-        set(node.firstChild, { d: pts.length ? 'M' + pts.map((p) => round(p[0]) + ' ' + round(p[1])).join('L') : '', stroke: s.color, 'stroke-width': s.width })
+        const shaft = arrowShaft(pts, s.width)
+        set(node.firstChild, { d: shaft.length ? 'M' + shaft.map((p) => round(p[0]) + ' ' + round(p[1])).join('L') : '', stroke: s.color, 'stroke-width': s.width })
         const head = pts.length >= 2 ? arrowHead(pts[pts.length - 2], pts[pts.length - 1], s.width) : ''
         set(node.lastChild, { d: head, fill: s.color, stroke: s.color, 'stroke-width': Math.min(s.width, 2) })
         break
@@ -309,14 +378,20 @@ export class Board {
         const [bg, fo] = node.children
         set(bg, { x: round(b.x), y: round(b.y), width: round(b.w), height: round(b.h), fill: s.fill || STICKY_FILL, stroke: s.color, 'stroke-width': 1 })
         set(fo, { x: round(b.x), y: round(b.y), width: round(b.w), height: round(b.h) })
-        if (fo.firstChild.textContent !== s.text) fo.firstChild.textContent = s.text
+        const body = fo.firstChild
+        if (body.textContent !== s.text) body.textContent = s.text
+        body.style.fontSize = s.fontSize + 'px'
+        body.style.lineHeight = lineHeight(s.fontSize) + 'px'
+        body.style.padding = STICKY_PAD + 'px'
         break
       }
       default: {
-        set(node, { x: round(s.x), y: round(s.y + 16), fill: s.color })
+        // Each line's middle is half a line height below its top, as in the editor.
+        const lh = lineHeight(s.fontSize)
+        set(node, { x: round(s.x), y: round(s.y + lh / 2), fill: s.color, 'font-size': s.fontSize })
         const lines = s.text.split('\n')
         node.replaceChildren(...lines.map((line, i) =>
-          svg('tspan', { x: round(s.x), dy: i === 0 ? 0 : LINE_HEIGHT }, line || ' ')))
+          svg('tspan', { x: round(s.x), dy: i === 0 ? 0 : lh }, line || ' ')))
       }
     }
   }
@@ -373,6 +448,7 @@ export class Board {
       parts.push(svg('circle', { class: 'eraser-ring', cx: g.last[0], cy: g.last[1], r: 8 / k, 'vector-effect': 'non-scaling-stroke' }))
     }
     this.overlay.replaceChildren(...parts)
+    this.renderSizeBar()
   }
 
   renderCursors () {
@@ -610,19 +686,46 @@ export class Board {
   }
 
   undoLast () {
-    if (!this.writable || !this.undo) return
+    if (!this.writable || !this.undo || !this.undo.undoStack.length) return
     if (this.full && !onlyDeletes(this.undo.undoStack)) return this.onFullAttempt()
     this.closeEditor()
-    this.undo.undo()
+    if (!this.popStep(false)) this.announce(STRINGS.undoGone, true)
     this.flush()
   }
 
   redoLast () {
-    if (!this.writable || !this.undo) return
+    if (!this.writable || !this.undo || !this.undo.redoStack.length) return
     if (this.full && !onlyDeletes(this.undo.redoStack)) return this.onFullAttempt()
     this.closeEditor()
-    this.undo.redo()
+    if (!this.popStep(true)) this.announce(STRINGS.redoGone, true)
     this.flush()
+  }
+
+  /**
+   * Undo (or redo) exactly the top step of this user's stack; whether it
+   * changed anything. Yjs passes over a step that changes nothing any more
+   * (someone else erased the shape it drew) and takes back the step below
+   * instead, an older change the user did not ask for: here such a step is
+   * dropped and nothing else is touched.
+   */
+  popStep (redo) {
+    const um = this.undo
+    const key = redo ? 'redoStack' : 'undoStack'
+    const stack = um[key]
+    if (!stack.length) return false
+    um[key] = [stack[stack.length - 1]]
+    try {
+      return (redo ? um.redo() : um.undo()) != null
+    } finally {
+      um[key] = stack.slice(0, -1).concat(um[key])
+    }
+  }
+
+  /** Say something to screen readers (and show it, when asked). */
+  announce (message, visible = false) {
+    this.announcer.textContent = ''
+    this.announcer.textContent = message
+    if (visible) toast(message, 'info')
   }
 
   get canUndo () {
@@ -804,10 +907,11 @@ export class Board {
   createSticky (p) {
     const id = this.newId()
     this.undo.stopCapturing()
+    const [w, h] = PLACEABLE.sticky
     this.transact(() => {
       this.insertShape(id, {
-        type: 'sticky', x: round(p[0] - 80), y: round(p[1] - 60), w: 160, h: 120, color: '#c9b458',
-        fill: this.style.fill ? tintOf(this.style.color) : STICKY_FILL, width: 1, text: ''
+        type: 'sticky', x: round(p[0] - w / 2), y: round(p[1] - h / 2), w, h, color: '#c9b458',
+        fill: this.style.fill ? tintOf(this.style.color) : STICKY_FILL, width: 1, text: new Y.Text(), fontSize: this.style.fontSize
       })
     })
     this.afterCreateText(id)
@@ -816,8 +920,11 @@ export class Board {
   createText (p) {
     const id = this.newId()
     this.undo.stopCapturing()
+    const lh = lineHeight(this.style.fontSize)
     this.transact(() => {
-      this.insertShape(id, { type: 'text', x: round(p[0]), y: round(p[1] - 12), w: 8, h: 24, color: this.style.color, width: 0, text: '' })
+      this.insertShape(id, {
+        type: 'text', x: round(p[0]), y: round(p[1] - lh / 2), w: 8, h: lh, color: this.style.color, width: 0, text: new Y.Text(), fontSize: this.style.fontSize
+      })
     })
     this.afterCreateText(id)
   }
@@ -965,10 +1072,21 @@ export class Board {
       } else {
         const b = boxOf(s)
         const p0 = map([b.x, b.y]); const p1 = map([b.x + b.w, b.y + b.h])
-        m.set('x', Math.min(p0[0], p1[0]))
-        m.set('y', Math.min(p0[1], p1[1]))
-        m.set('w', Math.max(4, round(Math.abs(p1[0] - p0[0]))))
-        m.set('h', Math.max(4, round(Math.abs(p1[1] - p0[1]))))
+        let w = Math.max(4, round(Math.abs(p1[0] - p0[0])))
+        let h = Math.max(4, round(Math.abs(p1[1] - p0[1])))
+        let x = Math.min(p0[0], p1[0])
+        let y = Math.min(p0[1], p1[1])
+        if (s.type === 'sticky') {
+          // A note keeps room for its text (narrower makes it taller); its anchor corner stays put.
+          w = Math.max(STICKY_MIN.w, w)
+          h = Math.max(STICKY_MIN.h, h, stickyHeight(s.text, w, s.fontSize))
+          x = A[0] <= target[0] ? round(A[0]) : round(A[0] - w)
+          y = A[1] <= target[1] ? round(A[1]) : round(A[1] - h)
+        }
+        m.set('x', x)
+        m.set('y', y)
+        m.set('w', w)
+        m.set('h', h)
       }
     })
   }
@@ -1042,7 +1160,7 @@ export class Board {
     }
     if (discardCreation && (g.kind === 'stroke' || (g.kind === 'create' && g.id)) && this.undo) {
       this.undo.stopCapturing()
-      this.undo.undo()
+      this.popStep(false)
       this.undo.clear(false, true)
     } else if (this.undo) {
       this.undo.stopCapturing()
@@ -1094,17 +1212,56 @@ export class Board {
     }
   }
 
-  /** Edit the selected sticky note or text (Enter key). */
+  /**
+   * The Enter key: edit the selected sticky note or text, or else add the
+   * current tool's shape in the middle of the view (keyboard creation).
+   * Whether Enter did something.
+   */
   editSelection () {
-    if (this.selection.size !== 1 || !this.writable) return false
-    const id = [...this.selection][0]
-    const s = this.cache.get(id)
-    if (!s || (s.type !== 'sticky' && s.type !== 'text')) return false
+    if (!this.writable) return false
+    const id = this.selection.size === 1 ? [...this.selection][0] : null
+    const s = id && this.cache.get(id)
+    if (s && (s.type === 'sticky' || s.type === 'text')) {
+      if (this.full) {
+        this.onFullAttempt()
+        return true
+      }
+      this.openEditor(id, false)
+      return true
+    }
+    return this.placeAtCentre()
+  }
+
+  /** Add the current tool's shape in the middle of the view; whether it did. */
+  placeAtCentre () {
+    const size = PLACEABLE[this.tool]
+    if (!size || !this.doc) return false
     if (this.full) {
       this.onFullAttempt()
       return true
     }
-    this.openEditor(id, false)
+    const r = this.svg.getBoundingClientRect()
+    const c = [(r.width / 2 - this.view.x) / this.view.k, (r.height / 2 - this.view.y) / this.view.k]
+    if (this.tool === 'sticky') this.createSticky(c)
+    else if (this.tool === 'text') this.createText(c)
+    if (this.tool === 'select') {
+      // createSticky and createText switched to Select and opened the editor.
+      this.announce(STRINGS.placed[this.editing ? this.editing.type : 'sticky'])
+      return true
+    }
+    const [w, h] = size
+    const id = this.newId()
+    const a = [round(c[0] - w / 2), round(c[1] - h / 2)]
+    const common = { color: this.style.color, width: this.style.width }
+    this.act(() => {
+      if (h === 0) this.insertShape(id, { type: this.tool, x: a[0], y: a[1], w: 0, h: 0, ...common }, [a, [a[0] + w, a[1]]])
+      else this.insertShape(id, { type: this.tool, x: a[0], y: a[1], w, h, ...common, fill: this.style.fill ? tintOf(this.style.color) : null })
+    })
+    this.selection = new Set([id])
+    this.renderOverlay()
+    this.onChange()
+    const label = TOOLS.find((t) => t.id === this.tool).label
+    this.announce(STRINGS.placed.shape(label))
     return true
   }
 
@@ -1148,15 +1305,57 @@ export class Board {
     const s = this.cache.get(id)
     if (!s) return
     if (!isNew) this.undo.stopCapturing()
-    this.editing = { id, isNew, type: s.type }
+    this.editing = { id, isNew, type: s.type, text: null, observer: null }
     const node = this.elements.get(id)
     if (node) node.classList.add('editing')
     this.editor.value = s.text
     this.editor.className = 'text-editor editor-' + s.type
     this.editor.hidden = false
+    this.bindEditorText()
     this.positionEditor()
     this.editor.focus({ preventScroll: true })
     this.renderOverlay()
+    this.renderSizeBar()
+  }
+
+  /**
+   * Follow the edited shape's Y.Text: others' edits show in the editor as
+   * they arrive, the caret and selection kept on the same characters
+   * (mapCaret). Called again on every render, since the shape's `text` may
+   * become another Y.Text (an older board's string converted by someone else).
+   */
+  bindEditorText () {
+    const ed = this.editing
+    if (!ed || !this.doc) return
+    const m = this.shapes.get(ed.id)
+    const current = m instanceof Y.Map ? m.get('text') : null
+    const text = current instanceof Y.Text ? current : null
+    if (text === ed.text) return
+    if (ed.text) ed.text.unobserve(ed.observer)
+    ed.text = text
+    ed.observer = null
+    if (!text) return
+    if (this.editor.value !== text.toString()) this.replaceEditorValue(text.toString(), null)
+    ed.observer = (event, tr) => {
+      if (tr.local && tr.origin === LOCAL) return // the editor holds it already
+      this.replaceEditorValue(text.toString(), event.delta)
+    }
+    text.observe(ed.observer)
+  }
+
+  /** Show a new value in the editor, the caret mapped through the delta (or kept in range). */
+  replaceEditorValue (value, delta) {
+    const e = this.editor
+    const focused = document.activeElement === e
+    let start = e.selectionStart
+    let end = e.selectionEnd
+    const dir = e.selectionDirection
+    if (delta) {
+      start = mapCaret(start, delta)
+      end = mapCaret(end, delta)
+    }
+    e.value = value
+    if (focused) e.setSelectionRange(Math.min(start, value.length), Math.min(end, value.length), dir)
   }
 
   positionEditor () {
@@ -1168,11 +1367,12 @@ export class Board {
     const st = this.editor.style
     st.left = round(b.x * k + x) + 'px'
     st.top = round(b.y * k + y) + 'px'
+    const lh = lineHeight(s.fontSize)
     st.width = round(Math.max(b.w, s.type === 'text' ? 120 : 40) * k) + 'px'
-    st.height = round(Math.max(b.h, 24) * k) + 'px'
-    st.fontSize = round(14 * k) + 'px'
-    st.lineHeight = round(LINE_HEIGHT * k) + 'px'
-    st.padding = s.type === 'sticky' ? round(8 * k) + 'px' : '0'
+    st.height = round(Math.max(b.h, lh) * k) + 'px'
+    st.fontSize = round(s.fontSize * k) + 'px'
+    st.lineHeight = round(lh * k) + 'px'
+    st.padding = s.type === 'sticky' ? round(STICKY_PAD * k) + 'px' : '0'
     st.color = s.type === 'sticky' ? '#1e1e1e' : s.color
   }
 
@@ -1183,20 +1383,96 @@ export class Board {
     if (!(m instanceof Y.Map)) return
     const text = this.editor.value
     this.transact(() => {
-      m.set('text', text)
-      if (ed.type === 'text') {
-        const size = measureText(text)
-        m.set('w', size.w)
-        m.set('h', size.h)
+      const current = m.get('text')
+      if (current instanceof Y.Text) {
+        // The smallest insert and delete: others' concurrent typing merges (protocol.md §5.1).
+        const d = textDiff(current.toString(), text)
+        if (d.remove) current.delete(d.index, d.remove)
+        if (d.insert) current.insert(d.index, d.insert)
+      } else {
+        // An older board's string: the first edit makes it a Y.Text.
+        m.set('text', new Y.Text(text))
       }
+      this.fitText(m)
     })
     this.flush()
+    this.bindEditorText()
+  }
+
+  /**
+   * Inside a transaction: a text shape takes its text's size; a sticky note
+   * grows to show all its wrapped text (it never shrinks by itself).
+   */
+  fitText (m) {
+    const type = m.get('type')
+    const raw = m.get('text')
+    const text = raw instanceof Y.Text ? raw.toString() : typeof raw === 'string' ? raw : ''
+    const fontSize = m.get('fontSize')
+    const size = typeof fontSize === 'number' && fontSize > 0 ? fontSize : DEFAULT_FONT_SIZE
+    if (type === 'text') {
+      const box = measureText(text, size)
+      if (m.get('w') !== box.w) m.set('w', box.w)
+      if (m.get('h') !== box.h) m.set('h', box.h)
+    } else if (type === 'sticky') {
+      const w = Math.abs(Number(m.get('w')) || 0)
+      const h = Number(m.get('h')) || 0
+      const need = stickyHeight(text, w, size)
+      if (Math.abs(h) < need) m.set('h', need)
+    }
+  }
+
+  /** Text size for new notes and texts, and for the selected (or edited) ones: one undo step. */
+  setTextSize (size) {
+    this.style.fontSize = size
+    const ids = new Set(this.selection)
+    if (this.editing) ids.add(this.editing.id)
+    const targets = [...ids].filter((id) => {
+      const s = this.cache.get(id)
+      return s && (s.type === 'sticky' || s.type === 'text')
+    })
+    if (targets.length && this.writable) {
+      if (this.full) return this.onFullAttempt()
+      this.act(() => {
+        for (const id of targets) {
+          const m = this.shapes.get(id)
+          if (!(m instanceof Y.Map)) continue
+          m.set('fontSize', size)
+          this.fitText(m)
+        }
+      })
+    }
+    this.renderSizeBar()
+  }
+
+  /** The text size bar: above the edited or selected notes and texts, while there are some. */
+  renderSizeBar () {
+    const ids = this.editing ? [this.editing.id] : [...this.selection]
+    const shapes = ids.map((id) => this.cache.get(id)).filter((s) => s && (s.type === 'sticky' || s.type === 'text'))
+    const show = this.writable && !this.full && shapes.length > 0 && !(this.gesture && this.gesture.kind === 'move' && this.gesture.moved)
+    this.sizeBar.hidden = !show
+    if (!show) return
+    const current = shapes.every((s) => s.fontSize === shapes[0].fontSize) ? shapes[0].fontSize : null
+    for (const b of this.sizeButtons) b.setAttribute('aria-pressed', String(Number(b.dataset.size) === current))
+    let x0 = Infinity; let y0 = Infinity; let y1 = -Infinity
+    for (const s of shapes) {
+      const b = bounds(s)
+      x0 = Math.min(x0, b.x)
+      y0 = Math.min(y0, b.y)
+      y1 = Math.max(y1, b.y + b.h)
+    }
+    const { k, x, y } = this.view
+    // Above the shapes, or below them near the top edge (where the style bar is).
+    const above = round(y0 * k + y) - SIZE_BAR_GAP_PX
+    const st = this.sizeBar.style
+    st.left = Math.max(4, round(x0 * k + x)) + 'px'
+    st.top = (above >= SIZE_BAR_CLEAR_PX ? above : round(y1 * k + y) + 8) + 'px'
   }
 
   closeEditor () {
     const ed = this.editing
     if (!ed) return
     this.editing = null
+    if (ed.text) ed.text.unobserve(ed.observer)
     this.editor.hidden = true
     // The editor is not the document: keep no copy of the text once closed
     // (the shape may have been redacted meanwhile).
@@ -1209,7 +1485,7 @@ export class Board {
       if (ed.isNew) {
         // Nothing was written: take the empty text back without leaving an undo step.
         this.undo.stopCapturing()
-        this.undo.undo()
+        this.popStep(false)
         this.undo.clear(false, true)
       } else {
         this.transact(() => this.shapes.delete(ed.id))

@@ -32,6 +32,7 @@ const SHORTCUTS = [
   ['F', 'Fit the board in view'],
   ['Shift while drawing', 'Straight angles, squares and circles'],
   ['Double-click, Enter', 'Edit a sticky note or text'],
+  ['Enter (a shape tool picked)', 'Add its shape in the middle of the view'],
   ['Delete, Backspace', 'Delete the selection'],
   ['Arrow keys', 'Nudge the selection (Shift: 10 units)'],
   ['[ / ]', 'Send to back / bring to front'],
