@@ -35,7 +35,7 @@ from collab.admin_auth import (
     Principal,
 )
 from collab.errors import AppCode, Conflict, RoomDeleted
-from collab.export import RoomExport, to_json, to_markdown, to_svg
+from collab.export import RoomExport, time_zone, to_json, to_markdown, to_svg
 from collab.extensions import ExportEvent, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
@@ -313,6 +313,7 @@ class AdminApi:
         fmt = request.query.get("format", "json")
         if fmt not in _EXPORT_FORMATS:
             raise InvalidPayload(f"format must be one of {', '.join(sorted(_EXPORT_FORMATS))}")
+        zone = time_zone(request.query.get("tz"))
         async with self.registry.use(room_id) as room:
             if principal.identity is not None and principal.name in room.policy.removed:
                 raise Removed("you were removed from this room")
@@ -344,7 +345,7 @@ class AdminApi:
         filename = room_id.replace("/", "_")
         if fmt == "markdown":
             return web.Response(
-                text=to_markdown(export),
+                text=to_markdown(export, zone),
                 content_type="text/markdown",
                 headers={"Content-Disposition": f'attachment; filename="{filename}.md"'},
             )

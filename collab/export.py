@@ -9,13 +9,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crdt.errors import InvalidPayload
 from crdt.schemas import ChatMessage, RoomMeta, Shape, ShapeType
 
-__all__ = ["RoomExport", "to_json", "to_markdown", "to_svg"]
+__all__ = ["RoomExport", "time_zone", "to_json", "to_markdown", "to_svg"]
 
 _COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{1,30}|rgba?\([0-9.,\s%]{1,40}\)")
 _STICKY_FILL = "#fff59d"
@@ -39,6 +41,25 @@ class RoomExport:
 
 def _iso(ms: float) -> str:
     return datetime.fromtimestamp(ms / 1000.0, tz=UTC).isoformat(timespec="milliseconds")
+
+
+#: An IANA zone name: letters, digits and ``/_+-`` (``Europe/Madrid``, ``Etc/GMT+5``).
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
+
+
+def time_zone(name: str | None) -> ZoneInfo | None:
+    """The IANA time zone `name` names (None for None: times stay UTC).
+
+    Raises InvalidPayload for a name that is not one (a path, an unknown zone).
+    """
+    if name is None:
+        return None
+    if len(name) > 64 or not _ZONE_NAME.fullmatch(name):
+        raise InvalidPayload("tz must be an IANA time zone name, such as Europe/Madrid")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidPayload(f"tz {name!r} is not a known IANA time zone") from None
 
 
 def to_json(export: RoomExport) -> dict[str, Any]:
@@ -83,18 +104,34 @@ def to_json(export: RoomExport) -> dict[str, Any]:
     }
 
 
-def to_markdown(export: RoomExport) -> str:
-    """The chat transcript: one entry per message, text as a quote block."""
+def _local(ms: float, zone: tzinfo) -> str:
+    """A time as a reader in `zone` reads it, with its offset: ``2026-11-30 14:05 (+01:00)``."""
+    moment = datetime.fromtimestamp(ms / 1000.0, tz=zone)
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M} ({offset[:3]}:{offset[3:]})"
+
+
+def to_markdown(export: RoomExport, zone: tzinfo | None = None) -> str:
+    """The chat transcript: one entry per message, text as a quote block.
+
+    Times are UTC ISO 8601 by default; with `zone` (the reader's time zone),
+    local times with their UTC offset, the zone named in the header.
+    """
     title = export.meta.title or export.room
+
+    def when(ms: float) -> str:
+        return _iso(ms) if zone is None else _local(ms, zone)
+
+    zone_note = "" if zone is None else f" · times in {zone}"
     lines = [
         f"# Transcript: {_md_inline(title)}",
         "",
-        f"Room `{export.room}` · exported {_iso(export.exported_ms)} · "
-        f"{len(export.messages)} messages",
+        f"Room `{export.room}` · exported {when(export.exported_ms)} · "
+        f"{len(export.messages)} messages{_md_inline(zone_note)}",
         "",
     ]
     for m in export.messages:
-        lines.append(f"**{_md_inline(m.author_name)}** ({m.role}) · {_iso(m.ts)}")
+        lines.append(f"**{_md_inline(m.author_name)}** ({m.role}) · {when(m.ts)}")
         lines.append("")
         if m.redacted:
             lines.append("> _message removed_")

@@ -100,6 +100,15 @@ OPENAPI: dict[str, Any] = {
                         "default": "json",
                     },
                 },
+                {
+                    "name": "tz",
+                    "in": "query",
+                    "required": False,
+                    "description": "The Markdown transcript's time zone (IANA, such as "
+                    "Europe/Madrid): local times with their UTC offset; UTC ISO 8601 when "
+                    "omitted. An unknown zone is refused with 400 invalid_payload.",
+                    "schema": {"type": "string", "maxLength": 64},
+                },
             ],
             "get": {
                 "summary": "Export: JSON, Markdown transcript or SVG board",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import jsonschema
@@ -317,3 +319,25 @@ async def test_retention_purges_idle_rooms(server_factory, client_factory):
         status, log = await api.call("GET", "/api/rooms/short/audit")
         assert status == 200
         assert log["records"][-1]["action"] == "purge"
+
+
+async def test_markdown_export_in_a_time_zone(api, token_server, client_factory):
+    await api.call("POST", "/api/rooms", json={"id": "tz", "title": "Grupo"})
+    chat = await client_factory(
+        token_server.url, "tz", "chat", auth={"token": mint("tz", name="Pat", sub="p")}
+    )
+    await chat.send_chat("hola")
+    status, data = await api.call("GET", "/api/rooms/tz/export")
+    assert status == 200
+    sent = datetime.fromtimestamp(data["chat"][0]["ts"] / 1000, tz=ZoneInfo("Asia/Kolkata"))
+
+    status, md = await api.call("GET", "/api/rooms/tz/export?format=markdown&tz=Asia/Kolkata")
+    assert status == 200
+    assert f"**Pat** (participant) · {sent:%Y-%m-%d %H:%M} (+05:30)" in md
+    assert "times in Asia/Kolkata" in md
+
+    for bad in ("Nowhere/Special", "../etc/passwd"):
+        status, body = await api.call("GET", f"/api/rooms/tz/export?format=markdown&tz={bad}")
+        assert status == 400, body
+        check("Error", body)
+        assert body["error"]["code"] == "invalid_payload" and "tz" in body["error"]["message"]

@@ -2,46 +2,35 @@
 // as SVG and turns pointer gestures into Yjs transactions.
 import * as Y from 'yjs'
 import { el, svg, randomHex, personColors, PERSON_COLORS, toast } from './util.js'
+import { t } from './i18n.js'
 import {
   DEFAULT_FONT_SIZE, FONT_SIZES, POINT_TYPES, STICKY_MIN, STICKY_PAD, arrowHead, arrowShaft, bounds, boxOf,
   constrain, hitShape, intersects, lineHeight, mapCaret, normalizeShape, smoothPath, textDiff, wrapLines
 } from './geometry.js'
 
-/** What this module shows or announces, in one place. */
-const STRINGS = {
-  boardLabel: 'Whiteboard. Use the toolbar or keyboard shortcuts to pick a tool, then press Enter to add its shape in the middle of the view; press ? for help.',
-  editText: 'Edit text',
-  shapeCount: (n) => n === 1 ? '1 shape on the board' : n + ' shapes on the board',
-  textSize: 'Text size',
-  textSizeNames: { S: 'Small', M: 'Medium', L: 'Large', XL: 'Extra large' },
-  placed: {
-    sticky: 'Sticky note added in the middle of the view. Type its text, then press Escape.',
-    text: 'Text added in the middle of the view. Type it, then press Escape.',
-    shape: (label) => label + ' added in the middle of the view. Arrow keys move it, Delete removes it, Enter adds another.'
-  },
-  undoGone: 'Your last change was already removed by someone else: nothing to undo.',
-  redoGone: 'That change was already removed by someone else: nothing to redo.'
-}
-
 /** The origin of this user's own transactions: what undo/redo tracks. */
 export const LOCAL = Object.freeze({ origin: 'collab-local' })
 
-/** `adds`: the tool only makes new shapes (off while the board is full). */
+/**
+ * `adds`: the tool only makes new shapes (off while the board is full). A
+ * tool's name is the catalogue's `tool.<id>` (i18n.js), a colour's `colour.<name>`,
+ * a stroke width's `stroke.<name>`.
+ */
 export const TOOLS = [
-  { id: 'select', label: 'Select', key: 'v', icon: 'select', edits: true, adds: false },
-  { id: 'pan', label: 'Pan', key: 'h', icon: 'pan', edits: false, adds: false },
-  { id: 'pen', label: 'Pen', key: 'p', icon: 'pen', edits: true, adds: true },
-  { id: 'line', label: 'Line', key: 'l', icon: 'line', edits: true, adds: true },
-  { id: 'arrow', label: 'Arrow', key: 'a', icon: 'arrow', edits: true, adds: true },
-  { id: 'rect', label: 'Rectangle', key: 'r', icon: 'rect', edits: true, adds: true },
-  { id: 'ellipse', label: 'Ellipse', key: 'o', icon: 'ellipse', edits: true, adds: true },
-  { id: 'sticky', label: 'Sticky note', key: 's', icon: 'sticky', edits: true, adds: true },
-  { id: 'text', label: 'Text', key: 't', icon: 'text', edits: true, adds: true },
-  { id: 'eraser', label: 'Eraser', key: 'e', icon: 'eraser', edits: true, adds: false }
+  { id: 'select', key: 'v', icon: 'select', edits: true, adds: false },
+  { id: 'pan', key: 'h', icon: 'pan', edits: false, adds: false },
+  { id: 'pen', key: 'p', icon: 'pen', edits: true, adds: true },
+  { id: 'line', key: 'l', icon: 'line', edits: true, adds: true },
+  { id: 'arrow', key: 'a', icon: 'arrow', edits: true, adds: true },
+  { id: 'rect', key: 'r', icon: 'rect', edits: true, adds: true },
+  { id: 'ellipse', key: 'o', icon: 'ellipse', edits: true, adds: true },
+  { id: 'sticky', key: 's', icon: 'sticky', edits: true, adds: true },
+  { id: 'text', key: 't', icon: 'text', edits: true, adds: true },
+  { id: 'eraser', key: 'e', icon: 'eraser', edits: true, adds: false }
 ]
 
 /** Whether a tool only adds shapes. */
-export const addsShapes = (id) => TOOLS.some((t) => t.id === id && t.adds)
+export const addsShapes = (id) => TOOLS.some((tool) => tool.id === id && tool.adds)
 
 /**
  * Whether undoing (or redoing) the top item of an undo manager's stack only
@@ -61,14 +50,14 @@ const onlyDeletes = (stack) => {
 }
 
 export const COLORS = [
-  { value: '#1e1e1e', name: 'Black', tint: '#e9ecef' },
-  { value: '#e03131', name: 'Red', tint: '#ffc9c9' },
-  { value: '#f08c00', name: 'Orange', tint: '#ffec99' },
-  { value: '#2f9e44', name: 'Green', tint: '#b2f2bb' },
-  { value: '#1971c2', name: 'Blue', tint: '#a5d8ff' },
-  { value: '#9c36b5', name: 'Purple', tint: '#eebefa' }
+  { value: '#1e1e1e', name: 'black', tint: '#e9ecef' },
+  { value: '#e03131', name: 'red', tint: '#ffc9c9' },
+  { value: '#f08c00', name: 'orange', tint: '#ffec99' },
+  { value: '#2f9e44', name: 'green', tint: '#b2f2bb' },
+  { value: '#1971c2', name: 'blue', tint: '#a5d8ff' },
+  { value: '#9c36b5', name: 'purple', tint: '#eebefa' }
 ]
-export const WIDTHS = [{ value: 2, name: 'Thin' }, { value: 4, name: 'Medium' }, { value: 8, name: 'Thick' }]
+export const WIDTHS = [{ value: 2, name: 'thin' }, { value: 4, name: 'medium' }, { value: 8, name: 'thick' }]
 
 const STICKY_FILL = '#fff59d'
 const FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
@@ -161,24 +150,24 @@ export class Board {
       class: 'board tool-select',
       role: 'application',
       'aria-roledescription': 'whiteboard',
-      'aria-label': STRINGS.boardLabel,
+      'aria-label': t('board.label'),
       tabindex: 0
     },
     svg('defs', {}, this.grid),
     svg('rect', { class: 'board-bg', width: '100%', height: '100%', fill: 'url(#board-grid)' }),
     this.viewport)
     this.cursorLayer = el('div', { class: 'cursors', 'aria-hidden': 'true' })
-    this.editor = el('textarea', { class: 'text-editor', 'aria-label': STRINGS.editText, hidden: true, spellcheck: 'true' })
+    this.editor = el('textarea', { class: 'text-editor', 'aria-label': t('board.editText'), hidden: true, spellcheck: 'true' })
     this.summary = el('p', { class: 'visually-hidden', 'aria-live': 'polite' })
     this.announcer = el('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' })
     this.sizeButtons = FONT_SIZES.map((f) => {
       const b = el('button', {
-        type: 'button', class: 'text-size-button', 'data-size': f.value, 'aria-label': STRINGS.textSize + ' ' + STRINGS.textSizeNames[f.name], title: STRINGS.textSizeNames[f.name], 'aria-pressed': 'false'
+        type: 'button', class: 'text-size-button', 'data-size': f.value, 'aria-label': t('board.textSizeNamed', { size: t('size.' + f.name) }), title: t('size.' + f.name), 'aria-pressed': 'false'
       }, f.name)
       b.addEventListener('click', () => this.setTextSize(f.value))
       return b
     })
-    this.sizeBar = el('div', { class: 'text-size-bar', role: 'toolbar', 'aria-label': STRINGS.textSize, hidden: true }, ...this.sizeButtons)
+    this.sizeBar = el('div', { class: 'text-size-bar', role: 'toolbar', 'aria-label': t('board.textSize'), hidden: true }, ...this.sizeButtons)
     // Pressing a size while typing keeps the editor open (no blur).
     this.sizeBar.addEventListener('pointerdown', (e) => { if (this.editing) e.preventDefault() })
     // Tabbing from the editor to a size keeps it open; leaving both ends the edit.
@@ -287,7 +276,7 @@ export class Board {
     this.renderOverlay()
     this.bindEditorText()
     this.positionEditor()
-    this.summary.textContent = STRINGS.shapeCount(this.cache.size)
+    this.summary.textContent = t('board.shapeCount', { count: this.cache.size })
     this.onChange()
   }
 
@@ -476,7 +465,7 @@ export class Board {
       const color = colors.get(state.user.id) || PERSON_COLORS[0]
       node.firstChild.firstChild.setAttribute('fill', color)
       const label = node.lastChild
-      const name = String(state.user.name || 'Guest')
+      const name = String(state.user.name || t('common.guest'))
       if (label.textContent !== name) label.textContent = name
       label.style.background = color
       node.dataset.user = String(state.user.id || '')
@@ -548,7 +537,7 @@ export class Board {
   // -- tools and style ---------------------------------------------------------
 
   setTool (id) {
-    if (!TOOLS.some((t) => t.id === id)) return false
+    if (!TOOLS.some((tool) => tool.id === id)) return false
     if (!this.writable && id !== 'pan') {
       this.onReadOnlyAttempt()
       return false
@@ -689,7 +678,7 @@ export class Board {
     if (!this.writable || !this.undo || !this.undo.undoStack.length) return
     if (this.full && !onlyDeletes(this.undo.undoStack)) return this.onFullAttempt()
     this.closeEditor()
-    if (!this.popStep(false)) this.announce(STRINGS.undoGone, true)
+    if (!this.popStep(false)) this.announce(t('board.undoGone'), true)
     this.flush()
   }
 
@@ -697,7 +686,7 @@ export class Board {
     if (!this.writable || !this.undo || !this.undo.redoStack.length) return
     if (this.full && !onlyDeletes(this.undo.redoStack)) return this.onFullAttempt()
     this.closeEditor()
-    if (!this.popStep(true)) this.announce(STRINGS.redoGone, true)
+    if (!this.popStep(true)) this.announce(t('board.redoGone'), true)
     this.flush()
   }
 
@@ -1246,7 +1235,7 @@ export class Board {
     else if (this.tool === 'text') this.createText(c)
     if (this.tool === 'select') {
       // createSticky and createText switched to Select and opened the editor.
-      this.announce(STRINGS.placed[this.editing ? this.editing.type : 'sticky'])
+      this.announce(t(this.editing && this.editing.type === 'text' ? 'board.placed.text' : 'board.placed.sticky'))
       return true
     }
     const [w, h] = size
@@ -1260,8 +1249,7 @@ export class Board {
     this.selection = new Set([id])
     this.renderOverlay()
     this.onChange()
-    const label = TOOLS.find((t) => t.id === this.tool).label
-    this.announce(STRINGS.placed.shape(label))
+    this.announce(t('board.placed.shape', { label: t('tool.' + this.tool) }))
     return true
   }
 

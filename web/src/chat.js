@@ -1,17 +1,12 @@
 // The chat panel: the chat document's `messages` (protocol.md §5.2), sent with
 // `chat:send` (§6.1); facilitators redact with `mod:redact` (§6.3).
 import * as Y from 'yjs'
-import { el, formatTime, randomHex, ROLE_LABELS } from './util.js'
+import { el, randomHex, roleLabel } from './util.js'
+import { formatDateTime, formatTime, t } from './i18n.js'
 import { icon } from './icons.js'
 
-const ERROR_TEXT = {
-  muted: 'A facilitator has muted you: you cannot send messages for now.',
-  permission_denied: 'Observers cannot send messages.',
-  session_ended: 'The session has ended: chat is read-only.',
-  invalid_chat_message: 'That message cannot be sent (empty or too long).',
-  document_too_large: 'Not sent: the chat of this session is full.',
-  timeout: 'The server did not answer. Check your connection and try again.'
-}
+/** Refusals of `chat:send` the catalogue words (i18n.js `chat.error.<code>`). */
+const ERROR_CODES = new Set(['muted', 'permission_denied', 'session_ended', 'invalid_chat_message', 'document_too_large', 'timeout'])
 
 /**
  * Refusals that mean "not now" (protocol.md §11: the server cannot save): the
@@ -23,10 +18,6 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 15000]
 
 /** Within this many pixels of the end, a reader counts as at the end (and is kept there). */
 const AT_END_PX = 40
-
-/** The marker of messages that arrived below while the reader was scrolled up. */
-const newMessagesText = (n) => (n === 1 ? '1 new message' : n + ' new messages')
-const NEW_MESSAGES_HINT = 'Scroll to the newest messages'
 
 export class Chat {
   constructor ({ user, onUnread = () => {}, redact, confirm }) {
@@ -47,18 +38,18 @@ export class Chat {
   }
 
   build () {
-    this.list = el('ol', { class: 'chat-list', 'aria-label': 'Chat messages', 'aria-live': 'polite', 'aria-relevant': 'additions text', tabindex: 0 })
-    this.empty = el('p', { class: 'chat-empty' }, 'No messages yet.')
+    this.list = el('ol', { class: 'chat-list', 'aria-label': t('chat.messages'), 'aria-live': 'polite', 'aria-relevant': 'additions text', tabindex: 0 })
+    this.empty = el('p', { class: 'chat-empty' }, t('chat.empty'))
     this.notice = el('p', { class: 'chat-notice', id: 'chat-notice', role: 'status', hidden: true })
     this.input = el('textarea', {
-      class: 'chat-input', rows: 2, maxlength: 4000, placeholder: 'Write a message…', 'aria-label': 'Message', 'aria-describedby': 'chat-notice'
+      class: 'chat-input', rows: 2, maxlength: 4000, placeholder: t('chat.placeholder'), 'aria-label': t('chat.message'), 'aria-describedby': 'chat-notice'
     })
-    this.sendButton = el('button', { type: 'submit', class: 'icon-button primary', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send'))
+    this.sendButton = el('button', { type: 'submit', class: 'icon-button primary', 'aria-label': t('chat.send'), title: t('chat.sendTitle') }, icon('send'))
     this.form = el('form', { class: 'chat-form' }, this.input, this.sendButton)
-    this.newButton = el('button', { type: 'button', class: 'chat-new', title: NEW_MESSAGES_HINT, hidden: true })
+    this.newButton = el('button', { type: 'button', class: 'chat-new', title: t('chat.newMessagesHint'), hidden: true })
     this.newButton.addEventListener('click', () => this.scrollToEnd())
     this.list.addEventListener('scroll', () => { if (this.atEnd()) this.clearBelow() }, { passive: true })
-    this.root = el('section', { class: 'chat', 'aria-label': 'Chat' },
+    this.root = el('section', { class: 'chat', 'aria-label': t('chat.title') },
       this.empty, el('div', { class: 'chat-scroll' }, this.list, this.newButton), this.notice, this.form)
     this.form.addEventListener('submit', (e) => {
       e.preventDefault()
@@ -100,7 +91,7 @@ export class Chat {
     this.input.disabled = !allowed
     this.sendButton.disabled = !allowed
     // The notice says why; the box only says that it is off.
-    this.input.placeholder = allowed ? 'Write a message…' : 'Sending is off'
+    this.input.placeholder = t(allowed ? 'chat.placeholder' : 'chat.placeholderOff')
     this.notice.hidden = allowed || !reason
     this.notice.textContent = allowed ? '' : reason
   }
@@ -163,7 +154,8 @@ export class Chat {
     if (initial || atEnd || !this.visible) this.scrollToEnd()
     else if (added) {
       this.below += added
-      this.newButton.textContent = newMessagesText(this.below)
+      // The marker of messages that arrived below while the reader was scrolled up.
+      this.newButton.textContent = t('chat.newMessages', { count: this.below })
       this.newButton.hidden = false
     }
   }
@@ -187,23 +179,26 @@ export class Chat {
     const mine = m.authorId === this.user.id
     item.node.classList.toggle('mine', mine)
     item.node.classList.toggle('redacted', redacted)
-    item.author.textContent = (m.authorName || 'Unknown') + (mine ? ' (you)' : '')
-    item.role.textContent = ROLE_LABELS[m.role] || m.role || ''
+    item.author.textContent = (m.authorName || t('common.unknown')) + (mine ? t('common.you') : '')
+    item.role.textContent = roleLabel(m.role)
     item.role.className = 'role-badge role-' + (m.role || 'participant')
     item.time.textContent = formatTime(m.ts)
-    if (typeof m.ts === 'number') item.time.setAttribute('datetime', new Date(m.ts).toISOString())
-    item.text.textContent = redacted ? 'message removed' : String(m.text || '')
+    if (typeof m.ts === 'number') {
+      item.time.setAttribute('datetime', new Date(m.ts).toISOString())
+      item.time.title = formatDateTime(m.ts)
+    }
+    item.text.textContent = redacted ? t('chat.removed') : String(m.text || '')
     item.text.classList.toggle('removed', redacted)
     item.actions.replaceChildren()
     if (this.canModerate && !redacted) {
       const button = el('button', {
         type: 'button',
         class: 'icon-button small danger redact-button',
-        'aria-label': 'Remove message from ' + (m.authorName || 'Unknown'),
-        title: 'Remove this message for everyone'
+        'aria-label': t('chat.removeFrom', { name: m.authorName || t('common.unknown') }),
+        title: t('chat.removeTitle')
       }, icon('redact', 16))
       button.addEventListener('click', async () => {
-        const ok = await this.confirm('Remove this message for everyone? Its text is deleted from the session and cannot be recovered.', 'Remove message')
+        const ok = await this.confirm(t('chat.removeConfirm'), t('chat.removeMessage'))
         if (ok) this.redact(m.id)
       })
       item.actions.append(button)
@@ -215,7 +210,7 @@ export class Chat {
     if (!text.trim() || !this.sendState.allowed) return
     const clientMessageId = randomHex(12)
     const node = el('li', { class: 'chat-message mine pending' },
-      el('div', { class: 'chat-meta' }, el('span', { class: 'chat-author' }, this.user.name + ' (you)'), el('span', { class: 'chat-status' }, 'sending…')),
+      el('div', { class: 'chat-meta' }, el('span', { class: 'chat-author' }, this.user.name + t('common.you')), el('span', { class: 'chat-status' }, t('chat.sending'))),
       el('p', { class: 'chat-text' }, text))
     const entry = { text, clientMessageId, node, attempts: 0, retryTimer: 0 }
     this.pending.set(clientMessageId, entry)
@@ -230,7 +225,7 @@ export class Chat {
     const status = entry.node.querySelector('.chat-status')
     clearTimeout(entry.retryTimer)
     entry.retryTimer = 0
-    if (!entry.node.classList.contains('retrying')) status.textContent = 'sending…'
+    if (!entry.node.classList.contains('retrying')) status.textContent = t('chat.sending')
     let ack
     try {
       ack = await this.socket.timeout(10000).emitWithAck('chat:send', { text: entry.text, clientMessageId: entry.clientMessageId })
@@ -245,14 +240,14 @@ export class Chat {
         this.pending.delete(entry.clientMessageId)
         this.render()
       } else {
-        status.textContent = 'sent'
+        status.textContent = t('chat.sent')
       }
       return
     }
     const code = (ack && ack.error && ack.error.code) || 'internal_error'
     entry.failedCode = code
-    const retry = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Retry sending this message' }, 'Retry')
-    const discard = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Discard this message' }, 'Discard')
+    const retry = el('button', { type: 'button', class: 'link-button', 'aria-label': t('chat.retryLabel') }, t('chat.retry'))
+    const discard = el('button', { type: 'button', class: 'link-button', 'aria-label': t('chat.discardLabel') }, t('chat.discard'))
     retry.addEventListener('click', () => this.deliver(entry))
     discard.addEventListener('click', () => {
       clearTimeout(entry.retryTimer)
@@ -263,7 +258,7 @@ export class Chat {
     if (RETRYABLE.has(code)) {
       // Not stored, and nothing wrong with the message: it goes again by itself.
       entry.node.classList.add('failed', 'retrying')
-      status.replaceChildren(el('span', { class: 'chat-retrying' }, 'not sent — retrying'), ' ', discard)
+      status.replaceChildren(el('span', { class: 'chat-retrying' }, t('chat.retrying')), ' ', discard)
       const wait = RETRY_MS[Math.min(entry.attempts, RETRY_MS.length - 1)]
       entry.attempts++
       entry.retryTimer = setTimeout(() => {
@@ -273,7 +268,7 @@ export class Chat {
       return
     }
     entry.node.classList.remove('retrying')
-    status.replaceChildren(el('span', { class: 'chat-error', role: 'alert' }, ERROR_TEXT[code] || ((ack && ack.error && ack.error.message) || code)), ' ', retry, ' ', discard)
+    status.replaceChildren(el('span', { class: 'chat-error', role: 'alert' }, ERROR_CODES.has(code) ? t('chat.error.' + code) : ((ack && ack.error && ack.error.message) || code)), ' ', retry, ' ', discard)
     entry.node.classList.add('failed')
   }
 

@@ -1,12 +1,13 @@
 // Modal dialogs: confirmations and the keyboard-shortcut help.
 import { el } from './util.js'
+import { t } from './i18n.js'
 import { TOOLS } from './board.js'
 
 /** Ask before a destructive action; resolves true when confirmed. */
-export function confirmDialog (message, confirmLabel = 'Confirm') {
+export function confirmDialog (message, confirmLabel = t('common.confirm')) {
   return new Promise((resolve) => {
     const ok = el('button', { type: 'button', class: 'primary danger', value: 'ok' }, confirmLabel)
-    const cancel = el('button', { type: 'button', value: 'cancel' }, 'Cancel')
+    const cancel = el('button', { type: 'button', value: 'cancel' }, t('common.cancel'))
     const text = el('p', { id: 'confirm-text' }, message)
     const dialog = el('dialog', { class: 'dialog confirm-dialog', 'aria-describedby': 'confirm-text', 'aria-label': confirmLabel },
       text, el('div', { class: 'dialog-actions' }, cancel, ok))
@@ -23,33 +24,34 @@ export function confirmDialog (message, confirmLabel = 'Confirm') {
   })
 }
 
-const SHORTCUTS = [
-  ...TOOLS.map((t) => [t.key.toUpperCase(), t.label]),
-  ['Space + drag, middle drag', 'Pan the board'],
-  ['Wheel, Ctrl + wheel, pinch', 'Zoom'],
-  ['+ / −', 'Zoom in / out'],
-  ['0', 'Zoom to 100 %'],
-  ['F', 'Fit the board in view'],
-  ['Shift while drawing', 'Straight angles, squares and circles'],
-  ['Double-click, Enter', 'Edit a sticky note or text'],
-  ['Enter (a shape tool picked)', 'Add its shape in the middle of the view'],
-  ['Delete, Backspace', 'Delete the selection'],
-  ['Arrow keys', 'Nudge the selection (Shift: 10 units)'],
-  ['[ / ]', 'Send to back / bring to front'],
-  ['Ctrl + A', 'Select everything'],
-  ['Ctrl + Z', 'Undo your last change'],
-  ['Ctrl + Shift + Z, Ctrl + Y', 'Redo'],
-  ['Escape', 'Deselect, stop editing'],
-  ['?', 'This help']
+/** The help's rows in the viewer's language: the keys and what they do. */
+const SHORTCUTS = () => [
+  ...TOOLS.map((tool) => [tool.key.toUpperCase(), t('tool.' + tool.id)]),
+  [t('help.keys.pan'), t('help.pan')],
+  [t('help.keys.zoom'), t('help.zoom')],
+  ['+ / −', t('help.zoomInOut')],
+  ['0', t('help.zoom100')],
+  ['F', t('help.fit')],
+  [t('help.keys.shift'), t('help.shift')],
+  [t('help.keys.edit'), t('help.edit')],
+  [t('help.keys.add'), t('help.add')],
+  [t('help.keys.delete'), t('help.delete')],
+  [t('help.keys.nudge'), t('help.nudge')],
+  ['[ / ]', t('help.order')],
+  ['Ctrl + A', t('help.selectAll')],
+  ['Ctrl + Z', t('help.undo')],
+  [t('help.keys.redo'), t('help.redo')],
+  [t('help.keys.escape'), t('help.escape')],
+  ['?', t('help.help')]
 ]
 
 export function helpDialog () {
-  const close = el('button', { type: 'button', class: 'primary' }, 'Close')
-  const rows = SHORTCUTS.map(([keys, what]) => el('tr', {}, el('th', { scope: 'row' }, el('kbd', {}, keys)), el('td', {}, what)))
+  const close = el('button', { type: 'button', class: 'primary' }, t('common.close'))
+  const rows = SHORTCUTS().map(([keys, what]) => el('tr', {}, el('th', { scope: 'row' }, el('kbd', {}, keys)), el('td', {}, what)))
   const dialog = el('dialog', { class: 'dialog help-dialog', 'aria-labelledby': 'help-title' },
-    el('h2', { id: 'help-title' }, 'Keyboard shortcuts'),
+    el('h2', { id: 'help-title' }, t('help.title')),
     el('table', { class: 'shortcuts' }, el('tbody', {}, rows)),
-    el('p', { class: 'hint' }, 'Undo and redo only take back your own changes. On a touch screen, use two fingers to pan and zoom.'),
+    el('p', { class: 'hint' }, t('help.hint')),
     el('div', { class: 'dialog-actions' }, close))
   close.addEventListener('click', () => dialog.close())
   dialog.addEventListener('close', () => dialog.remove())

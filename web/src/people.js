@@ -1,7 +1,8 @@
 // Who is here (from the board's awareness; the server stamps `user`), with the
 // facilitator's per-person controls: mute (§6.3 mod:mute), remove (mod:remove)
 // and the role in this session (mod:role: participant or observer).
-import { el, effectiveRole, initials, personColors, ROLE_LABELS } from './util.js'
+import { el, effectiveRole, initials, personColors, roleLabel } from './util.js'
+import { t } from './i18n.js'
 import { icon } from './icons.js'
 
 const ROLE_ORDER = { facilitator: 0, participant: 1, observer: 2 }
@@ -15,13 +16,13 @@ export class People {
     this.state = { muted: [], removed: [], roles: {}, ended: false }
     this.canModerate = false
     this.known = new Map([[user.id, user.name]])
-    this.list = el('ul', { class: 'people-list', 'aria-label': 'People in this session' })
-    this.removedList = el('ul', { class: 'people-list removed-list', 'aria-label': 'Removed people' })
+    this.list = el('ul', { class: 'people-list', 'aria-label': t('people.list') })
+    this.removedList = el('ul', { class: 'people-list removed-list', 'aria-label': t('people.removedList') })
     this.removedSection = el('div', { class: 'removed-section', hidden: true },
-      el('h3', {}, 'Removed'), this.removedList)
+      el('h3', {}, t('people.removed')), this.removedList)
     this.count = el('span', { class: 'count' }, '1')
     this.root = el('section', { class: 'people', 'aria-labelledby': 'people-title' },
-      el('h2', { id: 'people-title' }, 'People ', this.count),
+      el('h2', { id: 'people-title' }, t('people.title'), ' ', this.count),
       this.list, this.removedSection)
     this.onCount = () => {}
   }
@@ -58,8 +59,8 @@ export class People {
       for (const [clientId, state] of this.awareness.getStates()) {
         if (clientId === this.awareness.clientID || !state || !state.user || typeof state.user.id !== 'string') continue
         const u = state.user
-        if (!users.has(u.id)) users.set(u.id, entry(u.id, String(u.name || 'Guest'), u.role, false))
-        this.known.set(u.id, String(u.name || 'Guest'))
+        if (!users.has(u.id)) users.set(u.id, entry(u.id, String(u.name || t('common.guest')), u.role, false))
+        this.known.set(u.id, String(u.name || t('common.guest')))
       }
     }
     return [...users.values()].sort((a, b) =>
@@ -82,9 +83,9 @@ export class People {
           const mute = el('button', {
             type: 'button',
             class: 'icon-button small' + (isMuted ? ' active' : ''),
-            'aria-label': (isMuted ? 'Unmute ' : 'Mute ') + p.name,
+            'aria-label': t(isMuted ? 'people.unmute' : 'people.mute', { name: p.name }),
             'aria-pressed': String(isMuted),
-            title: isMuted ? 'Allow ' + p.name + ' to chat again' : 'Stop ' + p.name + ' from chatting'
+            title: t(isMuted ? 'people.unmuteTitle' : 'people.muteTitle', { name: p.name })
           }, icon(isMuted ? 'unmute' : 'mute', 16))
           mute.addEventListener('click', () => this.moderate('mod:mute', { userId: p.id, muted: !isMuted }))
           actions.append(mute)
@@ -96,19 +97,17 @@ export class People {
             type: 'button',
             class: 'icon-button small role-button',
             'data-role-action': toObserver ? 'observer' : 'participant',
-            'aria-label': (toObserver ? 'Make observer: ' : 'Make participant: ') + p.name,
-            title: toObserver
-              ? 'Make ' + p.name + ' an observer: they can follow the board and chat but not change them'
-              : 'Make ' + p.name + ' a participant: they can draw and chat'
+            'aria-label': t(toObserver ? 'people.makeObserver' : 'people.makeParticipant', { name: p.name }),
+            title: t(toObserver ? 'people.makeObserverTitle' : 'people.makeParticipantTitle', { name: p.name })
           }, icon(toObserver ? 'eye' : 'pen', 16))
           role.addEventListener('click', () => this.moderate('mod:role', { userId: p.id, role: toObserver ? 'observer' : 'participant' }))
           actions.append(role)
         }
         const remove = el('button', {
-          type: 'button', class: 'icon-button small danger', 'aria-label': 'Remove ' + p.name + ' from the session', title: 'Remove ' + p.name
+          type: 'button', class: 'icon-button small danger', 'aria-label': t('people.remove', { name: p.name }), title: t('people.removeTitle', { name: p.name })
         }, icon('remove', 16))
         remove.addEventListener('click', async () => {
-          if (await this.confirm('Remove ' + p.name + ' from this session? They are disconnected and cannot rejoin until you readmit them.', 'Remove ' + p.name)) {
+          if (await this.confirm(t('people.removeConfirm', { name: p.name }), t('people.removeTitle', { name: p.name }))) {
             this.moderate('mod:remove', { userId: p.id, removed: true })
           }
         })
@@ -116,18 +115,18 @@ export class People {
       }
       return el('li', { class: 'person', 'data-user': p.id },
         el('span', { class: 'avatar', 'aria-hidden': 'true', style: 'background:' + colors.get(p.id) }, initials(p.name)),
-        el('span', { class: 'person-name' }, p.name, p.self ? el('span', { class: 'you' }, ' (you)') : null),
+        el('span', { class: 'person-name' }, p.name, p.self ? el('span', { class: 'you' }, t('common.you')) : null),
         el('span', {
           class: 'role-badge role-' + p.role + (p.overridden ? ' role-overridden' : ''),
-          title: p.overridden ? 'Set by a facilitator in this session' : null
-        }, ROLE_LABELS[p.role] || p.role, p.overridden ? el('span', { class: 'visually-hidden' }, ' (set by a facilitator)') : null),
-        isMuted ? el('span', { class: 'muted-flag', title: 'Muted', 'aria-label': 'muted' }, icon('mute', 14)) : null,
+          title: p.overridden ? t('people.setByFacilitator') : null
+        }, roleLabel(p.role), p.overridden ? el('span', { class: 'visually-hidden' }, t('people.setByFacilitatorShort')) : null),
+        isMuted ? el('span', { class: 'muted-flag', title: t('people.muted'), 'aria-label': t('people.mutedLabel') }, icon('mute', 14)) : null,
         actions)
     }))
     this.removedSection.hidden = !(this.canModerate && removed.length)
     this.removedList.replaceChildren(...(this.canModerate ? removed : []).map((id) => {
       const name = this.known.get(id) || id
-      const readmit = el('button', { type: 'button', class: 'link-button', 'aria-label': 'Readmit ' + name }, 'Readmit')
+      const readmit = el('button', { type: 'button', class: 'link-button', 'aria-label': t('people.readmitLabel', { name }) }, t('people.readmit'))
       readmit.addEventListener('click', () => this.moderate('mod:remove', { userId: id, removed: false }))
       return el('li', { class: 'person removed', 'data-user': id }, el('span', { class: 'person-name' }, name), readmit)
     }))

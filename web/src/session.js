@@ -8,31 +8,14 @@ import { People } from './people.js'
 import { confirmDialog, helpDialog } from './dialogs.js'
 import { icon } from './icons.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
-import { el, effectiveRole, fetchConfig, parseRoles, roomFromPath, toast, validRoomId, ROLE_LABELS } from './util.js'
+import { el, effectiveRole, fetchConfig, parseRoles, roleLabel, roomFromPath, toast, validRoomId } from './util.js'
+import { currentTimeZone, setLocale, setTimeZone, t } from './i18n.js'
 
 /** Disconnect reasons after which the server will not let this token back in. */
-const BLOCKING = {
-  expired_token: 'Your access to this session has expired.',
-  removed: 'A facilitator removed you from this session.',
-  room_deleted: 'This room was deleted.',
-  invalid_token: 'The access token for this session is not valid.',
-  missing_token: 'This session needs an access token.',
-  wrong_room: 'The access token is for another room.',
-  invalid_name: 'This is not a valid room.',
-  invalid_payload: 'The server refused the connection request.'
-}
+const BLOCKING = worded('blocking', ['expired_token', 'removed', 'room_deleted', 'invalid_token', 'missing_token', 'wrong_room', 'invalid_name', 'invalid_payload'])
 
 /** Board updates the server refused: the local copy is reloaded from the server. */
-const REFUSED = {
-  board_locked: 'The board is locked: your last change was not saved.',
-  session_ended: 'The session has ended: your last change was not saved.',
-  permission_denied: 'You cannot change the board in this session.',
-  schema_violation: 'The server only accepts whiteboard shapes here: your last change was not saved.',
-  malformed_update: 'Your last change could not be read by the server and was not saved.',
-  message_too_large: 'Your last change was too large to save.',
-  document_too_large: 'The board is full: your last change was not saved.',
-  store_unavailable: 'The server cannot save right now: your last change was not kept. Try again when saving is back.'
-}
+const REFUSED = worded('refused', ['board_locked', 'session_ended', 'permission_denied', 'schema_violation', 'malformed_update', 'message_too_large', 'document_too_large', 'store_unavailable'])
 
 /**
  * Board updates the server refused for now but takes in the handshake (the
@@ -59,26 +42,16 @@ const RESYNC_FIRST_MS = 150
 const RESYNC_MAX_MS = 30000
 const RESYNC_RUN_MS = 15000
 
-/** What `room:state.saving` means for the people in the room (protocol.md §11). */
-const SAVING = {
-  delayed: 'Saving is delayed: the server cannot store changes right now. Your work is kept and will be saved when it can.',
-  read_only: 'Saving has stopped for now: the board is read-only until the server can save again, and messages wait to be sent. Nothing already on the board is lost.'
-}
+/** What `room:state.saving` may be besides 'ok' (protocol.md §11; the words: i18n.js `saving.*`). */
+const SAVING_STATES = ['delayed', 'read_only']
 
 /** The board document this page shows (extra boards are `board:<name>`, protocol.md §2). */
 const BOARD_DOC = 'board'
 /** The chat document's name in room:state `full` (§6.4). */
 const CHAT_DOC = 'chat'
-const BOARD_FULL = 'This board is full. Delete shapes to make room.'
 
 /** Banners that say why the board is read-only (renderState), most telling first. */
 const READ_ONLY_BANNERS = ['ended', 'observer', 'locked', 'saving-stopped']
-
-/** Labels of the layout's own controls. */
-const UI = {
-  strokeGroup: 'Stroke width and fill',
-  strokeToggle: 'More stroke options'
-}
 
 const isEmbedded = () => {
   try {
@@ -91,7 +64,7 @@ const isEmbedded = () => {
 export async function startSession (root) {
   const room = roomFromPath(location.pathname)
   if (!room || !validRoomId(room)) {
-    root.replaceChildren(el('main', { class: 'gate' }, el('h1', {}, 'Not a room'), el('p', {}, 'This address does not name a room.'), el('a', { href: '/' }, 'Go to the lobby')))
+    root.replaceChildren(el('main', { class: 'gate' }, el('h1', {}, t('gate.notRoom')), el('p', {}, t('gate.notRoomText')), el('a', { href: '/' }, t('gate.toLobby'))))
     return
   }
   document.title = room + ' · collab'
@@ -153,7 +126,7 @@ class TokenGate {
       window.parent.postMessage({ type: 'collab:ready', room: this.room, reason }, this.parentOrigin())
       if (this.asks >= 30) {
         clearInterval(this.waiting)
-        if (!this.hasToken) this.showMessage('No access token', 'The page embedding this session did not provide an access token.')
+        if (!this.hasToken) this.showMessage(t('gate.noToken'), t('gate.noTokenText'))
       }
     }
     ask()
@@ -165,6 +138,13 @@ class TokenGate {
     const data = e.data
     if (!data || typeof data !== 'object' || data.type !== 'collab:token' || typeof data.token !== 'string' || !data.token) return
     clearInterval(this.waiting)
+    // The platform's language and time zone win over ?lang=, ?tz= and the
+    // browser's. Only the first token's count: the session is shown with them,
+    // and a later change would leave it half in one language (README, Embedding).
+    if (!this.hasToken) {
+      if (typeof data.locale === 'string') setLocale(data.locale)
+      if (typeof data.timeZone === 'string') setTimeZone(data.timeZone)
+    }
     this.hasToken = true
     this.onToken({ token: data.token })
   }
@@ -173,17 +153,17 @@ class TokenGate {
   async renew (entry) {
     if (this.embedded) {
       this.request('expired')
-      return 'Asking the platform for a new access token…'
+      return t('gate.askingToken')
     }
     if (this.config.dev && entry.sub) {
       return null // the session offers a "Rejoin" button
     }
     clearToken(this.room)
-    return 'Open the session again from your platform to continue.'
+    return t('gate.openAgain')
   }
 
   showWaiting () {
-    this.showMessage('Connecting…', 'Waiting for the platform to provide access to this session.')
+    this.showMessage(t('common.connecting'), t('gate.waiting'))
   }
 
   showMessage (title, text) {
@@ -193,26 +173,26 @@ class TokenGate {
   showJoin () {
     if (!this.config.dev) {
       this.root.replaceChildren(el('main', { class: 'gate' },
-        el('h1', {}, 'Open this session from your platform'),
-        el('p', {}, 'Sessions are opened by the platform that embeds collab: it provides your access token. Tokens are never part of a link.'),
-        el('p', {}, 'Room: ', el('code', {}, this.room))))
+        el('h1', {}, t('gate.fromPlatform')),
+        el('p', {}, t('gate.fromPlatformText')),
+        el('p', {}, t('gate.room'), el('code', {}, this.room))))
       return
     }
     const name = el('input', { id: 'join-name', required: true, maxlength: 64, autocomplete: 'nickname' })
     try { name.value = localStorage.getItem('collab:name') || '' } catch {}
     const role = el('select', { id: 'join-role' },
-      el('option', { value: 'participant' }, 'Participant'),
-      el('option', { value: 'facilitator' }, 'Facilitator'),
-      el('option', { value: 'observer' }, 'Observer'))
+      el('option', { value: 'participant' }, t('role.participant')),
+      el('option', { value: 'facilitator' }, t('role.facilitator')),
+      el('option', { value: 'observer' }, t('role.observer')))
     const status = el('p', { class: 'form-status', role: 'alert' })
     const form = el('form', { class: 'lobby-form' },
-      el('label', { for: 'join-name' }, 'Your name'), name,
-      el('label', { for: 'join-role' }, 'Role'), role,
-      el('button', { type: 'submit', class: 'primary' }, 'Join session'), status)
+      el('label', { for: 'join-name' }, t('common.yourName')), name,
+      el('label', { for: 'join-role' }, t('common.role')), role,
+      el('button', { type: 'submit', class: 'primary' }, t('common.joinSession')), status)
     form.addEventListener('submit', async (e) => {
       e.preventDefault()
       if (!name.value.trim()) {
-        status.textContent = 'Please enter your name.'
+        status.textContent = t('common.enterName')
         return
       }
       try {
@@ -221,12 +201,12 @@ class TokenGate {
         try { localStorage.setItem('collab:name', name.value.trim()) } catch {}
         this.onToken(entry)
       } catch (err) {
-        status.textContent = 'Could not join: ' + err.message
+        status.textContent = t('common.couldNotJoin', { message: err.message })
       }
     })
     this.root.replaceChildren(el('main', { class: 'gate lobby' },
-      el('h1', {}, 'Join ', el('code', {}, this.room)),
-      el('p', { class: 'notice notice-warn' }, 'Development mode: this form mints a test token.'),
+      el('h1', {}, t('gate.join'), el('code', {}, this.room)),
+      el('p', { class: 'notice notice-warn' }, t('gate.devNotice')),
       form))
     name.focus()
   }
@@ -301,7 +281,7 @@ class Session {
       // A change larger than a WebSocket frame may be gets no code: the
       // server closes the connection (1009, or 1006 while the frame is still
       // being sent) and the provider would send it again on every reconnect.
-      if (update.byteLength > maxFrameBytes(provider)) this.resyncBoard(REFUSED.message_too_large)
+      if (update.byteLength > maxFrameBytes(provider)) this.resyncBoard(REFUSED('message_too_large'))
     })
     this.watch(provider, 'board')
     provider.on('sync', (synced) => {
@@ -344,7 +324,7 @@ class Session {
       if (!this.isCurrent(provider, name)) return
       const context = details && details.context
       if (name === 'board' && context && context.code === MESSAGE_TOO_BIG) {
-        this.resyncBoard(REFUSED.message_too_large)
+        this.resyncBoard(REFUSED('message_too_large'))
       }
       this.pauseWhileOffline()
       this.renderStatus()
@@ -389,8 +369,8 @@ class Session {
       return
     }
     const update = err.event === 'sync-update' || err.event === 'sync-step-1'
-    if (name === 'board' && update && REFUSED[code]) {
-      this.resyncBoard(REFUSED[code])
+    if (name === 'board' && update && REFUSED(code)) {
+      this.resyncBoard(REFUSED(code))
       return
     }
     if (name === 'board' && update && RESEND.has(code)) {
@@ -457,7 +437,7 @@ class Session {
       p.socket.disconnect()
       p.connect()
     }
-    if (wasBlocked) toast('Reconnected with a new access token.', 'info')
+    if (wasBlocked) toast(t('state.reconnected'), 'info')
   }
 
   readMeta () {
@@ -492,27 +472,25 @@ class Session {
       removed: Array.isArray(state.removed) ? state.removed.map(String) : [],
       roles: parseRoles(state.roles),
       full: Array.isArray(state.full) ? state.full.map(String) : [],
-      saving: SAVING[state.saving] ? state.saving : 'ok'
+      saving: SAVING_STATES.includes(state.saving) ? state.saving : 'ok'
     }
     const now = this.roomState
     const me = this.identity.id
     const role = this.role
     if (seen && prevRole !== role && !now.ended) {
-      toast(role === 'observer'
-        ? 'A facilitator made you an observer: you can follow the board and chat but not change them.'
-        : 'A facilitator made you a participant: you can draw and chat.', 'info')
+      toast(t(role === 'observer' ? 'state.madeObserver' : 'state.madeParticipant'), 'info')
     }
     // A lock is told by its banner (announced too): only the unlock, which
     // takes the banner away, gets a toast.
     if (prev.locked && !now.locked && !now.ended && !this.isFacilitator) {
-      toast('The facilitator unlocked the board.', 'info')
+      toast(t('state.unlocked'), 'info')
     }
-    if (!prev.ended && now.ended) toast('The session has ended.', 'info')
+    if (!prev.ended && now.ended) toast(t('state.ended'), 'info')
     if (prev.muted.includes(me) !== now.muted.includes(me)) {
-      toast(now.muted.includes(me) ? 'A facilitator muted you in the chat.' : 'You can chat again.', 'info')
+      toast(t(now.muted.includes(me) ? 'state.mutedYou' : 'state.unmutedYou'), 'info')
     }
     if (prev.saving !== 'ok' && now.saving === 'ok') {
-      toast('Saving works again: everything is saved.', 'info')
+      toast(t('saving.back'), 'info')
       this.chat.retryPending(true)
     }
     this.renderState()
@@ -543,14 +521,14 @@ class Session {
     }
     this.renderState()
     this.renderStatus()
-    const text = BLOCKING[code] || describe(code, message)
+    const text = BLOCKING(code) || describe(code, message)
     const actions = el('div', { class: 'dialog-actions' })
     const body = el('p', { class: 'blocker-detail' })
     if (code === 'expired_token') {
       this.gate.renew(this.entry).then((note) => {
         if (note) body.textContent = note
         else {
-          const rejoin = el('button', { type: 'button', class: 'primary' }, 'Rejoin')
+          const rejoin = el('button', { type: 'button', class: 'primary' }, t('blocking.rejoin'))
           rejoin.addEventListener('click', async () => {
             rejoin.disabled = true
             try {
@@ -558,7 +536,7 @@ class Session {
               saveToken(this.room, fresh)
               this.refreshToken(fresh.token)
             } catch (err) {
-              body.textContent = 'Could not rejoin: ' + err.message
+              body.textContent = t('blocking.couldNotRejoin', { message: err.message })
               rejoin.disabled = false
             }
           })
@@ -567,10 +545,8 @@ class Session {
       })
     } else {
       if (['invalid_token', 'missing_token', 'wrong_room'].includes(code)) clearToken(this.room)
-      body.textContent = code === 'removed'
-        ? 'You can no longer see or change this session. Ask the facilitator if you think this is a mistake.'
-        : 'The connection to this session was closed (' + code + ').'
-      if (this.config.dev && !this.embedded) actions.append(el('a', { class: 'button', href: '/?room=' + encodeURIComponent(this.room) }, 'Back to the lobby'))
+      body.textContent = code === 'removed' ? t('blocking.removedText') : t('blocking.closed', { code })
+      if (this.config.dev && !this.embedded) actions.append(el('a', { class: 'button', href: '/?room=' + encodeURIComponent(this.room) }, t('blocking.toLobby')))
     }
     this.blocker.replaceChildren(el('div', { class: 'blocker-card', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'blocker-title', 'data-code': code },
       el('h2', { id: 'blocker-title' }, text), body, actions))
@@ -600,22 +576,22 @@ class Session {
   // -- moderation and export ---------------------------------------------------------
 
   /** A moderation event (§6.3); `messages` words its error codes for this action. */
-  async moderate (event, payload, messages = {}) {
+  async moderate (event, payload, messages = () => undefined) {
     const socket = [this.board, this.chatProvider, this.metaProvider].map((p) => p && p.socket).find((s) => s && s.connected)
     if (!socket) {
-      toast('You are offline: try again when the connection is back.', 'error')
+      toast(t('state.offline'), 'error')
       return null
     }
     let ack
     try {
       ack = await socket.timeout(10000).emitWithAck(event, payload)
     } catch {
-      toast('The server did not answer. Try again.', 'error')
+      toast(t('state.noAnswer'), 'error')
       return null
     }
     if (!ack || !ack.ok) {
       const err = (ack && ack.error) || {}
-      toast(messages[err.code] || describe(err.code, err.message), 'error')
+      toast(messages(err.code) || describe(err.code, err.message), 'error')
       return null
     }
     if (ack.state) this.applyRoomState(ack.state)
@@ -624,8 +600,11 @@ class Session {
 
   async exportRoom (format) {
     const ext = { json: 'json', markdown: 'md', svg: 'svg' }[format]
+    // The transcript's times are the viewer's local times (the server says UTC otherwise).
+    const query = new URLSearchParams({ format })
+    if (format === 'markdown') query.set('tz', currentTimeZone())
     try {
-      const res = await fetch('/api/rooms/' + encodeURIComponent(this.room) + '/export?format=' + format, {
+      const res = await fetch('/api/rooms/' + encodeURIComponent(this.room) + '/export?' + query, {
         headers: { Authorization: 'Bearer ' + this.token },
         cache: 'no-store'
       })
@@ -638,7 +617,7 @@ class Session {
           toast(refusal, 'error', 15000)
           return
         }
-        throw new Error((body.error && body.error.message) || 'HTTP ' + res.status)
+        throw new Error((body.error && body.error.message) || t('common.http', { status: res.status }))
       }
       const blob = await res.blob()
       const url = URL.createObjectURL(blob)
@@ -647,9 +626,9 @@ class Session {
       a.click()
       a.remove()
       setTimeout(() => URL.revokeObjectURL(url), 10000)
-      toast('Export downloaded (' + ext.toUpperCase() + ').', 'info')
+      toast(t('export.downloaded', { format: ext.toUpperCase() }), 'info')
     } catch (err) {
-      toast('Export failed: ' + err.message, 'error')
+      toast(t('export.failed', { message: err.message }), 'error')
     }
   }
 
@@ -658,9 +637,8 @@ class Session {
     this.closeContextMenu()
     if (!this.isFacilitator || this.blocked || !ids.length) return
     const items = []
-    const one = ids.length === 1
     if (this.canvas.writable) {
-      const del = el('button', { type: 'button', role: 'menuitem' }, icon('trash', 16), one ? 'Delete shape' : 'Delete ' + ids.length + ' shapes')
+      const del = el('button', { type: 'button', role: 'menuitem' }, icon('trash', 16), t('shapes.delete', { count: ids.length }))
       del.addEventListener('click', () => {
         this.closeContextMenu()
         this.canvas.selection = new Set(ids)
@@ -668,7 +646,7 @@ class Session {
       })
       items.push(del)
     }
-    const redact = el('button', { type: 'button', role: 'menuitem', class: 'danger' }, icon('redact', 16), one ? 'Redact shape…' : 'Redact ' + ids.length + ' shapes…')
+    const redact = el('button', { type: 'button', role: 'menuitem', class: 'danger' }, icon('redact', 16), t('shapes.redactItem', { count: ids.length }))
     redact.addEventListener('click', () => {
       this.closeContextMenu()
       this.redactShapes(ids)
@@ -697,13 +675,9 @@ class Session {
    */
   async redactShapes (ids) {
     if (!this.isFacilitator || !ids.length) return
-    const one = ids.length === 1
     const ok = await confirmDialog(
-      (one ? 'Redact this shape for everyone?' : 'Redact these ' + ids.length + ' shapes for everyone?') +
-      ' Unlike Delete, which can be undone, redaction removes ' + (one ? 'the shape' : 'the shapes') +
-      ' and everything in ' + (one ? 'it' : 'them') + ' (such as the text of a note) from the session for good:' +
-      ' from the board, its history and the server\'s storage. It cannot be undone.',
-      one ? 'Redact shape' : 'Redact ' + ids.length + ' shapes')
+      t('shapes.redactConfirm', { count: ids.length }),
+      t('shapes.redact', { count: ids.length }))
     if (!ok) return
     let done = 0
     for (const shapeId of ids) {
@@ -711,7 +685,7 @@ class Session {
       else break
     }
     if (done) {
-      toast(done === 1 ? 'Shape redacted: it is gone for everyone, for good.' : done + ' shapes redacted: they are gone for everyone, for good.', 'info')
+      toast(t('shapes.redacted', { count: done }), 'info')
     }
   }
 
@@ -720,16 +694,14 @@ class Session {
     const claim = (decodeToken(this.token) || {}).room
     if (code === 'permission_denied') {
       if (typeof claim === 'string' && claim.endsWith('/*')) {
-        return 'Export refused: your access token covers every room under ' + claim.slice(0, -1) +
-          ' and exports need a token for this one room. The platform must open the session with a token for exactly "' +
-          this.room + '" to export it.'
+        return t('export.wildcard', { scope: claim.slice(0, -1), room: this.room })
       }
-      return 'Export refused: exports need a facilitator\'s token for exactly this room. Ask the platform to open the session with one.'
+      return t('export.needsFacilitator')
     }
-    if (code === 'wrong_room') return 'Export refused: your access token is for another room.'
-    if (code === 'removed') return 'Export refused: a facilitator removed you from this session.'
-    if (code === 'revoked') return 'Export refused: your access token was revoked.'
-    if (status === 401) return 'Export refused: the server no longer accepts your access token (it may have expired). Open the session again from your platform.'
+    if (code === 'wrong_room') return t('export.wrongRoom')
+    if (code === 'removed') return t('export.removed')
+    if (code === 'revoked') return t('export.revoked')
+    if (status === 401) return t('export.expired')
     return ''
   }
 
@@ -741,7 +713,7 @@ class Session {
       user,
       onChange: () => this.renderTools(),
       onReadOnlyAttempt: () => this.readOnlyNotice(),
-      onFullAttempt: () => toast(BOARD_FULL, 'warn'),
+      onFullAttempt: () => toast(t('board.full'), 'warn'),
       onContextMenu: (info) => this.openContextMenu(info)
     })
     this.chat = new Chat({
@@ -752,7 +724,7 @@ class Session {
     })
     this.people = new People({
       user,
-      moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : {}),
+      moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : undefined),
       confirm: confirmDialog
     })
 
@@ -760,28 +732,28 @@ class Session {
     this.titleEl = el('h1', { class: 'session-title' }, this.room)
     this.roomIdEl = el('span', { class: 'room-id', hidden: true }, this.room)
     this.statusEl = el('div', { class: 'conn-status', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' },
-      el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'conn-text' }, 'Connecting…'))
+      el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'conn-text' }, t('common.connecting')))
     this.unreadEl = el('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' })
     this.panelButton = el('button', { type: 'button', class: 'icon-button panel-toggle', 'aria-controls': 'side-panel' }, icon('chat'), this.unreadEl)
     this.panelButton.addEventListener('click', () => this.togglePanel())
-    const help = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Keyboard shortcuts and help', title: 'Help (?)', 'aria-haspopup': 'dialog' }, icon('help'))
+    const help = el('button', { type: 'button', class: 'icon-button', 'aria-label': t('ui.help'), title: t('ui.helpTitle'), 'aria-haspopup': 'dialog' }, icon('help'))
     help.addEventListener('click', () => helpDialog())
 
-    this.facilitatorBar = el('div', { class: 'facilitator-bar', role: 'group', 'aria-label': 'Facilitator controls', hidden: !this.isFacilitator })
+    this.facilitatorBar = el('div', { class: 'facilitator-bar', role: 'group', 'aria-label': t('ui.facilitatorControls'), hidden: !this.isFacilitator })
     if (this.isFacilitator) {
       this.lockButton = el('button', { type: 'button', class: 'tool-button labeled' })
       this.lockButton.addEventListener('click', () => this.moderate('mod:lock', { locked: !this.roomState.locked }))
-      this.endButton = el('button', { type: 'button', class: 'tool-button labeled danger', 'aria-label': 'End the session for everyone' }, icon('end', 18), el('span', {}, 'End'))
+      this.endButton = el('button', { type: 'button', class: 'tool-button labeled danger', 'aria-label': t('ui.endLabel') }, icon('end', 18), el('span', {}, t('ui.end')))
       this.endButton.addEventListener('click', async () => {
-        if (await confirmDialog('End this session for everyone? The board and chat become read-only; this cannot be undone.', 'End session')) {
+        if (await confirmDialog(t('ui.endConfirm'), t('ui.endSession'))) {
           this.moderate('mod:end', {})
         }
       })
-      const exportMenu = el('div', { class: 'menu', role: 'menu', hidden: true, id: 'export-menu', 'aria-label': 'Export formats' })
-      const exportButton = el('button', { type: 'button', class: 'tool-button labeled', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': 'export-menu', 'aria-label': 'Export the session' }, icon('download', 18), el('span', {}, 'Export'))
+      const exportMenu = el('div', { class: 'menu', role: 'menu', hidden: true, id: 'export-menu', 'aria-label': t('export.menu') })
+      const exportButton = el('button', { type: 'button', class: 'tool-button labeled', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': 'export-menu', 'aria-label': t('export.button') }, icon('download', 18), el('span', {}, t('export.label')))
       const closeMenu = () => { exportMenu.hidden = true; exportButton.setAttribute('aria-expanded', 'false') }
-      for (const [format, label] of [['json', 'Download JSON (everything)'], ['markdown', 'Download chat transcript (Markdown)'], ['svg', 'Download board (SVG)']]) {
-        const item = el('button', { type: 'button', role: 'menuitem', 'data-format': format }, label)
+      for (const format of ['json', 'markdown', 'svg']) {
+        const item = el('button', { type: 'button', role: 'menuitem', 'data-format': format }, t('export.' + format))
         item.addEventListener('click', () => { closeMenu(); this.exportRoom(format) })
         exportMenu.append(item)
       }
@@ -815,7 +787,7 @@ class Session {
       this.facilitatorBar.append(this.lockButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
     }
 
-    this.roleBadge = el('span', { class: 'role-badge role-' + user.role }, ROLE_LABELS[user.role])
+    this.roleBadge = el('span', { class: 'role-badge role-' + user.role }, roleLabel(user.role))
     const who = el('span', { class: 'whoami' }, user.name, ' · ', this.roleBadge)
     const header = el('header', { class: 'topbar' },
       el('div', { class: 'title-wrap' }, this.titleEl, this.roomIdEl),
@@ -826,18 +798,19 @@ class Session {
 
     // Tools
     this.toolButtons = new Map()
-    const tools = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Drawing tools', 'aria-orientation': 'vertical' })
-    for (const t of TOOLS) {
+    const tools = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': t('ui.tools'), 'aria-orientation': 'vertical' })
+    for (const tool of TOOLS) {
+      const label = t('tool.' + tool.id)
       const b = el('button', {
-        type: 'button', class: 'tool-button', 'data-tool': t.id, 'aria-label': t.label, title: t.label + ' (' + t.key.toUpperCase() + ')', 'aria-keyshortcuts': t.key.toUpperCase(), 'aria-pressed': 'false'
-      }, icon(t.icon))
-      b.addEventListener('click', () => this.canvas.setTool(t.id))
-      this.toolButtons.set(t.id, b)
+        type: 'button', class: 'tool-button', 'data-tool': tool.id, 'aria-label': label, title: t('ui.toolTitle', { label, key: tool.key.toUpperCase() }), 'aria-keyshortcuts': tool.key.toUpperCase(), 'aria-pressed': 'false'
+      }, icon(tool.icon))
+      b.addEventListener('click', () => this.canvas.setTool(tool.id))
+      this.toolButtons.set(tool.id, b)
       tools.append(b)
     }
-    this.undoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': 'Undo', title: 'Undo (Ctrl+Z)', 'aria-keyshortcuts': 'Control+Z' }, icon('undo'))
-    this.redoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': 'Redo', title: 'Redo (Ctrl+Shift+Z)', 'aria-keyshortcuts': 'Control+Shift+Z' }, icon('redo'))
-    this.deleteButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': 'Delete selection', title: 'Delete (Del)', 'aria-keyshortcuts': 'Delete' }, icon('trash'))
+    this.undoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': t('ui.undo'), title: t('ui.undoTitle'), 'aria-keyshortcuts': 'Control+Z' }, icon('undo'))
+    this.redoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': t('ui.redo'), title: t('ui.redoTitle'), 'aria-keyshortcuts': 'Control+Shift+Z' }, icon('redo'))
+    this.deleteButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': t('ui.delete'), title: t('ui.deleteTitle'), 'aria-keyshortcuts': 'Delete' }, icon('trash'))
     this.undoButton.addEventListener('click', () => this.canvas.undoLast())
     this.redoButton.addEventListener('click', () => this.canvas.redoLast())
     this.deleteButton.addEventListener('click', () => this.canvas.deleteSelection())
@@ -845,22 +818,22 @@ class Session {
 
     // Style
     this.colorButtons = COLORS.map((c) => {
-      const b = el('button', { type: 'button', class: 'swatch', 'aria-label': 'Colour ' + c.name, title: c.name, 'data-color': c.value, style: '--swatch:' + c.value, 'aria-pressed': 'false' })
+      const b = el('button', { type: 'button', class: 'swatch', 'aria-label': t('ui.colour', { name: t('colour.' + c.name) }), title: t('colour.' + c.name), 'data-color': c.value, style: '--swatch:' + c.value, 'aria-pressed': 'false' })
       b.addEventListener('click', () => this.canvas.setStyle({ color: c.value }))
       return b
     })
     this.widthButtons = WIDTHS.map((w) => {
-      const b = el('button', { type: 'button', class: 'width-button', 'aria-label': 'Stroke ' + w.name.toLowerCase(), title: w.name + ' stroke', 'data-width': w.value, 'aria-pressed': 'false' },
+      const b = el('button', { type: 'button', class: 'width-button', 'aria-label': t('ui.stroke', { name: t('stroke.' + w.name).toLocaleLowerCase() }), title: t('ui.strokeTitle', { name: t('stroke.' + w.name) }), 'data-width': w.value, 'aria-pressed': 'false' },
         el('span', { class: 'width-sample', style: 'height:' + w.value + 'px' }))
       b.addEventListener('click', () => this.canvas.setStyle({ width: w.value }))
       return b
     })
-    this.fillButton = el('button', { type: 'button', class: 'tool-button small', 'aria-label': 'Fill shapes', title: 'Fill rectangles and ellipses', 'aria-pressed': 'false' }, icon('fill', 16))
+    this.fillButton = el('button', { type: 'button', class: 'tool-button small', 'aria-label': t('ui.fill'), title: t('ui.fillTitle'), 'aria-pressed': 'false' }, icon('fill', 16))
     this.fillButton.addEventListener('click', () => this.canvas.setStyle({ fill: !this.canvas.style.fill }))
     // On a narrow board the stroke controls fold into a menu, so the bar stays one row (app.css).
-    this.strokeMenu = el('div', { class: 'stroke-group', id: 'stroke-menu', role: 'group', 'aria-label': UI.strokeGroup }, ...this.widthButtons, this.fillButton)
+    this.strokeMenu = el('div', { class: 'stroke-group', id: 'stroke-menu', role: 'group', 'aria-label': t('ui.strokeGroup') }, ...this.widthButtons, this.fillButton)
     this.strokeToggle = el('button', {
-      type: 'button', class: 'tool-button small stroke-toggle', 'aria-label': UI.strokeToggle, title: UI.strokeToggle, 'aria-expanded': 'false', 'aria-controls': 'stroke-menu'
+      type: 'button', class: 'tool-button small stroke-toggle', 'aria-label': t('ui.strokeToggle'), title: t('ui.strokeToggle'), 'aria-expanded': 'false', 'aria-controls': 'stroke-menu'
     }, this.strokeSample = el('span', { class: 'width-sample' }))
     this.strokeToggle.addEventListener('click', () => this.toggleStrokeMenu())
     this.strokeMenu.addEventListener('keydown', (e) => {
@@ -873,27 +846,27 @@ class Session {
     document.addEventListener('pointerdown', (e) => {
       if (!this.stylebar.contains(e.target)) this.toggleStrokeMenu(false)
     })
-    this.stylebar = el('div', { class: 'stylebar', role: 'toolbar', 'aria-label': 'Colour and stroke' },
+    this.stylebar = el('div', { class: 'stylebar', role: 'toolbar', 'aria-label': t('ui.style') },
       ...this.colorButtons, el('span', { class: 'separator' }), this.strokeToggle, this.strokeMenu)
 
     // Zoom
-    this.zoomLabel = el('button', { type: 'button', class: 'zoom-label', 'aria-label': 'Reset zoom to 100 %', title: 'Reset zoom (0)' }, '100%')
-    const zoomOut = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Zoom out', title: 'Zoom out (−)' }, icon('minus', 18))
-    const zoomIn = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Zoom in', title: 'Zoom in (+)' }, icon('plus', 18))
-    const fit = el('button', { type: 'button', class: 'icon-button', 'aria-label': 'Fit board in view', title: 'Fit (F)' }, icon('fit', 18))
+    this.zoomLabel = el('button', { type: 'button', class: 'zoom-label', 'aria-label': t('ui.zoomReset'), title: t('ui.zoomResetTitle') }, '100%')
+    const zoomOut = el('button', { type: 'button', class: 'icon-button', 'aria-label': t('ui.zoomOut'), title: t('ui.zoomOutTitle') }, icon('minus', 18))
+    const zoomIn = el('button', { type: 'button', class: 'icon-button', 'aria-label': t('ui.zoomIn'), title: t('ui.zoomInTitle') }, icon('plus', 18))
+    const fit = el('button', { type: 'button', class: 'icon-button', 'aria-label': t('ui.fit'), title: t('ui.fitTitle') }, icon('fit', 18))
     zoomOut.addEventListener('click', () => this.canvas.zoomBy(1 / 1.25))
     zoomIn.addEventListener('click', () => this.canvas.zoomBy(1.25))
     this.zoomLabel.addEventListener('click', () => this.canvas.resetZoom())
     fit.addEventListener('click', () => this.canvas.fit())
-    const zoombar = el('div', { class: 'zoombar', role: 'toolbar', 'aria-label': 'Zoom' }, zoomOut, this.zoomLabel, zoomIn, fit)
+    const zoombar = el('div', { class: 'zoombar', role: 'toolbar', 'aria-label': t('ui.zoom') }, zoomOut, this.zoomLabel, zoomIn, fit)
 
     // What a facilitator can do with the selected shapes besides the tools: redact them.
     this.redactButton = el('button', {
-      type: 'button', class: 'tool-button labeled danger', 'aria-label': 'Redact the selection', title: 'Remove the selected shapes and their content for good'
-    }, icon('redact', 18), el('span', {}, 'Redact'))
+      type: 'button', class: 'tool-button labeled danger', 'aria-label': t('ui.redactLabel'), title: t('ui.redactTitle')
+    }, icon('redact', 18), el('span', {}, t('ui.redact')))
     this.redactButton.addEventListener('click', () => this.redactShapes([...this.canvas.selection]))
-    this.selectionBar = el('div', { class: 'selectionbar', role: 'toolbar', 'aria-label': 'Selection', hidden: true }, this.redactButton)
-    this.contextMenu = el('div', { class: 'menu context-menu', role: 'menu', 'aria-label': 'Shape actions', hidden: true })
+    this.selectionBar = el('div', { class: 'selectionbar', role: 'toolbar', 'aria-label': t('ui.selection'), hidden: true }, this.redactButton)
+    this.contextMenu = el('div', { class: 'menu context-menu', role: 'menu', 'aria-label': t('ui.shapeActions'), hidden: true })
     this.contextMenu.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' || e.key === 'Tab') {
         e.preventDefault()
@@ -905,9 +878,9 @@ class Session {
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
     const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar)
-    this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': 'People and chat' },
+    this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
-      el('h2', { class: 'chat-title', id: 'chat-title' }, 'Chat'),
+      el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
       this.chat.root)
     this.workspace = el('div', { class: 'workspace' }, tools, boardArea, this.panel)
     this.blocker = el('div', { class: 'blocker', hidden: true })
@@ -941,18 +914,18 @@ class Session {
   renderUnread (n) {
     this.unreadEl.hidden = !n || this.panelOpen
     this.unreadEl.textContent = n > 99 ? '99+' : String(n)
-    const label = this.panelOpen ? 'Hide chat and people' : 'Show chat and people' + (n ? ' (' + n + ' unread)' : '')
+    const label = this.panelOpen ? t('ui.hidePanel') : n ? t('ui.showPanelUnread', { count: n }) : t('ui.showPanel')
     this.panelButton.setAttribute('aria-label', label)
     this.panelButton.title = label
   }
 
   readOnlyReason () {
     const s = this.roomState
-    if (this.blocked) return 'You are disconnected from this session.'
-    if (s.ended) return 'The session has ended: the board is read-only.'
-    if (this.role === 'observer') return 'You are observing: the board is read-only for you.'
-    if (s.locked && !this.isFacilitator) return 'The board is locked by the facilitator.'
-    if (s.saving === 'read_only') return 'The server cannot save right now: the board is read-only until it can.'
+    if (this.blocked) return t('why.disconnected')
+    if (s.ended) return t('why.ended')
+    if (this.role === 'observer') return t('why.observing')
+    if (s.locked && !this.isFacilitator) return t('why.locked')
+    if (s.saving === 'read_only') return t('why.notSaving')
     return ''
   }
 
@@ -966,7 +939,7 @@ class Session {
     const kind = READ_ONLY_BANNERS.find((k) => this.banners.querySelector('[data-banner="' + k + '"]'))
     const banner = !this.blocked && kind && this.banners.querySelector('[data-banner="' + kind + '"]')
     if (!banner) {
-      toast(reason || 'You cannot draw right now.', 'warn')
+      toast(reason || t('why.cannotDraw'), 'warn')
       return
     }
     const text = banner.lastChild
@@ -990,45 +963,41 @@ class Session {
     this.roomIdEl.hidden = !s.title || s.title === this.room
     document.title = (s.title || this.room) + ' · collab'
     this.roleBadge.className = 'role-badge role-' + role
-    this.roleBadge.textContent = ROLE_LABELS[role] || role
-    this.roleBadge.title = overridden ? 'Set by a facilitator in this session' : ''
+    this.roleBadge.textContent = roleLabel(role)
+    this.roleBadge.title = overridden ? t('people.setByFacilitator') : ''
     this.canvas.setFull(boardFull)
     this.canvas.setWritable(!this.readOnlyReason())
-    const chatReason = this.blocked ? 'You are disconnected from this session.'
-      : s.ended ? 'The session has ended: chat is read-only.'
-        : role === 'observer' ? 'Observers can read the chat but not write.'
-          : muted ? 'A facilitator has muted you: you can read the chat but not send messages.'
-            : s.full.includes(CHAT_DOC) ? 'The chat of this session is full: no more messages can be sent.' : ''
+    const chatReason = this.blocked ? t('why.disconnected')
+      : s.ended ? t('chatWhy.ended')
+        : role === 'observer' ? t('chatWhy.observer')
+          : muted ? t('chatWhy.muted')
+            : s.full.includes(CHAT_DOC) ? t('chatWhy.full') : ''
     this.chat.setSendState(!chatReason, chatReason)
     this.chat.setCanModerate(this.isFacilitator && !this.blocked)
     this.people.setState(s, this.isFacilitator && !this.blocked)
 
     const banners = []
-    if (s.ended) banners.push(['ended', 'This session has ended. The board and chat are read-only.'])
+    if (s.ended) banners.push(['ended', t('banner.ended')])
     else if (s.locked) {
-      banners.push(['locked', this.isFacilitator
-        ? 'The board is locked: participants cannot draw. You still can.'
-        : 'The board is locked by the facilitator: you can look but not draw.'])
+      banners.push(['locked', t(this.isFacilitator ? 'banner.lockedFacilitator' : 'banner.locked')])
     }
     if (role === 'observer' && !s.ended) {
-      banners.push(['observer', overridden
-        ? 'A facilitator made you an observer: the board and chat are read-only for you.'
-        : 'You are observing: the board and chat are read-only for you.'])
+      banners.push(['observer', t(overridden ? 'banner.madeObserver' : 'banner.observer')])
     }
-    if (muted && !s.ended) banners.push(['muted', 'You are muted: you can read the chat but not send messages.'])
+    if (muted && !s.ended) banners.push(['muted', t('banner.muted')])
     if (boardFull && !s.ended) {
-      banners.push(['full', this.readOnlyReason() ? 'This board is full: nothing more can be added until shapes are deleted.' : BOARD_FULL])
+      banners.push(['full', t(this.readOnlyReason() ? 'board.fullReadOnly' : 'board.full')])
     }
-    if (s.saving === 'delayed') banners.push(['saving-delayed', SAVING.delayed])
-    if (s.saving === 'read_only') banners.push(['saving-stopped', SAVING.read_only])
+    if (s.saving === 'delayed') banners.push(['saving-delayed', t('saving.delayed')])
+    if (s.saving === 'read_only') banners.push(['saving-stopped', t('saving.read_only')])
     const icons = { locked: 'lock', muted: 'mute', ended: 'end', full: 'full', observer: 'eye', 'saving-delayed': 'cloudOff', 'saving-stopped': 'cloudOff' }
     this.banners.replaceChildren(...banners.map(([kind, text]) =>
       el('div', { class: 'banner banner-' + kind, 'data-banner': kind, role: 'status' }, icon(icons[kind] || 'users', 16), el('span', {}, text))))
 
     if (this.lockButton) {
       const disabled = s.ended || !!this.blocked
-      this.lockButton.replaceChildren(icon(s.locked ? 'unlock' : 'lock', 18), el('span', {}, s.locked ? 'Unlock' : 'Lock'))
-      this.lockButton.setAttribute('aria-label', s.locked ? 'Unlock the board' : 'Lock the board')
+      this.lockButton.replaceChildren(icon(s.locked ? 'unlock' : 'lock', 18), el('span', {}, t(s.locked ? 'ui.unlock' : 'ui.lock')))
+      this.lockButton.setAttribute('aria-label', t(s.locked ? 'ui.unlockLabel' : 'ui.lockLabel'))
       this.lockButton.setAttribute('aria-pressed', String(s.locked))
       this.lockButton.disabled = disabled
       this.endButton.disabled = disabled
@@ -1065,16 +1034,16 @@ class Session {
     let text
     if (this.blocked) {
       state = 'blocked'
-      text = 'Disconnected'
+      text = t('conn.disconnected')
     } else if (all && this.synced) {
       state = 'synced'
-      text = 'Synced'
+      text = t('conn.synced')
     } else if (this.everConnected && Object.values(this.status).some((s) => s === 'disconnected')) {
       state = 'offline'
-      text = 'Offline — your changes will sync when you are back'
+      text = t('conn.offline')
     } else {
       state = 'connecting'
-      text = 'Connecting…'
+      text = t('common.connecting')
     }
     if (this.statusEl.dataset.state === state) return
     this.statusEl.dataset.state = state
@@ -1086,12 +1055,12 @@ class Session {
     const b = this.canvas
     this.keydown = (e) => {
       if (e.defaultPrevented || this.blocked) return
-      const t = e.target
-      const typing = t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))
+      const target = e.target
+      const typing = target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))
       if (typing || document.querySelector('dialog[open]')) return
       const mod = e.ctrlKey || e.metaKey
       const key = e.key.length === 1 ? e.key.toLowerCase() : e.key
-      const onControl = t && t.tagName === 'BUTTON'
+      const onControl = target && target.tagName === 'BUTTON'
       if (key === ' ' && !onControl) {
         b.space = true
         b.svg.classList.add('space-pan')
@@ -1206,33 +1175,25 @@ function destroyProvider (provider) {
   provider.socket.disconnect()
 }
 
-const DESCRIPTIONS = {
-  permission_denied: 'You are not allowed to do that.',
-  muted: 'A facilitator has muted you.',
-  session_ended: 'The session has ended.',
-  board_locked: 'The board is locked.',
-  not_found: 'That no longer exists.',
-  invalid_payload: 'The server did not accept that request.',
-  room_unavailable: 'The room is not available right now; try again shortly.',
-  internal_error: 'Something went wrong on the server.',
-  awareness_client_not_owned: 'Your presence could not be shared (another tab?).',
-  document_too_large: 'There is no room left in this session for that change.'
-}
+const DESCRIPTIONS = worded('error', [
+  'permission_denied', 'muted', 'session_ended', 'board_locked', 'not_found', 'invalid_payload', 'room_unavailable', 'internal_error', 'awareness_client_not_owned', 'document_too_large'
+])
 
 /** Refusals of `mod:redact-shape`, in words. */
-const REDACT_SHAPE_ERRORS = {
-  not_found: 'That shape is no longer on the board: nothing was redacted.',
-  permission_denied: 'Only facilitators can redact shapes.',
-  invalid_payload: 'The server could not redact that shape (it is not a shape of this board).'
-}
+const REDACT_SHAPE_ERRORS = worded('redactError', ['not_found', 'permission_denied', 'invalid_payload'])
 
 /** Refusals of `mod:role`, in words. */
-const ROLE_ERRORS = {
-  permission_denied: 'Only facilitators can change roles.',
-  invalid_payload: 'The server did not accept that role change.'
-}
+const ROLE_ERRORS = worded('roleError', ['permission_denied', 'invalid_payload'])
 
 function describe (code, message) {
-  return DESCRIPTIONS[code] || (message ? String(message) : 'Error: ' + code)
+  return DESCRIPTIONS(code) || (message ? String(message) : t('error.other', { code }))
+}
+
+/**
+ * The words for error codes: the catalogue's `<prefix>.<code>` (i18n.js) for
+ * the codes listed, undefined for others.
+ */
+function worded (prefix, codes) {
+  return (code) => (codes.includes(code) ? t(prefix + '.' + code) : undefined)
 }
 

@@ -1,4 +1,5 @@
 // Tokens: kept per room in sessionStorage (never in a URL), decoded read-only.
+import { t } from './i18n.js'
 
 const PREFIX = 'collab:token:'
 
@@ -20,7 +21,7 @@ export function identityFrom (token, extra = {}) {
   const claims = decodeToken(token) || {}
   return {
     id: String(extra.sub || claims.sub || ''),
-    name: String(claims.name || extra.name || 'Guest'),
+    name: String(claims.name || extra.name || t('common.guest')),
     role: ['facilitator', 'participant', 'observer'].includes(claims.role) ? claims.role : 'participant',
     exp: typeof claims.exp === 'number' ? claims.exp : null
   }
@@ -62,7 +63,7 @@ export async function devToken (room, name, role, sub) {
   })
   const data = await res.json().catch(() => ({}))
   if (!res.ok || typeof data.token !== 'string') {
-    throw new Error((data.error && data.error.message) || 'the server refused (HTTP ' + res.status + ')')
+    throw new Error((data.error && data.error.message) || t('common.serverRefused', { status: res.status }))
   }
   return { token: data.token, sub: data.sub, name, role }
 }

@@ -1,4 +1,5 @@
 // Small DOM helpers shared by the lobby and the session page.
+import { t } from './i18n.js'
 
 const SVG_NS = 'http://www.w3.org/2000/svg'
 
@@ -88,7 +89,6 @@ let toastRegion = null
  */
 const TOAST_LIMIT = 3
 const TOAST_MAX_SHARE = 0.3
-const DISMISS = 'Dismiss'
 
 /** A short, non-blocking message (announced to screen readers). */
 export function toast (message, kind = 'info', timeoutMs = 5000) {
@@ -97,13 +97,13 @@ export function toast (message, kind = 'info', timeoutMs = 5000) {
     document.body.append(toastRegion)
   }
   // The same message again (a burst of refusals) restarts its timer instead of stacking.
-  const same = [...toastRegion.children].find((t) => t.dataset.message === message)
+  const same = [...toastRegion.children].find((item) => item.dataset.message === message)
   if (same) {
     clearTimeout(Number(same.dataset.timer))
     if (timeoutMs > 0) same.dataset.timer = String(setTimeout(() => same.remove(), timeoutMs))
     return same
   }
-  const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': DISMISS }, '×')
+  const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': t('common.dismiss') }, '×')
   const item = el('div', { class: 'toast toast-' + kind, dataset: { message } }, el('span', {}, message), close)
   const remove = () => item.remove()
   close.addEventListener('click', remove)
@@ -121,13 +121,12 @@ function dropToast (item) {
   item.remove()
 }
 
-export function formatTime (ts) {
-  const d = new Date(ts)
-  if (Number.isNaN(d.getTime())) return ''
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-}
+const ROLES = ['facilitator', 'participant', 'observer']
 
-export const ROLE_LABELS = { facilitator: 'Facilitator', participant: 'Participant', observer: 'Observer' }
+/** A role's name in the viewer's language (an unknown role as it is). */
+export function roleLabel (role) {
+  return ROLES.includes(role) ? t('role.' + role) : String(role || '')
+}
 
 /**
  * Colours for people's cursors and avatars: dark enough that white text on
