@@ -432,7 +432,7 @@ class Persistence:
         """Write the room's record, if it has one to keep: a room that was
         only joined (never written to, never created) leaves no record."""
         info = room.info
-        if info is None or room.state is RoomState.UNLOADED or not room.recorded:
+        if info is None or room.deleted or room.state is RoomState.UNLOADED or not room.recorded:
             return
         activity = max(info.last_activity_ms, room.last_activity_ms)
         changed = room.policy.title != info.title or not room.info_saved

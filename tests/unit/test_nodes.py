@@ -11,7 +11,7 @@ from crdt.types import DocName, RoomId
 from rooms.document import Document
 from rooms.nodes import SingleNode
 from rooms.room import Room
-from rooms.store import StoredDoc
+from rooms.store import RoomInfo, StoredDoc
 from rooms.store_memory import MemoryStore
 from rooms.store_sqlite import SqliteStore
 from tests.unit.test_registry import ANN, BOARD, CountingStore, make_registry, shape_update
@@ -81,4 +81,35 @@ async def test_a_deletion_racing_a_flush_writes_nothing_back():
     await asyncio.gather(flush, deletion)
     stored = await store.load(RoomId("r"), BOARD)
     assert stored.snapshot is None and stored.log_length == 0
+    assert await store.load_room_info(RoomId("r")) is None
+
+
+class RecordAfterDeleteStore(CountingStore):
+    """Holds a room record's write until the room has been deleted: the
+    order in which a flush in flight and a deletion may interleave."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted = asyncio.Event()
+
+    async def save_room_info(self, info: RoomInfo) -> None:
+        await self.deleted.wait()
+        await super().save_room_info(info)
+
+    async def delete_room(self, room: RoomId) -> None:
+        await super().delete_room(room)
+        self.deleted.set()
+
+
+async def test_a_record_a_flush_was_about_to_write_stays_deleted():
+    store = RecordAfterDeleteStore()
+    registry = make_registry(store, unload_after_s=60)
+    doc = await registry.join(RoomId("r"), BOARD, "m1", ANN)
+    doc.receive_update(shape_update("a"), ANN)
+    store.append_gate = asyncio.Event()
+    flush = asyncio.create_task(registry.flush_all())
+    await until(lambda: doc.pending == [])
+    deletion = asyncio.create_task(registry.delete_room(RoomId("r")))
+    store.append_gate.set()
+    await asyncio.wait_for(asyncio.gather(flush, deletion), 5)
     assert await store.load_room_info(RoomId("r")) is None
