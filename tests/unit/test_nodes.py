@@ -74,9 +74,10 @@ async def test_a_deletion_racing_a_flush_writes_nothing_back():
     doc.receive_update(shape_update("a"), ANN)
     store.append_gate = asyncio.Event()
     flush = asyncio.create_task(registry.flush_all())
-    await until(lambda: store.append_gate is not None and doc.pending == [])
+    await until(lambda: doc.pending == [])  # the append is in flight
+    room = registry.rooms[RoomId("r")]
     deletion = asyncio.create_task(registry.delete_room(RoomId("r")))
-    await asyncio.sleep(0)
+    await until(lambda: room.deleted)  # the deletion waits for the flush
     store.append_gate.set()
     await asyncio.gather(flush, deletion)
     stored = await store.load(RoomId("r"), BOARD)
