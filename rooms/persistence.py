@@ -16,8 +16,9 @@ fails, for ``store_delay_window_s``, then the room is read-only until the
 store has everything. A round stops at the first failed write (the store is
 down: trying each room would only queue more waits behind a lock). Before
 each round the store checks its files (``check_writable``),
-and while writes fail and nothing is pending it probes with a small write,
-so the end of an outage is noticed. :meth:`Persistence.unsaved_state` is
+and while writes fail it probes with a small write (also after a batch went
+in: it may have needed only part of the store), so the end of an outage is
+noticed, and only then. :meth:`Persistence.unsaved_state` is
 what a stop could not store (rooms.recovery).
 """
 
@@ -238,7 +239,7 @@ class Persistence:
         if failure is not None:
             raise failure
         if batches:
-            self.health.succeeded()
+            await self._confirm_writable()
         for room in rooms:
             for doc in list(room.docs.values()):
                 if doc.compact_due:  # a facilitator deleted: forget it now
@@ -291,18 +292,32 @@ class Persistence:
 
     async def _check_store(self) -> None:
         """OSError if the store says it cannot take writes (its files are
-        gone, or, probing while writes fail with nothing else to write, a
-        small write does not go through)."""
-        probe = not self.health.ok and not any(
-            doc.pending for room in self.rooms.values() for doc in room.docs.values()
-        )
+        gone). While writes fail with nothing to write, a probe instead
+        (:meth:`_confirm_writable`), so the end of an outage is noticed."""
         try:
-            await self.store.check_writable(probe=probe)
+            await self.store.check_writable()
         except OSError as exc:
             self.health.failed(exc)
             raise
-        if probe:
-            self.health.succeeded()
+        if not self.health.ok and not any(
+            doc.pending for room in self.rooms.values() for doc in room.docs.values()
+        ):
+            await self._confirm_writable()
+
+    async def _confirm_writable(self) -> None:
+        """While writes fail, the store is writable again only once a probe
+        write goes through to all of it: a write that did go in may have
+        needed only part of it (behind Redis, PostgreSQL can be down while
+        edits go on), and /healthz must not flap between rounds. A failed
+        probe keeps the health failing, not the round."""
+        if self.health.ok:
+            return
+        try:
+            await self.store.check_writable(probe=True)
+        except OSError as exc:
+            self.health.failed(exc)
+            return
+        self.health.succeeded()
 
     def _update_saving(self, *, failed: bool) -> None:
         """Move each room's saving state after a flush round, and tell it."""

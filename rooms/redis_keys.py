@@ -16,6 +16,7 @@ keeps a room on one slot and an operator can read them::
                                      append; absent after Redis lost the room's data
     collab:{<room>}:deleted          hash: the room's tombstone (e epoch, m MAC, at time)
     collab:rooms                     set of room ids
+    collab:health:<node>             a node's probe write while writes fail (expires)
     collab-audit:{<room>}            stream: the room's audit records (kept on delete)
     collab-audit:-                   stream: audit records of no room (admin logins)
     collab-outbox:{outbox}:due       sorted set: webhook outbox entry id -> when due (ms)
@@ -41,6 +42,7 @@ __all__ = [
     "RoomDeletedElsewhere",
     "UnverifiedData",
     "audit_key",
+    "health_key",
     "log_entry",
     "room_info",
     "script_entries",
@@ -131,6 +133,10 @@ class RedisKeys:
 
 def audit_key(room: str | None) -> str:
     return f"collab-audit:{{{room}}}" if room is not None else "collab-audit:-"
+
+
+def health_key(node_id: str) -> str:
+    return f"collab:health:{node_id}"
 
 
 #: A stream entry: (MAC, seq, origin, update).

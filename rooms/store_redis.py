@@ -68,6 +68,7 @@ from rooms.redis_keys import (
     RedisKeys,
     RoomDeletedElsewhere,
     UnverifiedData,
+    health_key,
     log_entry,
     room_info,
     script_entries,
@@ -94,6 +95,9 @@ log = logging.getLogger("collab.redis")
 #: copy of a room it cannot reach Redis about (a room unloads 30 s after its
 #: last member leaves; clients time out in under a minute).
 TOMBSTONE_TTL_S = 30 * 86_400
+
+#: How long a node's probe write (check_writable) stays in Redis.
+PROBE_TTL_MS = 60_000
 
 #: Times an append retries after another node took its sequence numbers.
 _APPEND_ATTEMPTS = 16
@@ -682,8 +686,15 @@ class RedisStore:
     async def check_writable(self, *, probe: bool = False) -> None:
         """Nothing to check before a write: every write reports Redis's
         failures, and the subscriber's connection shows an outage
-        (rooms.redis_bus)."""
-        return None
+        (rooms.redis_bus). With ``probe`` (writes failed and nothing waits
+        to be written), OSError unless a small write goes through: a server
+        that is down, read-only or out of memory stays failing."""
+        if not probe:
+            return
+        try:
+            await self.client.set(health_key(self.node_id), "1", px=PROBE_TTL_MS)
+        except RedisError as exc:
+            raise OSError(f"Redis probe write failed: {exc}") from exc
 
     def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
         """Nodes sharing Redis: :class:`~rooms.replication.Replicator`

@@ -53,6 +53,9 @@ T = TypeVar("T")
 #: After PostgreSQL failed, how long calls to it fail at once.
 RECORDS_RETRY_S = 1.0
 
+#: The first key of the rooms' advisory locks in PostgreSQL (``_lock_room``).
+_ROOM_LOCK = 0x636F6C6C  # "coll"
+
 
 def merge_states(old: Update | None, new: Update) -> Update:
     """One full state holding both (their union; an item deleted in either
@@ -223,8 +226,13 @@ class TieredStore:
         """Nothing to check before a round: an outage of either shows in the
         writes that need it (appends need Redis; compactions, records and
         the audit PostgreSQL), and a PostgreSQL outage must not hold up the
-        edits Redis can take."""
-        return None
+        edits Redis can take. With ``probe`` (writes failed, and nothing
+        waits to be written), OSError unless a small write goes through to
+        each: the store is not reported writable again while either fails."""
+        if not probe:
+            return
+        await self.live.check_writable(probe=True)
+        await self._pg(lambda: self.records.check_writable(probe=True))
 
     def replication(self, *, node_id: str, awareness_timeout_s: float) -> Replication:
         """Redis's: nodes share the live path (rooms.replication)."""
@@ -262,14 +270,15 @@ async def _load_archive(conn: Connection, room: RoomId, doc: DocName) -> Update 
 async def _archive(
     conn: Connection, row: _ArchiveRow, merge: Callable[[Update | None], Awaitable[Update]]
 ) -> bool:
-    """Replace the archive by ``merge(stored archive)``, the row locked
+    """Replace the archive by ``merge(stored archive)``, the room locked
     meanwhile (two nodes archiving at once merge in turn). False, and
     nothing written, for a copy older than the room's deletion."""
     async with conn.transaction():
+        await _lock_room(conn, row.room)
         if not await _alive(conn, row.room, row.tombstone):
             return False
         old = await conn.fetchval(
-            "SELECT data FROM archive WHERE room = $1 AND doc = $2 FOR UPDATE", row.room, row.doc
+            "SELECT data FROM archive WHERE room = $1 AND doc = $2", row.room, row.doc
         )
         data = await merge(bytes(old) if old is not None else None)
         await conn.execute(
@@ -286,6 +295,17 @@ async def _archive(
             time.time() * 1000.0,
         )
         return True
+
+
+async def _lock_room(conn: Connection, room: RoomId) -> None:
+    """Hold the room's lock until the transaction ends: archives, records
+    and the deletion of one room take it in turn. An advisory lock, not
+    ``SELECT … FOR UPDATE``: a document's first archive has no row to lock
+    (two nodes inserting it at once would each write over the other's
+    state), and a deletion must not slip between a write's tombstone check
+    and the write. Keys are (a constant, hash of the room): two rooms
+    sharing a hash only wait for each other."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _ROOM_LOCK, room)
 
 
 async def _tombstone(conn: Connection, room: RoomId) -> str | None:
@@ -306,6 +326,7 @@ async def _bury(conn: Connection, room: RoomId, epoch: str, ttl_s: float) -> Non
     older than ``ttl_s`` go."""
     now_ms = time.time() * 1000.0
     async with conn.transaction():
+        await _lock_room(conn, room)
         await delete_room_rows(conn, room)
         await conn.execute(
             "INSERT INTO tombstones (room, epoch, deleted_ms) VALUES ($1, $2, $3) "
@@ -321,6 +342,7 @@ async def _bury(conn: Connection, room: RoomId, epoch: str, ttl_s: float) -> Non
 async def _save_record(conn: Connection, info: RoomInfo, tombstone: str) -> bool:
     """The room's record, refused (False) for a copy older than its deletion."""
     async with conn.transaction():
+        await _lock_room(conn, info.room)
         if not await _alive(conn, info.room, tombstone):
             return False
         await upsert_room(conn, info)

@@ -5,6 +5,7 @@ tombstone, and an outage of PostgreSQL fails fast."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -77,6 +78,22 @@ async def test_two_nodes_archiving_at_once_keep_both(opener):
     assert keys_of((await (await opener("three")).load(ROOM, BOARD)).snapshot) >= {"from-two"}
 
 
+async def test_two_nodes_archiving_a_new_document_at_once_keep_both(opener):
+    """The same with no archive yet (nothing to lock with ``FOR UPDATE``):
+    the first archives of a document, written at once, merge in turn."""
+    one, two = await opener("one"), await opener("two")
+    for n in range(5):
+        room = RoomId(f"clinic-3/first-{n}")
+        for store in (one, two):
+            await store.load(room, BOARD)
+        pos = await one.append(room, BOARD, [state("a")])
+        await asyncio.gather(
+            one.compact(room, BOARD, state("a", "from-one"), pos, 1),
+            two.compact(room, BOARD, state("a", "from-two"), pos, 1),
+        )
+        assert keys_of(await one.load_archive(room, BOARD)) == {"a", "from-one", "from-two"}
+
+
 async def test_a_deletion_stays_final_after_redis_loses_its_tombstone(opener, redis, tmp_path):
     """A copy loaded before the room was deleted cannot archive it or write
     its record back, even once Redis restarted empty (no tombstone there):
@@ -104,6 +121,25 @@ async def test_a_deletion_stays_final_after_redis_loses_its_tombstone(opener, re
     assert keys_of(await fresh.load_archive(ROOM, BOARD)) == {"new life"}
 
 
+async def test_a_deletion_racing_an_archive_or_a_record_stays_final(opener):
+    """A copy loaded before the deletion archives, or saves its record, while
+    the room is deleted: whichever goes first, the room stays deleted in
+    PostgreSQL (the deletion and the writes take the room's lock in turn)."""
+    stale, admin = await opener("stale"), await opener("admin")
+    for n in range(5):
+        room = RoomId(f"clinic-3/racing-{n}")
+        await stale.load(room, BOARD)
+        await stale.load(room, DocName("meta"))
+        info = RoomInfo(room, title="back", created_ms=1.0, last_activity_ms=2.0)
+        await asyncio.gather(
+            stale.compact(room, BOARD, state("resurrected"), "0-1", 1),
+            stale.save_room_info(info),
+            admin.delete_room(room),
+        )
+        assert await admin.load_archive(room, BOARD) is None
+        assert await admin.records.load_room_info(room) is None
+
+
 async def test_postgres_failing_fails_fast_for_a_while(opener, postgres_server):
     """After a call to PostgreSQL failed (here: no answer in time), the next
     ones fail at once (they say so) instead of each waiting for the
@@ -119,6 +155,10 @@ async def test_postgres_failing_fails_fast_for_a_while(opener, postgres_server):
         with pytest.raises(OSError, match="retrying"):
             await store.load_room_info(ROOM)
         assert await store.append(ROOM, BOARD, [state("while down")])
+        # Rounds go on (PostgreSQL is not asked); a probe must reach both.
+        await store.check_writable()
+        with pytest.raises(OSError, match="retrying"):
+            await store.check_writable(probe=True)
     finally:
         postgres_server.thaw()
 
@@ -129,3 +169,4 @@ async def test_postgres_failing_fails_fast_for_a_while(opener, postgres_server):
             return False
 
     await until(answers, timeout_s=10, what="PostgreSQL asked again")
+    await store.check_writable(probe=True)

@@ -15,10 +15,12 @@ import aiohttp
 import pytest
 from pycrdt import Array, Map
 
+from rooms.store_redis import RedisStore
 from tests.boards import shapes
 from tests.conftest import ADMIN_KEY, mint
 from tests.prereqs import unavailable
 from tests.procs import REDIS_CLI, CollabNode, RedisClusterProcesses
+from tests.redis.conftest import CLUSTER_KEY
 from tests.redis.secured import ADMIN_PASSWORD, SecuredRedis, make_pki
 
 pytestmark = pytest.mark.slow
@@ -143,6 +145,12 @@ async def test_acl_user_with_only_what_collab_needs(secured, node_factory, clien
         await fac.call("mod:redact", {"messageId": ack["id"]})
         await admin_calls(a, b, "acl")
         await watcher.wait_for(lambda: not watcher.connected, timeout_s=10)
+        # The probe a node writes while its writes fail (rooms.persistence).
+        store = await RedisStore.open(url, node_id="A", cluster_key=CLUSTER_KEY)
+        try:
+            await store.check_writable(probe=True)
+        finally:
+            await store.close()
         # Nothing collab did was denied...
         assert await admin.execute_command("ACL", "LOG") == []
         # ...and the user can do little else.

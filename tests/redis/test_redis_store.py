@@ -11,6 +11,7 @@ from pycrdt import Doc, Map
 from crdt.types import DocName, RoomId
 from rooms.envelope import Envelope, EnvelopeKind, MalformedEnvelope
 from rooms.store_redis import RedisKeys, RedisStore
+from tests.procs import RedisProcess
 
 ROOM, BOARD = RoomId("clinic-7/group-a"), DocName("board")
 
@@ -118,3 +119,30 @@ async def test_append_publishes_a_versioned_envelope(redis_server):
 def test_malformed_envelopes(data):
     with pytest.raises(MalformedEnvelope):
         Envelope.parse(data)
+
+
+async def test_a_probe_is_a_write_that_must_go_through(redis_binary, tmp_path):
+    """``check_writable(probe=True)`` (asked while writes fail, to notice
+    the end of an outage) fails for a server that answers but refuses
+    writes, and for one that is down; without ``probe`` nothing is asked."""
+    server = RedisProcess(tmp_path)
+    await server.start()
+    store = await RedisStore.open(server.url, node_id="prober")
+    try:
+        await store.check_writable(probe=True)
+        admin = server.client()
+        try:
+            await admin.config_set("min-replicas-to-write", 1)  # writes: NOREPLICAS
+            with pytest.raises(OSError, match="probe write failed"):
+                await store.check_writable(probe=True)
+            await admin.config_set("min-replicas-to-write", 0)
+        finally:
+            await admin.aclose()
+        await store.check_writable(probe=True)
+        await server.stop()
+        await store.check_writable()
+        with pytest.raises(OSError, match="probe write failed"):
+            await store.check_writable(probe=True)
+    finally:
+        await store.close()
+        await server.stop()
