@@ -47,6 +47,7 @@ _MODERATION_AUDIT = {
     "mod:remove": AuditAction.REMOVE,
     "mod:redact": AuditAction.REDACT,
     "mod:redact-shape": AuditAction.REDACT,
+    "mod:lock-shapes": AuditAction.LOCK,
     "mod:end": AuditAction.END,
     "mod:role": AuditAction.ROLE,
 }
@@ -213,7 +214,7 @@ class RoomControl:
                     await self.registry.document(conn.room_id, CHAT)
                     async with room.chat_lock:  # not between a message and its store write
                         outcome = moderate(event, room, conn.identity, payload)
-                elif event == "mod:redact-shape":
+                elif event in ("mod:redact-shape", "mod:lock-shapes"):
                     await self.registry.document(conn.room_id, _board_of(payload))
                     outcome = moderate(event, room, conn.identity, payload)
                 else:

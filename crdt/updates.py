@@ -41,6 +41,7 @@ __all__ = [
     "check_state_vector",
     "check_update",
     "decode_state_vector",
+    "read_content",
     "split_update",
     "whole_summary",
 ]
@@ -504,10 +505,12 @@ def _read_struct(dec: Decoder, roots: set[str], needs: dict[int, int]) -> tuple[
             raise MalformedMessage("bad parent info")
         if info & _BIT6:
             dec.read_var_string()  # map key
-    return False, _read_content(dec, ref)
+    return False, read_content(dec, ref)
 
 
-def _read_content(dec: Decoder, ref: int) -> int:
+def read_content(dec: Decoder, ref: int) -> int:
+    """Read an item's content of kind ``ref``; return its length in clock
+    units (crdt.shape_index reads structs with it too)."""
     if ref == _DELETED:
         return dec.read_var_uint()
     if ref == _JSON:

@@ -40,6 +40,7 @@ from crdt.awareness import AwarenessTable, decode_awareness, encode_awareness, s
 from crdt.engine import Engine
 from crdt.errors import EnginePanic, InvalidPayload, MalformedUpdate, MessageTooLarge
 from crdt.schemas import BOARD_ROOT, DocKind
+from crdt.shape_index import ShapeIndex
 from crdt.types import DocName, RoomId, StateVector, Update
 from crdt.updates import (
     UpdatePart,
@@ -55,6 +56,7 @@ from rooms.errors import (
     InternalError,
     PendingLimit,
     SchemaViolation,
+    ShapeLocked,
     TooManyStructs,
 )
 from rooms.identity import Identity, Role
@@ -69,6 +71,9 @@ log = logging.getLogger("collab.rooms")
 
 _STRICT_BOARD_ROOTS = frozenset({BOARD_ROOT})
 _MIN_CHECKPOINT_BYTES = 64 << 10
+#: Structs a shape index may take on since it was built before it is built
+#: again from the document's state (merged runs, collected content).
+_SHAPE_INDEX_REBUILD = 8192
 
 
 class Document:
@@ -79,6 +84,7 @@ class Document:
         "_checkpoint",
         "_clock",
         "_provisional",
+        "_shapes",
         "_since",
         "_since_bytes",
         "_state",
@@ -170,6 +176,9 @@ class Document:
         #: Updates not yet wholly integrated, and the state they need.
         self._waiting: list[tuple[Update, dict[int, int]]] = []
         self.waiting_bytes = 0
+        #: Item ids → shapes, built when a board first has locked shapes
+        #: (_locked_out), then fed every update the replica takes.
+        self._shapes: ShapeIndex | None = None
 
     def __repr__(self) -> str:
         return f"<Document {self.room_id}/{self.name} members={len(self.members)}>"
@@ -180,6 +189,7 @@ class Document:
         """Apply what the store holds. A corrupt entry is logged and skipped,
         so one bad row cannot make a room unloadable."""
         entries = ([stored.snapshot] if stored.snapshot is not None else []) + list(stored.updates)
+        self._shapes = None
         applied: list[tuple[Update, dict[int, int]]] = []
         for index, update in enumerate(entries):
             try:
@@ -264,6 +274,7 @@ class Document:
         if summary.is_empty:
             return None
         missing = self._admit(summary, len(update))
+        self._locked_out([update], identity)
         self._accept(update, summary, identity, missing, checkpoint=checkpoint)
         return update
 
@@ -312,6 +323,7 @@ class Document:
         if whole.is_empty:
             return
         self._admit(whole, sum(len(part.update) for part in parts))
+        self._locked_out([part.update for part in parts], identity)
         for part in parts:
             if part.summary.is_empty:
                 continue
@@ -333,6 +345,33 @@ class Document:
             self._make_room(size)
         # Deletions of items the server lacks wait too (yrs's pending delete set).
         return self._admit_waiting(size, summary)
+
+    def _locked_out(self, updates: Sequence[Update], identity: Identity) -> None:
+        """ShapeLocked if ``updates`` would add to, change or delete a shape
+        of this board that is locked for ``identity`` (crdt.shape_index), or
+        refer to items the replica lacks while any is locked (they could
+        land in a locked shape once those arrive)."""
+        if self.kind is not DocKind.BOARD:
+            return
+        locked = self.policy.locked_shapes(identity, self.name)
+        if not locked:
+            return
+        touched = self._shape_index().touched(updates)
+        if touched is None:
+            raise ShapeLocked(
+                "the update depends on changes the server does not have, and shapes are "
+                "locked: resync"
+            )
+        hit = touched & locked
+        if hit:
+            raise ShapeLocked(f"the update changes {len(hit)} locked shape(s)")
+
+    def _shape_index(self) -> ShapeIndex:
+        if self._shapes is None:
+            self._shapes = ShapeIndex.from_updates(
+                BOARD_ROOT, [self.engine.full_state(), *(u for u, _ in self._waiting)]
+            )
+        return self._shapes
 
     def _accept(
         self,
@@ -549,6 +588,8 @@ class Document:
         later, with :meth:`checkpoint_if_due`)."""
         self._since.append(update)
         self._since_bytes += len(update)
+        if self._shapes is not None:
+            self._shapes.add(update)
         if checkpoint:
             self.checkpoint_if_due()
 
@@ -572,6 +613,8 @@ class Document:
 
     def _take_checkpoint(self) -> None:
         self._checkpoint = self.engine.full_state()
+        if self._shapes is not None and self._shapes.added > _SHAPE_INDEX_REBUILD:
+            self._shapes = None  # rebuilt from the next checkpoint when next asked
         # The encoded state leaves out what waits for dependencies: keep
         # those updates, so a rebuilt replica still holds them.
         self._since = [update for update, _ in self._waiting]
@@ -589,6 +632,7 @@ class Document:
         )
 
     def _rebuild(self) -> None:
+        self._shapes = None  # what it indexed may include what is now taken out
         engine = type(self.engine)()
         for update in [self._checkpoint, *self._since]:
             engine.apply_update(update)

@@ -25,6 +25,7 @@ __all__ = [
     "RoomUnavailable",
     "SchemaViolation",
     "SessionEnded",
+    "ShapeLocked",
     "StoreUnavailable",
     "TooManyStructs",
 ]
@@ -46,6 +47,7 @@ class RoomCode(WireCode):
     # room state (protocol.md §6.3)
     REMOVED = "removed"
     BOARD_LOCKED = "board_locked"
+    SHAPE_LOCKED = "shape_locked"
     MUTED = "muted"
     SESSION_ENDED = "session_ended"
     NOT_FOUND = "not_found"
@@ -91,6 +93,13 @@ class BoardLocked(CollabError):
     """A participant wrote to a board a facilitator locked."""
 
     code = RoomCode.BOARD_LOCKED
+
+
+class ShapeLocked(CollabError):
+    """A participant's board update changes or deletes a shape a facilitator
+    locked, or cannot be placed while the board has locked shapes."""
+
+    code = RoomCode.SHAPE_LOCKED
 
 
 class Muted(CollabError):

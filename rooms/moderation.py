@@ -21,7 +21,7 @@ from rooms.audit import AuditAction
 from rooms.errors import NotFound
 from rooms.identity import Identity, Role
 from rooms.names import BOARD, CHAT, META, validate_doc_name
-from rooms.policy import META_ROLES_ROOT, OVERRIDABLE_ROLES
+from rooms.policy import META_ROLES_ROOT, META_SHAPE_LOCKS_ROOT, OVERRIDABLE_ROLES, lock_key
 from rooms.room import Room
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Outcome",
     "assign_role",
     "change_role",
+    "lock_shapes",
     "moderate",
     "parse_role",
     "role_detail",
@@ -41,6 +42,8 @@ _USER_ID = re.compile(r"[A-Za-z0-9_.:@|+-]{1,128}")
 _MESSAGE_ID = re.compile(r"[0-9a-f]{1,64}")
 MAX_TITLE_CHARS = 200
 MAX_SHAPE_ID_CHARS = 128
+#: Shapes one ``mod:lock-shapes`` may name.
+MAX_LOCK_SHAPES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,54 @@ def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
     return Outcome(AuditAction.REDACT, (Change(CHAT, update),), message_id, purge=CHAT)
 
 
+def _shape_ids(value: Any, limit: int) -> list[str]:
+    if not isinstance(value, list) or not 1 <= len(value) <= limit:
+        raise InvalidPayload(f"shapeIds must be a list of 1-{limit} shape ids")
+    for shape_id in value:
+        if not isinstance(shape_id, str) or not 1 <= len(shape_id) <= MAX_SHAPE_ID_CHARS:
+            raise InvalidPayload(f"each shape id must be 1-{MAX_SHAPE_ID_CHARS} characters")
+    return list(dict.fromkeys(value))
+
+
+def _board(room: Room, fields: Mapping[str, Any]) -> DocName:
+    """The board document a payload's ``doc`` names (``board`` by default)."""
+    name = validate_doc_name(fields.get("doc", BOARD))
+    doc = room.docs.get(name)
+    if doc is None or doc.kind.server_written:
+        raise InvalidPayload("doc must be a board of this room")
+    return name
+
+
+def lock_shapes(room: Room, actor: Identity, payload: Any) -> Outcome:
+    """``mod:lock-shapes {shapeIds, locked, doc}``: participants can no
+    longer move, edit or delete those shapes (the server refuses their
+    updates that touch them: ``shape_locked``), or can again. Locking takes
+    the shapes that are on the board (NotFound if none is); unlocking any
+    id, also of a shape deleted since."""
+    fields = _fields(payload, {"shapeIds": list, "locked": bool, "doc": str})
+    shape_ids = _shape_ids(fields.get("shapeIds"), MAX_LOCK_SHAPES)
+    locked = fields.get("locked", True)
+    name = _board(room, fields)
+    if locked:
+        present = room.docs[name].engine.read_map(BOARD_ROOT)
+        shape_ids = [s for s in shape_ids if s in present]
+        if not shape_ids:
+            raise NotFound("none of these shapes is on this board")
+    keys = [lock_key(name, s) for s in shape_ids]
+    doc = room.docs[META]
+    if locked:
+        change = dict.fromkeys(keys, True)
+        update = doc.write(
+            lambda engine: engine.set_map_fields(META_SHAPE_LOCKS_ROOT, change),
+            adding=sum(len(k) + 8 for k in keys),
+        )
+    else:
+        update = doc.write(lambda engine: engine.delete_map_keys(META_SHAPE_LOCKS_ROOT, keys))
+    room.policy.load(doc.engine)
+    detail = f"{name} shapes={len(keys)} locked={str(locked).lower()}"
+    return Outcome(AuditAction.LOCK, (Change(META, update),), detail)
+
+
 def redact_shape(room: Room, actor: Identity, payload: Any) -> Outcome:
     """Remove a board shape and all it held from the document state: deleted
     and garbage-collected, so no client syncing later can recover it; the
@@ -159,10 +210,8 @@ def redact_shape(room: Room, actor: Identity, payload: Any) -> Outcome:
     shape_id = fields.get("shapeId")
     if not isinstance(shape_id, str) or not 1 <= len(shape_id) <= MAX_SHAPE_ID_CHARS:
         raise InvalidPayload(f"shapeId must be 1-{MAX_SHAPE_ID_CHARS} characters")
-    name = validate_doc_name(fields.get("doc", BOARD))
-    doc = room.docs.get(name)
-    if doc is None or doc.kind.server_written:
-        raise InvalidPayload("doc must be a board of this room")
+    name = _board(room, fields)
+    doc = room.docs[name]
     if shape_id not in doc.engine.read_map(BOARD_ROOT):
         raise NotFound(f"no shape {quote(shape_id)} on this board")
     update = doc.write(lambda engine: engine.delete_map_keys(BOARD_ROOT, [shape_id]))
@@ -219,6 +268,7 @@ ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
     "mod:remove": remove,
     "mod:redact": redact,
     "mod:redact-shape": redact_shape,
+    "mod:lock-shapes": lock_shapes,
     "mod:end": end,
     "mod:role": change_role,
 }

@@ -37,10 +37,26 @@ from rooms.errors import (
 )
 from rooms.identity import Identity, Role
 
-__all__ = ["META_ROLES_ROOT", "OVERRIDABLE_ROLES", "RoomPolicy"]
+__all__ = [
+    "META_ROLES_ROOT",
+    "META_SHAPE_LOCKS_ROOT",
+    "OVERRIDABLE_ROLES",
+    "RoomPolicy",
+    "lock_key",
+]
 
 #: The meta root of role overrides: user id → role value ("" when cleared).
 META_ROLES_ROOT = "roles"
+#: The meta root of locked shapes: ``lock_key(doc, shape id)`` → true.
+META_SHAPE_LOCKS_ROOT = "shapeLocks"
+
+
+def lock_key(doc: str, shape_id: str) -> str:
+    """A shape lock's key in meta: ``<board document>/<shape id>`` (board
+    names never hold a ``/``, so the first one splits it)."""
+    return f"{doc}/{shape_id}"
+
+
 #: The roles an override may set (a facilitator comes only from a signed token).
 OVERRIDABLE_ROLES = frozenset({Role.PARTICIPANT, Role.OBSERVER})
 
@@ -56,6 +72,8 @@ class RoomPolicy:
     removed: set[UserId] = field(default_factory=set)
     #: Role overrides (``mod:role``): user id → participant or observer.
     roles: dict[UserId, Role] = field(default_factory=dict)
+    #: Locked shapes (``mod:lock-shapes``): board document → shape ids.
+    shape_locks: dict[str, frozenset[str]] = field(default_factory=dict)
     #: The store has not taken the room's writes for longer than the delay
     #: window (``Room.set_saving``, protocol.md §11): board edits and chat are
     #: refused with ``store_unavailable``. Not part of meta.
@@ -78,6 +96,12 @@ class RoomPolicy:
             for user, value in meta_engine.read_map(META_ROLES_ROOT).items()
             if isinstance(user, str) and value in {r.value for r in OVERRIDABLE_ROLES}
         }
+        locks: dict[str, set[str]] = {}
+        for key, on in meta_engine.read_map(META_SHAPE_LOCKS_ROOT).items():
+            doc, sep, shape = key.partition("/")
+            if sep and on is True:
+                locks.setdefault(doc, set()).add(shape)
+        self.shape_locks = {doc: frozenset(shapes) for doc, shapes in locks.items()}
 
     def role_of(self, identity: Identity) -> Role:
         """The role ``identity`` has in this room: its token's, or the room's
@@ -122,6 +146,13 @@ class RoomPolicy:
         if self.locked and role is not Role.FACILITATOR:
             raise BoardLocked("the board is locked by the facilitator")
         self._check_store()
+
+    def locked_shapes(self, identity: Identity, doc: str) -> frozenset[str]:
+        """The shapes of board ``doc`` that ``identity`` may not change
+        (none for a facilitator)."""
+        if self.role_of(identity) is Role.FACILITATOR:
+            return frozenset()
+        return self.shape_locks.get(doc, frozenset())
 
     def can_write(self, identity: Identity, kind: DocKind) -> bool:
         try:
