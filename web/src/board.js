@@ -108,9 +108,10 @@ function stickyHeight (text, w, size) {
 }
 
 export class Board {
-  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {}, onContextMenu = () => {} }) {
+  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {}, onLockedAttempt = () => {}, onContextMenu = () => {} }) {
     this.user = user
     this.onChange = onChange
+    this.onLockedAttempt = onLockedAttempt
     this.onContextMenu = onContextMenu
     this.onReadOnlyAttempt = onReadOnlyAttempt
     this.onFullAttempt = onFullAttempt
@@ -119,6 +120,11 @@ export class Board {
     this.preferredTool = 'pen'
     this.style = { color: COLORS[0].value, width: 4, fill: false, fontSize: DEFAULT_FONT_SIZE }
     this.selection = new Set()
+    // Shapes a facilitator locked (meta `shapeLocks`, protocol.md §5.1), and
+    // whether they bind this user: the server refuses a participant's change
+    // to them, so the board does not offer one.
+    this.locked = new Set()
+    this.lockBinds = true
     this.writable = true
     // The board is at its size limit (room:state `full`, protocol.md §6.4):
     // the server takes only deletions, so nothing that adds is sent.
@@ -310,6 +316,7 @@ export class Board {
       else this.shapesLayer.append(fresh)
       node = fresh
       this.elements.set(id, node)
+      node.classList.toggle('locked', this.locked.has(id))
       this.reorder = true
     }
     if (prev && prev.z !== s.z) this.reorder = true
@@ -396,9 +403,45 @@ export class Board {
     }
   }
 
+  /** The locked shapes (`ids`), and whether they bind this user (not a facilitator). */
+  setLocked (ids, binds) {
+    this.locked = new Set(ids)
+    this.lockBinds = binds
+    if (binds) {
+      for (const id of this.locked) this.selection.delete(id)
+      const g = this.gesture
+      if (g && ((g.ids && g.ids.some((id) => this.locked.has(id))) || (g.id && this.locked.has(g.id)))) this.cancelGesture()
+      if (this.editing && this.locked.has(this.editing.id)) this.closeEditor()
+    }
+    for (const [id, node] of this.elements) node.classList.toggle('locked', this.locked.has(id))
+    this.renderOverlay()
+    this.onChange()
+  }
+
+  /** Whether this user may not change shape `id` (a facilitator locked it). */
+  isProtected (id) {
+    return this.lockBinds && this.locked.has(id)
+  }
+
+  /** `ids` without the protected ones; tells the user once if any were. */
+  unprotected (ids) {
+    const free = ids.filter((id) => !this.isProtected(id))
+    if (free.length < ids.length) this.onLockedAttempt()
+    return free
+  }
+
   renderOverlay () {
     const k = this.view.k
     const parts = []
+    for (const id of this.locked) {
+      const s = this.cache.get(id)
+      if (!s) continue
+      const b = bounds(s)
+      const size = 14 / k
+      parts.push(svg('g', { class: 'lock-badge', transform: `translate(${round(b.x + b.w - size / 2)} ${round(b.y - size / 2)}) scale(${round(size / 16)})` },
+        svg('rect', { x: 0, y: 0, width: 16, height: 16, rx: 4 }),
+        svg('path', { d: 'M5 7V5.5a3 3 0 0 1 6 0V7M4 7h8v6H4z' })))
+    }
     const g = this.gesture
     const offset = g && g.kind === 'move' && g.moved ? g.delta : null
     for (const id of this.selection) {
@@ -727,7 +770,7 @@ export class Board {
 
   deleteSelection () {
     if (!this.writable || !this.selection.size) return
-    const ids = [...this.selection]
+    const ids = this.unprotected([...this.selection])
     this.selection.clear()
     this.act(() => { for (const id of ids) this.shapes.delete(id) })
   }
@@ -735,7 +778,7 @@ export class Board {
   selectAll () {
     if (!this.writable) return
     this.setTool('select')
-    this.selection = new Set(this.cache.keys())
+    this.selection = new Set([...this.cache.keys()].filter((id) => !this.isProtected(id)))
     this.renderOverlay()
     this.onChange()
   }
@@ -865,7 +908,11 @@ export class Board {
         return
       }
     }
-    const hit = this.hitTest(p)
+    let hit = this.hitTest(p)
+    if (hit && this.isProtected(hit)) {
+      this.onLockedAttempt()
+      hit = null
+    }
     if (hit) {
       if (e.shiftKey) {
         if (this.selection.has(hit)) this.selection.delete(hit)
@@ -983,7 +1030,7 @@ export class Board {
         g.cur = p
         const box = { x: Math.min(g.start[0], p[0]), y: Math.min(g.start[1], p[1]), w: Math.abs(p[0] - g.start[0]), h: Math.abs(p[1] - g.start[1]) }
         this.selection = new Set(g.base)
-        for (const s of this.cache.values()) if (intersects(bounds(s), box)) this.selection.add(s.id)
+        for (const s of this.cache.values()) if (intersects(bounds(s), box) && !this.isProtected(s.id)) this.selection.add(s.id)
         this.renderOverlay()
         this.onChange()
         break
@@ -1089,8 +1136,9 @@ export class Board {
       const p = [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]
       for (const s of this.cache.values()) if (!hits.has(s.id) && hitShape(s, p, tol, false)) hits.add(s.id)
     }
-    if (!hits.size) return
-    this.transact(() => { for (const id of hits) this.shapes.delete(id) })
+    const free = this.unprotected([...hits])
+    if (!free.length) return
+    this.transact(() => { for (const id of free) this.shapes.delete(id) })
     this.flush()
   }
 
@@ -1124,7 +1172,7 @@ export class Board {
           const node = this.elements.get(id)
           if (node) node.removeAttribute('transform')
         }
-        if (g.moved && !cancelled) this.act(() => this.translate(g.ids, g.delta[0], g.delta[1]))
+        if (g.moved && !cancelled) this.act(() => this.translate(this.unprotected(g.ids), g.delta[0], g.delta[1]))
         break
       case 'resize':
       case 'erase':
@@ -1192,6 +1240,7 @@ export class Board {
   onDoubleClick (e) {
     if (!this.writable) return
     const id = this.hitTest(this.toBoard(e))
+    if (id && this.isProtected(id)) return this.onLockedAttempt()
     const s = id && this.cache.get(id)
     if (s && (s.type === 'sticky' || s.type === 'text')) {
       if (this.full) return this.onFullAttempt()

@@ -194,6 +194,7 @@ const en = {
 
   // Session: refused board changes
   'refused.board_locked': 'The board is locked: your last change was not saved.',
+  'refused.shape_locked': 'That shape is locked by the facilitator: your last change was not saved.',
   'refused.session_ended': 'The session has ended: your last change was not saved.',
   'refused.permission_denied': 'You cannot change the board in this session.',
   'refused.schema_violation': 'The server only accepts whiteboard shapes here: your last change was not saved.',
@@ -238,6 +239,15 @@ const en = {
   // Session: shape actions
   'shapes.delete': { one: 'Delete shape', other: 'Delete {count} shapes' },
   'shapes.redactItem': { one: 'Redact shape…', other: 'Redact {count} shapes…' },
+  'shapes.lockItem': { one: 'Lock shape', other: 'Lock {count} shapes' },
+  'shapes.unlockItem': { one: 'Unlock shape', other: 'Unlock {count} shapes' },
+  'shapes.lock': 'Lock',
+  'shapes.unlock': 'Unlock',
+  'shapes.lockLabel': { one: 'Lock the selected shape: participants cannot move, edit or erase it', other: 'Lock the {count} selected shapes: participants cannot move, edit or erase them' },
+  'shapes.unlockLabel': { one: 'Unlock the selected shape', other: 'Unlock the {count} selected shapes' },
+  'shapes.lockedDone': { one: 'Shape locked.', other: '{count} shapes locked.' },
+  'shapes.unlockedDone': { one: 'Shape unlocked.', other: '{count} shapes unlocked.' },
+  'shapes.lockedNotice': 'This shape is locked by the facilitator.',
   'shapes.redactConfirm': {
     one: 'Redact this shape for everyone? Unlike Delete, which can be undone, redaction removes the shape and everything in it (such as the text of a note) from the session for good: from the board, its history and the server\'s storage. It cannot be undone.',
     other: 'Redact these {count} shapes for everyone? Unlike Delete, which can be undone, redaction removes the shapes and everything in them (such as the text of a note) from the session for good: from the board, its history and the server\'s storage. It cannot be undone.'
@@ -320,6 +330,7 @@ const en = {
   'error.muted': 'A facilitator has muted you.',
   'error.session_ended': 'The session has ended.',
   'error.board_locked': 'The board is locked.',
+  'error.shape_locked': 'That shape is locked.',
   'error.not_found': 'That no longer exists.',
   'error.invalid_payload': 'The server did not accept that request.',
   'error.room_unavailable': 'The room is not available right now; try again shortly.',
@@ -331,7 +342,10 @@ const en = {
   'redactError.permission_denied': 'Only facilitators can redact shapes.',
   'redactError.invalid_payload': 'The server could not redact that shape (it is not a shape of this board).',
   'roleError.permission_denied': 'Only facilitators can change roles.',
-  'roleError.invalid_payload': 'The server did not accept that role change.'
+  'roleError.invalid_payload': 'The server did not accept that role change.',
+  'lockError.not_found': 'Those shapes are no longer on the board: nothing was locked.',
+  'lockError.permission_denied': 'Only facilitators can lock shapes.',
+  'lockError.invalid_payload': 'The server did not accept that lock.'
 }
 
 const es = {
@@ -511,6 +525,7 @@ const es = {
   'blocking.toLobby': 'Volver a la recepción',
 
   'refused.board_locked': 'La pizarra está bloqueada: tu último cambio no se guardó.',
+  'refused.shape_locked': 'Quien facilita la sesión ha bloqueado esa forma: tu último cambio no se guardó.',
   'refused.session_ended': 'La sesión ha terminado: tu último cambio no se guardó.',
   'refused.permission_denied': 'No puedes cambiar la pizarra en esta sesión.',
   'refused.schema_violation': 'Aquí el servidor solo acepta formas de la pizarra: tu último cambio no se guardó.',
@@ -552,6 +567,15 @@ const es = {
 
   'shapes.delete': { one: 'Eliminar forma', other: 'Eliminar {count} formas' },
   'shapes.redactItem': { one: 'Borrar forma definitivamente…', other: 'Borrar {count} formas definitivamente…' },
+  'shapes.lockItem': { one: 'Bloquear forma', other: 'Bloquear {count} formas' },
+  'shapes.unlockItem': { one: 'Desbloquear forma', other: 'Desbloquear {count} formas' },
+  'shapes.lock': 'Bloquear',
+  'shapes.unlock': 'Desbloquear',
+  'shapes.lockLabel': { one: 'Bloquear la forma seleccionada: los participantes no podrán moverla, editarla ni borrarla', other: 'Bloquear las {count} formas seleccionadas: los participantes no podrán moverlas, editarlas ni borrarlas' },
+  'shapes.unlockLabel': { one: 'Desbloquear la forma seleccionada', other: 'Desbloquear las {count} formas seleccionadas' },
+  'shapes.lockedDone': { one: 'Forma bloqueada.', other: '{count} formas bloqueadas.' },
+  'shapes.unlockedDone': { one: 'Forma desbloqueada.', other: '{count} formas desbloqueadas.' },
+  'shapes.lockedNotice': 'Quien facilita la sesión ha bloqueado esta forma.',
   'shapes.redactConfirm': {
     one: '¿Borrar esta forma definitivamente para todos? A diferencia de Eliminar, que se puede deshacer, el borrado definitivo quita la forma y todo lo que contiene (como el texto de una nota) de la sesión para siempre: de la pizarra, de su historial y del almacenamiento del servidor. No se puede deshacer.',
     other: '¿Borrar estas {count} formas definitivamente para todos? A diferencia de Eliminar, que se puede deshacer, el borrado definitivo quita las formas y todo lo que contienen (como el texto de una nota) de la sesión para siempre: de la pizarra, de su historial y del almacenamiento del servidor. No se puede deshacer.'
@@ -630,6 +654,7 @@ const es = {
   'error.muted': 'Un/a facilitador/a te ha silenciado.',
   'error.session_ended': 'La sesión ha terminado.',
   'error.board_locked': 'La pizarra está bloqueada.',
+  'error.shape_locked': 'Esa forma está bloqueada.',
   'error.not_found': 'Eso ya no existe.',
   'error.invalid_payload': 'El servidor no aceptó esa solicitud.',
   'error.room_unavailable': 'La sala no está disponible ahora mismo; vuelve a intentarlo en un momento.',
@@ -641,7 +666,10 @@ const es = {
   'redactError.permission_denied': 'Solo quien facilita la sesión puede borrar formas definitivamente.',
   'redactError.invalid_payload': 'El servidor no pudo borrar esa forma (no es una forma de esta pizarra).',
   'roleError.permission_denied': 'Solo quien facilita la sesión puede cambiar los roles.',
-  'roleError.invalid_payload': 'El servidor no aceptó ese cambio de rol.'
+  'roleError.invalid_payload': 'El servidor no aceptó ese cambio de rol.',
+  'lockError.not_found': 'Esas formas ya no están en la pizarra: no se bloqueó nada.',
+  'lockError.permission_denied': 'Solo quien facilita la sesión puede bloquear formas.',
+  'lockError.invalid_payload': 'El servidor no aceptó ese bloqueo.'
 }
 
 /** The catalogues, by locale (the check in tests/unit/test_web_i18n.py compares their keys). */

@@ -15,7 +15,7 @@ import { currentTimeZone, setLocale, setTimeZone, t } from './i18n.js'
 const BLOCKING = worded('blocking', ['expired_token', 'removed', 'room_deleted', 'invalid_token', 'missing_token', 'wrong_room', 'invalid_name', 'invalid_payload'])
 
 /** Board updates the server refused: the local copy is reloaded from the server. */
-const REFUSED = worded('refused', ['board_locked', 'session_ended', 'permission_denied', 'schema_violation', 'malformed_update', 'message_too_large', 'document_too_large', 'store_unavailable'])
+const REFUSED = worded('refused', ['board_locked', 'shape_locked', 'session_ended', 'permission_denied', 'schema_violation', 'malformed_update', 'message_too_large', 'document_too_large', 'store_unavailable'])
 
 /**
  * Board updates the server refused for now but takes in the handshake (the
@@ -441,6 +441,10 @@ class Session {
   }
 
   readMeta () {
+    const prefix = BOARD_DOC + '/'
+    const locks = [...this.metaDoc.getMap('shapeLocks').entries()]
+      .filter(([key, on]) => on === true && key.startsWith(prefix)).map(([key]) => key.slice(prefix.length))
+    if (this.canvas) this.canvas.setLocked(locks, !this.isFacilitator)
     const meta = this.metaDoc.getMap('meta')
     const flagged = (map) => [...map.entries()].filter(([, v]) => v === true).map(([k]) => k).sort()
     this.applyRoomState({
@@ -646,6 +650,13 @@ class Session {
       })
       items.push(del)
     }
+    const allLocked = ids.every((id) => this.canvas.locked.has(id))
+    const lock = el('button', { type: 'button', role: 'menuitem' }, icon(allLocked ? 'unlock' : 'lock', 16), t(allLocked ? 'shapes.unlockItem' : 'shapes.lockItem', { count: ids.length }))
+    lock.addEventListener('click', () => {
+      this.closeContextMenu()
+      this.lockShapes(ids, !allLocked)
+    })
+    items.push(lock)
     const redact = el('button', { type: 'button', role: 'menuitem', class: 'danger' }, icon('redact', 16), t('shapes.redactItem', { count: ids.length }))
     redact.addEventListener('click', () => {
       this.closeContextMenu()
@@ -714,6 +725,7 @@ class Session {
       onChange: () => this.renderTools(),
       onReadOnlyAttempt: () => this.readOnlyNotice(),
       onFullAttempt: () => toast(t('board.full'), 'warn'),
+      onLockedAttempt: () => this.lockedNotice(),
       onContextMenu: (info) => this.openContextMenu(info)
     })
     this.chat = new Chat({
@@ -865,7 +877,12 @@ class Session {
       type: 'button', class: 'tool-button labeled danger', 'aria-label': t('ui.redactLabel'), title: t('ui.redactTitle')
     }, icon('redact', 18), el('span', {}, t('ui.redact')))
     this.redactButton.addEventListener('click', () => this.redactShapes([...this.canvas.selection]))
-    this.selectionBar = el('div', { class: 'selectionbar', role: 'toolbar', 'aria-label': t('ui.selection'), hidden: true }, this.redactButton)
+    this.lockShapesButton = el('button', { type: 'button', class: 'tool-button labeled', 'data-action': 'lock-shapes' })
+    this.lockShapesButton.addEventListener('click', () => {
+      const ids = [...this.canvas.selection]
+      this.lockShapes(ids, !ids.every((id) => this.canvas.locked.has(id)))
+    })
+    this.selectionBar = el('div', { class: 'selectionbar', role: 'toolbar', 'aria-label': t('ui.selection'), hidden: true }, this.lockShapesButton, this.redactButton)
     this.contextMenu = el('div', { class: 'menu context-menu', role: 'menu', 'aria-label': t('ui.shapeActions'), hidden: true })
     this.contextMenu.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' || e.key === 'Tab') {
@@ -934,6 +951,22 @@ class Session {
    * brought to the reader's attention (highlighted and announced again), so
    * the notice is there once; a toast only when no banner says it.
    */
+  /** A participant reached for a locked shape: say so, at most every few seconds. */
+  lockedNotice () {
+    const now = Date.now()
+    if (now - (this.lockedNoticeAt || 0) < LOCKED_NOTICE_MS) return
+    this.lockedNoticeAt = now
+    toast(t('shapes.lockedNotice'), 'info')
+  }
+
+  /** Lock or unlock shapes (`mod:lock-shapes`, §6.3): participants cannot change locked ones. */
+  async lockShapes (ids, locked) {
+    if (!this.isFacilitator || !ids.length) return
+    if (await this.moderate('mod:lock-shapes', { shapeIds: ids, locked, doc: BOARD_DOC }, LOCK_SHAPE_ERRORS)) {
+      toast(t(locked ? 'shapes.lockedDone' : 'shapes.unlockedDone', { count: ids.length }), 'info')
+    }
+  }
+
   readOnlyNotice () {
     const reason = this.readOnlyReason()
     const kind = READ_ONLY_BANNERS.find((k) => this.banners.querySelector('[data-banner="' + k + '"]'))
@@ -1021,6 +1054,12 @@ class Session {
     this.strokeSample.style.height = b.style.width + 'px'
     // Redaction works whatever the board's state (even after the end, §6.3): only facilitators, connected.
     if (this.selectionBar) this.selectionBar.hidden = !(this.isFacilitator && !this.blocked && b.selection.size > 0)
+    if (this.lockShapesButton && b.selection.size) {
+      const unlock = [...b.selection].every((id) => b.locked.has(id))
+      this.lockShapesButton.replaceChildren(icon(unlock ? 'unlock' : 'lock', 18), el('span', {}, t(unlock ? 'shapes.unlock' : 'shapes.lock')))
+      this.lockShapesButton.setAttribute('aria-label', t(unlock ? 'shapes.unlockLabel' : 'shapes.lockLabel', { count: b.selection.size }))
+      this.lockShapesButton.title = t(unlock ? 'shapes.unlockLabel' : 'shapes.lockLabel', { count: b.selection.size })
+    }
     this.stylebar.classList.toggle('disabled', !b.writable)
     for (const button of [...this.colorButtons, ...this.widthButtons, this.fillButton, this.strokeToggle]) button.disabled = !b.writable
     if (!b.writable) this.toggleStrokeMenu(false)
@@ -1176,11 +1215,17 @@ function destroyProvider (provider) {
 }
 
 const DESCRIPTIONS = worded('error', [
-  'permission_denied', 'muted', 'session_ended', 'board_locked', 'not_found', 'invalid_payload', 'room_unavailable', 'internal_error', 'awareness_client_not_owned', 'document_too_large'
+  'permission_denied', 'muted', 'session_ended', 'board_locked', 'shape_locked', 'not_found', 'invalid_payload', 'room_unavailable', 'internal_error', 'awareness_client_not_owned', 'document_too_large'
 ])
 
 /** Refusals of `mod:redact-shape`, in words. */
 const REDACT_SHAPE_ERRORS = worded('redactError', ['not_found', 'permission_denied', 'invalid_payload'])
+
+/** Refusals of `mod:lock-shapes`, in words. */
+const LOCK_SHAPE_ERRORS = worded('lockError', ['not_found', 'permission_denied', 'invalid_payload'])
+
+/** How often a participant is told that a shape is locked, at most. */
+const LOCKED_NOTICE_MS = 4000
 
 /** Refusals of `mod:role`, in words. */
 const ROLE_ERRORS = worded('roleError', ['permission_denied', 'invalid_payload'])
