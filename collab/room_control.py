@@ -23,17 +23,19 @@ from collab.extensions import Extensions, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.reporting import Reporter
 from collab.sessions import SessionGuard
+from collab.templates import TemplateLibrary
 from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError, InvalidPayload
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.errors import Removed
 from rooms.identity import Identity
-from rooms.moderation import Outcome, moderate
+from rooms.moderation import TEMPLATE_EVENT, Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name
 from rooms.registry import RoomRegistry
 from rooms.room import Room
 from rooms.store import Revocation
+from rooms.templates import LANGUAGES, place_template, template_id_of
 
 __all__ = ["RoomControl", "room_state"]
 
@@ -48,6 +50,7 @@ _MODERATION_AUDIT = {
     "mod:redact": AuditAction.REDACT,
     "mod:redact-shape": AuditAction.REDACT,
     "mod:lock-shapes": AuditAction.LOCK,
+    TEMPLATE_EVENT: AuditAction.TEMPLATE,
     "mod:end": AuditAction.END,
     "mod:role": AuditAction.ROLE,
 }
@@ -89,7 +92,10 @@ class RoomControl:
         extensions: Extensions,
         *,
         revocation_clock_ms: Callable[[], float],
+        templates: TemplateLibrary | None = None,
     ) -> None:
+        #: The board templates ``mod:template`` places (collab.templates).
+        self.templates = templates if templates is not None else TemplateLibrary()
         self.connections = connections
         self.emitter = emitter
         self.registry = registry
@@ -217,6 +223,11 @@ class RoomControl:
                 elif event in ("mod:redact-shape", "mod:lock-shapes"):
                     await self.registry.document(conn.room_id, _board_of(payload))
                     outcome = moderate(event, room, conn.identity, payload)
+                elif event == TEMPLATE_EVENT:
+                    room.policy.check_moderate(conn.identity)
+                    template = await self.templates.get(template_id_of(payload))
+                    await self.registry.document(conn.room_id, _board_of(payload))
+                    outcome = place_template(room, conn.identity, payload, template)
                 else:
                     outcome = moderate(event, room, conn.identity, payload)
                 await self.apply_outcome(room, outcome, actor=conn.identity)
@@ -262,6 +273,27 @@ class RoomControl:
                 purged.compact_due = True
                 log.error("compaction after redaction failed room=%s: %s", room.id, exc)
             purged.purge_memory()
+
+    async def on_templates_list(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
+        """``templates:list {lang}`` (protocol.md §6.3): the templates a
+        facilitator may place, their words in ``lang`` (all languages without)."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return ack_error(InvalidPayload("not connected"))
+        if not conn.quota.events.take(time.monotonic()):
+            return ack_error(await self.emitter.rate_limited(conn, "templates:list", "events"))
+        try:
+            payload = one_argument(args) if args else {}
+            lang = payload.get("lang") if isinstance(payload, dict) else None
+            if lang is not None and lang not in LANGUAGES:
+                raise InvalidPayload(f"lang must be one of {', '.join(LANGUAGES)}")
+            async with self.registry.use(conn.room_id) as room:
+                room.policy.check_moderate(conn.identity)
+            templates = [t.summary(lang) for t in await self.templates.all()]
+        except CollabError as exc:
+            self.emitter.count_refusal(exc)
+            return ack_error(exc)
+        return ack_ok(templates=templates)
 
     def saving_changed(self, room: Room) -> None:
         """The room's saving state changed (delayed, read-only, ok again):

@@ -37,7 +37,7 @@ from collab.reporting import Reporter
 from collab.room_control import RoomControl, room_state
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.upstream import wait_connected
-from collab.wire import ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
+from collab.wire import ROOM_STATE, TEMPLATES_LIST, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError
 from crdt.text import quote
 from crdt.types import RoomId, Update
@@ -45,7 +45,7 @@ from rooms.audit import AuditAction
 from rooms.document import Document
 from rooms.errors import InternalError, RoomUnavailable
 from rooms.identity import Identity
-from rooms.moderation import ACTIONS
+from rooms.moderation import MODERATION_EVENTS
 from rooms.names import parse_namespace
 from rooms.registry import RoomRegistry
 from rooms.revocations import Revocations
@@ -132,7 +132,8 @@ class SyncServer:
             SYNC_UPDATE: self.on_sync_update,
             AWARENESS_UPDATE: self.on_awareness_update,
             CHAT_SEND: self.chat.on_chat_send,
-            **{event: self.control.moderation_handler(event) for event in ACTIONS},
+            **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
+            TEMPLATES_LIST: self.control.on_templates_list,
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():

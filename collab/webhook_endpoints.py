@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from crdt.text import quote
-from rooms.moderation import ACTIONS
+from rooms.moderation import MODERATION_EVENTS as MOD_EVENTS
 
 __all__ = [
     "CHAT_MESSAGE",
@@ -50,7 +50,7 @@ EXPORT_READY = "export.ready"
 CHECKIN_CLOSED = "checkin.closed"
 CHAT_MESSAGE = "chat.message"
 #: ``moderation.<action>``: one per ``mod:*`` event (``moderation.mute``).
-MODERATION_EVENTS = frozenset("moderation." + a.removeprefix("mod:") for a in ACTIONS)
+MODERATION_EVENTS = frozenset("moderation." + a.removeprefix("mod:") for a in MOD_EVENTS)
 MODERATION_ANY = "moderation.*"
 EVENT_TYPES = frozenset(
     {SESSION_ENDED, ROOM_DELETED, ROOM_PURGED, EXPORT_READY, CHECKIN_CLOSED, CHAT_MESSAGE}

@@ -6,12 +6,22 @@ from typing import Any
 
 from crdt.errors import CollabError, CrdtCode, InvalidPayload
 
-__all__ = ["ERROR_EVENT", "ROOM_STATE", "ack_error", "ack_ok", "error_payload", "one_argument"]
+__all__ = [
+    "ERROR_EVENT",
+    "ROOM_STATE",
+    "TEMPLATES_LIST",
+    "ack_error",
+    "ack_ok",
+    "error_payload",
+    "one_argument",
+]
 
 #: The event that carries an error for events without an acknowledgement.
 ERROR_EVENT = "collab:error"
 #: The event that carries a room's moderation state (protocol.md §6.4).
 ROOM_STATE = "room:state"
+#: A facilitator asks which board templates there are (protocol.md §6.3).
+TEMPLATES_LIST = "templates:list"
 
 
 def error_payload(exc: BaseException, *, event: str | None = None) -> dict[str, Any]:

@@ -19,7 +19,15 @@ from typing import Any, Protocol
 from crdt.errors import EnginePanic, InvalidPayload, MalformedUpdate
 from crdt.types import StateVector, Update
 
-__all__ = ["ENGINES", "Engine", "EngineFactory", "contained", "engine_factory", "writable"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineFactory",
+    "contained",
+    "engine_factory",
+    "shape_parts",
+    "writable",
+]
 
 
 class Engine(Protocol):
@@ -60,6 +68,12 @@ class Engine(Protocol):
     def set_item_fields(self, root: str, index: int, fields: Mapping[str, Any]) -> Update:
         """Set keys of the Y.Map at ``index`` of the root array ``root``; return the update."""
 
+    def put_shapes(self, root: str, shapes: Mapping[str, Mapping[str, Any]]) -> Update:
+        """Set each of ``shapes`` (key → fields) in the root map ``root`` as a
+        new Y.Map, as the web app writes shapes (protocol.md §5.1): a ``text``
+        string becomes a nested Y.Text, a ``points`` list a nested Y.Array.
+        One transaction; return its update."""
+
 
 EngineFactory = Callable[[], Engine]
 
@@ -95,6 +109,19 @@ def writable(fields: Mapping[str, Any]) -> Mapping[str, Any]:
     encoded as UTF-8, and pycrdt panics (printing the string) on one."""
     _check_value(dict(fields))
     return fields
+
+
+def shape_parts(fields: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """``fields`` of a shape as (key, kind, value), kind ``text`` (a nested
+    Y.Text), ``array`` (a nested Y.Array) or ``value`` (anything else)."""
+    writable(fields)
+    for key, value in fields.items():
+        if key == "text" and isinstance(value, str):
+            yield key, "text", value
+        elif key == "points" and isinstance(value, list):
+            yield key, "array", value
+        else:
+            yield key, "value", value
 
 
 def _check_value(value: Any) -> None:

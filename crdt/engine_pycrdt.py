@@ -6,9 +6,9 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pycrdt import Array, Doc, Map, TransactionEvent
+from pycrdt import Array, Doc, Map, Text, TransactionEvent
 
-from crdt.engine import contained, writable
+from crdt.engine import contained, shape_parts, writable
 from crdt.errors import MalformedUpdate
 from crdt.types import StateVector, Update
 from crdt.updates import check_state_vector
@@ -92,6 +92,16 @@ class PycrdtEngine:
 
         return self._capture(write)
 
+    def put_shapes(self, root: str, shapes: Mapping[str, Mapping[str, Any]]) -> Update:
+        made = {key: _shape_map(fields) for key, fields in shapes.items()}
+        target = self._doc.get(root, type=Map)
+
+        def write() -> None:
+            for key, value in made.items():
+                target[key] = value
+
+        return self._capture(write)
+
     def _capture(self, write: Any) -> Update:
         """Run ``write`` in one transaction and return the update it produced.
 
@@ -110,3 +120,10 @@ class PycrdtEngine:
         finally:
             self._doc.unobserve(subscription)
         return captured[0] if captured else b"\x00\x00"
+
+
+def _shape_map(fields: Mapping[str, Any]) -> Map[Any]:
+    prelim: dict[str, Any] = {}
+    for key, kind, value in shape_parts(fields):
+        prelim[key] = Text(value) if kind == "text" else Array(value) if kind == "array" else value
+    return Map(prelim)

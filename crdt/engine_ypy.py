@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import y_py as Y
 
-from crdt.engine import contained, writable
+from crdt.engine import contained, shape_parts, writable
 from crdt.errors import MalformedUpdate
 from crdt.types import StateVector, Update
 from crdt.updates import check_state_vector, check_update
@@ -92,6 +92,16 @@ class YpyEngine:
 
         return self._capture(write)
 
+    def put_shapes(self, root: str, shapes: Mapping[str, Mapping[str, Any]]) -> Update:
+        made = {key: _shape_map(fields) for key, fields in shapes.items()}
+        target = self._doc.get_map(root)
+
+        def write(txn: Any) -> None:
+            for key, value in made.items():
+                target.set(txn, key, value)
+
+        return self._capture(write)
+
     def _capture(self, write: Any) -> Update:
         # y-py cannot unsubscribe a document observer, so the update is
         # computed as the difference from the state before the write.
@@ -99,3 +109,15 @@ class YpyEngine:
         with contained("write"), self._doc.begin_transaction() as txn:  # type: ignore[misc,call-arg]
             write(txn)
         return bytes(Y.encode_state_as_update(self._doc, before))
+
+
+def _shape_map(fields: Mapping[str, Any]) -> Any:
+    prelim: dict[str, Any] = {}
+    for key, kind, value in shape_parts(fields):
+        if kind == "text":
+            prelim[key] = Y.YText(value)
+        elif kind == "array":
+            prelim[key] = Y.YArray(value)  # type: ignore[call-arg,misc]
+        else:
+            prelim[key] = value
+    return Y.YMap(prelim)  # type: ignore[call-arg,misc]

@@ -26,13 +26,17 @@ from rooms.room import Room
 
 __all__ = [
     "ACTIONS",
+    "MODERATION_EVENTS",
+    "TEMPLATE_EVENT",
     "Change",
     "Outcome",
     "assign_role",
+    "board_of",
     "change_role",
     "lock_shapes",
     "moderate",
     "parse_role",
+    "payload_fields",
     "role_detail",
     "role_request",
     "set_title",
@@ -69,7 +73,7 @@ class Outcome:
     purge: DocName | None = None
 
 
-def _fields(payload: Any, allowed: Mapping[str, type]) -> dict[str, Any]:
+def payload_fields(payload: Any, allowed: Mapping[str, type]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidPayload("moderation events take one JSON object")
     unknown = set(payload) - set(allowed)
@@ -96,13 +100,13 @@ def _write_meta(room: Room, root: str, fields: Mapping[str, Any]) -> Change:
 
 
 def lock(room: Room, actor: Identity, payload: Any) -> Outcome:
-    locked = _fields(payload, {"locked": bool}).get("locked", True)
+    locked = payload_fields(payload, {"locked": bool}).get("locked", True)
     change = _write_meta(room, META_ROOT, {"locked": locked})
     return Outcome(AuditAction.LOCK, (change,), f"locked={str(locked).lower()}")
 
 
 def mute(room: Room, actor: Identity, payload: Any) -> Outcome:
-    fields = _fields(payload, {"userId": str, "muted": bool})
+    fields = payload_fields(payload, {"userId": str, "muted": bool})
     user = _user(fields)
     muted = fields.get("muted", True)
     change = _write_meta(room, META_MUTED_ROOT, {user: muted})
@@ -110,7 +114,7 @@ def mute(room: Room, actor: Identity, payload: Any) -> Outcome:
 
 
 def remove(room: Room, actor: Identity, payload: Any) -> Outcome:
-    fields = _fields(payload, {"userId": str, "removed": bool})
+    fields = payload_fields(payload, {"userId": str, "removed": bool})
     user = _user(fields)
     removed = fields.get("removed", True)
     if user == actor.user_id and removed:
@@ -125,7 +129,7 @@ def remove(room: Room, actor: Identity, payload: Any) -> Outcome:
 
 
 def end(room: Room, actor: Identity, payload: Any) -> Outcome:
-    _fields(payload if payload is not None else {}, {})
+    payload_fields(payload if payload is not None else {}, {})
     change = _write_meta(room, META_ROOT, {"ended": True})
     return Outcome(AuditAction.END, (change,), "ended=true")
 
@@ -134,7 +138,7 @@ def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
     """Remove a chat message's text from the document state (not only hide it):
     the old value is deleted and garbage-collected, so no client syncing later
     can recover it; the caller compacts the stored log so the disk forgets it too."""
-    message_id = _fields(payload, {"messageId": str}).get("messageId")
+    message_id = payload_fields(payload, {"messageId": str}).get("messageId")
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         raise InvalidPayload("messageId must be a message id")
     doc = room.docs[CHAT]
@@ -162,7 +166,7 @@ def _shape_ids(value: Any, limit: int) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _board(room: Room, fields: Mapping[str, Any]) -> DocName:
+def board_of(room: Room, fields: Mapping[str, Any]) -> DocName:
     """The board document a payload's ``doc`` names (``board`` by default)."""
     name = validate_doc_name(fields.get("doc", BOARD))
     doc = room.docs.get(name)
@@ -177,10 +181,10 @@ def lock_shapes(room: Room, actor: Identity, payload: Any) -> Outcome:
     updates that touch them: ``shape_locked``), or can again. Locking takes
     the shapes that are on the board (NotFound if none is); unlocking any
     id, also of a shape deleted since."""
-    fields = _fields(payload, {"shapeIds": list, "locked": bool, "doc": str})
+    fields = payload_fields(payload, {"shapeIds": list, "locked": bool, "doc": str})
     shape_ids = _shape_ids(fields.get("shapeIds"), MAX_LOCK_SHAPES)
     locked = fields.get("locked", True)
-    name = _board(room, fields)
+    name = board_of(room, fields)
     if locked:
         present = room.docs[name].engine.read_map(BOARD_ROOT)
         shape_ids = [s for s in shape_ids if s in present]
@@ -206,11 +210,11 @@ def redact_shape(room: Room, actor: Identity, payload: Any) -> Outcome:
     and garbage-collected, so no client syncing later can recover it; the
     caller compacts the stored log so the disk forgets it too. ``doc`` names
     an extra board (``board:<name>``); the room's board by default."""
-    fields = _fields(payload, {"shapeId": str, "doc": str})
+    fields = payload_fields(payload, {"shapeId": str, "doc": str})
     shape_id = fields.get("shapeId")
     if not isinstance(shape_id, str) or not 1 <= len(shape_id) <= MAX_SHAPE_ID_CHARS:
         raise InvalidPayload(f"shapeId must be 1-{MAX_SHAPE_ID_CHARS} characters")
-    name = _board(room, fields)
+    name = board_of(room, fields)
     doc = room.docs[name]
     if shape_id not in doc.engine.read_map(BOARD_ROOT):
         raise NotFound(f"no shape {quote(shape_id)} on this board")
@@ -241,7 +245,7 @@ def parse_role(value: Any) -> Role | None:
 def role_request(payload: Any) -> tuple[UserId, Role | None]:
     """``{userId, role}`` (``mod:role`` and the admin API) → the user and the
     role (None: back to the token's); InvalidPayload otherwise."""
-    fields = _fields(payload, {"userId": str, "role": object})
+    fields = payload_fields(payload, {"userId": str, "role": object})
     user = _user(fields)
     if "role" not in fields:
         raise InvalidPayload("field 'role' is required (participant, observer or null)")
@@ -272,6 +276,12 @@ ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
     "mod:end": end,
     "mod:role": change_role,
 }
+
+#: ``mod:template`` (rooms.templates.place_template): the caller looks the
+#: template up (it may be in the store) before the room changes.
+TEMPLATE_EVENT = "mod:template"
+#: Every moderation event, ACTIONS' and the template's.
+MODERATION_EVENTS = (*ACTIONS, TEMPLATE_EVENT)
 
 
 def moderate(event: str, room: Room, actor: Identity, payload: Any) -> Outcome:
