@@ -69,3 +69,27 @@ async def test_a_locked_note_is_left_alone_by_participants(
     await par.page.keyboard.press("Delete")
     for s in (fac, par):
         await expect(s.shapes("sticky")).to_have_count(0)
+
+
+async def test_a_facilitator_starts_from_a_template_whose_shapes_arrive_locked(
+    browsers: Browsers, collab: CollabNode
+) -> None:
+    fac, par = await join_both(browsers, collab)
+    await fac.page.get_by_role("button", name="Start from a template").click()
+    dialog = fac.page.get_by_role("dialog", name="Add a template to the board")
+    await expect(dialog.locator(".template-item")).to_have_count(6)
+    await browsers.screenshot(fac.page, "template-dialog")
+    await dialog.get_by_role("button", name="Role-play scenario cards").click()
+    await expect(fac.toast("Template added to the board.")).to_be_visible()
+    for s in (fac, par):
+        await expect(s.shapes("sticky")).to_have_count(4)
+        await expect(s.page.locator(".sticky-text", has_text="Role A")).to_be_visible()
+    await expect(par.shapes()).to_have_count(7)  # title, four cards, a box and its prompt
+    await expect(par.page.locator(".lock-badge")).to_have_count(7)
+    await browsers.screenshot(par.page, "template-placed")
+    # A card cannot be edited by the participant: double-clicking tells them.
+    card = par.page.locator(".shape-sticky", has_text="Role A")
+    await card.dblclick()
+    await expect(par.toast(LOCKED_NOTICE)).to_be_visible()
+    await expect(par.page.get_by_role("textbox", name="Edit text")).to_have_count(0)
+    await expect(par.page.get_by_text(SERVER_REFUSED)).to_have_count(0)

@@ -1271,6 +1271,12 @@ export class Board {
   }
 
   /** Add the current tool's shape in the middle of the view; whether it did. */
+  /** The middle of the view, in board units. */
+  viewCentre () {
+    const r = this.svg.getBoundingClientRect()
+    return [(r.width / 2 - this.view.x) / this.view.k, (r.height / 2 - this.view.y) / this.view.k]
+  }
+
   placeAtCentre () {
     const size = PLACEABLE[this.tool]
     if (!size || !this.doc) return false
@@ -1278,8 +1284,7 @@ export class Board {
       this.onFullAttempt()
       return true
     }
-    const r = this.svg.getBoundingClientRect()
-    const c = [(r.width / 2 - this.view.x) / this.view.k, (r.height / 2 - this.view.y) / this.view.k]
+    const c = this.viewCentre()
     if (this.tool === 'sticky') this.createSticky(c)
     else if (this.tool === 'text') this.createText(c)
     if (this.tool === 'select') {

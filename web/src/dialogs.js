@@ -1,4 +1,4 @@
-// Modal dialogs: confirmations and the keyboard-shortcut help.
+// Modal dialogs: confirmations, board templates and the keyboard-shortcut help.
 import { el } from './util.js'
 import { t } from './i18n.js'
 import { TOOLS } from './board.js'
@@ -21,6 +21,37 @@ export function confirmDialog (message, confirmLabel = t('common.confirm')) {
     document.body.append(dialog)
     dialog.showModal()
     cancel.focus()
+  })
+}
+
+/**
+ * Pick a board template (`templates:list`, protocol.md §6.3): `templates` are
+ * their summaries in the viewer's language; resolves the chosen id, or null.
+ */
+export function templateDialog (templates) {
+  return new Promise((resolve) => {
+    let chosen = null
+    const cancel = el('button', { type: 'button' }, t('common.cancel'))
+    const items = templates.map((tpl) => {
+      const button = el('button', { type: 'button', class: 'template-item', 'data-template': tpl.id },
+        el('strong', {}, tpl.title), el('span', {}, tpl.description))
+      button.addEventListener('click', () => { chosen = tpl.id; dialog.close() })
+      return el('li', {}, button)
+    })
+    const dialog = el('dialog', { class: 'dialog template-dialog', 'aria-labelledby': 'template-title' },
+      el('h2', { id: 'template-title' }, t('templates.title')),
+      el('p', { class: 'hint' }, t('templates.hint')),
+      el('ul', { class: 'template-list' }, items),
+      el('div', { class: 'dialog-actions' }, cancel))
+    cancel.addEventListener('click', () => dialog.close())
+    dialog.addEventListener('close', () => {
+      dialog.remove()
+      resolve(chosen)
+    })
+    document.body.append(dialog)
+    dialog.showModal()
+    const first = dialog.querySelector('.template-item')
+    if (first) first.focus({ preventScroll: true })
   })
 }
 

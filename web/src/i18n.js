@@ -345,7 +345,14 @@ const en = {
   'roleError.invalid_payload': 'The server did not accept that role change.',
   'lockError.not_found': 'Those shapes are no longer on the board: nothing was locked.',
   'lockError.permission_denied': 'Only facilitators can lock shapes.',
-  'lockError.invalid_payload': 'The server did not accept that lock.'
+  'lockError.invalid_payload': 'The server did not accept that lock.',
+  'templates.button': 'Templates',
+  'templates.label': 'Start from a template: its shapes arrive locked',
+  'templates.title': 'Add a template to the board',
+  'templates.hint': 'It is placed in the middle of your view. Its shapes arrive locked: participants add their own notes on top. Select one to unlock it.',
+  'templates.placed': 'Template added to the board.',
+  'templateError.not_found': 'That template is no longer available.',
+  'templateError.document_too_large': 'The board is too full for this template: remove some shapes first.'
 }
 
 const es = {
@@ -669,7 +676,14 @@ const es = {
   'roleError.invalid_payload': 'El servidor no aceptó ese cambio de rol.',
   'lockError.not_found': 'Esas formas ya no están en la pizarra: no se bloqueó nada.',
   'lockError.permission_denied': 'Solo quien facilita la sesión puede bloquear formas.',
-  'lockError.invalid_payload': 'El servidor no aceptó ese bloqueo.'
+  'lockError.invalid_payload': 'El servidor no aceptó ese bloqueo.',
+  'templates.button': 'Plantillas',
+  'templates.label': 'Empezar con una plantilla: sus formas llegan bloqueadas',
+  'templates.title': 'Añadir una plantilla a la pizarra',
+  'templates.hint': 'Se coloca en el centro de tu vista. Sus formas llegan bloqueadas: los participantes añaden sus notas encima. Selecciona una para desbloquearla.',
+  'templates.placed': 'Plantilla añadida a la pizarra.',
+  'templateError.not_found': 'Esa plantilla ya no está disponible.',
+  'templateError.document_too_large': 'La pizarra está demasiado llena para esta plantilla: quita algunas formas primero.'
 }
 
 /** The catalogues, by locale (the check in tests/unit/test_web_i18n.py compares their keys). */

@@ -5,11 +5,11 @@ import { SocketIOProvider } from 'y-socket.io'
 import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
 import { People } from './people.js'
-import { confirmDialog, helpDialog } from './dialogs.js'
+import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { icon } from './icons.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
 import { el, effectiveRole, fetchConfig, parseRoles, roleLabel, roomFromPath, toast, validRoomId } from './util.js'
-import { currentTimeZone, setLocale, setTimeZone, t } from './i18n.js'
+import { currentTimeZone, locale, setLocale, setTimeZone, t } from './i18n.js'
 
 /** Disconnect reasons after which the server will not let this token back in. */
 const BLOCKING = worded('blocking', ['expired_token', 'removed', 'room_deleted', 'invalid_token', 'missing_token', 'wrong_room', 'invalid_name', 'invalid_payload'])
@@ -796,7 +796,10 @@ class Session {
         if (menuKey(exportMenu, e)) e.stopPropagation()
       })
       document.addEventListener('pointerdown', (e) => { if (!exportMenu.hidden && !exportMenu.parentNode.contains(e.target)) closeMenu() })
-      this.facilitatorBar.append(this.lockButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
+      this.templateButton = el('button', { type: 'button', class: 'tool-button labeled', 'aria-label': t('templates.label'), title: t('templates.label') },
+        icon('template', 18), el('span', {}, t('templates.button')))
+      this.templateButton.addEventListener('click', () => this.chooseTemplate())
+      this.facilitatorBar.append(this.lockButton, this.templateButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
     }
 
     this.roleBadge = el('span', { class: 'role-badge role-' + user.role }, roleLabel(user.role))
@@ -959,6 +962,20 @@ class Session {
     toast(t('shapes.lockedNotice'), 'info')
   }
 
+  /** Start from a template (`mod:template`, §6.3): placed in the middle of the view, locked. */
+  async chooseTemplate () {
+    if (!this.isFacilitator) return
+    const lang = locale()
+    const listed = await this.moderate('templates:list', { lang })
+    if (!listed) return
+    const templateId = await templateDialog(listed.templates)
+    if (!templateId) return
+    const [x, y] = this.canvas.viewCentre()
+    if (await this.moderate('mod:template', { templateId, lang, x: Math.round(x), y: Math.round(y) }, TEMPLATE_ERRORS)) {
+      toast(t('templates.placed'), 'info')
+    }
+  }
+
   /** Lock or unlock shapes (`mod:lock-shapes`, §6.3): participants cannot change locked ones. */
   async lockShapes (ids, locked) {
     if (!this.isFacilitator || !ids.length) return
@@ -1033,6 +1050,7 @@ class Session {
       this.lockButton.setAttribute('aria-label', t(s.locked ? 'ui.unlockLabel' : 'ui.lockLabel'))
       this.lockButton.setAttribute('aria-pressed', String(s.locked))
       this.lockButton.disabled = disabled
+      this.templateButton.disabled = disabled
       this.endButton.disabled = disabled
     }
     this.renderTools()
@@ -1220,6 +1238,9 @@ const DESCRIPTIONS = worded('error', [
 
 /** Refusals of `mod:redact-shape`, in words. */
 const REDACT_SHAPE_ERRORS = worded('redactError', ['not_found', 'permission_denied', 'invalid_payload'])
+
+/** Refusals of `mod:template`, in words. */
+const TEMPLATE_ERRORS = worded('templateError', ['not_found', 'document_too_large'])
 
 /** Refusals of `mod:lock-shapes`, in words. */
 const LOCK_SHAPE_ERRORS = worded('lockError', ['not_found', 'permission_denied', 'invalid_payload'])
