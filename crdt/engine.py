@@ -55,6 +55,9 @@ class Engine(Protocol):
     def read_array(self, root: str) -> list[Any]:
         """The JSON value of the root array ``root`` (nested types as JSON)."""
 
+    def map_size(self, root: str) -> int:
+        """How many keys the root map ``root`` has (without reading them)."""
+
     def set_map_fields(self, root: str, fields: Mapping[str, Any]) -> Update:
         """Set keys of the root map ``root`` in one transaction; return its update."""
 
@@ -68,11 +71,14 @@ class Engine(Protocol):
     def set_item_fields(self, root: str, index: int, fields: Mapping[str, Any]) -> Update:
         """Set keys of the Y.Map at ``index`` of the root array ``root``; return the update."""
 
-    def put_shapes(self, root: str, shapes: Mapping[str, Mapping[str, Any]]) -> Update:
-        """Set each of ``shapes`` (key → fields) in the root map ``root`` as a
-        new Y.Map, as the web app writes shapes (protocol.md §5.1): a ``text``
-        string becomes a nested Y.Text, a ``points`` list a nested Y.Array.
-        One transaction; return its update."""
+    def put_shapes(
+        self, root: str, shapes: Mapping[str, Mapping[str, Any]], delete: Iterable[str] = ()
+    ) -> Update:
+        """Delete the keys ``delete`` (those present) from the root map
+        ``root``, then set each of ``shapes`` (key → fields) as a new Y.Map,
+        as the web app writes shapes (protocol.md §5.1): a ``text`` string
+        becomes a nested Y.Text, a ``points`` list a nested Y.Array. One
+        transaction; return its update."""
 
 
 EngineFactory = Callable[[], Engine]

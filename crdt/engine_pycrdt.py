@@ -51,6 +51,9 @@ class PycrdtEngine:
         value = self._doc.get(root, type=Map).to_py()
         return dict(value) if isinstance(value, dict) else {}
 
+    def map_size(self, root: str) -> int:
+        return len(self._doc.get(root, type=Map))
+
     def read_array(self, root: str) -> list[Any]:
         value = self._doc.get(root, type=Array).to_py()
         return list(value) if isinstance(value, list) else []
@@ -92,11 +95,16 @@ class PycrdtEngine:
 
         return self._capture(write)
 
-    def put_shapes(self, root: str, shapes: Mapping[str, Mapping[str, Any]]) -> Update:
+    def put_shapes(
+        self, root: str, shapes: Mapping[str, Mapping[str, Any]], delete: Iterable[str] = ()
+    ) -> Update:
         made = {key: _shape_map(fields) for key, fields in shapes.items()}
         target = self._doc.get(root, type=Map)
+        gone = [key for key in delete if key in target]
 
         def write() -> None:
+            for key in gone:
+                del target[key]
             for key, value in made.items():
                 target[key] = value
 

@@ -51,6 +51,9 @@ class YpyEngine:
         value = orjson.loads(self._doc.get_map(root).to_json())
         return dict(value) if isinstance(value, dict) else {}
 
+    def map_size(self, root: str) -> int:
+        return len(self._doc.get_map(root))
+
     def read_array(self, root: str) -> list[Any]:
         value = orjson.loads(self._doc.get_array(root).to_json())
         return list(value) if isinstance(value, list) else []
@@ -92,11 +95,16 @@ class YpyEngine:
 
         return self._capture(write)
 
-    def put_shapes(self, root: str, shapes: Mapping[str, Mapping[str, Any]]) -> Update:
+    def put_shapes(
+        self, root: str, shapes: Mapping[str, Mapping[str, Any]], delete: Iterable[str] = ()
+    ) -> Update:
         made = {key: _shape_map(fields) for key, fields in shapes.items()}
         target = self._doc.get_map(root)
+        gone = [key for key in delete if key in target]
 
         def write(txn: Any) -> None:
+            for key in gone:
+                target.pop(txn, key)
             for key, value in made.items():
                 target.set(txn, key, value)
 

@@ -32,6 +32,7 @@ class AuditAction(StrEnum):
     UNREVOKE = "unrevoke"  # a revocation lifted early (admin API)
     ADMIN_READ = "admin_read"  # an admin read rooms, a room's info, audit or revocations
     TEMPLATE = "template"  # a template placed on a board (mod:template)
+    RESTORE = "restore"  # a restore point taken, or a board or shape restored from one
 
 
 @dataclass(frozen=True, slots=True)

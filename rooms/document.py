@@ -65,12 +65,15 @@ from rooms.names import doc_kind
 from rooms.policy import RoomPolicy
 from rooms.store import LogPosition, StoredDoc
 
-__all__ = ["Document"]
+__all__ = ["BULK_DELETE_SHAPES", "Document"]
 
 log = logging.getLogger("collab.rooms")
 
 _STRICT_BOARD_ROOTS = frozenset({BOARD_ROOT})
 _MIN_CHECKPOINT_BYTES = 64 << 10
+#: Shapes one client update must remove for the board before it to be kept
+#: as a restore point (rooms.restore_points).
+BULK_DELETE_SHAPES = 5
 #: Structs a shape index may take on since it was built before it is built
 #: again from the document's state (merged runs, collected content).
 _SHAPE_INDEX_REBUILD = 8192
@@ -90,6 +93,7 @@ class Document:
         "_state",
         "_waiting",
         "awareness",
+        "bulk_deleted",
         "checkpoint_stale",
         "compact_due",
         "engine",
@@ -176,6 +180,10 @@ class Document:
         #: Updates not yet wholly integrated, and the state they need.
         self._waiting: list[tuple[Update, dict[int, int]]] = []
         self.waiting_bytes = 0
+        #: The board as it was before a client's update removed at least
+        #: ``BULK_DELETE_SHAPES`` shapes at once, until the caller takes it
+        #: for a restore point (rooms.restore_points).
+        self.bulk_deleted: Update | None = None
         #: Item ids → shapes, built when a board first has locked shapes
         #: (_locked_out), then fed every update the replica takes.
         self._shapes: ShapeIndex | None = None
@@ -383,8 +391,15 @@ class Document:
         checkpoint: bool = True,
     ) -> None:
         """Apply an admitted update and keep it to store (``checkpoint``:
-        see _remember)."""
+        see _remember). A board update that removes ``BULK_DELETE_SHAPES``
+        shapes or more leaves the board as it was in ``bulk_deleted``."""
+        watch = self.kind is DocKind.BOARD and summary.delete_ranges > 0
+        if watch:
+            before = self.engine.map_size(BOARD_ROOT)
+            replay = [self._checkpoint, *self._since]
         self._integrate(update, summary, missing, checkpoint=checkpoint)
+        if watch and before - self.engine.map_size(BOARD_ROOT) >= BULK_DELETE_SHAPES:
+            self.bulk_deleted = self._replayed(replay)
         if summary.deletes_only and self.full:
             self._recheck_full()
         if summary.delete_ranges and identity.role is Role.FACILITATOR:
@@ -630,6 +645,14 @@ class Document:
             len(self._checkpoint),
             len(self._since),
         )
+
+    def _replayed(self, updates: Sequence[Update]) -> Update:
+        """The full state of a replica made of ``updates`` (O(document):
+        only for a bulk deletion, which is rare)."""
+        engine = type(self.engine)()
+        for update in updates:
+            engine.apply_update(update)
+        return engine.full_state()
 
     def _rebuild(self) -> None:
         self._shapes = None  # what it indexed may include what is now taken out
