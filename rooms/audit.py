@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     REVOKE = "revoke"  # a revocation added (admin API)
     UNREVOKE = "unrevoke"  # a revocation lifted early (admin API)
     ADMIN_READ = "admin_read"  # an admin read rooms, a room's info, audit or revocations
+    UPLOAD = "upload"  # an image uploaded to the room (its digest and size)
 
 
 @dataclass(frozen=True, slots=True)
