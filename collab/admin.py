@@ -37,19 +37,20 @@ from collab.admin_auth import (
 from collab.errors import AppCode, Conflict, RoomDeleted
 from collab.export import RoomExport, time_zone, to_json, to_markdown, to_svg
 from collab.extensions import ExportEvent, ModerationEvent, RoomEvent
+from collab.images import image_usage
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
 from collab.room_control import room_state
 from collab.tokens import valid_subject, valid_token_id
 from crdt.errors import CollabError, CrdtCode, InvalidPayload
-from crdt.schemas import BOARD_ROOT, CHAT_ROOT, read_board, read_chat
+from crdt.schemas import BOARD_ROOT, CHAT_ROOT, Shape, read_board, read_chat
 from crdt.text import quote
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.errors import NotFound, Removed, RoomCode, RoomUnavailable
 from rooms.moderation import assign_role, role_detail, role_request, set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
-from rooms.store import Revocation
+from rooms.store import BlobStore, Revocation
 
 if TYPE_CHECKING:
     from collab.app import CollabApp
@@ -291,8 +292,15 @@ class AdminApi:
                 )
                 entry["documents"].append(conn.doc_name)
             summary = self._summary(room_id, room.info)
+            try:
+                usage = await image_usage(self.registry.store, room_id)
+            except OSError:  # the rest of the answer is memory's: say what is known
+                usage = None
             summary.update(
                 state=room_state(room),
+                # The room's images count in its size (collab.images; null: no images kept).
+                images=usage[0] if usage is not None else None,
+                imageBytes=usage[1] if usage is not None else None,
                 online=sorted(users.values(), key=lambda u: u["userId"]),
                 documentBytes=sizes,
                 pendingBytes={name: doc.waiting_bytes for name, doc in room.docs.items()},
@@ -319,12 +327,14 @@ class AdminApi:
                 raise Removed("you were removed from this room")
             board = await self.registry.document(room_id, BOARD)
             chat = await self.registry.document(room_id, CHAT)
+            shapes = tuple(read_board(board.engine.read_map(BOARD_ROOT)))
             export = RoomExport(
                 room=room_id,
                 meta=room.policy.snapshot(),
                 messages=tuple(read_chat(chat.engine.read_array(CHAT_ROOT))),
-                shapes=tuple(read_board(board.engine.read_map(BOARD_ROOT))),
+                shapes=shapes,
                 exported_ms=self.registry.clock_ms(),
+                images=await self._images(room_id, shapes),
             )
         self._audit(
             AuditAction.EXPORT, principal, room=room_id, detail=f"{fmt} {principal.describe()}"
@@ -355,10 +365,27 @@ class AdminApi:
                 content_type="image/svg+xml",
                 headers={
                     "Content-Disposition": f'attachment; filename="{filename}.svg"',
-                    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+                    # Its images are data: URLs (collab.export).
+                    "Content-Security-Policy": (
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+                    ),
                 },
             )
         return _json(to_json(export))
+
+    async def _images(
+        self, room_id: RoomId, shapes: tuple[Shape, ...]
+    ) -> dict[str, tuple[bytes, str]]:
+        """The stored images the exported shapes name (those still stored)."""
+        store = self.registry.store
+        if not isinstance(store, BlobStore):
+            return {}
+        found = {}
+        for digest in sorted({s.src for s in shapes if s.src is not None}):
+            image = await store.get_blob(room_id, digest)
+            if image is not None:
+                found[digest] = image
+        return found
 
     async def set_role(self, request: web.Request, principal: Principal) -> web.Response:
         """``{userId, role}``: a role override in the room, as ``mod:role``

@@ -31,6 +31,7 @@ from collab.config import Settings
 from collab.connections import ConnectionTable
 from collab.emitter import Emitter
 from collab.extensions import Extension, Extensions
+from collab.images import add_image_routes
 from collab.logs import access_log_options, describe_exception
 from collab.metrics import Metrics, StoreStats
 from collab.packets import CollabPacket
@@ -96,7 +97,8 @@ log = logging.getLogger("collab")
 
 #: Answers that are one caller's data (the admin API and its exports, a dev
 #: token) or the server's state (/metrics, /healthz): no cache may keep them
-#: and no browser may read them as another type, error answers included.
+#: and no browser may read them as another type, error answers included. A
+#: room's image sets its own Cache-Control (``private, no-cache``).
 _PRIVATE_PREFIXES = ("/api/", "/dev/")
 _PRIVATE_PATHS = frozenset({"/api", "/metrics", "/healthz", "/readyz"})
 _PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -533,7 +535,9 @@ def _security_headers(settings: Settings) -> Middleware:
                 headers=extra,
             )
         if not response.prepared:  # a WebSocket has sent its headers already
-            response.headers.update(extra)
+            # An image keeps its own Cache-Control (private: collab.images).
+            for name, value in extra.items():
+                response.headers.setdefault(name, value)
         return response
 
     return security_headers
@@ -623,6 +627,7 @@ def create_app(
     web_app.router.add_get("/readyz", app.readyz)
     web_app.router.add_get("/metrics", app.metrics_view)
     add_admin_routes(web_app, app)
+    add_image_routes(web_app, app)
     add_web_routes(web_app, app)
     if settings.dev:
         web_app.router.add_post("/dev/token", app.dev_token)

@@ -137,6 +137,12 @@ class Settings:
     webhooks: tuple[Endpoint, ...] = field(default_factory=tuple, repr=False)
     webhook_timeout_s: float = 10.0
     webhook_give_up_after_s: float = 3 * 86_400.0
+    # Images on the board (protocol.md §8.5, §10.6).
+    max_image_bytes: int = 5 << 20
+    max_image_pixels: int = 25_000_000
+    max_room_image_bytes: int = 100 << 20
+    image_rate_per_s: float = 0.2
+    image_burst: int = 10
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -268,6 +274,15 @@ class Settings:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1")
         if min(self.max_board_bytes, self.max_chat_bytes, self.max_meta_bytes) < 64 << 10:
             raise ConfigError("document size limits must be at least 64 KiB")
+        if not 1024 <= self.max_image_bytes <= 64 << 20:
+            raise ConfigError("max-image-bytes must be between 1 KiB and 64 MiB")
+        # Below Pillow's own warning threshold (about 89 million): collab.image_codec.
+        if not 1 <= self.max_image_pixels <= 80_000_000:
+            raise ConfigError("max-image-pixels must be between 1 and 80000000")
+        if self.max_room_image_bytes < self.max_image_bytes:
+            raise ConfigError("max-room-image-bytes must be at least max-image-bytes")
+        if self.image_burst < 1:
+            raise ConfigError("image-burst must be at least 1")
         if not self.transports or not set(self.transports) <= set(TRANSPORTS):
             raise ConfigError(f"transports must be some of {', '.join(TRANSPORTS)}")
         for address in self.trusted_proxies:
@@ -298,6 +313,7 @@ _POSITIVE_LIMITS = (
     "max_sessions_per_address",
     "max_failed_connects_per_min",
     "connect_timeout_s",
+    "image_rate_per_s",
 )
 
 
@@ -549,6 +565,15 @@ OPTIONS: tuple[Option, ...] = (
         float,
         "Seconds after an event past which its webhook is no longer retried.",
     ),
+    Option("max_image_bytes", int, "Largest image upload, in bytes (and once re-encoded)."),
+    Option(
+        "max_image_pixels",
+        int,
+        "Most pixels (width × height) an uploaded image may declare; checked before decoding.",
+    ),
+    Option("max_room_image_bytes", int, "Bytes of images one room may hold, all together."),
+    Option("image_rate_per_s", float, "Image uploads per second per user in a room, steady."),
+    Option("image_burst", int, "Image uploads a user may make at once before the steady rate."),
 )
 
 

@@ -16,6 +16,9 @@ __all__ = [
     "AppCode",
     "Conflict",
     "ExpiredToken",
+    "ImageQuotaExceeded",
+    "ImageTooLarge",
+    "ImagesUnavailable",
     "InvalidPacket",
     "InvalidToken",
     "MissingToken",
@@ -25,6 +28,7 @@ __all__ = [
     "TooManyConnections",
     "Unauthorized",
     "UnknownEvent",
+    "UnsupportedImage",
     "WrongRoom",
 ]
 
@@ -48,6 +52,11 @@ class AppCode(WireCode):
     # admin API (protocol.md §10)
     UNAUTHORIZED = "unauthorized"
     CONFLICT = "conflict"
+    # images (protocol.md §10.6)
+    UNSUPPORTED_IMAGE = "unsupported_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_QUOTA_EXCEEDED = "image_quota_exceeded"
+    IMAGES_UNAVAILABLE = "images_unavailable"
 
 
 #: Every error code collab sends, lowest layer first (protocol.md §7).
@@ -129,3 +138,28 @@ class TooManyConnections(CollabError):
     documents per Engine.IO session."""
 
     code = AppCode.TOO_MANY_CONNECTIONS
+
+
+class UnsupportedImage(CollabError):
+    """An upload that is not a PNG, JPEG or WebP image that decodes in full
+    (another format, damaged, truncated, animated)."""
+
+    code = AppCode.UNSUPPORTED_IMAGE
+
+
+class ImageTooLarge(CollabError):
+    """An upload past the image byte or pixel limit (protocol.md §8.5)."""
+
+    code = AppCode.IMAGE_TOO_LARGE
+
+
+class ImageQuotaExceeded(CollabError):
+    """An upload that would take the room's images past their total bytes."""
+
+    code = AppCode.IMAGE_QUOTA_EXCEEDED
+
+
+class ImagesUnavailable(CollabError):
+    """The server's store keeps no images (a store without rooms.store.BlobStore)."""
+
+    code = AppCode.IMAGES_UNAVAILABLE

@@ -1,14 +1,18 @@
 """Room exports: JSON (everything), a Markdown chat transcript, an SVG of the board.
 
 Pure functions of the room's content as the schemas read it (protocol.md §5);
-redacted messages are exported as removed, never with their text.
+redacted messages are exported as removed, never with their text. Images
+(protocol.md §10.6) travel inside the export, base64: the JSON has them by
+digest, the SVG embeds each as a ``data:`` URL, so an export stands alone.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -37,6 +41,8 @@ class RoomExport:
     messages: tuple[ChatMessage, ...]
     shapes: tuple[Shape, ...]
     exported_ms: float
+    #: The stored images the shapes name: digest → (bytes, media type).
+    images: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
 
 
 def _iso(ms: float) -> str:
@@ -97,9 +103,14 @@ def to_json(export: RoomExport) -> dict[str, Any]:
                     "text": s.text,
                     "author": s.author,
                     "z": s.z,
+                    **({"src": s.src} if s.src is not None else {}),
                 }
                 for s in export.shapes
-            ]
+            ],
+            "images": {
+                digest: {"mediaType": kind, "data": base64.b64encode(data).decode("ascii")}
+                for digest, (data, kind) in sorted(export.images.items())
+            },
         },
     }
 
@@ -174,7 +185,10 @@ def to_svg(export: RoomExport) -> str:
         f'width="{width:g}" height="{height:g}">',
         f"<title>{escape(export.meta.title or export.room)}</title>",
     ]
-    out.extend(_svg_shape(s) for s in export.shapes)
+    out.extend(
+        _svg_image(s, export.images.get(s.src)) if s.src is not None else _svg_shape(s)
+        for s in export.shapes
+    )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -207,6 +221,19 @@ def _svg_shape(s: Shape) -> str:
 
 
 _LINE_ATTRS = 'fill="none" stroke-linecap="round" stroke-linejoin="round"'
+
+
+def _svg_image(s: Shape, image: tuple[bytes, str] | None) -> str:
+    """An image at its box, stretched to it as the board draws it; one whose
+    stored image is gone (redacted) is a dashed frame."""
+    x, y = min(s.x, s.x + s.w), min(s.y, s.y + s.h)
+    w, h = abs(s.w), abs(s.h)
+    box = f'x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" data-id={quoteattr(s.id)}'
+    if image is None:
+        return f'<rect {box} fill="#f1f3f5" stroke="#adb5bd" stroke-dasharray="6 4"/>'
+    data, kind = image
+    href = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    return f'<image {box} preserveAspectRatio="none" href={quoteattr(href)}/>'
 
 
 def _points_attr(points: tuple[tuple[float, float], ...] | list[tuple[float, float]]) -> str:

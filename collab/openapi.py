@@ -10,6 +10,7 @@ from typing import Any
 
 from collab import __version__
 from collab.errors import ALL_CODES
+from collab.openapi_images import IMAGE_PATHS, IMAGE_SCHEMAS, ROOM_TOKEN
 from rooms.audit import AuditAction
 
 __all__ = ["OPENAPI"]
@@ -200,6 +201,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json_response("Records.", _ref("AuditLog")), **_ERRORS},
             },
         },
+        **IMAGE_PATHS,
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -216,13 +218,15 @@ OPENAPI: dict[str, Any] = {
                 "scheme": "bearer",
                 "description": "An admin key (--admin-key, --admin-key-file); the export route "
                 "also takes a facilitator's token for that exact room.",
-            }
+            },
+            "roomToken": ROOM_TOKEN,
         },
         "responses": {
             "Unauthorized": _json_response("Missing or wrong admin key.", _ref("Error")),
             "BadRequest": _json_response("Malformed request.", _ref("Error")),
         },
         "schemas": {
+            **IMAGE_SCHEMAS,
             "Error": {
                 "type": "object",
                 "required": ["error"],
@@ -317,6 +321,8 @@ OPENAPI: dict[str, Any] = {
                             "documentBytes",
                             "pendingBytes",
                             "retentionDefaultDays",
+                            "images",
+                            "imageBytes",
                         ],
                         "properties": {
                             "state": _ref("RoomState"),
@@ -346,6 +352,18 @@ OPENAPI: dict[str, Any] = {
                                 "additionalProperties": {"type": "integer", "minimum": 0},
                             },
                             "retentionDefaultDays": _NULLABLE_NUMBER,
+                            "images": {
+                                "type": ["integer", "null"],
+                                "minimum": 0,
+                                "description": "Images the room holds (protocol.md §10.6); "
+                                "null when the store keeps none.",
+                            },
+                            "imageBytes": {
+                                "type": ["integer", "null"],
+                                "minimum": 0,
+                                "description": "Their bytes, counted in the room's size and "
+                                "held to --max-room-image-bytes.",
+                            },
                         },
                     },
                 ]
@@ -390,7 +408,18 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "properties": {
                     "id": {"type": "string"},
-                    "type": {"enum": ["pen", "line", "arrow", "rect", "ellipse", "sticky", "text"]},
+                    "type": {
+                        "enum": [
+                            "pen",
+                            "line",
+                            "arrow",
+                            "rect",
+                            "ellipse",
+                            "sticky",
+                            "text",
+                            "image",
+                        ]
+                    },
                     "x": {"type": "number"},
                     "y": {"type": "number"},
                     "w": {"type": "number"},
@@ -410,6 +439,11 @@ OPENAPI: dict[str, Any] = {
                     "text": {"type": "string"},
                     "author": {"type": ["string", "null"]},
                     "z": {"type": "number"},
+                    "src": {
+                        "type": "string",
+                        "pattern": "^[0-9a-f]{64}$",
+                        "description": "An image's stored image (its digest); images only.",
+                    },
                 },
             },
             "Export": {
@@ -422,8 +456,25 @@ OPENAPI: dict[str, Any] = {
                     "chat": {"type": "array", "items": _ref("ChatEntry")},
                     "board": {
                         "type": "object",
-                        "required": ["shapes"],
-                        "properties": {"shapes": {"type": "array", "items": _ref("Shape")}},
+                        "required": ["shapes", "images"],
+                        "properties": {
+                            "shapes": {"type": "array", "items": _ref("Shape")},
+                            "images": {
+                                "type": "object",
+                                "description": "The stored images the shapes name, by digest.",
+                                "additionalProperties": {
+                                    "type": "object",
+                                    "required": ["mediaType", "data"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "mediaType": {
+                                            "enum": ["image/png", "image/jpeg", "image/webp"]
+                                        },
+                                        "data": {"type": "string", "contentEncoding": "base64"},
+                                    },
+                                },
+                            },
+                        },
                     },
                 },
             },

@@ -28,6 +28,7 @@ from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payloa
 from crdt.errors import CollabError, InvalidPayload
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
+from rooms.blobs import release_images
 from rooms.errors import Removed
 from rooms.identity import Identity
 from rooms.moderation import TEMPLATE_EVENT, Outcome, moderate
@@ -273,6 +274,19 @@ class RoomControl:
                 purged.compact_due = True
                 log.error("compaction after redaction failed room=%s: %s", room.id, exc)
             purged.purge_memory()
+        if outcome.images:
+            await self._release_images(room, outcome.images)
+
+    async def _release_images(self, room: Room, images: tuple[str, ...]) -> None:
+        """The images a redacted shape named, unless another shape names them
+        (rooms.blobs); a store failure is logged (an unload or the room's
+        deletion removes them later)."""
+        try:
+            deleted = await release_images(self.registry, room.id, images)
+        except OSError as exc:
+            log.error("image deletion after redaction failed room=%s: %s", room.id, exc)
+            return
+        log.info("images deleted after redaction room=%s count=%d", room.id, deleted)
 
     async def on_templates_list(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
         """``templates:list {lang}`` (protocol.md §6.3): the templates a

@@ -98,6 +98,8 @@ def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
             "dev": settings.dev,
             "embedOrigins": origins,
             "embedSelf": "'self'" in settings.frame_ancestors,
+            # The web app refuses a larger picture before sending it (protocol.md §8.5).
+            "maxImageBytes": settings.max_image_bytes,
         }
         return web.json_response(body, headers=headers)
 

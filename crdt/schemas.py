@@ -39,6 +39,8 @@ __all__ = [
     "RoomMeta",
     "Shape",
     "ShapeType",
+    "image_digests",
+    "is_digest",
     "read_board",
     "read_chat",
     "read_meta",
@@ -58,6 +60,13 @@ DEFAULT_FONT_SIZE = 16.0
 _MAX_FONT_SIZE = 256.0
 
 _CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: An image's ``src``: the SHA-256 of the stored image, 64 lowercase hex digits.
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def is_digest(value: Any) -> bool:
+    """Whether ``value`` names a stored image (protocol.md §5.1 ``src``)."""
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 class DocKind(StrEnum):
@@ -80,6 +89,7 @@ class ShapeType(StrEnum):
     ELLIPSE = "ellipse"
     STICKY = "sticky"
     TEXT = "text"
+    IMAGE = "image"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +115,8 @@ class Shape:
     z: float = 0.0
     #: Text size of sticky notes and text shapes (``fontSize``).
     font_size: float = DEFAULT_FONT_SIZE
+    #: An image's stored image: its digest (:func:`is_digest`); None for other types.
+    src: str | None = None
 
     @classmethod
     def from_json(cls, shape_id: str, value: Any) -> Shape | None:
@@ -133,6 +145,9 @@ class Shape:
         author = value.get("author")
         if not isinstance(color, str) or not isinstance(text, str):
             return None
+        src = value.get("src")
+        if kind is ShapeType.IMAGE and not is_digest(src):
+            return None  # an image that names no stored image (a URL, a path) is skipped
         return cls(
             id=shape_id,
             type=kind,
@@ -142,6 +157,7 @@ class Shape:
             text=text,
             author=author if isinstance(author, str) else None,
             font_size=float(font_size),
+            src=src if kind is ShapeType.IMAGE else None,
             **numbers,
         )
 
@@ -181,6 +197,12 @@ def read_board(shapes: dict[str, Any]) -> list[Shape]:
     out = [s for sid, v in shapes.items() if (s := Shape.from_json(sid, v)) is not None]
     out.sort(key=lambda s: (s.z, s.id))
     return out
+
+
+def image_digests(shapes: dict[str, Any]) -> set[str]:
+    """The digests a board's ``shapes`` root references: the ``src`` of every
+    image shape that fits the schema (what a stored image is kept for)."""
+    return {s.src for s in read_board(shapes) if s.src is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ class AuditAction(StrEnum):
     ADMIN_READ = "admin_read"  # an admin read rooms, a room's info, audit or revocations
     TEMPLATE = "template"  # a template placed on a board (mod:template)
     RESTORE = "restore"  # a restore point taken, or a board or shape restored from one
+    UPLOAD = "upload"  # an image uploaded to the room (its digest and size)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from crdt.errors import InvalidPayload
-from crdt.schemas import BOARD_ROOT, CHAT_ROOT, META_MUTED_ROOT, META_REMOVED_ROOT, META_ROOT
+from crdt.schemas import (
+    BOARD_ROOT,
+    CHAT_ROOT,
+    META_MUTED_ROOT,
+    META_REMOVED_ROOT,
+    META_ROOT,
+    Shape,
+)
 from crdt.text import bad_name_character, quote
 from crdt.types import DocName, Update, UserId
 from rooms.audit import AuditAction
@@ -71,6 +78,9 @@ class Outcome:
     #: A document from which content was redacted: its stored log must be
     #: compacted away and its in-memory recovery copy refreshed.
     purge: DocName | None = None
+    #: Stored images the redacted content named: each goes unless another
+    #: shape of the room's boards still names it (rooms.blobs.release_images).
+    images: tuple[str, ...] = ()
 
 
 def payload_fields(payload: Any, allowed: Mapping[str, type]) -> dict[str, Any]:
@@ -216,11 +226,18 @@ def redact_shape(room: Room, actor: Identity, payload: Any) -> Outcome:
         raise InvalidPayload(f"shapeId must be 1-{MAX_SHAPE_ID_CHARS} characters")
     name = board_of(room, fields)
     doc = room.docs[name]
-    if shape_id not in doc.engine.read_map(BOARD_ROOT):
+    shapes = doc.engine.read_map(BOARD_ROOT)
+    if shape_id not in shapes:
         raise NotFound(f"no shape {quote(shape_id)} on this board")
+    shape = Shape.from_json(shape_id, shapes[shape_id])
+    images = (shape.src,) if shape is not None and shape.src is not None else ()
     update = doc.write(lambda engine: engine.delete_map_keys(BOARD_ROOT, [shape_id]))
     return Outcome(
-        AuditAction.REDACT, (Change(name, update),), f"{name} shape {quote(shape_id)}", purge=name
+        AuditAction.REDACT,
+        (Change(name, update),),
+        f"{name} shape {quote(shape_id)}",
+        purge=name,
+        images=images,
     )
 
 

@@ -15,6 +15,10 @@ keeps a room on one slot and an operator can read them::
     collab:{<room>}:epoch            the room's Redis epoch: random, set by the first
                                      append; absent after Redis lost the room's data
     collab:{<room>}:deleted          hash: the room's tombstone (e epoch, m MAC, at time)
+    collab:{<room>}:blobs            hash: the room's images, digest -> "<media type>\n<bytes>"
+                                     (rooms.redis_blobs; the digest is their SHA-256)
+    collab:{<room>}:blob-index       hash: digest -> "<size> <created ms>" (listing without
+                                     reading the bytes)
     collab:rooms                     set of room ids
     collab:health:<node>             a node's probe write while writes fail (expires)
     collab-audit:{<room>}            stream: the room's audit records (kept on delete)
@@ -129,6 +133,14 @@ class RedisKeys:
     @property
     def tombstone(self) -> str:
         return f"collab:{{{self.room}}}:deleted"
+
+    @property
+    def blobs(self) -> str:
+        return f"collab:{{{self.room}}}:blobs"
+
+    @property
+    def blob_index(self) -> str:
+        return f"collab:{{{self.room}}}:blob-index"
 
 
 def audit_key(room: str | None) -> str:

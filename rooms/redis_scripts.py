@@ -31,11 +31,13 @@ __all__ = [
     "APPEND",
     "COMPACT",
     "DELETE",
+    "DELETE_BLOBS",
     "LOAD",
     "OUTBOX_ADD",
     "OUTBOX_CLAIM",
     "OUTBOX_DONE",
     "OUTBOX_RETRY",
+    "PUT_BLOB",
     "READ_LOG",
     "SAVE_INFO",
 ]
@@ -161,10 +163,10 @@ end
 return 1
 """
 
-#: KEYS: docs, info, tomb, Redis epoch
+#: KEYS: docs, info, tomb, Redis epoch, blobs, blob index
 #: ARGV: room, epoch, tombstone MAC, time ms, lifetime ms
-#: Deletes every document key (chat message keys too), the record and the
-#: Redis epoch, and leaves the tombstone.
+#: Deletes every document key (chat message keys too), the record, the
+#: Redis epoch and the room's images, and leaves the tombstone.
 DELETE = """
 local docs = redis.call('SMEMBERS', KEYS[1])
 for _, doc in ipairs(docs) do
@@ -172,7 +174,7 @@ for _, doc in ipairs(docs) do
   redis.call('DEL', base .. ':log', base .. ':seq', base .. ':snap', base .. ':lock',
              base .. ':ids')
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6])
 redis.call('HSET', KEYS[3], 'e', ARGV[2], 'm', ARGV[3], 'at', ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 return #docs
@@ -186,6 +188,32 @@ if t and t ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 if KEYS[3] then redis.call('SADD', KEYS[3], ARGV[1]) end
 return 1
+"""
+
+
+# -- images (rooms.redis_blobs; the room's hash tag, so DELETE removes them) -----------
+
+#: KEYS: blobs, blob index, tomb   ARGV: digest, value, index entry, tombstone epoch
+#: Returns 1 (stored), 0 (the room holds that digest: left as it is) or -1
+#: (the room was deleted since the node loaded it: nothing written).
+PUT_BLOB = """
+local t = redis.call('HGET', KEYS[3], 'e')
+if t and t ~= ARGV[4] then return -1 end
+if redis.call('HGET', KEYS[2], ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+#: KEYS: blobs, blob index   ARGV: digests
+#: Returns how many the room held.
+DELETE_BLOBS = """
+local gone = 0
+for _, digest in ipairs(ARGV) do
+  gone = gone + redis.call('HDEL', KEYS[2], digest)
+  redis.call('HDEL', KEYS[1], digest)
+end
+return gone
 """
 
 

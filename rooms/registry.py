@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from crdt.engine import EngineFactory
 from crdt.types import DocName, RoomId
 from rooms.audit import AuditAction
+from rooms.blobs import collect_unreferenced
 from rooms.chat import ChatLog
 from rooms.document import Document
 from rooms.errors import RoomUnavailable
@@ -31,7 +32,7 @@ from rooms.nodes import Replication, SingleNode
 from rooms.outage import StoreHealth
 from rooms.persistence import Persistence
 from rooms.room import Room, RoomState
-from rooms.store import RoomInfo, Store
+from rooms.store import BlobStore, RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
 
 __all__ = ["RoomRegistry"]
@@ -400,8 +401,26 @@ class RoomRegistry:
                 except OSError:
                     stop_if_cancelled()
                     continue
+        if self.rooms.get(room.id) is room:  # not replaced: no upload of a new copy under way
+            await self._collect_images(room)
         self._drop(room)
         log.info("room unloaded room=%s", room.id)
+
+    async def _collect_images(self, room: Room) -> None:
+        """Delete the room's images no shape names (rooms.blobs), best effort:
+        on one node only, and a failure is logged (the room goes anyway)."""
+        store = self.store
+        if self.replication.shared or not isinstance(store, BlobStore):
+            return
+        try:
+            removed = await collect_unreferenced(store, room, now_ms=self.clock_ms())
+        except OSError as exc:
+            log.warning("image collection failed room=%s: %s", room.id, exc)
+            return
+        if removed is None:
+            log.info("image collection skipped room=%s: a stored board is not loaded", room.id)
+        elif removed:
+            log.info("images collected room=%s removed=%d", room.id, removed)
 
     def _drop(self, room: Room) -> None:
         if self.rooms.get(room.id) is room:

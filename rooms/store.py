@@ -16,13 +16,18 @@ beside the documents; every store here implements it
 (tests/unit/test_store_outbox.py). It is a protocol of its own so that a
 store written elsewhere (``create_app(store=...)``) may leave it out:
 ``collab.webhooks`` refuses to start on such a store.
+
+:class:`BlobStore` holds a room's images (collab.images): content-addressed
+blobs, deleted with the room. Every store here implements it
+(tests/unit/test_store_blobs.py); a store that does not answers the image
+routes with ``images_unavailable``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
@@ -31,7 +36,16 @@ from rooms.outbox import OutboxEntry, OutboxStats
 if TYPE_CHECKING:
     from rooms.nodes import Replication
 
-__all__ = ["LogPosition", "OutboxStore", "Revocation", "RoomInfo", "Store", "StoredDoc"]
+__all__ = [
+    "BlobStore",
+    "LogPosition",
+    "OutboxStore",
+    "Revocation",
+    "RoomInfo",
+    "Store",
+    "StoredBlob",
+    "StoredDoc",
+]
 
 #: Where a log ends, as returned by :meth:`Store.append`; opaque to callers
 #: (a row number in SQLite, a stream id in Redis).
@@ -155,8 +169,8 @@ class Store(Protocol):
         :class:`~rooms.nodes.SingleNode` for a store one process owns."""
 
     async def delete_room(self, room: RoomId) -> None:
-        """Remove every document, snapshot, log entry and the record of a room
-        (its audit records stay)."""
+        """Remove every document, snapshot, log entry, blob (:class:`BlobStore`)
+        and the record of a room (its audit records stay)."""
 
     async def list_rooms(self) -> list[RoomId]:
         """Ids of every room with stored documents or a record, sorted."""
@@ -230,3 +244,45 @@ class OutboxStore(Protocol):
 
     async def outbox_stats(self) -> OutboxStats:
         """How many entries wait, and the creation time of the oldest."""
+
+
+class StoredBlob(NamedTuple):
+    """A blob as :meth:`BlobStore.list_blobs` lists it."""
+
+    digest: str
+    #: Its bytes.
+    size: int
+    #: When it was first stored (milliseconds since the Unix epoch).
+    created_ms: float
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """A room's images (collab.images, protocol.md §10.6): blobs named by
+    the SHA-256 of their bytes (64 lowercase hex digits), each with its media
+    type, kept per room and deleted with it (:meth:`Store.delete_room`).
+    Every method may raise ``OSError``; nothing is half written.
+
+    The caller names a blob by the digest of its bytes and checks it: the
+    store does not hash what it is given (the Redis store checks what it
+    reads back, since others may write to Redis).
+    """
+
+    async def put_blob(self, room: RoomId, digest: str, data: bytes, media_type: str) -> bool:
+        """Store ``data`` under ``digest`` in ``room``; True if it was new. A
+        digest the room holds already is left as it is (the same bytes): a
+        second put is one blob, and keeps its first ``created_ms``."""
+
+    async def get_blob(self, room: RoomId, digest: str) -> tuple[bytes, str] | None:
+        """The blob's bytes and media type, or None if the room has none of
+        that digest."""
+
+    async def list_blobs(self, room: RoomId) -> list[StoredBlob]:
+        """Every blob of the room (digest, size, creation time), sorted by digest."""
+
+    async def delete_blobs(self, room: RoomId, digests: Sequence[str]) -> int:
+        """Delete those of ``digests`` the room holds; return how many went."""
+
+    async def list_documents(self, room: RoomId) -> list[DocName]:
+        """The names of the room's stored documents, sorted: collecting blobs
+        no shape references must look at every board (protocol.md §2)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditRecord
 from rooms.nodes import Replication, SingleNode
 from rooms.outbox import OutboxEntry, OutboxStats
-from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredBlob, StoredDoc
 
 __all__ = ["MemoryStore"]
 
@@ -32,6 +33,8 @@ class MemoryStore:
         self._revocations: dict[str, Revocation] = {}
         self._revocation_version = 0
         self._outbox: dict[str, OutboxEntry] = {}
+        #: Per room: digest → (bytes, media type, created ms).
+        self._blobs: dict[RoomId, dict[str, tuple[bytes, str, float]]] = {}
 
     async def load(self, room: RoomId, doc: DocName) -> StoredDoc:
         entry = self._docs.get((room, doc))
@@ -63,6 +66,7 @@ class MemoryStore:
         for key in [k for k in self._docs if k[0] == room]:
             del self._docs[key]
         self._infos.pop(room, None)
+        self._blobs.pop(room, None)
 
     async def list_rooms(self) -> list[RoomId]:
         return sorted({room for room, _ in self._docs} | set(self._infos))
@@ -105,6 +109,33 @@ class MemoryStore:
             del self._revocations[revocation_id]
         return len(expired)
 
+    # -- images (rooms.store.BlobStore) ----------------------------------------------
+
+    async def put_blob(self, room: RoomId, digest: str, data: bytes, media_type: str) -> bool:
+        blobs = self._blobs.setdefault(room, {})
+        if digest in blobs:
+            return False
+        blobs[digest] = (bytes(data), media_type, time.time() * 1000.0)
+        return True
+
+    async def get_blob(self, room: RoomId, digest: str) -> tuple[bytes, str] | None:
+        found = self._blobs.get(room, {}).get(digest)
+        return None if found is None else (found[0], found[1])
+
+    async def list_blobs(self, room: RoomId) -> list[StoredBlob]:
+        blobs = self._blobs.get(room, {})
+        return [StoredBlob(d, len(blobs[d][0]), blobs[d][2]) for d in sorted(blobs)]
+
+    async def delete_blobs(self, room: RoomId, digests: Sequence[str]) -> int:
+        blobs = self._blobs.get(room, {})
+        gone = sum(blobs.pop(d, None) is not None for d in set(digests))
+        if not blobs:
+            self._blobs.pop(room, None)
+        return gone
+
+    async def list_documents(self, room: RoomId) -> list[DocName]:
+        return sorted(doc for r, doc in self._docs if r == room)
+
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 
     async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
@@ -143,3 +174,4 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._docs.clear()
+        self._blobs.clear()

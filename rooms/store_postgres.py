@@ -52,7 +52,7 @@ from rooms.nodes import Replication, SingleNode
 from rooms.outbox import OUTBOX_COLUMNS, OutboxEntry, OutboxStats
 from rooms.postgres_conn import PostgresOptions, describe_postgres_error
 from rooms.postgres_migrations import MigrationError, migrate
-from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredBlob, StoredDoc
 
 if TYPE_CHECKING:
     from asyncpg import Record
@@ -63,6 +63,7 @@ __all__ = [
     "PostgresStore",
     "PostgresStoreError",
     "delete_room_rows",
+    "put_blob_row",
     "upsert_room",
 ]
 
@@ -439,6 +440,58 @@ class PostgresStore:
 
         return await self.run(purge)
 
+    # -- images (rooms.store.BlobStore; migration 0004) --------------------------------
+
+    async def put_blob(self, room: RoomId, digest: str, data: bytes, media_type: str) -> bool:
+        async def put(conn: Connection) -> bool:
+            return await put_blob_row(conn, room, digest, data, media_type)
+
+        return await self.run(put)
+
+    async def get_blob(self, room: RoomId, digest: str) -> tuple[bytes, str] | None:
+        async def get(conn: Connection) -> tuple[bytes, str] | None:
+            row = await conn.fetchrow(
+                "SELECT data, media_type FROM blobs WHERE room = $1 AND digest = $2", room, digest
+            )
+            return None if row is None else (bytes(row["data"]), str(row["media_type"]))
+
+        return await self.run(get)
+
+    async def list_blobs(self, room: RoomId) -> list[StoredBlob]:
+        async def blobs(conn: Connection) -> list[StoredBlob]:
+            rows = await conn.fetch(
+                "SELECT digest, octet_length(data) AS size, created_ms FROM blobs "
+                "WHERE room = $1 ORDER BY digest",
+                room,
+            )
+            return [StoredBlob(r["digest"], int(r["size"]), float(r["created_ms"])) for r in rows]
+
+        return await self.run(blobs)
+
+    async def delete_blobs(self, room: RoomId, digests: Sequence[str]) -> int:
+        async def delete(conn: Connection) -> int:
+            return int(
+                await conn.fetchval(
+                    "WITH gone AS (DELETE FROM blobs WHERE room = $1 AND digest = ANY($2::text[]) "
+                    "RETURNING 1) SELECT count(*) FROM gone",
+                    room,
+                    sorted(set(digests)),
+                )
+            )
+
+        return await self.run(delete)
+
+    async def list_documents(self, room: RoomId) -> list[DocName]:
+        async def docs(conn: Connection) -> list[DocName]:
+            rows = await conn.fetch(
+                "SELECT doc FROM snapshots WHERE room = $1 UNION SELECT doc FROM updates "
+                "WHERE room = $1 UNION SELECT doc FROM archive WHERE room = $1 ORDER BY doc",
+                room,
+            )
+            return [DocName(r["doc"]) for r in rows]
+
+        return await self.run(docs)
+
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 
     async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
@@ -533,13 +586,29 @@ def _room_info(row: Any) -> RoomInfo:
     )
 
 
-_ROOM_TABLES = ("snapshots", "updates", "rooms", "archive")
+_ROOM_TABLES = ("snapshots", "updates", "rooms", "archive", "blobs")
 
 
 async def delete_room_rows(conn: Connection, room: RoomId) -> None:
     """Every row of the room but its audit records (append-only)."""
     for table in _ROOM_TABLES:
         await conn.execute(f"DELETE FROM {table} WHERE room = $1", room)
+
+
+async def put_blob_row(
+    conn: Connection, room: RoomId, digest: str, data: bytes, media_type: str
+) -> bool:
+    """Insert a blob unless the room holds that digest; True if it was new."""
+    added = await conn.fetchval(
+        "INSERT INTO blobs (room, digest, media_type, data, created_ms) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, digest) DO NOTHING RETURNING 1",
+        room,
+        digest,
+        media_type,
+        bytes(data),
+        time.time() * 1000.0,
+    )
+    return added is not None
 
 
 async def upsert_room(conn: Connection, info: RoomInfo) -> None:

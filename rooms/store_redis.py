@@ -60,6 +60,7 @@ from rooms.names import META
 from rooms.nodes import Replication
 from rooms.outbox import OutboxEntry, OutboxMac, OutboxStats
 from rooms.redis_append import AppendItem, AppendResult, AppendStatus, Pending, Reply, parse_reply
+from rooms.redis_blobs import RedisBlobs
 from rooms.redis_conn import RedisOptions, close_redis, connect_redis, redis_options
 from rooms.redis_keys import (
     OUTBOX_KEYS,
@@ -74,7 +75,7 @@ from rooms.redis_keys import (
     script_entries,
 )
 from rooms.redis_keys import text as _text
-from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredBlob, StoredDoc
 
 __all__ = [
     "TOMBSTONE_TTL_S",
@@ -155,6 +156,7 @@ class RedisStore:
         self._outbox_claim = client.register_script(redis_scripts.OUTBOX_CLAIM)
         self._outbox_done = client.register_script(redis_scripts.OUTBOX_DONE)
         self._outbox_retry = client.register_script(redis_scripts.OUTBOX_RETRY)
+        self._blobs = RedisBlobs(client, on_forged=lambda: self.on_forged())
         #: Rooms this node has put in the room index (a cluster indexes apart).
         self._known_rooms: set[str] = set()
         #: Per document: the epoch it was loaded in ('' before any deletion).
@@ -561,7 +563,14 @@ class RedisStore:
         mac = self.mac.sign(MacKind.TOMBSTONE, room=room, position=epoch)
         try:
             await self._delete(
-                keys=[keys.docs, keys.info, keys.tombstone, keys.epoch],
+                keys=[
+                    keys.docs,
+                    keys.info,
+                    keys.tombstone,
+                    keys.epoch,
+                    keys.blobs,
+                    keys.blob_index,
+                ],
                 args=[room, epoch, mac, now_ms, int(self.tombstone_ttl_s * 1000)],
             )
             await self.client.srem(ROOMS_KEY, room)
@@ -705,6 +714,30 @@ class RedisStore:
 
     async def close(self) -> None:
         await close_redis(self.client)
+
+    # -- images (rooms.store.BlobStore: rooms.redis_blobs) ------------------------------
+
+    async def put_blob(self, room: RoomId, digest: str, data: bytes, media_type: str) -> bool:
+        """As the protocol says; RoomDeletedElsewhere (and :attr:`on_deleted`)
+        if the room was deleted since this node loaded it."""
+        tombstone = self._epoch(room, META)
+        added = await self._blobs.put(room, digest, data, media_type, tombstone=tombstone)
+        if added is None:
+            self._refused(room, "image")
+            raise RoomDeletedElsewhere(room)
+        return added
+
+    async def get_blob(self, room: RoomId, digest: str) -> tuple[bytes, str] | None:
+        return await self._blobs.get(room, digest)
+
+    async def list_blobs(self, room: RoomId) -> list[StoredBlob]:
+        return await self._blobs.index(room)
+
+    async def delete_blobs(self, room: RoomId, digests: Sequence[str]) -> int:
+        return await self._blobs.delete(room, digests)
+
+    async def list_documents(self, room: RoomId) -> list[DocName]:
+        return await self._blobs.documents(room)
 
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 

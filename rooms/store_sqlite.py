@@ -45,7 +45,7 @@ from crdt.types import DocName, RoomId, Update
 from rooms.audit import AuditAction, AuditRecord
 from rooms.nodes import Replication, SingleNode
 from rooms.outbox import OUTBOX_COLUMNS, OutboxEntry, OutboxStats
-from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredBlob, StoredDoc
 
 __all__ = ["SqliteStore"]
 
@@ -123,6 +123,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_ms);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms);
+CREATE TABLE IF NOT EXISTS blobs (
+    room TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_ms REAL NOT NULL,
+    PRIMARY KEY (room, digest)
+);
 """
 
 _OUTBOX_COLUMNS = ", ".join(OUTBOX_COLUMNS)
@@ -293,6 +301,7 @@ class SqliteStore:
                 db.execute("DELETE FROM snapshots WHERE room = ?", (room,))
                 db.execute("DELETE FROM updates WHERE room = ?", (room,))
                 db.execute("DELETE FROM rooms WHERE room = ?", (room,))
+                db.execute("DELETE FROM blobs WHERE room = ?", (room,))
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
         await self._write(delete)
@@ -433,6 +442,69 @@ class SqliteStore:
                 )
 
         return await self._write(purge)
+
+    # -- images (rooms.store.BlobStore) ----------------------------------------------
+
+    async def put_blob(self, room: RoomId, digest: str, data: bytes, media_type: str) -> bool:
+        row = (room, digest, media_type, bytes(data), time.time() * 1000.0)
+
+        def put() -> bool:
+            with _transaction(self._db):
+                return bool(
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO blobs (room, digest, media_type, data, created_ms) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        row,
+                    ).rowcount
+                )
+
+        return await self._write(put)
+
+    async def get_blob(self, room: RoomId, digest: str) -> tuple[bytes, str] | None:
+        def get() -> tuple[bytes, str] | None:
+            found = self._db.execute(
+                "SELECT data, media_type FROM blobs WHERE room = ? AND digest = ?", (room, digest)
+            ).fetchone()
+            return None if found is None else (bytes(found[0]), str(found[1]))
+
+        return await self._run(get)
+
+    async def list_blobs(self, room: RoomId) -> list[StoredBlob]:
+        def blobs() -> list[StoredBlob]:
+            rows = self._db.execute(
+                "SELECT digest, length(data), created_ms FROM blobs WHERE room = ? ORDER BY digest",
+                (room,),
+            ).fetchall()
+            return [StoredBlob(str(d), int(n), float(at)) for d, n, at in rows]
+
+        return await self._run(blobs)
+
+    async def delete_blobs(self, room: RoomId, digests: Sequence[str]) -> int:
+        rows = [(room, d) for d in set(digests)]
+
+        def delete() -> int:
+            db = self._db
+            with _transaction(db):
+                gone = sum(
+                    db.execute("DELETE FROM blobs WHERE room = ? AND digest = ?", r).rowcount
+                    for r in rows
+                )
+            # A redacted image leaves the WAL too (secure_delete wipes its pages).
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return gone
+
+        return await self._write(delete)
+
+    async def list_documents(self, room: RoomId) -> list[DocName]:
+        def docs() -> list[DocName]:
+            rows = self._db.execute(
+                "SELECT doc FROM snapshots WHERE room = ? UNION SELECT doc FROM updates "
+                "WHERE room = ? ORDER BY doc",
+                (room, room),
+            ).fetchall()
+            return [DocName(r[0]) for r in rows]
+
+        return await self._run(docs)
 
     # -- the webhook outbox (rooms.store.OutboxStore) ----------------------------------
 

@@ -15,9 +15,10 @@ Redis:
   last compaction that PostgreSQL lacks, and a replica that outlives a
   Redis restart writes those back (a re-seed).
 - **Everything Redis cannot re-seed:** room records, the audit log,
-  revocations, the webhook outbox, and tombstones (a deletion leaves one
-  in both; an archive or a record from a copy loaded before a deletion is
-  refused by PostgreSQL too, also after Redis lost its tombstone).
+  revocations, the webhook outbox, images (rooms.store.BlobStore), and
+  tombstones (a deletion leaves one in both; an archive or a record from a
+  copy loaded before a deletion is refused by PostgreSQL too, also after
+  Redis lost its tombstone).
 
 Outages. Redis down: appends fail, so edits stay pending in memory and chat
 is refused ``store_unavailable`` until it is back (rooms.persistence), as
@@ -42,9 +43,15 @@ from rooms.audit import AuditRecord
 from rooms.names import META
 from rooms.nodes import Replication
 from rooms.outbox import OutboxEntry, OutboxStats
-from rooms.store import LogPosition, Revocation, RoomInfo, StoredDoc
-from rooms.store_postgres import Connection, PostgresStore, delete_room_rows, upsert_room
-from rooms.store_redis import RedisStore, new_tombstone_epoch
+from rooms.store import LogPosition, Revocation, RoomInfo, StoredBlob, StoredDoc
+from rooms.store_postgres import (
+    Connection,
+    PostgresStore,
+    delete_room_rows,
+    put_blob_row,
+    upsert_room,
+)
+from rooms.store_redis import RedisStore, RoomDeletedElsewhere, new_tombstone_epoch
 
 __all__ = ["RECORDS_RETRY_S", "TieredStore", "merge_states"]
 
@@ -205,6 +212,37 @@ class TieredStore:
     async def purge_revocations(self, now_ms: float) -> int:
         return await self._pg(lambda: self.records.purge_revocations(now_ms))
 
+    # -- images: records, PostgreSQL's ------------------------------------------
+
+    async def put_blob(self, room: RoomId, digest: str, data: bytes, media_type: str) -> bool:
+        """The blob in PostgreSQL; RoomDeletedElsewhere (the room goes, as in
+        Redis) for a copy older than the room's deletion."""
+        tombstone = self.live.tombstone_epoch(room, META)
+        added = await self._pg(
+            lambda: self.records.run(
+                lambda c: _put_blob(c, room, tombstone, digest, data, media_type)
+            )
+        )
+        if added is None:
+            self.live.on_deleted(room)
+            raise RoomDeletedElsewhere(room)
+        return added
+
+    async def get_blob(self, room: RoomId, digest: str) -> tuple[bytes, str] | None:
+        return await self._pg(lambda: self.records.get_blob(room, digest))
+
+    async def list_blobs(self, room: RoomId) -> list[StoredBlob]:
+        return await self._pg(lambda: self.records.list_blobs(room))
+
+    async def delete_blobs(self, room: RoomId, digests: Sequence[str]) -> int:
+        return await self._pg(lambda: self.records.delete_blobs(room, digests))
+
+    async def list_documents(self, room: RoomId) -> list[DocName]:
+        """Redis's documents and PostgreSQL's archived ones (Redis may have lost some)."""
+        live = await self.live.list_documents(room)
+        archived = await self._pg(lambda: self.records.list_documents(room))
+        return sorted({*live, *archived})
+
     async def outbox_add(self, entries: Sequence[OutboxEntry]) -> None:
         await self._pg(lambda: self.records.outbox_add(entries))
 
@@ -347,3 +385,15 @@ async def _save_record(conn: Connection, info: RoomInfo, tombstone: str) -> bool
             return False
         await upsert_room(conn, info)
         return True
+
+
+async def _put_blob(
+    conn: Connection, room: RoomId, tombstone: str, digest: str, data: bytes, media_type: str
+) -> bool | None:
+    """The blob (True: new, False: held already); None, and nothing written,
+    for a copy older than the room's deletion."""
+    async with conn.transaction():
+        await _lock_room(conn, room)
+        if not await _alive(conn, room, tombstone):
+            return None
+        return await put_blob_row(conn, room, digest, data, media_type)

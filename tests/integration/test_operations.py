@@ -98,6 +98,7 @@ async def test_web_pages_carry_the_security_policy(server_factory):
                 "dev": True,
                 "embedOrigins": ["https://platform.example"],
                 "embedSelf": False,
+                "maxImageBytes": 5 << 20,
             }
 
 

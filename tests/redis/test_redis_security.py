@@ -7,12 +7,14 @@ start with a clear message."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
+from PIL import Image
 from pycrdt import Array, Map
 
 from rooms.store_redis import RedisStore
@@ -103,6 +105,35 @@ async def admin_calls(a: CollabNode, b: CollabNode, delete: str) -> None:
             assert resp.status == 200, await resp.text()
 
 
+async def image_calls(a: CollabNode, b: CollabNode, fac, clients) -> None:
+    """What images make a node do in Redis: an upload on one node, a read and
+    the room's info on the other, a shape naming it and its redaction."""
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(picture, format="PNG")
+    token = mint("acl", sub="painter")
+    member = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http:
+        headers = {**member, "Content-Type": "image/png"}
+        url = a.url + "/api/rooms/acl/images"
+        async with http.post(url, data=picture.getvalue(), headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+            digest = (await resp.json())["id"]
+        image_url = b.url + f"/api/rooms/acl/images/{digest}"
+        async with http.get(image_url, headers=member) as resp:
+            assert resp.status == 200, await resp.text()
+        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        async with http.get(b.url + "/api/rooms/acl", headers=admin) as resp:
+            assert (await resp.json())["images"] == 1
+        painter = await clients(a.url, "acl", auth={"token": token})
+        viewer = await clients(b.url, "acl")
+        fields = {"type": "image", "x": 0, "y": 0, "w": 8, "h": 8, "src": digest}
+        painter.doc.get("shapes", type=Map)["pic"] = Map(fields)
+        await viewer.wait_for(lambda: "pic" in viewer.doc.get("shapes", type=Map), timeout_s=10)
+        await fac.call("mod:redact-shape", {"shapeId": "pic"})
+        async with http.get(image_url, headers=member) as resp:
+            assert resp.status == 404, "the redaction deleted it"
+
+
 async def test_password_in_the_url_or_in_a_file(secured, node_factory, clients, tmp_path):
     redis = await secured()
     password_file = tmp_path / "redis-password"
@@ -143,6 +174,7 @@ async def test_acl_user_with_only_what_collab_needs(secured, node_factory, clien
             await fac.send_chat(f"message {i}")
         ack = await fac.send_chat("redact me")
         await fac.call("mod:redact", {"messageId": ack["id"]})
+        await image_calls(a, b, fac, clients)
         await admin_calls(a, b, "acl")
         await watcher.wait_for(lambda: not watcher.connected, timeout_s=10)
         # The probe a node writes while its writes fail (rooms.persistence).

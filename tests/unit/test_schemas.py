@@ -50,6 +50,7 @@ VALID = {
     ShapeType.ELLIPSE: {"type": "ellipse", "x": -1.5, "y": 2.25, "w": 3, "h": 4},
     ShapeType.STICKY: {"type": "sticky", "x": 5, "y": 6, "text": "note 😀", "author": "u1"},
     ShapeType.TEXT: {"type": "text", "x": 0, "y": 0, "text": "Title", "z": 7},
+    ShapeType.IMAGE: {"type": "image", "x": 3, "y": 4, "w": 400, "h": 300, "src": "ab" * 32},
 }
 
 
@@ -352,3 +353,56 @@ def test_read_meta_from_an_engine():
         engine.read_map(META_REMOVED_ROOT),
     )
     assert meta == RoomMeta("T", True, False, frozenset({"u1"}), frozenset({"u3"}))
+
+
+# -- images (protocol.md §5.1) ------------------------------------------------------
+
+DIGEST = "0123456789abcdef" * 4
+
+
+def test_an_image_shape_names_its_stored_image_by_digest():
+    shape = Shape.from_json(
+        "i1", {"type": "image", "x": 1, "y": 2, "w": 300, "h": 200, "src": DIGEST}
+    )
+    assert shape is not None and shape.type is ShapeType.IMAGE
+    assert (shape.x, shape.y, shape.w, shape.h, shape.src) == (1.0, 2.0, 300.0, 200.0, DIGEST)
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        None,
+        "",
+        DIGEST.upper(),
+        DIGEST[:-1],
+        DIGEST + "0",
+        "https://tracker.example/pixel.png",
+        "../" + DIGEST[3:],
+        64,
+    ],
+)
+def test_an_image_without_a_digest_is_skipped(src):
+    value = {"type": "image", "x": 0, "y": 0, "w": 10, "h": 10}
+    if src is not None:
+        value["src"] = src
+    assert Shape.from_json("i1", value) is None
+
+
+def test_only_images_carry_a_src():
+    shape = Shape.from_json("r1", {"type": "rect", "src": DIGEST})
+    assert shape is not None and shape.src is None
+
+
+def test_image_digests_of_a_board():
+    from crdt.schemas import image_digests, is_digest
+
+    other = "f" * 64
+    shapes = {
+        "a": {"type": "image", "src": DIGEST},
+        "b": {"type": "image", "src": DIGEST},
+        "c": {"type": "image", "src": other},
+        "d": {"type": "image", "src": "nope"},
+        "e": {"type": "rect", "src": "a" * 64},
+    }
+    assert image_digests(shapes) == {DIGEST, other}
+    assert is_digest(DIGEST) and not is_digest("nope") and not is_digest(None)

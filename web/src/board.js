@@ -3,6 +3,7 @@
 import * as Y from 'yjs'
 import { el, svg, randomHex, personColors, PERSON_COLORS, toast } from './util.js'
 import { t } from './i18n.js'
+import { MAX_PLACED_SIZE, imageNode, updateImageNode } from './images.js'
 import {
   DEFAULT_FONT_SIZE, FONT_SIZES, POINT_TYPES, STICKY_MIN, STICKY_PAD, arrowHead, arrowShaft, bounds, boxOf,
   constrain, hitShape, intersects, lineHeight, mapCaret, normalizeShape, smoothPath, textDiff, wrapLines
@@ -108,8 +109,10 @@ function stickyHeight (text, w, size) {
 }
 
 export class Board {
-  constructor ({ user, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {}, onLockedAttempt = () => {}, onContextMenu = () => {} }) {
+  constructor ({ user, images = null, onChange = () => {}, onReadOnlyAttempt = () => {}, onFullAttempt = () => {}, onLockedAttempt = () => {}, onContextMenu = () => {} }) {
     this.user = user
+    // Where image shapes' pictures come from (images.js ImageStore).
+    this.images = images
     this.onChange = onChange
     this.onLockedAttempt = onLockedAttempt
     this.onContextMenu = onContextMenu
@@ -335,6 +338,7 @@ export class Board {
         return svg('g', attrs,
           svg('path', { class: 'arrow-line', fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }),
           svg('path', { class: 'arrow-head', 'stroke-linejoin': 'round' }))
+      case 'image': return imageNode(attrs)
       case 'sticky': {
         const body = document.createElement('div')
         body.className = 'sticky-text'
@@ -370,6 +374,9 @@ export class Board {
         set(node.lastChild, { d: head, fill: s.color, stroke: s.color, 'stroke-width': Math.min(s.width, 2) })
         break
       }
+      case 'image':
+        updateImageNode(node, s, { x: round(b.x), y: round(b.y), w: round(b.w), h: round(b.h) }, this.images)
+        break
       case 'sticky': {
         const [bg, fo] = node.children
         set(bg, { x: round(b.x), y: round(b.y), width: round(b.w), height: round(b.h), fill: s.fill || STICKY_FILL, stroke: s.color, 'stroke-width': 1 })
@@ -612,6 +619,7 @@ export class Board {
           const m = this.shapes.get(id)
           if (!(m instanceof Y.Map)) continue
           const type = m.get('type')
+          if (type === 'image') continue // a picture has no colour or stroke
           if (patch.color) {
             m.set('color', patch.color)
             if (m.has('fill') && type !== 'sticky') m.set('fill', tintOf(patch.color))
@@ -1304,6 +1312,36 @@ export class Board {
     this.renderOverlay()
     this.onChange()
     this.announce(t('board.placed.shape', { label: t('tool.' + this.tool) }))
+    return true
+  }
+
+  /**
+   * Place a stored picture (an upload's answer: {id, width, height}) in the
+   * middle of the view, or at board point `at`, at most MAX_PLACED_SIZE wide
+   * and high; it is selected. Whether it was placed.
+   */
+  placeImage (image, at = null) {
+    if (!this.doc) return false
+    if (!this.writable) {
+      this.onReadOnlyAttempt()
+      return false
+    }
+    if (this.full) {
+      this.onFullAttempt()
+      return false
+    }
+    const r = this.svg.getBoundingClientRect()
+    const c = at || [(r.width / 2 - this.view.x) / this.view.k, (r.height / 2 - this.view.y) / this.view.k]
+    const scale = Math.min(1, MAX_PLACED_SIZE / image.width, MAX_PLACED_SIZE / image.height)
+    const w = Math.max(1, round(image.width * scale))
+    const h = Math.max(1, round(image.height * scale))
+    const id = this.newId()
+    this.act(() => this.insertShape(id, { type: 'image', x: round(c[0] - w / 2), y: round(c[1] - h / 2), w, h, src: image.id }))
+    this.setTool('select')
+    this.selection = new Set([id])
+    this.renderOverlay()
+    this.onChange()
+    this.announce(t('image.placed'))
     return true
   }
 

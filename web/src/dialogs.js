@@ -66,6 +66,7 @@ const SHORTCUTS = () => [
   [t('help.keys.shift'), t('help.shift')],
   [t('help.keys.edit'), t('help.edit')],
   [t('help.keys.add'), t('help.add')],
+  ['Ctrl + V', t('help.pasteImage')],
   [t('help.keys.delete'), t('help.delete')],
   [t('help.keys.nudge'), t('help.nudge')],
   ['[ / ]', t('help.order')],

@@ -1,6 +1,6 @@
 // Pure geometry of board shapes (board units), shared by rendering and hit tests.
 
-export const BOX_TYPES = new Set(['rect', 'ellipse', 'sticky', 'text'])
+export const BOX_TYPES = new Set(['rect', 'ellipse', 'sticky', 'text', 'image'])
 export const POINT_TYPES = new Set(['pen', 'line', 'arrow'])
 export const SHAPE_TYPES = new Set([...BOX_TYPES, ...POINT_TYPES])
 
@@ -38,6 +38,8 @@ export function normalizePoints (raw) {
 /** A shape's plain value in a normal form, or null if it does not fit §5.1. */
 export function normalizeShape (id, value) {
   if (!value || typeof value !== 'object' || !SHAPE_TYPES.has(value.type)) return null
+  // An image names a stored picture by its digest; anything else (a URL) is not drawn.
+  if (value.type === 'image' && !(typeof value.src === 'string' && /^[0-9a-f]{64}$/.test(value.src))) return null
   return {
     id,
     type: value.type,
@@ -53,6 +55,7 @@ export function normalizeShape (id, value) {
     text: typeof value.text === 'string' ? value.text : '',
     fontSize: num(value.fontSize) > 0 ? value.fontSize : DEFAULT_FONT_SIZE,
     author: typeof value.author === 'string' ? value.author : null,
+    src: value.type === 'image' ? value.src : null,
     z: num(value.z)
   }
 }
@@ -103,7 +106,7 @@ export function hitShape (s, p, tol, interior = true) {
   const b = boxOf(s)
   const inside = p[0] >= b.x - reach && p[0] <= b.x + b.w + reach && p[1] >= b.y - reach && p[1] <= b.y + b.h + reach
   if (!inside) return false
-  const solid = interior || s.type === 'sticky' || s.type === 'text' || (s.fill && s.fill !== 'none')
+  const solid = interior || s.type === 'sticky' || s.type === 'text' || s.type === 'image' || (s.fill && s.fill !== 'none')
   if (s.type === 'ellipse') {
     const rx = b.w / 2; const ry = b.h / 2
     if (rx < 1e-6 || ry < 1e-6) return true

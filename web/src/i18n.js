@@ -61,6 +61,7 @@ const en = {
   'help.edit': 'Edit a sticky note or text',
   'help.keys.add': 'Enter (a shape tool picked)',
   'help.add': 'Add its shape in the middle of the view',
+  'help.pasteImage': 'Paste an image onto the board',
   'help.keys.delete': 'Delete, Backspace',
   'help.delete': 'Delete the selection',
   'help.keys.nudge': 'Arrow keys',
@@ -352,7 +353,25 @@ const en = {
   'templates.hint': 'It is placed in the middle of your view. Its shapes arrive locked: participants add their own notes on top. Select one to unlock it.',
   'templates.placed': 'Template added to the board.',
   'templateError.not_found': 'That template is no longer available.',
-  'templateError.document_too_large': 'The board is too full for this template: remove some shapes first.'
+  'templateError.document_too_large': 'The board is too full for this template: remove some shapes first.',
+
+  // Images (images.js; protocol.md §10.6)
+  'image.add': 'Image',
+  'image.addTitle': 'Add an image (PNG, JPEG or WebP); you can also paste or drop one on the board',
+  'image.uploading': 'Uploading the image…',
+  'image.placed': 'Image added to the board.',
+  'imageError.unsupported_image': 'That file is not a PNG, JPEG or WebP image the server can read.',
+  'imageError.image_too_large': 'That image is too large: use a smaller one.',
+  'imageError.image_quota_exceeded': 'This room has no space left for images: delete some first.',
+  'imageError.images_unavailable': 'This server does not keep images.',
+  'imageError.rate_limited': 'Too many images at once: wait a moment and try again.',
+  'imageError.permission_denied': 'Observers cannot add images.',
+  'imageError.board_locked': 'The board is locked: images cannot be added now.',
+  'imageError.session_ended': 'The session has ended: images cannot be added.',
+  'imageError.store_unavailable': 'The server cannot save images right now: try again in a moment.',
+  'imageError.expired_token': 'Your session has expired: reload the page to add images.',
+  'imageError.network': 'The image could not be sent: check your connection.',
+  'imageError.other': 'The image could not be added ({code}).'
 }
 
 const es = {
@@ -405,6 +424,7 @@ const es = {
   'help.edit': 'Editar una nota adhesiva o un texto',
   'help.keys.add': 'Intro (con una herramienta de forma elegida)',
   'help.add': 'Añadir su forma en el centro de la vista',
+  'help.pasteImage': 'Pegar una imagen en la pizarra',
   'help.keys.delete': 'Supr, Retroceso',
   'help.delete': 'Eliminar la selección',
   'help.keys.nudge': 'Teclas de flecha',
@@ -683,7 +703,24 @@ const es = {
   'templates.hint': 'Se coloca en el centro de tu vista. Sus formas llegan bloqueadas: los participantes añaden sus notas encima. Selecciona una para desbloquearla.',
   'templates.placed': 'Plantilla añadida a la pizarra.',
   'templateError.not_found': 'Esa plantilla ya no está disponible.',
-  'templateError.document_too_large': 'La pizarra está demasiado llena para esta plantilla: quita algunas formas primero.'
+  'templateError.document_too_large': 'La pizarra está demasiado llena para esta plantilla: quita algunas formas primero.',
+
+  'image.add': 'Imagen',
+  'image.addTitle': 'Añadir una imagen (PNG, JPEG o WebP); también puedes pegarla o soltarla en la pizarra',
+  'image.uploading': 'Subiendo la imagen…',
+  'image.placed': 'Imagen añadida a la pizarra.',
+  'imageError.unsupported_image': 'Ese archivo no es una imagen PNG, JPEG o WebP que el servidor pueda leer.',
+  'imageError.image_too_large': 'Esa imagen es demasiado grande: usa una más pequeña.',
+  'imageError.image_quota_exceeded': 'Esta sala no tiene más espacio para imágenes: borra alguna primero.',
+  'imageError.images_unavailable': 'Este servidor no guarda imágenes.',
+  'imageError.rate_limited': 'Demasiadas imágenes seguidas: espera un momento y vuelve a intentarlo.',
+  'imageError.permission_denied': 'Los observadores no pueden añadir imágenes.',
+  'imageError.board_locked': 'La pizarra está bloqueada: ahora no se pueden añadir imágenes.',
+  'imageError.session_ended': 'La sesión ha terminado: no se pueden añadir imágenes.',
+  'imageError.store_unavailable': 'El servidor no puede guardar imágenes ahora: inténtalo de nuevo en un momento.',
+  'imageError.expired_token': 'Tu sesión ha caducado: recarga la página para añadir imágenes.',
+  'imageError.network': 'No se pudo enviar la imagen: comprueba tu conexión.',
+  'imageError.other': 'No se pudo añadir la imagen ({code}).'
 }
 
 /** The catalogues, by locale (the check in tests/unit/test_web_i18n.py compares their keys). */

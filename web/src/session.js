@@ -7,6 +7,7 @@ import { Chat } from './chat.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { icon } from './icons.js'
+import { ImageStore, bindImageInput } from './images.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
 import { el, effectiveRole, fetchConfig, parseRoles, roleLabel, roomFromPath, toast, validRoomId } from './util.js'
 import { currentTimeZone, locale, setLocale, setTimeZone, t } from './i18n.js'
@@ -227,6 +228,8 @@ class Session {
     this.blocked = null
     this.destroyed = false
     this.panelOpen = !window.matchMedia('(max-width: 600px)').matches
+    // The room's pictures, fetched with this session's token (images.js).
+    this.images = new ImageStore({ room, token: this.token, maxBytes: config.maxImageBytes })
     this.build()
     this.connect()
     this.bindKeys()
@@ -430,6 +433,7 @@ class Session {
   refreshToken (token) {
     this.token = token
     this.entry = { ...this.entry, token }
+    this.images.setToken(token)
     const wasBlocked = this.blocked
     this.unblock()
     for (const p of this.providers()) {
@@ -574,6 +578,8 @@ class Session {
     window.removeEventListener('offline', this.onOffline)
     window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
+    this.imageInput.unbind()
+    this.images.clear()
     for (const p of this.providers()) destroyProvider(p)
   }
 
@@ -722,6 +728,7 @@ class Session {
     const user = this.identity
     this.canvas = new Board({
       user,
+      images: this.images,
       onChange: () => this.renderTools(),
       onReadOnlyAttempt: () => this.readOnlyNotice(),
       onFullAttempt: () => toast(t('board.full'), 'warn'),
@@ -823,6 +830,19 @@ class Session {
       this.toolButtons.set(tool.id, b)
       tools.append(b)
     }
+    // Images (protocol.md §10.6): a file, a paste or a drop; not for observers (renderTools).
+    this.imageButton = el('button', { type: 'button', class: 'tool-button', 'data-action': 'image', 'aria-label': t('image.add'), title: t('image.addTitle') }, icon('image'))
+    this.imageInput = bindImageInput({
+      store: this.images,
+      board: this.canvas,
+      button: this.imageButton,
+      canAdd: () => {
+        if (!this.canvas.writable) this.readOnlyNotice()
+        else if (this.canvas.full) toast(t('board.full'), 'warn')
+        return this.canvas.writable && !this.canvas.full
+      }
+    })
+    tools.append(this.imageButton, this.imageInput.input)
     this.undoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': t('ui.undo'), title: t('ui.undoTitle'), 'aria-keyshortcuts': 'Control+Z' }, icon('undo'))
     this.redoButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': t('ui.redo'), title: t('ui.redoTitle'), 'aria-keyshortcuts': 'Control+Shift+Z' }, icon('redo'))
     this.deleteButton = el('button', { type: 'button', class: 'tool-button', 'aria-label': t('ui.delete'), title: t('ui.deleteTitle'), 'aria-keyshortcuts': 'Delete' }, icon('trash'))
@@ -1063,6 +1083,8 @@ class Session {
       button.setAttribute('aria-pressed', String(b.tool === id))
       button.disabled = (!b.writable && id !== 'pan') || (b.full && addsShapes(id))
     }
+    this.imageButton.hidden = this.role === 'observer'
+    this.imageButton.disabled = !b.writable || b.full
     this.undoButton.disabled = !b.writable || !b.canUndo
     this.redoButton.disabled = !b.writable || !b.canRedo
     this.deleteButton.disabled = !b.writable || b.selection.size === 0

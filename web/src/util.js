@@ -74,9 +74,11 @@ export async function fetchConfig () {
     const origins = Array.isArray(body.embedOrigins) ? body.embedOrigins.filter((o) => typeof o === 'string') : []
     // 'self' in --frame-ancestors: a page of this origin may embed the app and hand it a token.
     if (body.embedSelf === true) origins.push(location.origin)
-    return { dev: body.dev === true, embedOrigins: origins }
+    // The server's --max-image-bytes: a larger picture is refused before it is sent.
+    const maxImageBytes = Number.isSafeInteger(body.maxImageBytes) && body.maxImageBytes > 0 ? body.maxImageBytes : null
+    return { dev: body.dev === true, embedOrigins: origins, maxImageBytes }
   } catch {
-    return { dev: false, embedOrigins: [] }
+    return { dev: false, embedOrigins: [], maxImageBytes: null }
   }
 }
 
