@@ -353,7 +353,8 @@ class ImageRoutes:
         async with self.registry.use(room_id) as room:
             room.policy.check_join(identity)
             found = await store.get_blob(room_id, digest)
-        if found is None:
+        if found is None or found[1] not in MEDIA_TYPES:
+            # A room's other blobs (rooms.restore_points) are not images.
             raise NotFound("no such image in this room")
         data, media_type = found
         etag = f'"{digest}"'
