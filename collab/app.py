@@ -324,10 +324,13 @@ class CollabApp:
             self.sessions,
             self.extensions,
             revocation_clock_ms=revocations.clock_ms,
+            restore_interval_s=self.settings.restore_interval_s,
+            restore_points=self.settings.restore_points,
         )
         revocations.on_new = control.revoked
         reporter.start()
         revocations.start()
+        control.restore.start()
         return SyncServer(
             self.sio,
             registry,
@@ -355,6 +358,8 @@ class CollabApp:
         await self.sessions.drain(timeout_s=max(0.0, deadline - loop.time()))
         if self.reporter is not None:
             await self.reporter.close()
+        if self.control is not None:
+            await self.control.restore.close()
         if self.registry is not None:
             saved = await self.registry.close(grace_s=max(0.0, deadline - loop.time()))
             if not saved:

@@ -143,6 +143,9 @@ class Settings:
     max_room_image_bytes: int = 100 << 20
     image_rate_per_s: float = 0.2
     image_burst: int = 10
+    # Restore points of boards (protocol.md §5.5).
+    restore_interval_s: float = 300.0
+    restore_points: int = 20
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -283,6 +286,10 @@ class Settings:
             raise ConfigError("max-room-image-bytes must be at least max-image-bytes")
         if self.image_burst < 1:
             raise ConfigError("image-burst must be at least 1")
+        if self.restore_interval_s < 0:
+            raise ConfigError("restore-interval-s must be 0 (off) or more")
+        if not 1 <= self.restore_points <= 200:
+            raise ConfigError("restore-points must be between 1 and 200")
         if not self.transports or not set(self.transports) <= set(TRANSPORTS):
             raise ConfigError(f"transports must be some of {', '.join(TRANSPORTS)}")
         for address in self.trusted_proxies:
@@ -574,6 +581,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_room_image_bytes", int, "Bytes of images one room may hold, all together."),
     Option("image_rate_per_s", float, "Image uploads per second per user in a room, steady."),
     Option("image_burst", int, "Image uploads a user may make at once before the steady rate."),
+    Option(
+        "restore_interval_s",
+        float,
+        "Seconds of a board's activity between automatic restore points (0: none).",
+    ),
+    Option("restore_points", int, "Restore points kept per board, newest first."),
 )
 
 

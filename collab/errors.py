@@ -23,6 +23,7 @@ __all__ = [
     "InvalidToken",
     "MissingToken",
     "RateLimited",
+    "RestoreUnavailable",
     "Revoked",
     "RoomDeleted",
     "TooManyConnections",
@@ -57,6 +58,7 @@ class AppCode(WireCode):
     IMAGE_TOO_LARGE = "image_too_large"
     IMAGE_QUOTA_EXCEEDED = "image_quota_exceeded"
     IMAGES_UNAVAILABLE = "images_unavailable"
+    RESTORE_UNAVAILABLE = "restore_unavailable"
 
 
 #: Every error code collab sends, lowest layer first (protocol.md §7).
@@ -163,3 +165,9 @@ class ImagesUnavailable(CollabError):
     """The server's store keeps no images (a store without rooms.store.BlobStore)."""
 
     code = AppCode.IMAGES_UNAVAILABLE
+
+
+class RestoreUnavailable(CollabError):
+    """The server's store keeps no restore points (a store without rooms.store.BlobStore)."""
+
+    code = AppCode.RESTORE_UNAVAILABLE

@@ -22,15 +22,25 @@ from collab.errors import ExpiredToken, Revoked, RoomDeleted
 from collab.extensions import Extensions, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.reporting import Reporter
+from collab.restore_control import RestoreControl
 from collab.sessions import SessionGuard
 from collab.templates import TemplateLibrary
-from collab.wire import ERROR_EVENT, ROOM_STATE, ack_error, ack_ok, error_payload, one_argument
+from collab.wire import (
+    ERROR_EVENT,
+    ROOM_STATE,
+    TEMPLATES_LIST,
+    ack_error,
+    ack_ok,
+    error_payload,
+    one_argument,
+)
 from crdt.errors import CollabError, InvalidPayload
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
 from rooms.errors import Removed
 from rooms.identity import Identity
+from rooms.moderation import RESTORE_EVENTS as MOD_RESTORE_EVENTS
 from rooms.moderation import TEMPLATE_EVENT, Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name
 from rooms.registry import RoomRegistry
@@ -52,6 +62,8 @@ _MODERATION_AUDIT = {
     "mod:redact-shape": AuditAction.REDACT,
     "mod:lock-shapes": AuditAction.LOCK,
     TEMPLATE_EVENT: AuditAction.TEMPLATE,
+    "mod:restore-point": AuditAction.RESTORE,
+    "mod:restore": AuditAction.RESTORE,
     "mod:end": AuditAction.END,
     "mod:role": AuditAction.ROLE,
 }
@@ -94,9 +106,18 @@ class RoomControl:
         *,
         revocation_clock_ms: Callable[[], float],
         templates: TemplateLibrary | None = None,
+        restore_interval_s: float = 0.0,
+        restore_points: int = 20,
     ) -> None:
         #: The board templates ``mod:template`` places (collab.templates).
         self.templates = templates if templates is not None else TemplateLibrary()
+        #: Restore points (collab.restore_control).
+        self.restore = RestoreControl(
+            registry,
+            lambda room, outcome, actor: self.apply_outcome(room, outcome, actor=actor),
+            interval_s=restore_interval_s,
+            keep=restore_points,
+        )
         self.connections = connections
         self.emitter = emitter
         self.registry = registry
@@ -217,20 +238,7 @@ class RoomControl:
         try:
             payload = one_argument(args) if args else {}
             async with self.registry.use(conn.room_id) as room:
-                if event == "mod:redact":
-                    await self.registry.document(conn.room_id, CHAT)
-                    async with room.chat_lock:  # not between a message and its store write
-                        outcome = moderate(event, room, conn.identity, payload)
-                elif event in ("mod:redact-shape", "mod:lock-shapes"):
-                    await self.registry.document(conn.room_id, _board_of(payload))
-                    outcome = moderate(event, room, conn.identity, payload)
-                elif event == TEMPLATE_EVENT:
-                    room.policy.check_moderate(conn.identity)
-                    template = await self.templates.get(template_id_of(payload))
-                    await self.registry.document(conn.room_id, _board_of(payload))
-                    outcome = place_template(room, conn.identity, payload, template)
-                else:
-                    outcome = moderate(event, room, conn.identity, payload)
+                outcome, extra = await self._moderate(event, room, conn.identity, payload)
                 await self.apply_outcome(room, outcome, actor=conn.identity)
         except CollabError as exc:
             self.emitter.count_refusal(exc)
@@ -252,7 +260,37 @@ class RoomControl:
             extensions.notify("on_moderation", moderation)
         if event == "mod:end" and extensions.wants("on_room_ended"):
             extensions.notify("on_room_ended", RoomEvent(room.id, "ended", conn.identity))
-        return ack_ok(state=room_state(room))
+        return ack_ok(state=room_state(room), **extra)
+
+    async def _moderate(
+        self, event: str, room: Room, actor: Identity, payload: Any
+    ) -> tuple[Outcome, dict[str, Any]]:
+        """Run moderation ``event`` in ``room`` (in use): what it changed and
+        what the ack carries besides the room's state."""
+        if event == "mod:redact":
+            await self.registry.document(room.id, CHAT)
+            async with room.chat_lock:  # not between a message and its store write
+                return moderate(event, room, actor, payload), {}
+        if event in ("mod:redact-shape", "mod:lock-shapes"):
+            doc = _board_of(payload)
+            await self.registry.document(room.id, doc)
+            outcome = moderate(event, room, actor, payload)
+            if event == "mod:redact-shape":
+                # Out of every restore point too, before its picture may go.
+                await self.restore.forget_shape(room, doc, payload["shapeId"])
+            return outcome, {}
+        if event == TEMPLATE_EVENT:
+            room.policy.check_moderate(actor)
+            template = await self.templates.get(template_id_of(payload))
+            await self.registry.document(room.id, _board_of(payload))
+            return place_template(room, actor, payload, template), {}
+        if event in MOD_RESTORE_EVENTS:
+            room.policy.check_moderate(actor)
+            await self.registry.document(room.id, _board_of(payload))
+            changed, extra = await self.restore.handle(event, room, actor, payload)
+            assert changed is not None  # a mod:* event always changes something
+            return changed, extra
+        return moderate(event, room, actor, payload), {}
 
     async def apply_outcome(
         self, room: Room, outcome: Outcome, *, actor: Identity | None = None
@@ -288,26 +326,41 @@ class RoomControl:
             return
         log.info("images deleted after redaction room=%s count=%d", room.id, deleted)
 
-    async def on_templates_list(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:
-        """``templates:list {lang}`` (protocol.md §6.3): the templates a
-        facilitator may place, their words in ``lang`` (all languages without)."""
+    def query_handler(self, event: str) -> Any:
+        async def handler(namespace: str, sid: str, *args: Any) -> dict[str, Any]:
+            return await self.on_query(event, sid, args)
+
+        return handler
+
+    async def on_query(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        """A facilitator's question that changes nothing (protocol.md §6.3):
+        ``templates:list {lang}`` (the templates they may place, their words
+        in ``lang``, every language's without) and ``restore:shapes
+        {pointId, doc}`` (the shapes a restore point holds that the board lacks)."""
         conn = self.connections.get(sid)
         if conn is None:
             return ack_error(InvalidPayload("not connected"))
         if not conn.quota.events.take(time.monotonic()):
-            return ack_error(await self.emitter.rate_limited(conn, "templates:list", "events"))
+            return ack_error(await self.emitter.rate_limited(conn, event, "events"))
         try:
             payload = one_argument(args) if args else {}
-            lang = payload.get("lang") if isinstance(payload, dict) else None
-            if lang is not None and lang not in LANGUAGES:
-                raise InvalidPayload(f"lang must be one of {', '.join(LANGUAGES)}")
             async with self.registry.use(conn.room_id) as room:
                 room.policy.check_moderate(conn.identity)
-            templates = [t.summary(lang) for t in await self.templates.all()]
+                if event == TEMPLATES_LIST:
+                    answer = {"templates": await self._templates(payload)}
+                else:
+                    await self.registry.document(room.id, _board_of(payload))
+                    _, answer = await self.restore.handle(event, room, conn.identity, payload)
         except CollabError as exc:
             self.emitter.count_refusal(exc)
             return ack_error(exc)
-        return ack_ok(templates=templates)
+        return ack_ok(**answer)
+
+    async def _templates(self, payload: Any) -> list[dict[str, Any]]:
+        lang = payload.get("lang") if isinstance(payload, dict) else None
+        if lang is not None and lang not in LANGUAGES:
+            raise InvalidPayload(f"lang must be one of {', '.join(LANGUAGES)}")
+        return [t.summary(lang) for t in await self.templates.all()]
 
     def saving_changed(self, room: Room) -> None:
         """The room's saving state changed (delayed, read-only, ok again):

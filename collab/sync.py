@@ -34,6 +34,7 @@ from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
 from collab.offload import Offload
 from collab.reporting import Reporter
+from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.upstream import wait_connected
@@ -65,6 +66,10 @@ INITIAL_SYNC_WAIT_S = 1.0
 def _size(args: tuple[Any, ...]) -> int:
     """The bytes of an event's one binary argument (0 for anything else)."""
     return len(args[0]) if len(args) == 1 and isinstance(args[0], bytes) else 0
+
+
+#: Facilitators' questions (RoomControl.on_query).
+QUERY_EVENTS = (TEMPLATES_LIST, RESTORE_QUERY)
 
 
 class SyncServer:
@@ -133,7 +138,7 @@ class SyncServer:
             AWARENESS_UPDATE: self.on_awareness_update,
             CHAT_SEND: self.chat.on_chat_send,
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
-            TEMPLATES_LIST: self.control.on_templates_list,
+            **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():
@@ -365,6 +370,8 @@ class SyncServer:
         except CollabError as exc:
             await self._send_error(conn, SYNC_STEP_1, exc)
         finally:
+            if doc.bulk_deleted is not None:
+                self.control.restore.bulk_deleted(conn.room_id, doc)
             if doc.full is not full:
                 self.control.fullness_changed(conn.room_id)
 
@@ -442,6 +449,8 @@ class SyncServer:
             self._relay(conn, SYNC_UPDATE, relay, started)
             if self._on_change:  # after the fan-out, never before it
                 self._changed(conn.room_id, conn.doc_name, relay, conn.identity)
+            if doc.bulk_deleted is not None:  # after the fan-out too: a restore point
+                self.control.restore.bulk_deleted(conn.room_id, doc)
         if doc.checkpoint_due:
             # Encoding the document is an event-loop turn of its own, not
             # one more stall on top of the update's (protocol.md §8.1).

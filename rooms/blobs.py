@@ -8,6 +8,10 @@ An image is kept while any image shape of any board of its room names it
   at once unless another shape of the room's boards names it. Every board
   the store holds is loaded first (and, with Redis, brought up to date with
   the shared log), so a board nobody has open still counts.
+Images a restore point's board names are kept too, with the points' own
+states (rooms.restore_points, stored as blobs of the room):
+:func:`kept_by_history`.
+
 - **An unload** (best effort): images no shape names go when the room
   unloads, if they were stored more than :data:`COLLECT_GRACE_MS` ago (an
   upload's shape may still be on its way: the upload and the shape that
@@ -29,7 +33,8 @@ from typing import TYPE_CHECKING
 
 from crdt.schemas import BOARD_ROOT, DocKind, image_digests
 from crdt.types import DocName, RoomId
-from rooms.names import doc_kind
+from rooms.names import META, doc_kind
+from rooms.restore_points import points_of, shapes_in
 from rooms.store import BlobStore
 
 if TYPE_CHECKING:
@@ -37,7 +42,13 @@ if TYPE_CHECKING:
     from rooms.registry import RoomRegistry
     from rooms.room import Room
 
-__all__ = ["COLLECT_GRACE_MS", "collect_unreferenced", "referenced", "release_images"]
+__all__ = [
+    "COLLECT_GRACE_MS",
+    "collect_unreferenced",
+    "kept_by_history",
+    "referenced",
+    "release_images",
+]
 
 log = logging.getLogger("collab.rooms")
 
@@ -70,7 +81,7 @@ async def release_images(registry: RoomRegistry, room_id: RoomId, digests: Itera
     boards = [await registry.document(room_id, name) for name in sorted(names)]
     for doc in boards:
         await registry.settle(doc)  # with Redis: what other nodes wrote meanwhile
-    unused = wanted - referenced(boards)
+    unused = wanted - referenced(boards) - await kept_by_history(store, room)
     return await store.delete_blobs(room_id, sorted(unused)) if unused else 0
 
 
@@ -89,5 +100,28 @@ async def collect_unreferenced(store: BlobStore, room: Room, *, now_ms: float) -
     stored = _boards(await store.list_documents(room.id))
     if not stored <= set(room.docs):
         return None
+    if META not in room.docs:
+        return None
     unused = old - referenced(doc for name, doc in room.docs.items() if name in _boards(room.docs))
+    unused -= await kept_by_history(store, room)
     return await store.delete_blobs(room.id, sorted(unused)) if unused else 0
+
+
+async def kept_by_history(store: BlobStore, room: Room) -> set[str]:
+    """What the room's restore points keep (rooms.restore_points): their
+    states, and the images their boards name (a restore brings those
+    shapes back). Empty without the room's meta document."""
+    if META not in room.docs:
+        return set()
+    kept: set[str] = set()
+    engine_type = type(room.docs[META].engine)
+    for point in points_of(room):
+        kept.add(point.digest)
+        found = await store.get_blob(room.id, point.digest)
+        if found is None:
+            continue
+        try:
+            kept |= image_digests(shapes_in(engine_type, found[0]))
+        except Exception:  # noqa: BLE001 - a point that does not decode names no image
+            log.warning("restore point unreadable room=%s point=%s", room.id, point.id)
+    return kept

@@ -34,6 +34,7 @@ from rooms.room import Room
 __all__ = [
     "ACTIONS",
     "MODERATION_EVENTS",
+    "RESTORE_EVENTS",
     "TEMPLATE_EVENT",
     "Change",
     "Outcome",
@@ -297,8 +298,10 @@ ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
 #: ``mod:template`` (rooms.templates.place_template): the caller looks the
 #: template up (it may be in the store) before the room changes.
 TEMPLATE_EVENT = "mod:template"
-#: Every moderation event, ACTIONS' and the template's.
-MODERATION_EVENTS = (*ACTIONS, TEMPLATE_EVENT)
+#: Restore points (collab.restore_control): they read and write the store.
+RESTORE_EVENTS = ("mod:restore-point", "mod:restore")
+#: Every moderation event: ACTIONS', the template's and the restore points'.
+MODERATION_EVENTS = (*ACTIONS, TEMPLATE_EVENT, *RESTORE_EVENTS)
 
 
 def moderate(event: str, room: Room, actor: Identity, payload: Any) -> Outcome:

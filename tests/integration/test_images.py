@@ -339,3 +339,32 @@ async def test_exports_carry_the_images(http, token_server, client_factory):
     (image,) = svg.iter("{http://www.w3.org/2000/svg}image")
     assert (image.get("x"), image.get("width"), image.get("height")) == ("50", "120", "80")
     assert base64.b64decode(image.get("href", "").split(",", 1)[1]) == stored
+
+
+async def test_an_unload_keeps_restore_points_and_the_images_they_show(
+    server_factory, client_factory, monkeypatch
+):
+    """A restore point's state is a blob no shape names, and so may be an
+    image only a restore point's board shows (it was deleted since): the
+    unload's collection keeps both (a restore brings the shape back)."""
+    monkeypatch.setattr(blobs, "COLLECT_GRACE_MS", 0.0)
+    srv = await server_factory(
+        dev=False, jwt_secret=SECRET, unload_after_s=0.1, restore_interval_s=0
+    )
+    facilitator = mint(ROOM, role="facilitator", name="Fac", sub="fac")
+    async with aiohttp.ClientSession() as session:
+        http = Http(srv.url, session)
+        _, past = await http.upload(PARTICIPANT, photo((30, 30)))
+        client = await client_factory(srv.url, ROOM, auth={"token": facilitator})
+        shapes = client.doc.get("shapes", type=Map)
+        shapes["s"] = image_shape(past["id"])
+        board = srv.registry.rooms[ROOM].docs["board"]
+        await until(lambda: "s" in board.engine.read_map("shapes"), what="the shape arrived")
+        point = (await client.call("mod:restore-point", {}))["point"]
+        shapes.pop("s")
+        await until(lambda: not board.engine.read_map("shapes"), what="the shape deleted")
+        await client.close()
+        await until(lambda: ROOM not in srv.registry.rooms, what="the room unloaded")
+    store = srv.registry.store
+    assert await store.get_blob(ROOM, past["id"]) is not None
+    assert await store.get_blob(ROOM, point["digest"]) is not None
