@@ -35,6 +35,7 @@ from collab.wire import (
     one_argument,
 )
 from crdt.errors import CollabError, InvalidPayload
+from crdt.schemas import DocKind
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
@@ -281,11 +282,14 @@ class RoomControl:
             return outcome, {}
         if event == TEMPLATE_EVENT:
             room.policy.check_moderate(actor)
+            room.policy.check_write(actor, DocKind.BOARD)  # not after the session ended
             template = await self.templates.get(template_id_of(payload))
             await self.registry.document(room.id, _board_of(payload))
             return place_template(room, actor, payload, template), {}
         if event in MOD_RESTORE_EVENTS:
             room.policy.check_moderate(actor)
+            if event == "mod:restore":
+                room.policy.check_write(actor, DocKind.BOARD)  # not after the session ended
             await self.registry.document(room.id, _board_of(payload))
             changed, extra = await self.restore.handle(event, room, actor, payload)
             assert changed is not None  # a mod:* event always changes something

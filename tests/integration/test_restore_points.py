@@ -195,3 +195,19 @@ async def test_restore_is_for_facilitators_and_refuses_bad_requests(people):
         with pytest.raises(CollabClientError) as info:
             await fac.call("mod:restore", payload)
         assert info.value.code == "invalid_payload", payload
+
+
+async def test_after_the_end_nothing_is_restored_or_placed(people):
+    """``mod:end`` makes the room read-only for everyone: a restore or a
+    template would write the board, and is refused ``session_ended``."""
+    _, join = await people()
+    fac = await join("Fac", "facilitator")
+    point = (await fac.call("mod:restore-point", {}))["point"]
+    await fac.call("mod:end", {})
+    for event, payload in (
+        ("mod:restore", {"pointId": point["id"]}),
+        ("mod:template", {"templateId": "goal-ladder"}),
+    ):
+        with pytest.raises(CollabClientError) as info:
+            await fac.call(event, payload)
+        assert info.value.code == "session_ended", event

@@ -35,6 +35,7 @@ const PATHS = {
   close: 'M6 6l12 12M18 6L6 18',
   fill: 'M5 5h14v14H5z',
   template: 'M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z',
+  history: 'M4 12a8 8 0 103-6.2M4 4v4h4M12 8v4l3 2',
   redact: 'M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13',
   eye: 'M2 12s3.5-7 10-7 10 7 10 7-3.5 7-10 7S2 12 2 12zM12 15a3 3 0 100-6 3 3 0 000 6z',
   cloudOff: 'M7 18h10a4 4 0 00.6-7.95A6 6 0 006.1 9.6 4.2 4.2 0 007 18zM3 3l18 18'

@@ -6,6 +6,7 @@ import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
+import { historyDialog } from './history.js'
 import { icon } from './icons.js'
 import { ImageStore, bindImageInput } from './images.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
@@ -806,7 +807,12 @@ class Session {
       this.templateButton = el('button', { type: 'button', class: 'tool-button labeled', 'aria-label': t('templates.label'), title: t('templates.label') },
         icon('template', 18), el('span', {}, t('templates.button')))
       this.templateButton.addEventListener('click', () => this.chooseTemplate())
-      this.facilitatorBar.append(this.lockButton, this.templateButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
+      this.historyButton = el('button', { type: 'button', class: 'tool-button labeled', 'aria-label': t('history.label'), title: t('history.label') },
+        icon('history', 18), el('span', {}, t('history.button')))
+      this.historyButton.addEventListener('click', () => historyDialog({
+        metaDoc: this.metaDoc, doc: BOARD_DOC, moderate: (...args) => this.moderate(...args), confirm: confirmDialog
+      }))
+      this.facilitatorBar.append(this.lockButton, this.templateButton, this.historyButton, el('div', { class: 'menu-wrap' }, exportButton, exportMenu), this.endButton)
     }
 
     this.roleBadge = el('span', { class: 'role-badge role-' + user.role }, roleLabel(user.role))
@@ -1071,6 +1077,7 @@ class Session {
       this.lockButton.setAttribute('aria-pressed', String(s.locked))
       this.lockButton.disabled = disabled
       this.templateButton.disabled = disabled
+      this.historyButton.disabled = !!this.blocked
       this.endButton.disabled = disabled
     }
     this.renderTools()
