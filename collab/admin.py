@@ -34,6 +34,7 @@ from collab.admin_auth import (
     FailedLoginsCollector,
     Principal,
 )
+from collab.admin_templates import add_template_routes
 from collab.errors import AppCode, Conflict, RoomDeleted
 from collab.export import RoomExport, time_zone, to_json, to_markdown, to_svg
 from collab.extensions import ExportEvent, ModerationEvent, RoomEvent
@@ -41,6 +42,7 @@ from collab.images import image_usage
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
 from collab.room_control import room_state
+from collab.templates import TemplateLibrary
 from collab.tokens import valid_subject, valid_token_id
 from crdt.errors import CollabError, CrdtCode, InvalidPayload
 from crdt.schemas import BOARD_ROOT, CHAT_ROOT, Shape, read_board, read_chat
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from rooms.registry import RoomRegistry
     from rooms.revocations import Revocations
 
-__all__ = ["ADMIN_FAILURES", "FailedLogins", "add_admin_routes"]
+__all__ = ["ADMIN_FAILURES", "AdminApi", "FailedLogins", "add_admin_routes"]
 
 log = logging.getLogger("collab.admin")
 
@@ -73,6 +75,7 @@ _STATUS = {
     AppCode.REVOKED: 403,
     RoomCode.NOT_FOUND: 404,
     AppCode.CONFLICT: 409,
+    AppCode.TEMPLATES_UNAVAILABLE: 501,
     RoomCode.ROOM_UNAVAILABLE: 503,
     CrdtCode.INTERNAL_ERROR: 500,
 }
@@ -499,6 +502,15 @@ class AdminApi:
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(OPENAPI)
 
+    # -- templates (collab.admin_templates) ------------------------------------
+
+    @property
+    def templates(self) -> TemplateLibrary:
+        return self.control.templates
+
+    def audit_template(self, action: AuditAction, principal: Principal, detail: str) -> None:
+        self._audit(action, principal, detail=detail)
+
 
 def _revocation_detail(revocation: Revocation) -> str:
     target = (
@@ -544,3 +556,4 @@ def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     r.add_post("/api/revocations", api.guarded(api.revoke, AuditAction.REVOKE))
     r.add_get("/api/revocations", api.guarded(api.list_revocations, AuditAction.ADMIN_READ))
     r.add_delete("/api/revocations/{id}", api.guarded(api.unrevoke, AuditAction.UNREVOKE))
+    add_template_routes(r, api.guarded, lambda: api.templates, api.audit_template)

@@ -26,6 +26,7 @@ __all__ = [
     "RestoreUnavailable",
     "Revoked",
     "RoomDeleted",
+    "TemplatesUnavailable",
     "TooManyConnections",
     "Unauthorized",
     "UnknownEvent",
@@ -59,6 +60,7 @@ class AppCode(WireCode):
     IMAGE_QUOTA_EXCEEDED = "image_quota_exceeded"
     IMAGES_UNAVAILABLE = "images_unavailable"
     RESTORE_UNAVAILABLE = "restore_unavailable"
+    TEMPLATES_UNAVAILABLE = "templates_unavailable"
 
 
 #: Every error code collab sends, lowest layer first (protocol.md §7).
@@ -171,3 +173,10 @@ class RestoreUnavailable(CollabError):
     """The server's store keeps no restore points (a store without rooms.store.BlobStore)."""
 
     code = AppCode.RESTORE_UNAVAILABLE
+
+
+class TemplatesUnavailable(CollabError):
+    """The server's store keeps no platform templates (a store without
+    rooms.store.BlobStore): only the shipped ones."""
+
+    code = AppCode.TEMPLATES_UNAVAILABLE

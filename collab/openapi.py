@@ -11,6 +11,7 @@ from typing import Any
 from collab import __version__
 from collab.errors import ALL_CODES
 from collab.openapi_images import IMAGE_PATHS, IMAGE_SCHEMAS, ROOM_TOKEN
+from collab.openapi_templates import TEMPLATE_PATHS, TEMPLATE_SCHEMAS
 from rooms.audit import AuditAction
 
 __all__ = ["OPENAPI"]
@@ -202,6 +203,7 @@ OPENAPI: dict[str, Any] = {
             },
         },
         **IMAGE_PATHS,
+        **TEMPLATE_PATHS,
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -227,6 +229,7 @@ OPENAPI: dict[str, Any] = {
         },
         "schemas": {
             **IMAGE_SCHEMAS,
+            **TEMPLATE_SCHEMAS,
             "Error": {
                 "type": "object",
                 "required": ["error"],

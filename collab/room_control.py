@@ -111,7 +111,9 @@ class RoomControl:
         restore_points: int = 20,
     ) -> None:
         #: The board templates ``mod:template`` places (collab.templates).
-        self.templates = templates if templates is not None else TemplateLibrary()
+        self.templates = (
+            templates if templates is not None else TemplateLibrary(store=registry.store)
+        )
         #: Restore points (collab.restore_control).
         self.restore = RestoreControl(
             registry,

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_ROOM_CHARS",
     "META",
     "NAMESPACE_PREFIX",
+    "TEMPLATES_ROOM",
     "doc_kind",
     "namespace_for",
     "parse_namespace",
@@ -44,7 +45,10 @@ META = DocName("meta")
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
 _BOARD_NAME = re.compile(rf"board:[A-Za-z0-9_.~-]{{1,{MAX_BOARD_NAME_CHARS}}}")
-_RESERVED_SEGMENTS = frozenset({".", "..", "chat", "meta"})
+#: Where a platform's board templates are kept as blobs (collab.templates):
+#: no room may be called so.
+TEMPLATES_ROOM = RoomId("~templates")
+_RESERVED_SEGMENTS = frozenset({".", "..", "chat", "meta", TEMPLATES_ROOM})
 
 
 def validate_room_id(room: str) -> RoomId:

@@ -30,14 +30,11 @@ from crdt.types import DocName, RoomId
 from rooms import redis_scripts
 from rooms.redis_keys import RedisKeys
 from rooms.redis_keys import text as _text
-from rooms.store import StoredBlob
+from rooms.store import BLOB_MEDIA_TYPES, StoredBlob
 
 __all__ = ["RedisBlobs"]
 
 log = logging.getLogger("collab.redis")
-
-#: The media types a blob may carry (collab.image_codec writes only these).
-MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 
 
 class RedisBlobs:
@@ -79,9 +76,9 @@ class RedisBlobs:
             return None
         media_type, _, data = bytes(value).partition(b"\n")
         kind = media_type.decode("ascii", "replace")
-        if kind not in MEDIA_TYPES or hashlib.sha256(data).hexdigest() != digest:
+        if kind not in BLOB_MEDIA_TYPES or hashlib.sha256(data).hexdigest() != digest:
             log.error(
-                "a stored image fails verification room=%s digest=%s; not served", room, digest
+                "a stored blob fails verification room=%s digest=%s; not served", room, digest
             )
             self.on_forged()
             return None

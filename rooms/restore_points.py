@@ -40,6 +40,7 @@ from rooms.errors import NotFound
 from rooms.moderation import Change, Outcome
 from rooms.names import META
 from rooms.room import Room
+from rooms.store import RESTORE_MEDIA_TYPE
 
 __all__ = [
     "META_RESTORE_ROOT",
@@ -58,9 +59,6 @@ __all__ = [
 
 #: The meta root listing restore points: point id → record.
 META_RESTORE_ROOT = "restorePoints"
-#: The media type a restore point's blob is stored with (never an image's:
-#: the image route does not serve it).
-RESTORE_MEDIA_TYPE = "application/x-collab-restore-point"
 
 
 class Reason(StrEnum):

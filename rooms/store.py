@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from rooms.nodes import Replication
 
 __all__ = [
+    "BLOB_MEDIA_TYPES",
+    "IMAGE_MEDIA_TYPES",
+    "RESTORE_MEDIA_TYPE",
+    "TEMPLATE_MEDIA_TYPE",
     "BlobStore",
     "LogPosition",
     "OutboxStore",
@@ -244,6 +248,15 @@ class OutboxStore(Protocol):
 
     async def outbox_stats(self) -> OutboxStats:
         """How many entries wait, and the creation time of the oldest."""
+
+
+#: What a room's blobs may be (the Redis store serves nothing else back):
+#: images (collab.images), restore points' states (rooms.restore_points) and,
+#: in the reserved room ``~templates``, a platform's templates (collab.templates).
+IMAGE_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+RESTORE_MEDIA_TYPE = "application/x-collab-restore-point"
+TEMPLATE_MEDIA_TYPE = "application/x-collab-template+json"
+BLOB_MEDIA_TYPES = IMAGE_MEDIA_TYPES | {RESTORE_MEDIA_TYPE, TEMPLATE_MEDIA_TYPE}
 
 
 class StoredBlob(NamedTuple):
