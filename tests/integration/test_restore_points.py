@@ -15,6 +15,7 @@ from pycrdt import Map, Text
 from collab.client import CollabClient, CollabClientError
 from tests.boards import shapes
 from tests.conftest import ADMIN_KEY, SECRET, mint
+from tests.postgres.fixtures import postgres_server  # noqa: F401 (a fixture)
 from tests.waiting import until
 
 ROOM = "group-history"
@@ -38,10 +39,22 @@ def points(meta: CollabClient) -> dict:
     return meta.doc.get("restorePoints", type=Map).to_py() or {}
 
 
-@pytest.fixture
-async def people(server_factory, client_factory):
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def people(request, server_factory, client_factory, tmp_path):
+    """A server on the parametrized store (Redis: tests/redis), and a way to
+    join its room."""
+    store: dict = {"store": request.param}
+    if request.param == "sqlite":
+        store["data_dir"] = tmp_path / "data"
+    if request.param == "postgres":
+        pg = request.getfixturevalue("postgres_server")
+        database = await pg.create_database()
+        store["postgres_url"] = pg.url(database)
+
     async def start(**settings):
-        server = await server_factory(dev=False, jwt_secret=SECRET, admin_key=ADMIN_KEY, **settings)
+        server = await server_factory(
+            dev=False, jwt_secret=SECRET, admin_key=ADMIN_KEY, **store, **settings
+        )
 
         async def join(name: str, role: str, doc: str = "board") -> CollabClient:
             token = mint(ROOM, role=role, name=name, sub=name.lower())
