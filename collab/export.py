@@ -101,6 +101,7 @@ def to_json(export: RoomExport) -> dict[str, Any]:
                     "fill": s.fill,
                     "width": s.width,
                     "text": s.text,
+                    "fontSize": s.font_size,
                     "author": s.author,
                     "z": s.z,
                     **({"src": s.src} if s.src is not None else {}),

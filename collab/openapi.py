@@ -440,6 +440,10 @@ OPENAPI: dict[str, Any] = {
                     "fill": {"type": ["string", "null"]},
                     "width": {"type": "number"},
                     "text": {"type": "string"},
+                    "fontSize": {
+                        "type": "number",
+                        "description": "Text size of sticky notes and text (16 when unset).",
+                    },
                     "author": {"type": ["string", "null"]},
                     "z": {"type": "number"},
                     "src": {

@@ -222,6 +222,7 @@ async def test_export_formats(api, token_server, client_factory):
         ("Pat", "second message", False),
     ]
     assert [s["id"] for s in data["board"]["shapes"]] == ["evil", "r", "a", "t"]
+    assert data["board"]["shapes"][-1]["fontSize"] == 16  # the default, said
 
     status, md = await api.call("GET", "/api/rooms/exp/export?format=markdown")
     assert status == 200

@@ -1,4 +1,5 @@
-"""The web app's message catalogue (web/src/i18n.js) is complete and used.
+"""The web app's message catalogues (web/src/messages/, read through
+web/src/i18n.js) are complete and used.
 
 Both catalogues have the same keys, each with the same placeholders (and the
 same plural forms); every key the sources name exists; and no module but
@@ -261,7 +262,7 @@ def test_no_module_but_i18n_has_visible_literals() -> None:
         if path.name != "i18n.js"
     }
     offenders = {name: found for name, found in offenders.items() if found}
-    assert not offenders, f"text outside the catalogue (web/src/i18n.js): {offenders}"
+    assert not offenders, f"text outside the catalogues (web/src/messages/): {offenders}"
 
 
 @pytest.fixture(scope="module")
