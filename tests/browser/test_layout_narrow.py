@@ -180,3 +180,30 @@ async def test_export_menu_arrow_keys_and_help_from_the_top(
     await expect(dialog.get_by_role("heading", name="Keyboard shortcuts")).to_be_in_viewport()
     await page.keyboard.press("Escape")
     await expect(dialog).to_have_count(0)
+
+
+@pytest.mark.parametrize("device", ["tablet", "600px", "phone", "zoom200"])
+async def test_every_facilitator_control_fits_the_header(
+    browsers: Browsers, collab: CollabNode, device: str
+) -> None:
+    """Lock, Templates, History, Export, End, help and chat: all on screen,
+    whole, on a tablet, a phone and at 200 % zoom (issue 16, finding 7)."""
+    options = VIEWPORTS[device]
+    page = await browsers.page(**options)
+    s = SessionPage(page)
+    await s.join_from_lobby(collab.url, ROOM, "Dr. Kim", "facilitator")
+    header = page.locator("header.topbar")
+    for name in (
+        "Lock the board",
+        "Start from a template",
+        "The board's history",
+        "Export the session",
+        "End the session",
+    ):
+        button = header.get_by_role("button", name=name)
+        await expect(button).to_be_in_viewport(ratio=1)
+    for button in await header.get_by_role("button").all():
+        if await button.is_visible():
+            await expect(button).to_be_in_viewport(ratio=1)
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await browsers.screenshot(page, f"facilitator-header-{device}")
