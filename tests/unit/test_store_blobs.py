@@ -10,24 +10,15 @@ a reopen, and Redis does not serve a blob whose bytes are not its digest's.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
 
 from crdt.types import DocName, RoomId
 from rooms.redis_keys import RedisKeys
 from rooms.store import BlobStore
-from rooms.store_memory import MemoryStore
-from rooms.store_redis import RedisStore
-from rooms.store_sqlite import SqliteStore
-from tests.postgres.fixtures import postgres_server  # noqa: F401
 
-CLUSTER_KEY = "k" * 40
 R1, R2 = RoomId("clinic-7/group-a"), RoomId("clinic-7/group-b")
 META, BOARD = DocName("meta"), DocName("board")
-
-Opener = Callable[[], Awaitable[Any]]
 
 
 def blob(seed: str, size: int = 2000) -> tuple[str, bytes]:
@@ -38,91 +29,6 @@ def blob(seed: str, size: int = 2000) -> tuple[str, bytes]:
 
 A, A_BYTES = blob("a")
 B, B_BYTES = blob("b", 70_000)
-
-
-@pytest.fixture
-def redis_server_async(redis_binary, tmp_path):
-    """redis-server processes started on demand by the parametrized fixture."""
-    from tests.procs import RedisProcess
-
-    servers: list[RedisProcess] = []
-
-    async def start() -> RedisProcess:
-        server = RedisProcess(tmp_path)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        if server.proc is not None:
-            server.proc.kill()
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "redis+postgres"])
-async def opener(request, tmp_path) -> AsyncIterator[Opener]:
-    """Opens the parametrized store (again, on the same data, to reopen it);
-    every store opened is closed after the test."""
-    opened: list[Any] = []
-    cleanup: list[Callable[[], Awaitable[None]]] = []
-    if request.param == "memory":
-        memory = MemoryStore()
-
-        async def open_store() -> Any:
-            return memory
-
-    elif request.param == "sqlite":
-        path = tmp_path / "data" / "collab.sqlite3"
-
-        async def open_store() -> Any:
-            return await SqliteStore.open(path)
-
-    elif request.param == "redis":
-        server = await request.getfixturevalue("redis_server_async")()
-
-        async def open_store() -> Any:
-            return await RedisStore.open(server.url, node_id="blobs", cluster_key=CLUSTER_KEY)
-
-    else:
-        from rooms.postgres_conn import postgres_options
-        from rooms.store_postgres import PostgresStore
-        from rooms.store_tiered import TieredStore
-
-        pg = request.getfixturevalue("postgres_server")
-        database = await pg.create_database()
-        redis = None
-        if request.param == "redis+postgres":
-            redis = await request.getfixturevalue("redis_server_async")()
-
-        async def open_store() -> Any:
-            records = await PostgresStore.open(postgres_options(pg.url(database)))
-            if redis is None:
-                return records
-            live = await RedisStore.open(redis.url, node_id="blobs", cluster_key=CLUSTER_KEY)
-            return TieredStore(live, records)
-
-        async def drop() -> None:
-            await pg.drop_database(database)
-
-        cleanup.append(drop)
-
-    async def tracked() -> Any:
-        store = await open_store()
-        opened.append(store)
-        return store
-
-    tracked.kind = request.param  # type: ignore[attr-defined]
-    yield tracked
-    for store in opened:
-        if request.param != "memory":
-            await store.close()
-    for step in cleanup:
-        await step()
-
-
-@pytest.fixture
-async def store(opener: Opener) -> Any:
-    return await opener()
 
 
 async def test_the_store_is_a_blob_store(store):

@@ -13,11 +13,6 @@ from collab.templates import MAX_PLATFORM_TEMPLATES, TemplateLibrary
 from crdt.errors import InvalidPayload
 from rooms.errors import InvalidName, NotFound
 from rooms.names import validate_room_id
-from tests.postgres.fixtures import postgres_server  # noqa: F401 (a fixture)
-from tests.unit.test_store_blobs import (
-    opener,  # noqa: F401 (a fixture)
-    redis_server_async,  # noqa: F401 (a fixture)
-)
 
 
 def template(template_id: str, title: str = "Ours", shapes: int = 1) -> bytes:
@@ -32,7 +27,7 @@ def template(template_id: str, title: str = "Ours", shapes: int = 1) -> bytes:
     ).encode()
 
 
-async def test_a_platform_template_is_kept_seen_replaced_and_deleted(opener):  # noqa: F811
+async def test_a_platform_template_is_kept_seen_replaced_and_deleted(opener):
     one = TemplateLibrary(store=await opener())
     two = TemplateLibrary(store=await opener())  # another node on the same store
     placed, created = await one.put(template("check-in"))
@@ -52,7 +47,7 @@ async def test_a_platform_template_is_kept_seen_replaced_and_deleted(opener):  #
     assert not await two.delete("check-in")
 
 
-async def test_refusals(opener):  # noqa: F811
+async def test_refusals(opener):
     library = TemplateLibrary(store=await opener())
     with pytest.raises(Conflict):
         await library.put(template("goal-ladder"))
