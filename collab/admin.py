@@ -45,13 +45,14 @@ from collab.room_control import room_state
 from collab.templates import TemplateLibrary
 from collab.tokens import valid_subject, valid_token_id
 from crdt.errors import CollabError, CrdtCode, InvalidPayload
-from crdt.schemas import BOARD_ROOT, CHAT_ROOT, Shape, read_board, read_chat
+from crdt.schemas import BOARD_ROOT, CHAT_ROOT, META_ROOT, Shape, read_board, read_chat
 from crdt.text import quote
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.errors import NotFound, Removed, RoomCode, RoomUnavailable
 from rooms.moderation import assign_role, role_detail, role_request, set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
+from rooms.notices import notice_detail, read_notice, set_notice, validate_notice
 from rooms.store import BlobStore, Revocation
 
 if TYPE_CHECKING:
@@ -230,7 +231,13 @@ class AdminApi:
 
     async def create_room(self, request: web.Request, principal: Principal) -> web.Response:
         body = await self._body(
-            request, {"id": (str,), "title": (str,), "retentionDays": (int, float, type(None))}
+            request,
+            {
+                "id": (str,),
+                "title": (str,),
+                "retentionDays": (int, float, type(None)),
+                "notice": (str,),
+            },
         )
         if "id" not in body:
             raise InvalidPayload("field 'id' is required")
@@ -238,16 +245,22 @@ class AdminApi:
         days = body.get("retentionDays")
         if days is not None and not 0 < days <= 36500:
             raise InvalidPayload("retentionDays must be between 0 and 36500")
+        notice = validate_notice(body.get("notice", ""))  # before anything is written
         if await self._exists(room_id):
             raise Conflict(f"room {room_id} already exists")
         async with self.registry.use(room_id) as room:
-            change = set_title(room, body.get("title", ""))
+            changes = [set_title(room, body.get("title", ""))]
+            if notice:  # the session notice (protocol.md §6.6)
+                changes.append(set_notice(room, notice))
             await self.control.broadcast_state(room)
-            self.emitter.broadcast(room_id, META, "sync-update", change.update)
-            self.emitter.changed(room_id, META, change.update, None)
+            for change in changes:
+                self.emitter.broadcast(room_id, META, "sync-update", change.update)
+                self.emitter.changed(room_id, META, change.update, None)
             await self.registry.set_retention(room, days)
             await self.registry.flush_document(room, room.docs[META])
         self._audit(AuditAction.CREATE, principal, room=room_id, detail="admin")
+        if notice:
+            self._audit(AuditAction.NOTICE, principal, room=room_id, detail=notice_detail(notice))
         log.info("room created room=%s by=%s", room_id, principal.log_name)
         return _json(await self._info(room_id), 201)
 
@@ -410,6 +423,23 @@ class AdminApi:
             self.extensions.notify("on_moderation", event)
         return _json({"userId": user, "role": role.value if role else None, "state": state})
 
+    async def put_notice(self, request: web.Request, principal: Principal) -> web.Response:
+        """``{text}``: the room's session notice (protocol.md §6.6), as
+        ``mod:notice`` sets it (``""`` clears it); audited with its size."""
+        room_id = await self._room_id(request)
+        body = await self._body(request, {"text": (str,)})
+        if "text" not in body:
+            raise InvalidPayload("field 'text' is required ('' clears the notice)")
+        async with self.registry.use(room_id) as room:
+            change = set_notice(room, body["text"])
+            self.emitter.broadcast(room_id, META, "sync-update", change.update)
+            self.emitter.changed(room_id, META, change.update, None)
+            await self.registry.flush_document(room, room.docs[META])
+            notice = read_notice(room.docs[META].engine.read_map(META_ROOT))
+        self._audit(AuditAction.NOTICE, principal, room=room_id, detail=notice_detail(notice))
+        log.info("notice set room=%s chars=%d by=%s", room_id, len(notice), principal.log_name)
+        return _json({"room": room_id, "notice": notice})
+
     # -- revocations (protocol.md §10.1) ---------------------------------------------
 
     async def revoke(self, request: web.Request, principal: Principal) -> web.Response:
@@ -551,6 +581,7 @@ def add_admin_routes(web_app: web.Application, app: CollabApp) -> None:
     )
     r.add_get("/api/rooms/{room}/audit", api.guarded(api.audit_log, AuditAction.ADMIN_READ))
     r.add_post("/api/rooms/{room}/roles", api.guarded(api.set_role, AuditAction.ROLE))
+    r.add_put("/api/rooms/{room}/notice", api.guarded(api.put_notice, AuditAction.NOTICE))
     r.add_get("/api/rooms/{room}", api.guarded(api.room_info, AuditAction.ADMIN_READ))
     r.add_delete("/api/rooms/{room}", api.guarded(api.delete_room, AuditAction.DELETE))
     r.add_post("/api/revocations", api.guarded(api.revoke, AuditAction.REVOKE))

@@ -34,6 +34,8 @@ class Quota:
     awareness: TokenBucket
     awareness_bytes: TokenBucket
     events: TokenBucket
+    #: ``reaction:send`` (protocol.md §6.6).
+    reactions: TokenBucket
     #: Inside a run of rate-limited events: the client was told once.
     limited: bool = False
 
@@ -45,6 +47,7 @@ class Quota:
             rates.awareness.bucket(now),
             rates.awareness_bytes.bucket(now),
             rates.events.bucket(now),
+            rates.reactions.bucket(now),
         )
 
     def allow_update(self, now: float, size: int) -> bool:

@@ -160,6 +160,7 @@ def limits_from(s: Settings) -> Limits:
         max_message_bytes=s.max_message_bytes,
         max_update_structs=s.max_update_structs,
         max_chat_chars=s.max_chat_chars,
+        chat_delete_window_s=s.chat_delete_window_s,
         strict_board=s.strict_board,
         max_board_bytes=s.max_board_bytes,
         max_chat_bytes=s.max_chat_bytes,
@@ -179,6 +180,7 @@ def limits_from(s: Settings) -> Limits:
             chat=Rate(s.chat_rate_per_s, s.chat_burst),
             events=Rate(s.event_rate_per_s, s.event_burst),
             refusals=Rate(s.max_refusals_per_min / 60.0, s.max_refusals_per_min),
+            reactions=Rate(s.reaction_rate_per_s, s.reaction_burst),
         ),
     )
 

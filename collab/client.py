@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 import socketio
-from pycrdt import Doc, TransactionEvent
+from pycrdt import Doc, Map, TransactionEvent
 
 from collab.reconnect import (
     FINAL_CONNECT_CODES,
@@ -50,8 +50,12 @@ from collab.reconnect import (
 from collab.upstream import SocketIOClient
 from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
 from crdt.types import DocName
+from rooms.chat_delete import CHAT_DELETE
 from rooms.errors import InternalError
+from rooms.hands import HAND_EVENT, META_HANDS_ROOT, RaisedHand, read_hands
+from rooms.moderation import LOWER_HANDS_EVENT, NOTICE_EVENT
 from rooms.names import BOARD, namespace_for, validate_room_id
+from rooms.reactions import REACTION_SEND
 
 # Backoff and ClientState live in collab.reconnect; they are part of this API.
 __all__ = ["Backoff", "ClientState", "CollabClient", "CollabClientError"]
@@ -162,6 +166,9 @@ class CollabClient:
         self.awareness: dict[int, Any] = {}
         #: The room's moderation state, from the last ``room:state`` event.
         self.room_state: dict[str, Any] = {}
+        #: Events kept by :meth:`listen`, by name.
+        self.received: dict[str, list[Any]] = {}
+        self._listening: set[str] = set()
         self.connects = 0
         self.attempts = 0
         self.state = ClientState.NEW
@@ -449,6 +456,53 @@ class CollabClient:
             "chat:send", {"text": text, "clientMessageId": cmid}, timeout_s=timeout_s
         )
         return ack
+
+    # -- session activities (protocol.md §6.6) ------------------------------------
+
+    async def raise_hand(self, raised: bool = True, *, timeout_s: float = 10.0) -> dict[str, Any]:
+        """Raise (or lower) this user's hand: ``hand:raise``; the ack is
+        ``{ok, raised, ts?}``. CollabClientError if refused."""
+        return await self.call(HAND_EVENT, {"raised": raised}, timeout_s=timeout_s)
+
+    async def lower_hands(
+        self, user_id: str | None = None, *, timeout_s: float = 10.0
+    ) -> dict[str, Any]:
+        """A facilitator lowers ``user_id``'s hand, or every hand: ``mod:lower-hands``."""
+        payload = {} if user_id is None else {"userId": user_id}
+        return await self.call(LOWER_HANDS_EVENT, payload, timeout_s=timeout_s)
+
+    def raised_hands(self) -> list[RaisedHand]:
+        """The queue of raised hands, in raising order, as this client's
+        document holds it: meaningful on a client of the room's ``meta``."""
+        return read_hands(self.doc.get(META_HANDS_ROOT, type=Map).to_py() or {})
+
+    async def send_reaction(self, kind: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+        """Send a reaction (``reaction:send``: thumbs-up, heart, clap, relate,
+        slow-down); the room receives ``reaction`` events (see :meth:`listen`)."""
+        return await self.call(REACTION_SEND, {"kind": kind}, timeout_s=timeout_s)
+
+    async def delete_chat(self, message_id: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+        """Delete one's own chat message within the server's window: ``chat:delete``."""
+        return await self.call(CHAT_DELETE, {"messageId": message_id}, timeout_s=timeout_s)
+
+    async def set_notice(self, text: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+        """A facilitator sets the session notice (``""`` clears it): ``mod:notice``."""
+        return await self.call(NOTICE_EVENT, {"text": text}, timeout_s=timeout_s)
+
+    def listen(self, event: str) -> list[Any]:
+        """Keep every ``event`` the server sends this connection (a room
+        event, such as ``reaction``) from now on; return the list they are
+        appended to, in arrival order (``wait_for`` sees each)."""
+        received = self.received.setdefault(event, [])
+
+        async def keep(payload: Any = None) -> None:
+            received.append(payload)
+            await self._notify()
+
+        if event not in self._listening:
+            self._listening.add(event)
+            self._sio.on(event, keep, namespace=self.namespace)
+        return received
 
     async def call(self, event: str, payload: Any, *, timeout_s: float = 10.0) -> dict[str, Any]:
         """Emit an extension event and return its ack; raise on ``ok: false``."""

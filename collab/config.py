@@ -146,6 +146,10 @@ class Settings:
     # Restore points of boards (protocol.md §5.5).
     restore_interval_s: float = 300.0
     restore_points: int = 20
+    # Session activities (protocol.md §6.6): reactions and deleting one's own message.
+    reaction_rate_per_s: float = 2.0
+    reaction_burst: int = 10
+    chat_delete_window_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -290,6 +294,10 @@ class Settings:
             raise ConfigError("restore-interval-s must be 0 (off) or more")
         if not 1 <= self.restore_points <= 200:
             raise ConfigError("restore-points must be between 1 and 200")
+        if self.reaction_burst < 1:
+            raise ConfigError("reaction-burst must be at least 1")
+        if not 0 <= self.chat_delete_window_s <= 86_400:
+            raise ConfigError("chat-delete-window-s must be between 0 (off) and 86400")
         if not self.transports or not set(self.transports) <= set(TRANSPORTS):
             raise ConfigError(f"transports must be some of {', '.join(TRANSPORTS)}")
         for address in self.trusted_proxies:
@@ -321,6 +329,7 @@ _POSITIVE_LIMITS = (
     "max_failed_connects_per_min",
     "connect_timeout_s",
     "image_rate_per_s",
+    "reaction_rate_per_s",
 )
 
 
@@ -587,6 +596,13 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds of a board's activity between automatic restore points (0: none).",
     ),
     Option("restore_points", int, "Restore points kept per board, newest first."),
+    Option("reaction_rate_per_s", float, "Reactions per second one connection may send, steady."),
+    Option("reaction_burst", int, "Reactions one connection may send at once."),
+    Option(
+        "chat_delete_window_s",
+        float,
+        "Seconds after sending in which an author may delete their own chat message (0: never).",
+    ),
 )
 
 

@@ -1,7 +1,7 @@
 """Room exports: JSON (everything), a Markdown chat transcript, an SVG of the board.
 
 Pure functions of the room's content as the schemas read it (protocol.md §5);
-redacted messages are exported as removed, never with their text. Images
+redacted and deleted messages are exported as removed, never with their text. Images
 (protocol.md §10.6) travel inside the export, base64: the JSON has them by
 digest, the SVG embeds each as a ``data:`` URL, so an export stands alone.
 """
@@ -82,8 +82,9 @@ def to_json(export: RoomExport) -> dict[str, Any]:
                 "role": m.role,
                 "ts": m.ts,
                 "time": _iso(m.ts),
-                "text": "" if m.redacted else m.text,
+                "text": "" if m.redacted or m.deleted else m.text,
                 "redacted": m.redacted,
+                **({"deleted": True} if m.deleted else {}),
             }
             for m in export.messages
         ],
@@ -147,6 +148,8 @@ def to_markdown(export: RoomExport, zone: tzinfo | None = None) -> str:
         lines.append("")
         if m.redacted:
             lines.append("> _message removed_")
+        elif m.deleted:
+            lines.append("> _message deleted by its author_")
         else:
             lines.extend("> " + line for line in (m.text.splitlines() or [""]))
         lines.append("")

@@ -97,7 +97,16 @@ NOTIFICATIONS = (
 )
 
 #: Event names collab's protocol uses or reserves: no extension may take them.
-RESERVED_PREFIXES = ("sync-", "awareness-", "chat:", "mod:", "room:", "collab:")
+RESERVED_PREFIXES = (
+    "sync-",
+    "awareness-",
+    "chat:",
+    "mod:",
+    "room:",
+    "collab:",
+    "hand:",
+    "reaction",
+)
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "message"})
 
 _LOG_EVERY_S = 60.0

@@ -11,6 +11,7 @@ from typing import Any
 from collab import __version__
 from collab.errors import ALL_CODES
 from collab.openapi_images import IMAGE_PATHS, IMAGE_SCHEMAS, ROOM_TOKEN
+from collab.openapi_notice import NOTICE_PATHS, NOTICE_SCHEMAS, NOTICE_TEXT
 from collab.openapi_templates import TEMPLATE_PATHS, TEMPLATE_SCHEMAS
 from rooms.audit import AuditAction
 
@@ -204,6 +205,7 @@ OPENAPI: dict[str, Any] = {
         },
         **IMAGE_PATHS,
         **TEMPLATE_PATHS,
+        **NOTICE_PATHS,
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -230,6 +232,7 @@ OPENAPI: dict[str, Any] = {
         "schemas": {
             **IMAGE_SCHEMAS,
             **TEMPLATE_SCHEMAS,
+            **NOTICE_SCHEMAS,
             "Error": {
                 "type": "object",
                 "required": ["error"],
@@ -258,6 +261,7 @@ OPENAPI: dict[str, Any] = {
                         "exclusiveMinimum": 0,
                         "maximum": 36500,
                     },
+                    "notice": NOTICE_TEXT,
                 },
             },
             "RoomSummary": {

@@ -11,6 +11,7 @@ events, the admin API, the registry (another node's changes) and timers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -40,10 +41,18 @@ from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
 from rooms.errors import Removed
+from rooms.hands import lower_hand_of, lower_hands
 from rooms.identity import Identity
+from rooms.moderation import (
+    LOWER_HANDS_EVENT,
+    NOTICE_EVENT,
+    TEMPLATE_EVENT,
+    Outcome,
+    moderate,
+)
 from rooms.moderation import RESTORE_EVENTS as MOD_RESTORE_EVENTS
-from rooms.moderation import TEMPLATE_EVENT, Outcome, moderate
 from rooms.names import BOARD, CHAT, validate_doc_name
+from rooms.notices import set_notice_by
 from rooms.registry import RoomRegistry
 from rooms.room import Room
 from rooms.store import Revocation
@@ -67,7 +76,12 @@ _MODERATION_AUDIT = {
     "mod:restore": AuditAction.RESTORE,
     "mod:end": AuditAction.END,
     "mod:role": AuditAction.ROLE,
+    LOWER_HANDS_EVENT: AuditAction.HAND,
+    NOTICE_EVENT: AuditAction.NOTICE,
 }
+
+#: Session activities' moderation (protocol.md §6.6): facilitators only.
+_ACTIVITIES = {LOWER_HANDS_EVENT: lower_hands, NOTICE_EVENT: set_notice_by}
 
 
 def _board_of(payload: Any) -> DocName:
@@ -296,7 +310,15 @@ class RoomControl:
             changed, extra = await self.restore.handle(event, room, actor, payload)
             assert changed is not None  # a mod:* event always changes something
             return changed, extra
-        return moderate(event, room, actor, payload), {}
+        if event in _ACTIVITIES:
+            room.policy.check_moderate(actor)
+            return _ACTIVITIES[event](room, actor, payload), {}
+        outcome = moderate(event, room, actor, payload)
+        if outcome.expel is not None:  # a removed user's hand goes down (§6.6)
+            lowered = lower_hand_of(room, outcome.expel)
+            if lowered is not None:
+                outcome = dataclasses.replace(outcome, changes=(*outcome.changes, lowered))
+        return outcome, {}
 
     async def apply_outcome(
         self, room: Room, outcome: Outcome, *, actor: Identity | None = None

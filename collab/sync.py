@@ -22,6 +22,7 @@ from typing import Any
 
 import socketio
 
+from collab.activities import Activities
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.chat_handler import CHAT_SEND, ChatHandler
@@ -130,6 +131,8 @@ class SyncServer:
         self._rate_limited = emitter.rate_limited
         #: ``chat:send`` (collab.chat_handler): stored before it is acknowledged.
         self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
+        #: Raise hand, reactions, deleting one's own message (protocol.md §6.6).
+        self.activities = Activities(connections, registry, emitter, control, reporter)
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -137,6 +140,7 @@ class SyncServer:
             SYNC_UPDATE: self.on_sync_update,
             AWARENESS_UPDATE: self.on_awareness_update,
             CHAT_SEND: self.chat.on_chat_send,
+            **self.activities.handlers(),
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             "*": self.on_unknown,
@@ -147,6 +151,7 @@ class SyncServer:
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
+        registry.on_remote_event = self.activities.on_remote_event
         registry.on_saving_change = self.control.saving_changed
         tell_document_events(registry, extensions)
 

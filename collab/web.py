@@ -100,6 +100,8 @@ def add_web_routes(web_app: web.Application, app: CollabApp) -> None:
             "embedSelf": "'self'" in settings.frame_ancestors,
             # The web app refuses a larger picture before sending it (protocol.md §8.5).
             "maxImageBytes": settings.max_image_bytes,
+            # How long an author may delete their message (protocol.md §6.6; 0: never).
+            "chatDeleteWindowS": settings.chat_delete_window_s,
         }
         return web.json_response(body, headers=headers)
 

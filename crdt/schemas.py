@@ -217,6 +217,8 @@ class ChatMessage:
     ts: float  # server time, milliseconds since the Unix epoch
     redacted: bool = False
     client_message_id: str | None = None
+    #: Its author deleted it (``chat:delete``): its text is gone, as a redaction's.
+    deleted: bool = False
 
     def to_fields(self) -> dict[str, Any]:
         """The map fields stored in the chat document (protocol.md §5.2)."""
@@ -231,6 +233,8 @@ class ChatMessage:
         }
         if self.client_message_id is not None:
             fields["clientMessageId"] = self.client_message_id
+        if self.deleted:
+            fields["deleted"] = True
         return fields
 
     @classmethod
@@ -248,6 +252,7 @@ class ChatMessage:
                 ts=float(value.get("ts", 0)),
                 redacted=bool(value.get("redacted", False)),
                 client_message_id=None if cmid is None else str(cmid),
+                deleted=value.get("deleted") is True,
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -34,6 +34,9 @@ class AuditAction(StrEnum):
     TEMPLATE = "template"  # a template placed on a board (mod:template)
     RESTORE = "restore"  # a restore point taken, or a board or shape restored from one
     UPLOAD = "upload"  # an image uploaded to the room (its digest and size)
+    HAND = "hand"  # a facilitator lowered raised hands (mod:lower-hands)
+    NOTICE = "notice"  # the session notice set or cleared (mod:notice, or the admin API)
+    DELETE_MESSAGE = "delete_message"  # an author deleted their own chat message (chat:delete)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,10 @@ class ControlAction:
     #: The room was deleted: a receiving node checks the room's tombstone
     #: (it is the proof), then closes its connections and drops it.
     DELETE = "delete"
+    #: An event for the room's connections (``{"action", "event", "data"}``:
+    #: a session activity's, such as a reaction, protocol.md §6.6): each node
+    #: sends it to its own connections of the room. Nothing is stored.
+    EVENT = "event"
 
 
 @dataclass(frozen=True, slots=True)

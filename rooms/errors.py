@@ -12,6 +12,7 @@ from crdt.errors import CollabError, MessageTooLarge, WireCode
 
 __all__ = [
     "BoardLocked",
+    "DeleteWindowExpired",
     "DocumentTooLarge",
     "InternalError",
     "InvalidName",
@@ -51,6 +52,8 @@ class RoomCode(WireCode):
     MUTED = "muted"
     SESSION_ENDED = "session_ended"
     NOT_FOUND = "not_found"
+    # session activities (protocol.md §6.6)
+    DELETE_WINDOW_EXPIRED = "delete_window_expired"
 
 
 class InvalidName(CollabError):
@@ -118,6 +121,13 @@ class NotFound(CollabError):
     """No such room, message or user."""
 
     code = RoomCode.NOT_FOUND
+
+
+class DeleteWindowExpired(CollabError):
+    """A ``chat:delete`` of one's own message after the window for it
+    (``--chat-delete-window-s``) closed, or on a server where it is 0."""
+
+    code = RoomCode.DELETE_WINDOW_EXPIRED
 
 
 class DocumentTooLarge(CollabError):

@@ -31,6 +31,8 @@ class Rates:
     events: Rate = Rate(10.0, 20)
     #: Refused events; when these run out the connection is closed.
     refusals: Rate = Rate(1.0, 60)
+    #: ``reaction:send`` (session activities, protocol.md §6.6).
+    reactions: Rate = Rate(2.0, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,9 @@ class Limits:
     max_awareness_clients_per_connection: int = 8
     #: Characters of one chat message.
     max_chat_chars: int = 4000
+    #: Seconds after sending in which an author may delete their own chat
+    #: message (``chat:delete``, protocol.md §6.6); 0: never.
+    chat_delete_window_s: float = 300.0
     #: Highest Yjs clock an update may mention (see crdt.updates).
     max_clock: int = DEFAULT_MAX_CLOCK
     #: Refuse board updates that write outside the board schema's roots.

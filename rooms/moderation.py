@@ -33,7 +33,10 @@ from rooms.room import Room
 
 __all__ = [
     "ACTIONS",
+    "ACTIVITY_EVENTS",
+    "LOWER_HANDS_EVENT",
     "MODERATION_EVENTS",
+    "NOTICE_EVENT",
     "RESTORE_EVENTS",
     "TEMPLATE_EVENT",
     "Change",
@@ -300,8 +303,14 @@ ACTIONS: dict[str, Callable[[Room, Identity, Any], Outcome]] = {
 TEMPLATE_EVENT = "mod:template"
 #: Restore points (collab.restore_control): they read and write the store.
 RESTORE_EVENTS = ("mod:restore-point", "mod:restore")
-#: Every moderation event: ACTIONS', the template's and the restore points'.
-MODERATION_EVENTS = (*ACTIONS, TEMPLATE_EVENT, *RESTORE_EVENTS)
+#: Session activities' moderation (rooms.hands, rooms.notices; protocol.md
+#: §6.6): collab.room_control runs them.
+LOWER_HANDS_EVENT = "mod:lower-hands"
+NOTICE_EVENT = "mod:notice"
+ACTIVITY_EVENTS = (LOWER_HANDS_EVENT, NOTICE_EVENT)
+#: Every moderation event: ACTIONS', the template's, the restore points' and
+#: the activities'.
+MODERATION_EVENTS = (*ACTIONS, TEMPLATE_EVENT, *RESTORE_EVENTS, *ACTIVITY_EVENTS)
 
 
 def moderate(event: str, room: Room, actor: Identity, payload: Any) -> Outcome:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crdt.types import DocName, RoomId
 from rooms.document import Document
@@ -88,6 +88,10 @@ class Replication(Protocol):
     def publish_awareness(self, doc: Document, data: bytes) -> None: ...
 
     def publish_delete(self, room: RoomId) -> None: ...
+
+    def publish_event(self, room: RoomId, event: str, data: dict[str, Any]) -> None:
+        """Tell the other nodes holding ``room`` to send ``event`` with
+        ``data`` to their connections of it (session activities)."""
 
 
 class SingleNode:
@@ -169,4 +173,7 @@ class SingleNode:
         return None
 
     def publish_delete(self, room: RoomId) -> None:
+        return None
+
+    def publish_event(self, room: RoomId, event: str, data: dict[str, Any]) -> None:
         return None

@@ -180,3 +180,14 @@ class RoomPolicy:
     def check_moderate(self, identity: Identity) -> None:
         if identity.role is not Role.FACILITATOR:
             raise PermissionDenied("only facilitators may moderate")
+
+    def check_take_part(self, identity: Identity) -> None:
+        """Raise unless ``identity`` may take part in the session's activities
+        (raise a hand, react: protocol.md §6.6): observers watch
+        (PermissionDenied), and nothing happens after the end (SessionEnded).
+        Muting is about the chat only; the store does not matter (what an
+        activity writes to meta is kept and written like moderation)."""
+        if self.role_of(identity) is Role.OBSERVER:
+            raise PermissionDenied("observers watch: they cannot take part")
+        if self.ended:
+            raise SessionEnded("the session has ended; the room is read-only")

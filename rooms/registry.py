@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from typing import Any
 
 from crdt.engine import EngineFactory
 from crdt.types import DocName, RoomId
@@ -55,6 +56,10 @@ def _ignore_room(room: Room) -> None:
 
 
 def _ignore_id(room_id: RoomId) -> None:
+    return None
+
+
+def _ignore_event(room: Room, event: str, data: dict[str, Any]) -> None:
     return None
 
 
@@ -134,6 +139,8 @@ class RoomRegistry:
         self.on_remote_awareness: Callable[[Document, bytes], None] = _ignore
         self.on_policy_change: Callable[[Room], None] = _ignore_room
         self.on_remote_delete: Callable[[RoomId], None] = _ignore_id
+        #: Another node sent an event to the room's connections (a reaction).
+        self.on_remote_event: Callable[[Room, str, dict[str, Any]], None] = _ignore_event
         #: A room's saving state changed (protocol.md §11): tell its members.
         self.on_saving_change: Callable[[Room], None] = _ignore_room
         #: A document was loaded (its stored bytes), or the store took a batch
@@ -488,6 +495,11 @@ class RoomRegistry:
     def publish_awareness(self, doc: Document, data: bytes) -> None:
         """Tell the other nodes (if any) about a local awareness change."""
         self.replication.publish_awareness(doc, data)
+
+    def publish_event(self, room_id: RoomId, event: str, data: dict[str, Any]) -> None:
+        """Tell the other nodes (if any) to send ``event`` to their
+        connections of the room (session activities: nothing is stored)."""
+        self.replication.publish_event(room_id, event, data)
 
     async def purge_expired(self) -> list[RoomId]:
         """Delete rooms whose last activity is older than their retention; return them."""

@@ -249,6 +249,15 @@ class Replicator:
         sealed = self.store.mac.seal(envelope)
         self.bus.publish(RedisKeys(room, META).channel, sealed.serialize())
 
+    def publish_event(self, room: RoomId, event: str, data: dict[str, Any]) -> None:
+        """A room event (a reaction) for the other nodes' connections, on the
+        room's meta channel, which every node with a connection in the room
+        follows (RoomRegistry._wants_subscription)."""
+        payload = Envelope.control_payload(ControlAction.EVENT, event=event, data=data)
+        envelope = Envelope(EnvelopeKind.CONTROL, self.node_id, room, META, 0, None, payload)
+        sealed = self.store.mac.seal(envelope)
+        self.bus.publish(RedisKeys(room, META).channel, sealed.serialize())
+
     # -- receiving -------------------------------------------------------------
 
     def on_message(self, data: bytes) -> None:
@@ -357,8 +366,14 @@ class Replicator:
     def _on_control(self, room: Room, envelope: Envelope) -> None:
         if envelope.origin == self.node_id or self.registry is None:
             return
-        action = envelope.control().get("action")
-        if action == ControlAction.DELETE:
+        control = envelope.control()
+        action = control.get("action")
+        if action == ControlAction.EVENT:
+            event, data = control.get("event"), control.get("data")
+            if not isinstance(event, str) or not isinstance(data, dict):
+                raise MalformedEnvelope("an event envelope needs an event name and a map")
+            self.registry.on_remote_event(room, event, data)
+        elif action == ControlAction.DELETE:
             # The tombstone is the proof (an old delete envelope, replayed,
             # must not close the room made again since): check it first.
             log.info("room deleted by node=%s room=%s", quote(envelope.origin), room.id)

@@ -99,6 +99,7 @@ async def test_web_pages_carry_the_security_policy(server_factory):
                 "embedOrigins": ["https://platform.example"],
                 "embedSelf": False,
                 "maxImageBytes": 5 << 20,
+                "chatDeleteWindowS": 300.0,
             }
 
 

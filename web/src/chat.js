@@ -1,5 +1,6 @@
 // The chat panel: the chat document's `messages` (protocol.md §5.2), sent with
-// `chat:send` (§6.1); facilitators redact with `mod:redact` (§6.3).
+// `chat:send` (§6.1); facilitators redact with `mod:redact` (§6.3); an author
+// deletes their own recent message with `chat:delete` (§6.6).
 import * as Y from 'yjs'
 import { el, randomHex, roleLabel } from './util.js'
 import { formatDateTime, formatTime, t } from './i18n.js'
@@ -20,11 +21,16 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 15000]
 const AT_END_PX = 40
 
 export class Chat {
-  constructor ({ user, onUnread = () => {}, redact, confirm }) {
+  constructor ({ user, onUnread = () => {}, redact, confirm, deleteOwn = null, deleteWindowMs = 0 }) {
     this.user = user
     this.onUnread = onUnread
     this.redact = redact
     this.confirm = confirm
+    // An author's own messages younger than deleteWindowMs offer Delete (0: never).
+    this.deleteOwn = deleteOwn
+    this.deleteWindowMs = deleteOwn ? deleteWindowMs : 0
+    this.canDeleteOwn = false
+    this.deleteTimer = 0
     this.socket = null
     this.items = new Map()
     this.pending = new Map()
@@ -83,6 +89,26 @@ export class Chat {
     if (can === this.canModerate) return
     this.canModerate = can
     this.render()
+  }
+
+  /** Whether this user may delete their own recent messages now (not an observer, connected). */
+  setCanDeleteOwn (can) {
+    if (can === this.canDeleteOwn) return
+    this.canDeleteOwn = can
+    this.render()
+  }
+
+  /** Whether `m`, one of this user's messages, may still be deleted by them. */
+  deletable (m) {
+    return this.canDeleteOwn && this.deleteWindowMs > 0 && m.authorId === this.user.id &&
+      m.redacted !== true && m.deleted !== true && typeof m.ts === 'number' && Date.now() - m.ts < this.deleteWindowMs
+  }
+
+  /** Render again when the first of this user's messages that offer Delete stops offering it. */
+  scheduleDeleteExpiry (values) {
+    clearTimeout(this.deleteTimer)
+    const ends = values.filter((m) => m && this.deletable(m)).map((m) => m.ts + this.deleteWindowMs - Date.now())
+    if (ends.length) this.deleteTimer = setTimeout(() => this.render(), Math.max(0, Math.min(...ends)) + 50)
   }
 
   /** Whether this user may send now, and why not. */
@@ -144,6 +170,7 @@ export class Chat {
       }
     }
     for (const p of this.pending.values()) this.list.append(p.node)
+    this.scheduleDeleteExpiry(values)
     this.empty.hidden = this.items.size + this.pending.size > 0
     if (added && !this.visible) {
       this.unread += added
@@ -173,12 +200,14 @@ export class Chat {
 
   updateItem (item, m) {
     const redacted = m.redacted === true
-    const key = [m.authorName, m.role, m.ts, redacted, m.text, this.canModerate].join('\u0000')
+    const deleted = m.deleted === true
+    const deletable = this.deletable(m)
+    const key = [m.authorName, m.role, m.ts, redacted, deleted, deletable, m.text, this.canModerate].join('\u0000')
     if (item.key === key) return
     item.key = key
     const mine = m.authorId === this.user.id
     item.node.classList.toggle('mine', mine)
-    item.node.classList.toggle('redacted', redacted)
+    item.node.classList.toggle('redacted', redacted || deleted)
     item.author.textContent = (m.authorName || t('common.unknown')) + (mine ? t('common.you') : '')
     item.role.textContent = roleLabel(m.role)
     item.role.className = 'role-badge role-' + (m.role || 'participant')
@@ -187,10 +216,19 @@ export class Chat {
       item.time.setAttribute('datetime', new Date(m.ts).toISOString())
       item.time.title = formatDateTime(m.ts)
     }
-    item.text.textContent = redacted ? t('chat.removed') : String(m.text || '')
-    item.text.classList.toggle('removed', redacted)
+    item.text.textContent = redacted ? t('chat.removed') : deleted ? t(mine ? 'chat.deletedYou' : 'chat.deleted') : String(m.text || '')
+    item.text.classList.toggle('removed', redacted || deleted)
     item.actions.replaceChildren()
-    if (this.canModerate && !redacted) {
+    if (deletable) {
+      const button = el('button', {
+        type: 'button', class: 'icon-button small delete-own-button', 'aria-label': t('chat.deleteOwn'), title: t('chat.deleteOwnTitle')
+      }, icon('trash', 16))
+      button.addEventListener('click', async () => {
+        if (await this.confirm(t('chat.deleteOwnConfirm'), t('chat.deleteOwn'))) this.deleteOwn(m.id)
+      })
+      item.actions.append(button)
+    }
+    if (this.canModerate && !redacted && !deleted && !(mine && deletable)) {
       const button = el('button', {
         type: 'button',
         class: 'icon-button small danger redact-button',

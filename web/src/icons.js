@@ -38,7 +38,9 @@ const PATHS = {
   history: 'M4 12a8 8 0 103-6.2M4 4v4h4M12 8v4l3 2',
   redact: 'M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13',
   eye: 'M2 12s3.5-7 10-7 10 7 10 7-3.5 7-10 7S2 12 2 12zM12 15a3 3 0 100-6 3 3 0 000 6z',
-  cloudOff: 'M7 18h10a4 4 0 00.6-7.95A6 6 0 006.1 9.6 4.2 4.2 0 007 18zM3 3l18 18'
+  cloudOff: 'M7 18h10a4 4 0 00.6-7.95A6 6 0 006.1 9.6 4.2 4.2 0 007 18zM3 3l18 18',
+  hand: 'M8 12.5V5.5a1.5 1.5 0 013 0V11M11 10.5V4a1.5 1.5 0 013 0v7M14 10.5V5.5a1.5 1.5 0 013 0V14c0 4-2.6 7-6.2 7-2.4 0-4-1.3-5.4-3.5l-2.1-3.6a1.5 1.5 0 012.5-1.6L8 14.5',
+  megaphone: 'M3 10v4h3l8 4.5v-13L6 10zM17.5 9a4 4 0 010 6M6 14l1.5 5.5h3L9.5 15'
 }
 
 /** An icon as an inline <svg> (decorative: the button carries the label). */

@@ -1,6 +1,8 @@
 // Who is here (from the board's awareness; the server stamps `user`), with the
 // facilitator's per-person controls: mute (§6.3 mod:mute), remove (mod:remove)
-// and the role in this session (mod:role: participant or observer).
+// and the role in this session (mod:role: participant or observer); and the
+// queue of raised hands (§6.6, meta's `hands`), which a facilitator lowers
+// (mod:lower-hands).
 import { el, effectiveRole, initials, personColors, roleLabel } from './util.js'
 import { t } from './i18n.js'
 import { icon } from './icons.js'
@@ -21,9 +23,16 @@ export class People {
     this.removedSection = el('div', { class: 'removed-section', hidden: true },
       el('h3', {}, t('people.removed')), this.removedList)
     this.count = el('span', { class: 'count' }, '1')
+    // Raised hands, in the order they went up: [{userId, ts}] (activities.js).
+    this.hands = []
+    this.handsList = el('ol', { class: 'hands-list', 'aria-label': t('hands.queue') })
+    this.lowerAll = el('button', { type: 'button', class: 'link-button lower-all' }, t('hands.lowerAll'))
+    this.lowerAll.addEventListener('click', () => this.moderate('mod:lower-hands', {}))
+    this.handsSection = el('div', { class: 'hands-section', hidden: true },
+      el('h3', {}, icon('hand', 14), ' ', t('hands.title'), ' ', this.lowerAll), this.handsList)
     this.root = el('section', { class: 'people', 'aria-labelledby': 'people-title' },
       el('h2', { id: 'people-title' }, t('people.title'), ' ', this.count),
-      this.list, this.removedSection)
+      this.handsSection, this.list, this.removedSection)
     this.onCount = () => {}
   }
 
@@ -39,6 +48,32 @@ export class People {
     this.state = state
     this.canModerate = canModerate
     this.render()
+  }
+
+  /** The queue of raised hands (§6.6), in raising order. */
+  setHands (hands) {
+    this.hands = hands
+    this.render()
+  }
+
+  /** The queue: each raised hand's place, the person's name, and a facilitator's Lower. */
+  renderHands (people) {
+    const names = new Map(people.map((p) => [p.id, p.name]))
+    const canLower = this.canModerate
+    this.handsSection.hidden = this.hands.length === 0
+    this.lowerAll.hidden = !canLower
+    this.handsList.replaceChildren(...this.hands.map((hand, i) => {
+      const name = names.get(hand.userId) || this.known.get(hand.userId) || hand.userId
+      const self = hand.userId === this.user.id
+      const lower = canLower
+        ? el('button', { type: 'button', class: 'link-button', 'aria-label': t('hands.lowerLabel', { name }) }, t('hands.lower'))
+        : null
+      if (lower) lower.addEventListener('click', () => this.moderate('mod:lower-hands', { userId: hand.userId }))
+      return el('li', { class: 'hand', 'data-user': hand.userId },
+        el('span', { class: 'hand-place', 'aria-hidden': 'true' }, String(i + 1)),
+        el('span', { class: 'person-name' }, name, self ? el('span', { class: 'you' }, t('common.you')) : null),
+        lower)
+    }))
   }
 
   /**
@@ -69,6 +104,8 @@ export class People {
 
   render () {
     const people = this.present()
+    this.renderHands(people)
+    const places = new Map(this.hands.map((h, i) => [h.userId, i + 1]))
     const muted = new Set(this.state.muted || [])
     const removed = this.state.removed || []
     // The same colours as their cursors on the board (util.js personColors).
@@ -121,6 +158,7 @@ export class People {
           title: p.overridden ? t('people.setByFacilitator') : null
         }, roleLabel(p.role), p.overridden ? el('span', { class: 'visually-hidden' }, t('people.setByFacilitatorShort')) : null),
         isMuted ? el('span', { class: 'muted-flag', title: t('people.muted'), 'aria-label': t('people.mutedLabel') }, icon('mute', 14)) : null,
+        places.has(p.id) ? el('span', { class: 'hand-flag', title: t('hands.flag', { place: places.get(p.id) }), 'aria-label': t('hands.flag', { place: places.get(p.id) }) }, icon('hand', 14), String(places.get(p.id))) : null,
         actions)
     }))
     this.removedSection.hidden = !(this.canModerate && removed.length)

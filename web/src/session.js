@@ -4,6 +4,7 @@ import { Awareness } from 'y-protocols/awareness'
 import { SocketIOProvider } from 'y-socket.io'
 import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
+import { Activities } from './activities.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
@@ -268,6 +269,7 @@ class Session {
     this.watch(this.chatProvider, 'chat')
     this.watch(this.metaProvider, 'meta')
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
+    this.activities.attach(this.metaDoc, this.metaProvider.socket)
     this.chatProvider.socket.on('connect', () => this.chat.retryPending())
     this.metaDoc.on('update', () => this.readMeta())
   }
@@ -579,6 +581,7 @@ class Session {
     window.removeEventListener('offline', this.onOffline)
     window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
+    this.activities.detach()
     this.imageInput.unbind()
     this.images.clear()
     for (const p of this.providers()) destroyProvider(p)
@@ -740,12 +743,19 @@ class Session {
       user,
       onUnread: (n) => this.renderUnread(n),
       redact: (messageId) => this.moderate('mod:redact', { messageId }),
-      confirm: confirmDialog
+      confirm: confirmDialog,
+      // One's own recent messages (§6.6 `chat:delete`), within the server's window.
+      deleteOwn: (messageId) => this.moderate('chat:delete', { messageId }, DELETE_OWN_ERRORS),
+      deleteWindowMs: this.config.chatDeleteWindowS * 1000
     })
     this.people = new People({
       user,
       moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : undefined),
       confirm: confirmDialog
+    })
+    // Raise hand, reactions, the notice (§6.6: activities.js).
+    this.activities = new Activities({
+      room: this.room, user, people: this.people, cursorLayer: () => this.canvas.cursorLayer, moderate: (...args) => this.moderate(...args)
     })
 
     // Header
@@ -923,14 +933,16 @@ class Session {
     })
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
-    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar)
+    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar, this.activities.bar)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
       this.chat.root)
     this.workspace = el('div', { class: 'workspace' }, tools, boardArea, this.panel)
     this.blocker = el('div', { class: 'blocker', hidden: true })
-    this.root.replaceChildren(el('div', { class: 'session' }, header, this.banners, this.workspace), this.contextMenu, this.blocker)
+    // The session notice (§6.6) above the state's banners, in one row of the page's grid.
+    const banners = el('div', { class: 'banners-wrap' }, this.activities.noticeBanner, this.banners)
+    this.root.replaceChildren(el('div', { class: 'session' }, header, banners, this.workspace), this.contextMenu, this.blocker)
     this.renderPanel()
     this.renderState()
     this.renderStatus()
@@ -1050,6 +1062,8 @@ class Session {
             : s.full.includes(CHAT_DOC) ? t('chatWhy.full') : ''
     this.chat.setSendState(!chatReason, chatReason)
     this.chat.setCanModerate(this.isFacilitator && !this.blocked)
+    this.chat.setCanDeleteOwn(role !== 'observer' && !this.blocked)
+    this.activities.setState({ role, ended: s.ended, blocked: !!this.blocked })
     this.people.setState(s, this.isFacilitator && !this.blocked)
 
     const banners = []
@@ -1276,6 +1290,9 @@ const LOCK_SHAPE_ERRORS = worded('lockError', ['not_found', 'permission_denied',
 
 /** How often a participant is told that a shape is locked, at most. */
 const LOCKED_NOTICE_MS = 4000
+
+/** Refusals of `chat:delete` (one's own message, §6.6), in words. */
+const DELETE_OWN_ERRORS = worded('deleteOwnError', ['delete_window_expired', 'permission_denied', 'not_found'])
 
 /** Refusals of `mod:role`, in words. */
 const ROLE_ERRORS = worded('roleError', ['permission_denied', 'invalid_payload'])

@@ -76,9 +76,12 @@ export async function fetchConfig () {
     if (body.embedSelf === true) origins.push(location.origin)
     // The server's --max-image-bytes: a larger picture is refused before it is sent.
     const maxImageBytes = Number.isSafeInteger(body.maxImageBytes) && body.maxImageBytes > 0 ? body.maxImageBytes : null
-    return { dev: body.dev === true, embedOrigins: origins, maxImageBytes }
+    // How long an author may delete their own message (protocol.md §6.6; 0: never).
+    const window = Number(body.chatDeleteWindowS)
+    const chatDeleteWindowS = Number.isFinite(window) && window > 0 ? window : 0
+    return { dev: body.dev === true, embedOrigins: origins, maxImageBytes, chatDeleteWindowS }
   } catch {
-    return { dev: false, embedOrigins: [], maxImageBytes: null }
+    return { dev: false, embedOrigins: [], maxImageBytes: null, chatDeleteWindowS: 0 }
   }
 }
 
