@@ -224,3 +224,18 @@ async def test_after_the_end_nothing_is_restored_or_placed(people):
         with pytest.raises(CollabClientError) as info:
             await fac.call(event, payload)
         assert info.value.code == "session_ended", event
+
+
+async def test_only_the_newest_points_stay_and_the_others_leave_the_store(people):
+    server, join = await people(restore_points=2)
+    fac = await join("Fac", "facilitator")
+    meta = await join("Fac", "facilitator", "meta")
+    kept = []
+    for i in range(3):
+        board(fac)[f"n{i}"] = note(str(i))
+        await until(lambda i=i: f"n{i}" in on_server(server), what="the note on the server")
+        kept.append((await fac.call("mod:restore-point", {}))["point"])
+    await meta.wait_for(lambda: set(points(meta)) == {kept[1]["id"], kept[2]["id"]})
+    store = server.registry.store
+    assert await store.get_blob(ROOM, kept[0]["digest"]) is None
+    assert await store.get_blob(ROOM, kept[2]["digest"]) is not None
