@@ -98,7 +98,7 @@ NOTIFICATIONS = (
 
 #: Event names collab's protocol uses or reserves: no extension may take them.
 RESERVED_PREFIXES = ("sync-", "awareness-", "chat:", "mod:", "room:", "collab:")
-RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "message"})
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "message", "time:now"})
 
 _LOG_EVERY_S = 60.0
 

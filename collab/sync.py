@@ -22,6 +22,7 @@ from typing import Any
 
 import socketio
 
+from collab.activity_control import ActivityControl
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.chat_handler import CHAT_SEND, ChatHandler
@@ -36,6 +37,7 @@ from collab.offload import Offload
 from collab.reporting import Reporter
 from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
+from collab.server_clock import with_server_time
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.upstream import wait_connected
 from collab.wire import ROOM_STATE, TEMPLATES_LIST, ack_error, ack_ok, error_payload, one_argument
@@ -130,6 +132,10 @@ class SyncServer:
         self._rate_limited = emitter.rate_limited
         #: ``chat:send`` (collab.chat_handler): stored before it is acknowledged.
         self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
+        #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
+        self.activities = ActivityControl(
+            connections, emitter, registry, control, reporter, sessions
+        )
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -139,6 +145,7 @@ class SyncServer:
             CHAT_SEND: self.chat.on_chat_send,
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
+            **self.activities.handlers(),
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():
@@ -335,7 +342,8 @@ class SyncServer:
         await self.sio.emit(AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
         room = self.registry.rooms.get(conn.room_id)
         if room is not None:
-            await self.sio.emit(ROOM_STATE, room_state(room), to=sid, namespace=namespace)
+            state = with_server_time(room_state(room))
+            await self.sio.emit(ROOM_STATE, state, to=sid, namespace=namespace)
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
         """The client's answer to the server's ``sync-step-1``: as large as

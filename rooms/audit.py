@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     TEMPLATE = "template"  # a template placed on a board (mod:template)
     RESTORE = "restore"  # a restore point taken, or a board or shape restored from one
     UPLOAD = "upload"  # an image uploaded to the room (its digest and size)
+    TIMER = "timer"  # the shared timer started, paused, resumed, extended or stopped
+    FOLLOW = "follow"  # follow me turned on or off, or everyone brought to a view
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ __all__ = [
     "SessionEnded",
     "ShapeLocked",
     "StoreUnavailable",
+    "TimerStateConflict",
     "TooManyStructs",
 ]
 
@@ -51,6 +52,8 @@ class RoomCode(WireCode):
     MUTED = "muted"
     SESSION_ENDED = "session_ended"
     NOT_FOUND = "not_found"
+    # session activities (protocol.md §6.6)
+    TIMER_STATE = "timer_state"
 
 
 class InvalidName(CollabError):
@@ -118,6 +121,14 @@ class NotFound(CollabError):
     """No such room, message or user."""
 
     code = RoomCode.NOT_FOUND
+
+
+class TimerStateConflict(CollabError):
+    """A ``mod:timer`` action the shared timer's state does not allow (pause
+    a timer that is not running, resume one that is not paused, extend one
+    that is stopped)."""
+
+    code = RoomCode.TIMER_STATE
 
 
 class DocumentTooLarge(CollabError):

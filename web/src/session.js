@@ -7,6 +7,7 @@ import { Chat } from './chat.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
+import { Activities } from './facilitation.js'
 import { icon } from './icons.js'
 import { ImageStore, bindImageInput } from './images.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
@@ -265,6 +266,7 @@ class Session {
     }
     this.chatProvider = new SocketIOProvider(location.origin, this.room + '/chat', this.chatDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.chatDoc) })
     this.metaProvider = new SocketIOProvider(location.origin, this.room + '/meta', this.metaDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.metaDoc) })
+    this.activities.attachMeta(this.metaDoc, this.metaProvider)
     this.watch(this.chatProvider, 'chat')
     this.watch(this.metaProvider, 'meta')
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
@@ -295,6 +297,7 @@ class Session {
     })
     this.canvas.attach(doc, provider.awareness)
     this.people.attach(provider.awareness)
+    this.activities.attachBoard(provider)
     return provider
   }
 
@@ -579,6 +582,7 @@ class Session {
     window.removeEventListener('offline', this.onOffline)
     window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
+    this.activities.destroy()
     this.imageInput.unbind()
     this.images.clear()
     for (const p of this.providers()) destroyProvider(p)
@@ -747,6 +751,8 @@ class Session {
       moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : undefined),
       confirm: confirmDialog
     })
+    // The timer, follow me, bring here, the pointer (facilitation.js; protocol.md §6.6).
+    this.activities = new Activities({ canvas: this.canvas, user, isFacilitator: this.isFacilitator, moderate: (...args) => this.moderate(...args) })
 
     // Header
     this.titleEl = el('h1', { class: 'session-title' }, this.room)
@@ -923,7 +929,7 @@ class Session {
     })
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
-    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar)
+    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar, ...this.activities.elements)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
@@ -1051,6 +1057,7 @@ class Session {
     this.chat.setSendState(!chatReason, chatReason)
     this.chat.setCanModerate(this.isFacilitator && !this.blocked)
     this.people.setState(s, this.isFacilitator && !this.blocked)
+    this.activities.render({ role, live: !s.ended && !this.blocked })
 
     const banners = []
     if (s.ended) banners.push(['ended', t('banner.ended')])
