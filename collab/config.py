@@ -30,7 +30,17 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "redi
 LOG_FORMATS = ("text", "json")
 ACCESS_LOGS = ("off", "scrubbed", "full")
 #: Awareness fields a client may send (the rest are dropped); ``*`` allows any.
-AWARENESS_FIELDS = ("user", "cursor", "selection", "tool", "color", "name", "status")
+AWARENESS_FIELDS = (
+    "user",
+    "cursor",
+    "selection",
+    "tool",
+    "color",
+    "name",
+    "status",
+    "view",
+    "pointer",
+)
 _ADMIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TRANSPORTS = ("polling", "websocket")
 LOG_LEVELS = ("debug", "info", "warning", "error")

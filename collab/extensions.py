@@ -107,7 +107,17 @@ RESERVED_PREFIXES = (
     "hand:",
     "reaction",
 )
-RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "message"})
+RESERVED_EVENTS = frozenset(
+    {
+        "connect",
+        "disconnect",
+        "connect_error",
+        "message",
+        "time:now",
+        "templates:list",
+        "restore:shapes",
+    }
+)
 
 _LOG_EVERY_S = 60.0
 

@@ -24,6 +24,7 @@ from collab.extensions import Extensions, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.reporting import Reporter
 from collab.restore_control import RestoreControl
+from collab.server_clock import with_server_time
 from collab.sessions import SessionGuard
 from collab.templates import TemplateLibrary
 from collab.wire import (
@@ -402,5 +403,6 @@ class RoomControl:
             self.emitter.spawn(self.broadcast_state(room))
 
     async def broadcast_state(self, room: Room) -> None:
-        """``room:state`` to every connection of the room, whatever its document."""
-        await self.emitter.emit_to_room(room.id, ROOM_STATE, room_state(room))
+        """``room:state`` to every connection of the room, whatever its
+        document, with the server's time (protocol.md §6.4)."""
+        await self.emitter.emit_to_room(room.id, ROOM_STATE, with_server_time(room_state(room)))

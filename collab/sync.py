@@ -23,6 +23,7 @@ from typing import Any
 import socketio
 
 from collab.activities import Activities
+from collab.activity_control import ActivityControl
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.chat_handler import CHAT_SEND, ChatHandler
@@ -37,6 +38,7 @@ from collab.offload import Offload
 from collab.reporting import Reporter
 from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
+from collab.server_clock import with_server_time
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
 from collab.upstream import wait_connected
 from collab.wire import ROOM_STATE, TEMPLATES_LIST, ack_error, ack_ok, error_payload, one_argument
@@ -133,6 +135,10 @@ class SyncServer:
         self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
         #: Raise hand, reactions, deleting one's own message (protocol.md §6.6).
         self.activities = Activities(connections, registry, emitter, control, reporter)
+        #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
+        self.facilitation = ActivityControl(
+            connections, emitter, registry, control, reporter, sessions
+        )
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -143,6 +149,7 @@ class SyncServer:
             **self.activities.handlers(),
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
+            **self.facilitation.handlers(),
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():
@@ -340,7 +347,8 @@ class SyncServer:
         await self.sio.emit(AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
         room = self.registry.rooms.get(conn.room_id)
         if room is not None:
-            await self.sio.emit(ROOM_STATE, room_state(room), to=sid, namespace=namespace)
+            state = with_server_time(room_state(room))
+            await self.sio.emit(ROOM_STATE, state, to=sid, namespace=namespace)
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
         """The client's answer to the server's ``sync-step-1``: as large as

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from crdt.awareness_fields import check_fields
 from crdt.errors import (
     AwarenessClientNotOwned,
     MalformedAwareness,
@@ -116,7 +117,9 @@ def stamp_user(
     With ``allowed_fields``, a state's other top-level fields not in it are
     dropped, not refused (protocol.md §3.1): a client cannot make the server
     keep and relay what the platform did not allow. ``user`` is always the
-    stamp, listed or not; ``None`` keeps every field. Removals (``None``
+    stamp, listed or not; ``None`` keeps every field. The fields whose
+    content the server checks (``view``, ``pointer``: crdt.awareness_fields)
+    are dropped when they do not fit, whatever the list. Removals (``None``
     states) pass through.
     """
     stamped = []
@@ -127,6 +130,7 @@ def stamp_user(
         state = orjson.loads(entry.state)
         if allowed_fields is not None:
             state = {k: v for k, v in state.items() if k in allowed_fields}
+        state = check_fields(state, role=user.get("role"))
         state["user"] = user
         stamped.append(AwarenessEntry(entry.client_id, entry.clock, orjson.dumps(state).decode()))
     return tuple(stamped)

@@ -37,6 +37,8 @@ class AuditAction(StrEnum):
     HAND = "hand"  # a facilitator lowered raised hands (mod:lower-hands)
     NOTICE = "notice"  # the session notice set or cleared (mod:notice, or the admin API)
     DELETE_MESSAGE = "delete_message"  # an author deleted their own chat message (chat:delete)
+    TIMER = "timer"  # the shared timer started, paused, resumed, extended or stopped
+    FOLLOW = "follow"  # follow me turned on or off, or everyone brought to a view
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ __all__ = [
     "SessionEnded",
     "ShapeLocked",
     "StoreUnavailable",
+    "TimerStateConflict",
     "TooManyStructs",
 ]
 
@@ -54,6 +55,7 @@ class RoomCode(WireCode):
     NOT_FOUND = "not_found"
     # session activities (protocol.md §6.6)
     DELETE_WINDOW_EXPIRED = "delete_window_expired"
+    TIMER_STATE = "timer_state"
 
 
 class InvalidName(CollabError):
@@ -128,6 +130,14 @@ class DeleteWindowExpired(CollabError):
     (``--chat-delete-window-s``) closed, or on a server where it is 0."""
 
     code = RoomCode.DELETE_WINDOW_EXPIRED
+
+
+class TimerStateConflict(CollabError):
+    """A ``mod:timer`` action the shared timer's state does not allow (pause
+    a timer that is not running, resume one that is not paused, extend one
+    that is stopped)."""
+
+    code = RoomCode.TIMER_STATE
 
 
 class DocumentTooLarge(CollabError):

@@ -12,9 +12,11 @@ from rooms.ratelimit import Rate
 __all__ = ["DEFAULT_AWARENESS_FIELDS", "Limits", "Rates"]
 
 #: Top-level awareness fields kept by default (``--awareness-fields``): who
-#: (stamped by the server), where, and what tool; the web app uses no others.
+#: (stamped by the server), where, and what tool; the view a facilitator
+#: leads with and a laser pointer (checked: crdt.awareness_fields). The web
+#: app uses no others.
 DEFAULT_AWARENESS_FIELDS = frozenset(
-    ("user", "cursor", "selection", "tool", "color", "name", "status")
+    ("user", "cursor", "selection", "tool", "color", "name", "status", "view", "pointer")
 )
 
 

@@ -118,6 +118,8 @@ export class Board {
     this.onContextMenu = onContextMenu
     this.onReadOnlyAttempt = onReadOnlyAttempt
     this.onFullAttempt = onFullAttempt
+    // Told every view change (facilitation.js: follow me, the pointer's trails).
+    this.onView = () => {}
     this.view = { x: 0, y: 0, k: 1 }
     this.tool = 'select'
     this.preferredTool = 'pen'
@@ -540,6 +542,7 @@ export class Board {
     this.renderCursors()
     this.positionEditor()
     this.onChange()
+    this.onView(this.view)
   }
 
   zoomAt (factor, sx, sy) {

@@ -8,6 +8,7 @@ import { Activities } from './activities.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
+import { Facilitation } from './facilitation.js'
 import { icon } from './icons.js'
 import { ImageStore, bindImageInput } from './images.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
@@ -266,6 +267,7 @@ class Session {
     }
     this.chatProvider = new SocketIOProvider(location.origin, this.room + '/chat', this.chatDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.chatDoc) })
     this.metaProvider = new SocketIOProvider(location.origin, this.room + '/meta', this.metaDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.metaDoc) })
+    this.facilitation.attachMeta(this.metaDoc, this.metaProvider)
     this.watch(this.chatProvider, 'chat')
     this.watch(this.metaProvider, 'meta')
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
@@ -297,6 +299,7 @@ class Session {
     })
     this.canvas.attach(doc, provider.awareness)
     this.people.attach(provider.awareness)
+    this.facilitation.attachBoard(provider)
     return provider
   }
 
@@ -582,6 +585,7 @@ class Session {
     window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
     this.activities.detach()
+    this.facilitation.destroy()
     this.imageInput.unbind()
     this.images.clear()
     for (const p of this.providers()) destroyProvider(p)
@@ -757,6 +761,8 @@ class Session {
     this.activities = new Activities({
       room: this.room, user, people: this.people, cursorLayer: () => this.canvas.cursorLayer, moderate: (...args) => this.moderate(...args)
     })
+    // The timer, follow me, bring here, the pointer (facilitation.js; protocol.md §6.6).
+    this.facilitation = new Facilitation({ canvas: this.canvas, user, isFacilitator: this.isFacilitator, moderate: (...args) => this.moderate(...args) })
 
     // Header
     this.titleEl = el('h1', { class: 'session-title' }, this.room)
@@ -933,7 +939,7 @@ class Session {
     })
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
-    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar, this.activities.bar)
+    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar, this.activities.bar, ...this.facilitation.elements)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
@@ -1065,6 +1071,7 @@ class Session {
     this.chat.setCanDeleteOwn(role !== 'observer' && !this.blocked)
     this.activities.setState({ role, ended: s.ended, blocked: !!this.blocked })
     this.people.setState(s, this.isFacilitator && !this.blocked)
+    this.facilitation.render({ role, live: !s.ended && !this.blocked })
 
     const banners = []
     if (s.ended) banners.push(['ended', t('banner.ended')])
