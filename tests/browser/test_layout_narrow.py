@@ -39,6 +39,8 @@ async def assert_bars_apart(page: Page, width: float, height: float) -> dict[str
         "style": page.get_by_role("toolbar", name="Colour and stroke"),
         "zoom": page.get_by_role("toolbar", name="Zoom"),
         "banners": page.locator(".banners"),
+        "hands": page.get_by_role("toolbar", name="Raise hand and reactions"),
+        "activities": page.get_by_role("toolbar", name="Session activities"),
     }
     panel = page.get_by_role("complementary", name="People and chat")
     if await panel.is_visible():
@@ -206,4 +208,5 @@ async def test_every_facilitator_control_fits_the_header(
         if await button.is_visible():
             await expect(button).to_be_in_viewport(ratio=1)
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await assert_bars_apart(page, options["viewport"]["width"], options["viewport"]["height"])
     await browsers.screenshot(page, f"facilitator-header-{device}")

@@ -45,16 +45,16 @@ export class Facilitation {
     this.status = el('div', { class: 'activity-status' }, this.timer.root, this.follow.banner, this.announcer)
     const buttons = [this.pointer.button]
     if (isFacilitator) buttons.push(this.follow.followButton, this.follow.bringButton, this.timer.openButton)
-    this.bar = el('div', { class: 'activitybar', role: 'toolbar', 'aria-label': t('activity.bar') }, buttons)
+    this.bar = el('div', { class: 'facilitationbar', role: 'toolbar', 'aria-label': t('activity.bar') }, buttons)
     canvas.onView = (view) => {
       this.follow.viewChanged(view)
       this.pointer.schedule()
     }
   }
 
-  /** The elements to place on the board area. */
+  /** The elements to place on the board area (the bar goes with the session's others: session.js). */
   get elements () {
-    return [this.status, this.bar]
+    return [this.status]
   }
 
   /** The room's meta document and its provider (the server's clock comes over its socket). */

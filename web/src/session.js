@@ -939,7 +939,8 @@ class Session {
     })
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
-    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar, this.activities.bar, ...this.facilitation.elements)
+    const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar,
+      el('div', { class: 'board-bars' }, this.activities.bar, this.facilitation.bar), ...this.facilitation.elements)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
