@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from collab.client import CollabClient
-from tests.conftest import ADMIN_KEY, SECRET, mint
+from tests.conftest import ADMIN_KEY, SECRET, RunningServer, mint, start_server
 from tests.procs import CollabNode
 
 #: The key the nodes of one test authenticate their Redis traffic with.
@@ -92,3 +92,33 @@ async def metrics(url: str) -> dict[str, float]:
 async def healthz(url: str) -> dict:
     async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
         return await resp.json()
+
+
+@pytest.fixture
+async def in_process_nodes(redis_server):
+    """Start collab servers in this process on the test's redis-server (so
+    their registries can be looked into), named by ``names``; every one is
+    stopped after the test."""
+    started: list[RunningServer] = []
+
+    async def start(*names: str, **settings) -> list[RunningServer]:
+        made = []
+        for name in names:
+            node = await start_server(
+                store="redis",
+                redis_url=redis_server.url,
+                dev=False,
+                jwt_secret=SECRET,
+                admin_key=ADMIN_KEY,
+                cluster_key=CLUSTER_KEY,
+                node_id=name,
+                flush_interval_s=0.1,
+                **settings,
+            )
+            started.append(node)
+            made.append(node)
+        return made
+
+    yield start
+    for node in started:
+        await node.stop()
