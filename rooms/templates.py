@@ -204,8 +204,10 @@ def place_template(room: Room, actor: Identity, payload: Any, template: Template
     name = board_of(room, fields)
     board = room.docs[name]
     present = board.engine.read_map(BOARD_ROOT)
-    top = max((v.get("z", 0) for v in present.values() if isinstance(v, dict)), default=0)
-    z = math.floor(top) + 1 if isinstance(top, int | float) and math.isfinite(top) else 0
+    # Any app may write the board: only finite numbers count as a stacking order.
+    zs = [v.get("z") for v in present.values() if isinstance(v, dict)]
+    top = max((z for z in zs if _is_finite(z) and abs(z) < 1e15), default=0.0)
+    z = math.floor(top) + 1
     shapes = placed_shapes(template, at=at, z=z, author=actor.user_id, lang=lang)
     changes = []
     locked = fields.get("locked", True)
@@ -326,6 +328,10 @@ def _box(shape: Mapping[str, Any]) -> tuple[float, float, float, float]:
         w = max(len(line) for line in lines) * size * 0.55
         h = len(lines) * size * 1.25
     return min(x, x + w), min(y, y + h), max(x, x + w), max(y, y + h)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _pick(words: Mapping[str, str], lang: str) -> str:

@@ -10,6 +10,7 @@ from pycrdt import Map, Text
 from collab.client import CollabClient, CollabClientError
 from tests.boards import shapes
 from tests.conftest import mint
+from tests.waiting import until
 
 ROOM = "group-templates"
 
@@ -80,3 +81,19 @@ async def test_templates_are_for_facilitators_and_refuse_bad_requests(room):
         await fac.call("templates:list", {"lang": "xx"})
     assert info.value.code == "invalid_payload"
     assert shapes(fac) == {}
+
+
+async def test_a_board_with_odd_stacking_orders_still_takes_a_template(room):
+    """Any app may write the board: a ``z`` that is text, huge or missing
+    does not stop a template; it goes above the shapes that have a number."""
+    server, fac, _ = room
+    board = fac.doc.get("shapes", type=Map)
+    board["odd"] = {"type": "rect", "z": "top"}
+    board["big"] = {"type": "rect", "z": 1e300}
+    board["ok"] = {"type": "rect", "z": 41}
+    on_server = server.registry.rooms[ROOM].docs["board"]
+    await until(lambda: len(on_server.engine.read_map("shapes")) == 3, what="the shapes arrived")
+    await fac.call("mod:template", {"templateId": "brainstorm-grid", "locked": False})
+    await fac.wait_for(lambda: len(shapes(fac)) > 3)
+    placed = [v for k, v in shapes(fac).items() if k not in {"odd", "big", "ok"}]
+    assert min(v["z"] for v in placed) == 42
