@@ -205,8 +205,8 @@ def place_template(room: Room, actor: Identity, payload: Any, template: Template
     board = room.docs[name]
     present = board.engine.read_map(BOARD_ROOT)
     # Any app may write the board: only finite numbers count as a stacking order.
-    zs = [v.get("z") for v in present.values() if isinstance(v, dict)]
-    top = max((z for z in zs if _is_finite(z) and abs(z) < 1e15), default=0.0)
+    zs = [float(v["z"]) for v in present.values() if isinstance(v, dict) and _is_finite(v.get("z"))]
+    top = max((z for z in zs if abs(z) < 1e15), default=0.0)
     z = math.floor(top) + 1
     shapes = placed_shapes(template, at=at, z=z, author=actor.user_id, lang=lang)
     changes = []
