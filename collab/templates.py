@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from collab.errors import Conflict, TemplatesUnavailable
 from crdt.errors import InvalidPayload
+from crdt.text import quote
 from crdt.types import RoomId
 from rooms.errors import NotFound
 from rooms.names import TEMPLATES_ROOM
@@ -124,7 +125,11 @@ class TemplateLibrary:
                 try:
                     template = parse_template(got[0], source="platform")
                 except InvalidPayload as exc:  # kept by another version: skipped, not fatal
-                    log.warning("stored template skipped digest=%s: %s", blob.digest[:12], exc)
+                    log.warning(
+                        "stored template skipped digest=%s: %s",
+                        blob.digest[:12],
+                        quote(str(exc), limit=120),  # it may name the template's fields
+                    )
                     continue
                 self._parsed[blob.digest] = template
             found[template.id] = _Stored(blob.digest, template)
