@@ -180,9 +180,12 @@ class RestoreControl:
             loaded = {room_id for room_id in self.registry.rooms}
             self._seen = {k: v for k, v in self._seen.items() if k[0] in loaded}
             for room in list(self.registry.rooms.values()):
-                await self._look_at(room)
+                await self.look_at(room)
 
-    async def _look_at(self, room: Room) -> None:
+    async def look_at(self, room: Room) -> None:
+        """One pass of the activity loop over ``room``: keep a point of each
+        board that changed since it was last looked at, if its newest point
+        is ``interval_s`` old."""
         if room.state not in (RoomState.ACTIVE, RoomState.IDLE):
             return
         for name, doc in list(room.docs.items()):

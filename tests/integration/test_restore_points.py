@@ -6,13 +6,12 @@ never served."""
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 from pycrdt import Map, Text
 
 from collab.client import CollabClient, CollabClientError
+from rooms.restore_points import points_of
 from tests.boards import shapes
 from tests.conftest import ADMIN_KEY, SECRET, mint
 from tests.postgres.fixtures import postgres_server  # noqa: F401 (a fixture)
@@ -128,21 +127,29 @@ async def test_a_bulk_deletion_keeps_the_board_before_it_and_one_shape_comes_bac
 async def test_activity_keeps_points_every_interval(people):
     """A board someone keeps editing keeps a point every interval (here
     0.2 s); one nobody edits keeps none."""
-    _, join = await people(restore_interval_s=0.2)
+    server, join = await people(restore_interval_s=0.2)
     fac = await join("Fac", "facilitator")
     meta = await join("Fac", "facilitator", "meta")
-    for i in range(100):
+    for i in range(100):  # someone draws until the loop has kept two points
         board(fac)[f"n{i}"] = note(str(i))
-        if len(points(meta)) >= 2:
+        try:
+            await meta.wait_for(lambda: len(points(meta)) >= 2, timeout_s=0.1)
             break
-        await asyncio.sleep(0.05)  # pacing: activity spread over time, as people draw
+        except TimeoutError:
+            continue
     kept = sorted(points(meta).values(), key=lambda p: p["ts"])
     assert len(kept) >= 2 and {p["reason"] for p in kept} == {"auto"}
     assert kept[1]["ts"] - kept[0]["ts"] >= 200
-    await asyncio.sleep(0.6)  # pacing: the last drawing's point comes within an interval
-    count = len(points(meta))
-    await asyncio.sleep(0.6)  # pacing: three intervals with no activity
-    assert len(points(meta)) == count
+
+    # Without activity, a pass keeps nothing, however long since the last point.
+    restore = server.app.control.restore
+    room = server.registry.rooms[ROOM]
+    restore.clock_ms = lambda: 1e15  # every interval has passed
+    await restore.look_at(room)  # the last drawing's point, if it had none yet
+    count = len(points_of(room))
+    for _ in range(3):
+        await restore.look_at(room)
+    assert len(points_of(room)) == count
 
 
 async def test_a_redacted_shape_leaves_every_point_and_states_are_never_served(people):
