@@ -396,10 +396,13 @@ class Document:
         watch = self.kind is DocKind.BOARD and summary.delete_ranges > 0
         if watch:
             before = self.engine.map_size(BOARD_ROOT)
-            replay = [self._checkpoint, *self._since]
+            # What rebuilds the board as it is now, kept by reference: _remember
+            # appends to this list and a checkpoint replaces it, so its first
+            # ``known`` items stay the updates since ``base``.
+            base, since, known = self._checkpoint, self._since, len(self._since)
         self._integrate(update, summary, missing, checkpoint=checkpoint)
         if watch and before - self.engine.map_size(BOARD_ROOT) >= BULK_DELETE_SHAPES:
-            self.bulk_deleted = self._replayed(replay)
+            self.bulk_deleted = self._replayed([base, *since[:known]])
         if summary.deletes_only and self.full:
             self._recheck_full()
         if summary.delete_ranges and identity.role is Role.FACILITATOR:
