@@ -362,6 +362,7 @@ class CollabApp:
             await self.reporter.close()
         if self.control is not None:
             await self.control.restore.close()
+            self.control.breakouts.stop()
         if self.registry is not None:
             saved = await self.registry.close(grace_s=max(0.0, deadline - loop.time()))
             if not saved:

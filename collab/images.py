@@ -57,6 +57,7 @@ from crdt.errors import CollabError, CrdtCode, InvalidPayload, WireCode
 from crdt.schemas import DocKind, is_digest
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction
+from rooms.breakouts import breakout_of
 from rooms.errors import NotFound, RoomCode, RoomUnavailable, StoreUnavailable
 from rooms.identity import Identity
 from rooms.names import META, validate_room_id
@@ -91,6 +92,8 @@ _STATUS = {
     RoomCode.PERMISSION_DENIED: 403,
     RoomCode.BOARD_LOCKED: 403,
     RoomCode.SESSION_ENDED: 403,
+    RoomCode.BREAKOUT_CLOSED: 403,
+    RoomCode.NOT_IN_GROUP: 403,
     RoomCode.NOT_FOUND: 404,
     AppCode.IMAGE_QUOTA_EXCEEDED: 409,
     AppCode.IMAGE_TOO_LARGE: 413,
@@ -210,9 +213,12 @@ class ImageRoutes:
             raise MissingToken("an Authorization: Bearer <token> header is required")
         auth = {"token": token}
         app = self.app
-        identity = await app.extensions.authenticate(auth, room_id)
+        # A breakout group room takes the main room's token (protocol.md §6.7).
+        breakout = breakout_of(room_id)
+        token_room = breakout[0] if breakout is not None else room_id
+        identity = await app.extensions.authenticate(auth, token_room)
         if identity is None:
-            identity = app.authenticator.authenticate(auth, room_id)
+            identity = app.authenticator.authenticate(auth, token_room)
         if identity.expires_at is not None and identity.expires_at <= time.time():
             raise ExpiredToken("the token has expired")
         revocations = app.revocations
@@ -222,8 +228,11 @@ class ImageRoutes:
             await revocations.ensure_loaded()
         except OSError:
             raise RoomUnavailable("the server cannot check revocations; try again") from None
-        if revocations.match(sub=identity.user_id, jti=identity.token_id, room=room_id):
-            raise Revoked("the token was revoked")
+        for room in {room_id, token_room}:
+            if revocations.match(sub=identity.user_id, jti=identity.token_id, room=room):
+                raise Revoked("the token was revoked")
+        if breakout is not None and app.control is not None:
+            await app.control.breakouts.admit(room_id, identity)
         return identity
 
     def _take(self, room_id: RoomId, user: UserId) -> None:

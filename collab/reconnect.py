@@ -34,6 +34,8 @@ FINAL_CONNECT_CODES = frozenset(
         RoomCode.INVALID_NAME,
         CrdtCode.INVALID_PAYLOAD,
         AppCode.ROOM_DELETED,
+        RoomCode.BREAKOUT_CLOSED,
+        RoomCode.NOT_IN_GROUP,
     }
 )
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from collab.breakout_control import BreakoutControl
 from collab.connections import Connection, ConnectionTable
 from collab.emitter import Emitter
 from collab.errors import ExpiredToken, Revoked, RoomDeleted
@@ -24,7 +25,7 @@ from collab.extensions import Extensions, ModerationEvent, RoomEvent
 from collab.logs import user_ref
 from collab.reporting import Reporter
 from collab.restore_control import RestoreControl
-from collab.server_clock import with_server_time
+from collab.server_clock import server_time_ms, with_server_time
 from collab.sessions import SessionGuard
 from collab.templates import TemplateLibrary
 from collab.wire import (
@@ -41,6 +42,7 @@ from crdt.schemas import DocKind
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
+from rooms.breakouts import BREAKOUT_EVENT, token_rooms
 from rooms.errors import Removed
 from rooms.hands import lower_hand_of, lower_hands
 from rooms.identity import Identity
@@ -79,6 +81,7 @@ _MODERATION_AUDIT = {
     "mod:role": AuditAction.ROLE,
     LOWER_HANDS_EVENT: AuditAction.HAND,
     NOTICE_EVENT: AuditAction.NOTICE,
+    BREAKOUT_EVENT: AuditAction.BREAKOUT,
 }
 
 #: Session activities' moderation (protocol.md §6.6): facilitators only.
@@ -145,12 +148,15 @@ class RoomControl:
         #: The revocations' clock (rooms.revocations.Revocations.clock_ms):
         #: whether a revocation still applies is judged by it.
         self.revocation_clock_ms = revocation_clock_ms
+        #: Breakout groups (collab.breakout_control).
+        self.breakouts = BreakoutControl(self, server_time_ms)
 
     def policy_changed(self, room: Room) -> None:
         """Another node moderated: tell local connections, apply role
         overrides to them, close removed users'."""
         self.refresh_roles(room)
         self.emitter.spawn(self.broadcast_state(room))
+        self.breakouts.group_changed(room)
         for user in room.policy.removed:
             if self.connections.of_user(room.id, user):
                 self.emitter.spawn(
@@ -184,10 +190,11 @@ class RoomControl:
                 r.applies(
                     sub=conn.identity.user_id,
                     jti=conn.identity.token_id,
-                    room=conn.room_id,
+                    room=room,
                     now_ms=now,
                 )
                 for r in revocations
+                for room in token_rooms(conn.room_id)  # a breakout group's main room too
             )
         ]
         for conn in doomed:
@@ -311,6 +318,8 @@ class RoomControl:
             changed, extra = await self.restore.handle(event, room, actor, payload)
             assert changed is not None  # a mod:* event always changes something
             return changed, extra
+        if event == BREAKOUT_EVENT:
+            return await self.breakouts.moderate(room, actor, payload)
         if event in _ACTIVITIES:
             room.policy.check_moderate(actor)
             return _ACTIVITIES[event](room, actor, payload), {}
@@ -332,6 +341,7 @@ class RoomControl:
             self.refresh_roles(room)
         await self.broadcast_state(room)
         if outcome.expel is not None:
+            self.breakouts.expel(room.id, {outcome.expel})
             await self.close_user(room.id, outcome.expel, Removed("removed by a facilitator"))
         purged = room.docs.get(outcome.purge) if outcome.purge is not None else None
         if purged is not None:

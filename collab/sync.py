@@ -46,6 +46,7 @@ from crdt.errors import CollabError
 from crdt.text import quote
 from crdt.types import RoomId, Update
 from rooms.audit import AuditAction
+from rooms.breakouts import BREAKOUT_EVENT, breakout_of
 from rooms.document import Document
 from rooms.errors import InternalError, RoomUnavailable
 from rooms.identity import Identity
@@ -148,6 +149,7 @@ class SyncServer:
             CHAT_SEND: self.chat.on_chat_send,
             **self.activities.handlers(),
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
+            BREAKOUT_EVENT: self.control.moderation_handler(BREAKOUT_EVENT),
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             **self.facilitation.handlers(),
             "*": self.on_unknown,
@@ -215,17 +217,23 @@ class SyncServer:
             self.sessions.may_try(session)
             room_id, doc_name = parse_namespace(namespace)
             await self._revocations_loaded()
+            # A breakout room admits the main room's tokens, to their group (§6.7).
+            breakout = breakout_of(room_id)
+            token_room = breakout[0] if breakout is not None else room_id
             try:
                 identity = await self.extensions.authenticate(
-                    auth, room_id
-                ) or self.authenticator.authenticate(auth, room_id)
+                    auth, token_room
+                ) or self.authenticator.authenticate(auth, token_room)
                 # expires_at is exp plus the leeway, as the token check had it.
                 if identity.expires_at is not None and identity.expires_at <= time.time():
                     raise ExpiredToken("the token has expired")
                 self.check_revoked(identity, room_id)
+                self.check_revoked(identity, token_room)
             except CollabError:
                 self.sessions.failed(session)
                 raise
+            if breakout is not None:
+                identity = await self.control.breakouts.admit(room_id, identity)
             self.admission.reserve(session, room_id, identity.user_id)
             reserved = True
             doc = await self.registry.join(room_id, doc_name, sid, identity)

@@ -12,12 +12,15 @@ from crdt.errors import CollabError, MessageTooLarge, WireCode
 
 __all__ = [
     "BoardLocked",
+    "BreakoutClosed",
+    "BreakoutState",
     "DeleteWindowExpired",
     "DocumentTooLarge",
     "InternalError",
     "InvalidName",
     "Muted",
     "NotFound",
+    "NotInGroup",
     "PendingLimit",
     "PermissionDenied",
     "ReadOnlyDocument",
@@ -56,6 +59,10 @@ class RoomCode(WireCode):
     # session activities (protocol.md §6.6)
     DELETE_WINDOW_EXPIRED = "delete_window_expired"
     TIMER_STATE = "timer_state"
+    # breakout groups (protocol.md §6.7)
+    BREAKOUT_STATE = "breakout_state"
+    BREAKOUT_CLOSED = "breakout_closed"
+    NOT_IN_GROUP = "not_in_group"
 
 
 class InvalidName(CollabError):
@@ -138,6 +145,27 @@ class TimerStateConflict(CollabError):
     that is stopped)."""
 
     code = RoomCode.TIMER_STATE
+
+
+class BreakoutState(CollabError):
+    """A ``mod:breakout`` action the breakouts' state does not allow: open
+    while a set is open; broadcast or show while none is, or show one that
+    is open."""
+
+    code = RoomCode.BREAKOUT_STATE
+
+
+class BreakoutClosed(CollabError):
+    """A join to a breakout room while its main room has no open groups, and
+    the reason a breakout room's connections close when the groups close."""
+
+    code = RoomCode.BREAKOUT_CLOSED
+
+
+class NotInGroup(CollabError):
+    """A join to a breakout group that is not the user's (or does not exist)."""
+
+    code = RoomCode.NOT_IN_GROUP
 
 
 class DocumentTooLarge(CollabError):

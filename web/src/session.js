@@ -9,6 +9,7 @@ import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
 import { Facilitation } from './facilitation.js'
+import { Breakouts } from './breakouts.js'
 import { icon } from './icons.js'
 import { ImageStore, bindImageInput } from './images.js'
 import { decodeToken, devToken, identityFrom, loadToken, saveToken, clearToken } from './token.js'
@@ -268,6 +269,7 @@ class Session {
     this.chatProvider = new SocketIOProvider(location.origin, this.room + '/chat', this.chatDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.chatDoc) })
     this.metaProvider = new SocketIOProvider(location.origin, this.room + '/meta', this.metaDoc, { disableBc: true, auth: { ...auth }, awareness: quiet(this.metaDoc) })
     this.facilitation.attachMeta(this.metaDoc, this.metaProvider)
+    this.breakouts.attachMeta(this.metaDoc)
     this.watch(this.chatProvider, 'chat')
     this.watch(this.metaProvider, 'meta')
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
@@ -528,6 +530,7 @@ class Session {
 
   block (code, message) {
     if (this.blocked) return
+    if (this.breakouts.leaving(code)) return
     this.blocked = code
     this.closeContextMenu()
     for (const p of this.providers()) {
@@ -586,6 +589,7 @@ class Session {
     this.canvas.detach()
     this.activities.detach()
     this.facilitation.destroy()
+    this.breakouts.destroy()
     this.imageInput.unbind()
     this.images.clear()
     for (const p of this.providers()) destroyProvider(p)
@@ -763,6 +767,8 @@ class Session {
     })
     // The timer, follow me, bring here, the pointer (facilitation.js; protocol.md §6.6).
     this.facilitation = new Facilitation({ canvas: this.canvas, user, isFacilitator: this.isFacilitator, moderate: (...args) => this.moderate(...args) })
+    // Breakout groups (breakouts.js; protocol.md §6.7).
+    this.breakouts = new Breakouts({ room: this.room, user, entry: this.entry, isFacilitator: this.isFacilitator, clock: this.facilitation.clock, moderate: (...args) => this.moderate(...args) })
 
     // Header
     this.titleEl = el('h1', { class: 'session-title' }, this.room)
@@ -940,7 +946,7 @@ class Session {
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
     const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar,
-      el('div', { class: 'board-bars' }, this.activities.bar, this.facilitation.bar), ...this.facilitation.elements)
+      el('div', { class: 'board-bars' }, this.activities.bar, this.facilitation.bar, this.breakouts.bar), ...this.facilitation.elements, ...this.breakouts.elements)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
