@@ -35,6 +35,7 @@ from collab.extensions import ConnectEvent, DisconnectEvent, EventContext, Exten
 from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
 from collab.offload import Offload
+from collab.private_handler import PrivateHandler
 from collab.reporting import Reporter
 from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
@@ -135,6 +136,8 @@ class SyncServer:
         self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
         #: Raise hand, reactions, deleting one's own message (protocol.md §6.6).
         self.activities = Activities(connections, registry, emitter, control, reporter)
+        #: The private line to the facilitators (protocol.md §6.7).
+        self.private = PrivateHandler(connections, registry, emitter, self.chat)
         #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
         self.facilitation = ActivityControl(
             connections, emitter, registry, control, reporter, sessions
@@ -150,6 +153,7 @@ class SyncServer:
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             **self.facilitation.handlers(),
+            **self.private.handlers(),
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():
@@ -158,7 +162,7 @@ class SyncServer:
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
-        registry.on_remote_event = self.activities.on_remote_event
+        registry.on_remote_event = self.private.remote_events(self.activities.on_remote_event)
         registry.on_saving_change = self.control.saving_changed
         tell_document_events(registry, extensions)
 
@@ -257,6 +261,7 @@ class SyncServer:
             conn.expiry = loop.call_at(loop.time() + delay, self.control.on_expired, sid)
         self.metrics.connections.inc()
         self.reporter.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
+        self.private.joined(conn)
         log.info(
             "connected sid=%s room=%s doc=%s user=%s role=%s",
             sid,

@@ -20,6 +20,7 @@ __all__ = [
     "NotFound",
     "PendingLimit",
     "PermissionDenied",
+    "PrivateLineForbidden",
     "ReadOnlyDocument",
     "Removed",
     "RoomCode",
@@ -56,6 +57,7 @@ class RoomCode(WireCode):
     # session activities (protocol.md §6.6)
     DELETE_WINDOW_EXPIRED = "delete_window_expired"
     TIMER_STATE = "timer_state"
+    PRIVATE_LINE_FORBIDDEN = "private_line_forbidden"
 
 
 class InvalidName(CollabError):
@@ -138,6 +140,13 @@ class TimerStateConflict(CollabError):
     that is stopped)."""
 
     code = RoomCode.TIMER_STATE
+
+
+class PrivateLineForbidden(CollabError):
+    """A private thread (``private:<key>``) joined or written by someone it
+    is not for: only its participant and the room's facilitators."""
+
+    code = RoomCode.PRIVATE_LINE_FORBIDDEN
 
 
 class DocumentTooLarge(CollabError):

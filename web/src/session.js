@@ -5,6 +5,7 @@ import { SocketIOProvider } from 'y-socket.io'
 import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
 import { Activities } from './activities.js'
+import { PrivateLine } from './private.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
@@ -272,6 +273,7 @@ class Session {
     this.watch(this.metaProvider, 'meta')
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
     this.activities.attach(this.metaDoc, this.metaProvider.socket)
+    this.privateLine.attach(this.metaProvider.socket)
     this.chatProvider.socket.on('connect', () => this.chat.retryPending())
     this.metaDoc.on('update', () => this.readMeta())
   }
@@ -447,6 +449,7 @@ class Session {
       p.socket.disconnect()
       p.connect()
     }
+    this.privateLine.refreshToken(token)
     if (wasBlocked) toast(t('state.reconnected'), 'info')
   }
 
@@ -585,6 +588,7 @@ class Session {
     window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
     this.activities.detach()
+    this.privateLine.destroy()
     this.facilitation.destroy()
     this.imageInput.unbind()
     this.images.clear()
@@ -755,6 +759,15 @@ class Session {
     this.people = new People({
       user,
       moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : undefined),
+      confirm: confirmDialog
+    })
+    // The private line to the facilitators (§6.7: private.js).
+    this.privateLine = new PrivateLine({
+      room: this.room,
+      user,
+      isFacilitator: this.isFacilitator,
+      socket: () => this.providers().map((p) => p.socket).find((s) => s.connected) || null,
+      token: () => this.token,
       confirm: confirmDialog
     })
     // Raise hand, reactions, the notice (§6.6: activities.js).
@@ -944,7 +957,8 @@ class Session {
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
-      this.chat.root)
+      this.chat.root,
+      this.privateLine.root)
     this.workspace = el('div', { class: 'workspace' }, tools, boardArea, this.panel)
     this.blocker = el('div', { class: 'blocker', hidden: true })
     // The session notice (§6.6) above the state's banners, in one row of the page's grid.
@@ -1071,6 +1085,7 @@ class Session {
     this.chat.setCanModerate(this.isFacilitator && !this.blocked)
     this.chat.setCanDeleteOwn(role !== 'observer' && !this.blocked)
     this.activities.setState({ role, ended: s.ended, blocked: !!this.blocked })
+    this.privateLine.setState({ role, ended: s.ended, blocked: !!this.blocked })
     this.people.setState(s, this.isFacilitator && !this.blocked)
     this.facilitation.render({ role, live: !s.ended && !this.blocked })
 
