@@ -26,7 +26,9 @@ from crdt.text import quote
 from rooms.audit import AuditAction
 from rooms.chat_delete import CHAT_DELETE, delete_own_message
 from rooms.hands import HAND_EVENT, raise_hand
-from rooms.names import CHAT, META
+from rooms.moderation import messages_of
+from rooms.names import META, is_private
+from rooms.private_line import check_private_join
 from rooms.reactions import REACTION, REACTION_SEND, Reaction, make_reaction
 from rooms.registry import RoomRegistry
 from rooms.room import Room
@@ -164,7 +166,10 @@ class Activities:
         try:
             payload = one_argument(args)
             async with self.registry.use(conn.room_id) as room:
-                chat = await self.registry.document(room.id, CHAT)
+                name = messages_of(payload)
+                if is_private(name):  # before it is loaded
+                    check_private_join(room.policy, room.id, name, conn.identity)
+                chat = await self.registry.document(room.id, name)
                 async with room.chat_lock:  # not between a message and its store write
                     await self.registry.settle(chat)  # other nodes' messages first
                     outcome = delete_own_message(

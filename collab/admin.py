@@ -41,6 +41,7 @@ from collab.extensions import ExportEvent, ModerationEvent, RoomEvent
 from collab.images import image_usage
 from collab.logs import user_ref
 from collab.openapi import OPENAPI
+from collab.private_handler import private_threads
 from collab.room_control import room_state
 from collab.templates import TemplateLibrary
 from collab.tokens import valid_subject, valid_token_id
@@ -351,6 +352,7 @@ class AdminApi:
                 shapes=shapes,
                 exported_ms=self.registry.clock_ms(),
                 images=await self._images(room_id, shapes),
+                threads=await private_threads(self.registry, room),
             )
         self._audit(
             AuditAction.EXPORT, principal, room=room_id, detail=f"{fmt} {principal.describe()}"

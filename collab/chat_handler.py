@@ -24,7 +24,7 @@ from collab.metrics import Metrics
 from collab.room_control import RoomControl
 from collab.wire import ack_error, ack_ok, one_argument
 from crdt.errors import CollabError, InvalidPayload
-from crdt.types import Update
+from crdt.types import DocName, Update
 from rooms.chat import SendResult
 from rooms.document import Document
 from rooms.errors import StoreUnavailable
@@ -76,7 +76,7 @@ class ChatHandler:
             if not isinstance(payload, dict):
                 raise InvalidPayload("chat:send takes one object {text, clientMessageId}")
             async with self.registry.use(conn.room_id) as room:
-                self._check_chat_rate(room, conn)  # before queueing for the lock
+                self.check_chat_rate(room, conn)  # before queueing for the lock
                 async with room.chat_lock:
                     result = await self._append_chat(room, conn, payload)
         except CollabError as exc:
@@ -102,12 +102,24 @@ class ChatHandler:
     async def _append_chat(
         self, room: Room, conn: Connection, payload: dict[str, Any]
     ) -> SendResult:
-        """Append the message and store it; called under the room's chat lock.
-        A message the store did not take is taken back (StoreUnavailable). One
-        whose ``clientMessageId`` another node stored first (the store checks
-        it with the append) is taken back too, and the stored message is the
-        answer, a duplicate (protocol.md §6.1)."""
-        chat = await self.registry.document(conn.room_id, CHAT)
+        return await self.append_message(room, conn, CHAT, payload)
+
+    async def append_message(
+        self,
+        room: Room,
+        conn: Connection,
+        doc_name: DocName,
+        payload: dict[str, Any],
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> SendResult:
+        """Append the message to ``doc_name`` (the chat or a private thread:
+        collab.private_handler) and store it; called under the room's chat
+        lock. A message the store did not take is taken back
+        (StoreUnavailable). One whose ``clientMessageId`` another node stored
+        first (the store checks it with the append) is taken back too, and
+        the stored message is the answer, a duplicate (protocol.md §6.1)."""
+        chat = await self.registry.document(conn.room_id, doc_name)
         # Other nodes' messages first, so this one is appended after them.
         await self.registry.settle(chat)
         if self.registry.reseeding(chat):
@@ -117,11 +129,19 @@ class ChatHandler:
                 await self.registry.flush_document(room, chat)
             if self.registry.reseeding(chat):
                 raise StoreUnavailable("the message could not be stored; send it again")
-        chat_log = self.registry.chat(conn.room_id)
+        chat_log = (
+            self.registry.chat(conn.room_id)
+            if doc_name == CHAT
+            else self.registry.private_log(conn.room_id, doc_name)
+        )
         full = chat.full
         try:
             result = chat_log.send(
-                conn.identity, payload.get("text"), payload.get("clientMessageId"), hold=True
+                conn.identity,
+                payload.get("text"),
+                payload.get("clientMessageId"),
+                hold=True,
+                extra=extra,
             )
         finally:
             if chat.full is not full:
@@ -142,7 +162,7 @@ class ChatHandler:
             chat.release()
         return result
 
-    def _check_chat_rate(self, room: Room, conn: Connection) -> None:
+    def check_chat_rate(self, room: Room, conn: Connection) -> None:
         """RateLimited past the user's chat allowance in the room (a burst,
         then a steady rate; kept with the room, so reconnecting resets nothing)."""
         now = time.monotonic()

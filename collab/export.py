@@ -1,5 +1,9 @@
 """Room exports: JSON (everything), a Markdown chat transcript, an SVG of the board.
 
+The private threads to the facilitators (protocol.md §6.8) are in the JSON
+(``private``) and the Markdown (a section per participant, after the group
+chat): an export is for an admin or the room's facilitators, who may read them.
+
 Pure functions of the room's content as the schemas read it (protocol.md §5);
 redacted and deleted messages are exported as removed, never with their text. Images
 (protocol.md §10.6) travel inside the export, base64: the JSON has them by
@@ -11,7 +15,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -21,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crdt.errors import InvalidPayload
 from crdt.schemas import ChatMessage, RoomMeta, Shape, ShapeType
 
-__all__ = ["RoomExport", "time_zone", "to_json", "to_markdown", "to_svg"]
+__all__ = ["PrivateThread", "RoomExport", "time_zone", "to_json", "to_markdown", "to_svg"]
 
 _COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[A-Za-z]{1,30}|rgba?\([0-9.,\s%]{1,40}\)")
 _STICKY_FILL = "#fff59d"
@@ -43,6 +47,17 @@ class RoomExport:
     exported_ms: float
     #: The stored images the shapes name: digest → (bytes, media type).
     images: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
+    #: The private threads to the facilitators (protocol.md §6.8), one per participant.
+    threads: tuple[PrivateThread, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateThread:
+    """One participant's private thread with the facilitators."""
+
+    doc: str
+    user_id: str
+    messages: tuple[ChatMessage, ...]
 
 
 def _iso(ms: float) -> str:
@@ -74,19 +89,14 @@ def to_json(export: RoomExport) -> dict[str, Any]:
         "room": export.room,
         "exportedAt": _iso(export.exported_ms),
         "meta": export.meta.as_json(),
-        "chat": [
+        "chat": [_message_json(m) for m in export.messages],
+        "private": [
             {
-                "id": m.id,
-                "authorId": m.author_id,
-                "authorName": m.author_name,
-                "role": m.role,
-                "ts": m.ts,
-                "time": _iso(m.ts),
-                "text": "" if m.redacted or m.deleted else m.text,
-                "redacted": m.redacted,
-                **({"deleted": True} if m.deleted else {}),
+                "doc": t.doc,
+                "userId": t.user_id,
+                "messages": [_message_json(m) for m in t.messages],
             }
-            for m in export.messages
+            for t in export.threads
         ],
         "board": {
             "shapes": [
@@ -117,6 +127,20 @@ def to_json(export: RoomExport) -> dict[str, Any]:
     }
 
 
+def _message_json(m: ChatMessage) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "authorId": m.author_id,
+        "authorName": m.author_name,
+        "role": m.role,
+        "ts": m.ts,
+        "time": _iso(m.ts),
+        "text": "" if m.redacted or m.deleted else m.text,
+        "redacted": m.redacted,
+        **({"deleted": True} if m.deleted else {}),
+    }
+
+
 def _local(ms: float, zone: tzinfo) -> str:
     """A time as a reader in `zone` reads it, with its offset: ``2026-11-30 14:05 (+01:00)``."""
     moment = datetime.fromtimestamp(ms / 1000.0, tz=zone)
@@ -143,7 +167,21 @@ def to_markdown(export: RoomExport, zone: tzinfo | None = None) -> str:
         f"{len(export.messages)} messages{_md_inline(zone_note)}",
         "",
     ]
-    for m in export.messages:
+    _md_messages(lines, export.messages, when)
+    for thread in export.threads:
+        lines.append(
+            f"## Private thread with `{_md_inline(thread.user_id)}` · "
+            f"{len(thread.messages)} messages"
+        )
+        lines.append("")
+        _md_messages(lines, thread.messages, when)
+    return "\n".join(lines)
+
+
+def _md_messages(
+    lines: list[str], messages: tuple[ChatMessage, ...], when: Callable[[float], str]
+) -> None:
+    for m in messages:
         lines.append(f"**{_md_inline(m.author_name)}** ({m.role}) · {when(m.ts)}")
         lines.append("")
         if m.redacted:
@@ -153,7 +191,6 @@ def to_markdown(export: RoomExport, zone: tzinfo | None = None) -> str:
         else:
             lines.extend("> " + line for line in (m.text.splitlines() or [""]))
         lines.append("")
-    return "\n".join(lines)
 
 
 def _md_inline(text: str) -> str:

@@ -43,18 +43,19 @@ from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
 from rooms.breakouts import BREAKOUT_EVENT, token_rooms
-from rooms.errors import Removed
+from rooms.errors import PrivateLineForbidden, Removed
 from rooms.hands import lower_hand_of, lower_hands
-from rooms.identity import Identity
+from rooms.identity import Identity, Role
 from rooms.moderation import (
     LOWER_HANDS_EVENT,
     NOTICE_EVENT,
     TEMPLATE_EVENT,
     Outcome,
+    messages_of,
     moderate,
 )
 from rooms.moderation import RESTORE_EVENTS as MOD_RESTORE_EVENTS
-from rooms.names import BOARD, CHAT, validate_doc_name
+from rooms.names import BOARD, is_private, validate_doc_name
 from rooms.notices import set_notice_by
 from rooms.registry import RoomRegistry
 from rooms.room import Room
@@ -178,6 +179,10 @@ class RoomControl:
                     user_ref(identity.user_id),
                     identity.role.value,
                 )
+                if is_private(conn.doc_name) and identity.role is Role.OBSERVER:
+                    # An observer may not read private threads (rooms.private_line).
+                    refused = PrivateLineForbidden("observers cannot read private threads")
+                    self.emitter.spawn(self.close(conn, refused))
 
     def revoked(self, revocations: list[Revocation]) -> None:
         """New revocations (from this node's admin API or another node's):
@@ -293,7 +298,8 @@ class RoomControl:
         """Run moderation ``event`` in ``room`` (in use): what it changed and
         what the ack carries besides the room's state."""
         if event == "mod:redact":
-            await self.registry.document(room.id, CHAT)
+            room.policy.check_moderate(actor)  # before a private thread is loaded
+            await self.registry.document(room.id, messages_of(payload))
             async with room.chat_lock:  # not between a message and its store write
                 return moderate(event, room, actor, payload), {}
         if event in ("mod:redact-shape", "mod:lock-shapes"):

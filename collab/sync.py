@@ -35,6 +35,7 @@ from collab.extensions import ConnectEvent, DisconnectEvent, EventContext, Exten
 from collab.logs import describe_exception, user_ref
 from collab.metrics import Metrics
 from collab.offload import Offload
+from collab.private_handler import PrivateHandler
 from collab.reporting import Reporter
 from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
@@ -136,6 +137,8 @@ class SyncServer:
         self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
         #: Raise hand, reactions, deleting one's own message (protocol.md §6.6).
         self.activities = Activities(connections, registry, emitter, control, reporter)
+        #: The private line to the facilitators (protocol.md §6.8).
+        self.private = PrivateHandler(connections, registry, emitter, self.chat)
         #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
         self.facilitation = ActivityControl(
             connections, emitter, registry, control, reporter, sessions
@@ -152,6 +155,7 @@ class SyncServer:
             BREAKOUT_EVENT: self.control.moderation_handler(BREAKOUT_EVENT),
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             **self.facilitation.handlers(),
+            **self.private.handlers(),
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():
@@ -160,7 +164,7 @@ class SyncServer:
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed
         registry.on_remote_delete = self.control.remote_delete
-        registry.on_remote_event = self.activities.on_remote_event
+        registry.on_remote_event = self.private.remote_events(self.activities.on_remote_event)
         registry.on_saving_change = self.control.saving_changed
         tell_document_events(registry, extensions)
 
@@ -217,7 +221,7 @@ class SyncServer:
             self.sessions.may_try(session)
             room_id, doc_name = parse_namespace(namespace)
             await self._revocations_loaded()
-            # A breakout room admits the main room's tokens, to their group (§6.7).
+            # A breakout room admits the main room's tokens, to their group (§6.8).
             breakout = breakout_of(room_id)
             token_room = breakout[0] if breakout is not None else room_id
             try:
@@ -265,6 +269,7 @@ class SyncServer:
             conn.expiry = loop.call_at(loop.time() + delay, self.control.on_expired, sid)
         self.metrics.connections.inc()
         self.reporter.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
+        self.private.joined(conn)
         log.info(
             "connected sid=%s room=%s doc=%s user=%s role=%s",
             sid,

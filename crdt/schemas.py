@@ -75,6 +75,9 @@ class DocKind(StrEnum):
     BOARD = "board"
     CHAT = "chat"
     META = "meta"
+    #: A participant's private line to the facilitators (``private:<key>``):
+    #: the chat document's schema, server-written (rooms.private_line).
+    PRIVATE = "private"
 
     @property
     def server_written(self) -> bool:

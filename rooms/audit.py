@@ -40,6 +40,7 @@ class AuditAction(StrEnum):
     TIMER = "timer"  # the shared timer started, paused, resumed, extended or stopped
     FOLLOW = "follow"  # follow me turned on or off, or everyone brought to a view
     BREAKOUT = "breakout"  # breakout groups opened, closed, broadcast to or shown (mod:breakout)
+    PRIVATE_READ = "private_read"  # a private thread joined (read): the thread and its participant
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,16 +115,28 @@ class ChatLog:
     def messages(self) -> list[ChatMessage]:
         return read_chat(self.doc.engine.read_array(CHAT_ROOT))
 
+    def check(self, identity: Identity) -> None:
+        """Raise unless ``identity`` may send here (the room's chat rules;
+        rooms.private_line has its own)."""
+        self.doc.policy.check_chat(identity)
+
     def send(
-        self, identity: Identity, text: Any, client_message_id: Any, *, hold: bool = False
+        self,
+        identity: Identity,
+        text: Any,
+        client_message_id: Any,
+        *,
+        hold: bool = False,
+        extra: dict[str, Any] | None = None,
     ) -> SendResult:
         """Append a message from ``identity``; raise InvalidChatMessage,
         PermissionDenied or DocumentTooLarge (nothing appended) if it may not
         be sent, InternalError if the engine failed (nothing appended either).
 
         With ``hold`` the append stays retractable (:meth:`take_back`) until
-        the document's ``release()``: for storing before acknowledging."""
-        self.doc.policy.check_chat(identity)
+        the document's ``release()``: for storing before acknowledging.
+        ``extra`` fields are stored with the message's (a private thread's owner)."""
+        self.check(identity)
         cmid = validate_client_message_id(client_message_id)
         body = validate_chat_text(text, max_chars=self.limits.max_chat_chars)
         key = (identity.user_id, cmid)
@@ -143,7 +155,7 @@ class ChatLog:
             ts=ts,
             client_message_id=cmid,
         )
-        fields = message.to_fields()
+        fields = message.to_fields() | (extra or {})
         update = self.doc.write(
             lambda engine: engine.append_map(CHAT_ROOT, fields),
             adding=len(body.encode()) + _MESSAGE_OVERHEAD_BYTES,

@@ -18,8 +18,9 @@ from crdt.schemas import CHAT_ROOT, ChatMessage
 from rooms.audit import AuditAction
 from rooms.errors import DeleteWindowExpired, NotFound, PermissionDenied
 from rooms.identity import Identity, Role
-from rooms.moderation import Change, Outcome, payload_fields
-from rooms.names import CHAT
+from rooms.moderation import Change, Outcome, messages_of, payload_fields
+from rooms.names import CHAT, is_private
+from rooms.private_line import check_private_join
 from rooms.room import Room
 
 __all__ = ["CHAT_DELETE", "delete_own_message"]
@@ -32,7 +33,8 @@ _MESSAGE_ID = re.compile(r"[0-9a-f]{1,64}")
 def delete_own_message(
     room: Room, actor: Identity, payload: Any, *, now_ms: float, window_s: float
 ) -> Outcome:
-    """``chat:delete {messageId}`` from ``actor`` (the room's chat loaded).
+    """``chat:delete {messageId, doc?}`` from ``actor`` (the document
+    loaded: the room's chat, or a private thread ``actor`` may read).
 
     Raises InvalidPayload (a bad payload), NotFound (no such message),
     PermissionDenied (an observer, or another user's message: a facilitator
@@ -41,12 +43,15 @@ def delete_own_message(
     or redacted is no error: nothing is written (a retry after a lost ack).
     Allowed after ``mod:end`` and while muted: it removes, it adds nothing.
     """
-    message_id = payload_fields(payload, {"messageId": str}).get("messageId")
+    message_id = payload_fields(payload, {"messageId": str, "doc": str}).get("messageId")
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         raise InvalidPayload("messageId must be a message id")
     if room.policy.role_of(actor) is Role.OBSERVER:
         raise PermissionDenied("observers are read-only")
-    doc = room.docs[CHAT]
+    name = messages_of(payload)
+    if is_private(name):
+        check_private_join(room.policy, room.id, name, actor)
+    doc = room.docs[name]
     found = next(
         (
             (i, m)
@@ -71,6 +76,8 @@ def delete_own_message(
     update = doc.write(
         lambda engine: engine.set_item_fields(CHAT_ROOT, index, {"text": "", "deleted": True})
     )
-    if room.chat is not None:
-        room.chat.redacted(message_id)
-    return Outcome(AuditAction.DELETE_MESSAGE, (Change(CHAT, update),), message_id, purge=CHAT)
+    chat_log = room.chat_log(name)
+    if chat_log is not None:
+        chat_log.redacted(message_id)
+    detail = message_id if name == CHAT else f"{message_id} doc={name}"
+    return Outcome(AuditAction.DELETE_MESSAGE, (Change(name, update),), detail, purge=name)

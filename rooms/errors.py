@@ -23,6 +23,7 @@ __all__ = [
     "NotInGroup",
     "PendingLimit",
     "PermissionDenied",
+    "PrivateLineForbidden",
     "ReadOnlyDocument",
     "Removed",
     "RoomCode",
@@ -63,6 +64,7 @@ class RoomCode(WireCode):
     BREAKOUT_STATE = "breakout_state"
     BREAKOUT_CLOSED = "breakout_closed"
     NOT_IN_GROUP = "not_in_group"
+    PRIVATE_LINE_FORBIDDEN = "private_line_forbidden"
 
 
 class InvalidName(CollabError):
@@ -166,6 +168,13 @@ class NotInGroup(CollabError):
     """A join to a breakout group that is not the user's (or does not exist)."""
 
     code = RoomCode.NOT_IN_GROUP
+
+
+class PrivateLineForbidden(CollabError):
+    """A private thread (``private:<key>``) joined or written by someone it
+    is not for: only its participant and the room's facilitators."""
+
+    code = RoomCode.PRIVATE_LINE_FORBIDDEN
 
 
 class DocumentTooLarge(CollabError):

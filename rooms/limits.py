@@ -77,7 +77,7 @@ class Limits:
     rates: Rates = field(default_factory=Rates)
 
     def max_document_bytes(self, kind: DocKind) -> int:
-        if kind is DocKind.CHAT:
+        if kind is DocKind.CHAT or kind is DocKind.PRIVATE:
             return self.max_chat_bytes
         if kind is DocKind.META:
             return self.max_meta_bytes

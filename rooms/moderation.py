@@ -27,7 +27,7 @@ from crdt.types import DocName, Update, UserId
 from rooms.audit import AuditAction
 from rooms.errors import NotFound
 from rooms.identity import Identity, Role
-from rooms.names import BOARD, CHAT, META, validate_doc_name
+from rooms.names import BOARD, CHAT, META, is_private, validate_doc_name
 from rooms.policy import META_ROLES_ROOT, META_SHAPE_LOCKS_ROOT, OVERRIDABLE_ROLES, lock_key
 from rooms.room import Room
 
@@ -45,6 +45,7 @@ __all__ = [
     "board_of",
     "change_role",
     "lock_shapes",
+    "messages_of",
     "moderate",
     "parse_role",
     "payload_fields",
@@ -152,10 +153,12 @@ def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
     """Remove a chat message's text from the document state (not only hide it):
     the old value is deleted and garbage-collected, so no client syncing later
     can recover it; the caller compacts the stored log so the disk forgets it too."""
-    message_id = payload_fields(payload, {"messageId": str}).get("messageId")
+    fields = payload_fields(payload, {"messageId": str, "doc": str})
+    message_id = fields.get("messageId")
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         raise InvalidPayload("messageId must be a message id")
-    doc = room.docs[CHAT]
+    name = messages_of(payload)
+    doc = room.docs[name]
     messages = doc.engine.read_array(CHAT_ROOT)
     index = next(
         (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("id") == message_id),
@@ -166,9 +169,23 @@ def redact(room: Room, actor: Identity, payload: Any) -> Outcome:
     update = doc.write(
         lambda engine: engine.set_item_fields(CHAT_ROOT, index, {"text": "", "redacted": True})
     )
-    if room.chat is not None:
-        room.chat.redacted(message_id)
-    return Outcome(AuditAction.REDACT, (Change(CHAT, update),), message_id, purge=CHAT)
+    chat_log = room.chat_log(name)
+    if chat_log is not None:
+        chat_log.redacted(message_id)
+    detail = message_id if name == CHAT else f"{message_id} doc={name}"
+    return Outcome(AuditAction.REDACT, (Change(name, update),), detail, purge=name)
+
+
+def messages_of(payload: Any) -> DocName:
+    """The message document a ``mod:redact`` names in ``doc``: ``chat`` (by
+    default) or a private thread (rooms.private_line), else InvalidPayload."""
+    name = payload.get("doc", CHAT) if isinstance(payload, dict) else CHAT
+    if not isinstance(name, str):
+        raise InvalidPayload("doc must be chat or a private thread")
+    doc = validate_doc_name(name)
+    if doc != CHAT and not is_private(doc):
+        raise InvalidPayload("doc must be chat or a private thread")
+    return doc
 
 
 def _shape_ids(value: Any, limit: int) -> list[str]:

@@ -171,6 +171,15 @@ class RoomPolicy:
             raise Muted("you are muted in this room's chat")
         self._check_store()
 
+    def check_private(self, identity: Identity) -> None:
+        """A message on the private line (rooms.private_line): as chat, except
+        that muting is about the group chat only."""
+        if self.role_of(identity) is Role.OBSERVER:
+            raise PermissionDenied("observers are read-only")
+        if self.ended:
+            raise SessionEnded("the session has ended; the room is read-only")
+        self._check_store()
+
     def _check_store(self) -> None:
         if self.store_read_only:
             raise StoreUnavailable(

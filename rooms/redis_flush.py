@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from crdt.schemas import DocKind
 from crdt.types import Update
 from rooms.chat import message_keys
 from rooms.document import Document
-from rooms.names import CHAT
 from rooms.redis_append import AppendItem, AppendResult, AppendStatus
 from rooms.store_redis import RedisStore
 
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["ReplicaWriter"]
 
 log = logging.getLogger("collab.replication")
+
+#: The documents whose messages claim keys (chat and private threads).
+_MESSAGE_KINDS = frozenset({DocKind.CHAT, DocKind.PRIVATE})
 
 #: Rounds of one flush when Redis keeps answering with a new epoch (each
 #: round reads the refused documents back first).
@@ -155,7 +158,7 @@ class ReplicaWriter:
                 epoch = self._due.get(key)
                 if not doc.pending and epoch is None:
                     continue
-                chat = room.chat if doc.name == CHAT else None
+                chat = room.chat_log(doc.name)
                 claims = chat.claims(doc.pending) if chat is not None else {}
                 if epoch is not None and claims:
                     # The full state would hold the messages being sent, and
@@ -167,7 +170,7 @@ class ReplicaWriter:
                 if epoch is None:
                     item = AppendItem(room.id, doc.name, taken, claims)
                 else:
-                    records = message_keys(doc) if doc.name == CHAT else {}
+                    records = message_keys(doc) if doc.kind in _MESSAGE_KINDS else {}
                     item = AppendItem(
                         room.id, doc.name, [doc.engine.full_state(), *taken], {}, records, epoch
                     )
@@ -177,9 +180,10 @@ class ReplicaWriter:
 
     def _appended(self, entry: _Entry, result: AppendResult) -> None:
         doc = entry.doc
-        if result.duplicates and entry.room.chat is not None:
+        chat = entry.room.chat_log(doc.name)
+        if result.duplicates and chat is not None:
             for index, stored in result.duplicates.items():
-                entry.room.chat.duplicate(entry.item.updates[index], stored)
+                chat.duplicate(entry.item.updates[index], stored)
         if entry.reseed is not None:
             key = (doc.room_id, doc.name)
             if self._due.get(key) == entry.reseed:

@@ -28,10 +28,11 @@ from rooms.document import Document
 from rooms.errors import RoomUnavailable
 from rooms.identity import Identity
 from rooms.limits import Limits
-from rooms.names import CHAT, META
+from rooms.names import CHAT, META, is_private
 from rooms.nodes import Replication, SingleNode
 from rooms.outage import StoreHealth
 from rooms.persistence import Persistence
+from rooms.private_line import PrivateLog, check_private_join
 from rooms.room import Room, RoomState
 from rooms.store import BlobStore, RoomInfo, Store
 from rooms.tasks import stop_if_cancelled
@@ -189,8 +190,12 @@ class RoomRegistry:
         with self._pinned(room_id) as room:
             await self._document(room, META)
             room.policy.check_join(identity)
+            if is_private(doc_name):  # before it is loaded: a refusal loads nothing
+                check_private_join(room.policy, room_id, doc_name, identity)
             doc = await self._document(room, doc_name)
             room.policy.check_join(identity)  # a removal may have landed meanwhile
+            if is_private(doc_name):
+                check_private_join(room.policy, room_id, doc_name, identity)
             doc.attach(member)
             room.last_activity_ms = self.clock_ms()
             return doc
@@ -254,6 +259,16 @@ class RoomRegistry:
         if room.chat is None:
             room.chat = ChatLog(room.docs[CHAT], limits=self.limits, clock_ms=self.clock_ms)
         return room.chat
+
+    def private_log(self, room_id: RoomId, doc_name: DocName) -> PrivateLog:
+        """A private thread's log (its document must be loaded: :meth:`document`)."""
+        room = self.rooms[room_id]
+        thread = room.private_logs.get(doc_name)
+        if thread is None:
+            thread = room.private_logs[doc_name] = PrivateLog(
+                room.docs[doc_name], limits=self.limits, clock_ms=self.clock_ms
+            )
+        return thread
 
     @contextlib.contextmanager
     def _pinned(self, room_id: RoomId) -> Iterator[Room]:
@@ -435,6 +450,7 @@ class RoomRegistry:
             self.replication.forget(room.id, list(room.docs))
         room.docs.clear()
         room.chat = None
+        room.private_logs.clear()
         room.transition(RoomState.UNLOADED)
 
     # -- deletion and retention -----------------------------------------------------

@@ -56,7 +56,7 @@ from rooms.document import Document
 from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
 from rooms.errors import RoomUnavailable
 from rooms.identity import Role
-from rooms.names import CHAT, META
+from rooms.names import META
 from rooms.redis_bus import RedisBus
 from rooms.redis_flush import ReplicaWriter
 from rooms.redis_keys import RedisKeys, RoomDeletedElsewhere, UnverifiedData
@@ -389,8 +389,8 @@ class Replicator:
         if room is not None and doc.name == META:
             room.policy.load(doc.engine)
             registry.on_policy_change(room)
-        elif room is not None and doc.name == CHAT and room.chat is not None:
-            room.chat.invalidate()  # the other nodes' client ids, before the next send
+        elif room is not None and (chat := room.chat_log(doc.name)) is not None:
+            chat.invalidate()  # the other nodes' client ids, before the next send
         registry.on_remote_update(doc, update)
 
     # -- catching up -------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from crdt.types import DocName, RoomId, UserId
 from rooms.chat import ChatLog
@@ -32,6 +33,9 @@ from rooms.errors import InternalError
 from rooms.policy import RoomPolicy
 from rooms.ratelimit import TokenBucket
 from rooms.store import RoomInfo
+
+if TYPE_CHECKING:
+    from rooms.private_line import PrivateLog
 
 __all__ = ["Room", "RoomState", "SavingState"]
 
@@ -87,6 +91,8 @@ class Room:
         #: Joins (and server-side uses) in progress; a pinned room never unloads.
         self.pins = 0
         self.chat: ChatLog | None = None
+        #: The private threads' logs (rooms.private_line), by document name.
+        self.private_logs: dict[DocName, PrivateLog] = {}
         self.unload_timer: asyncio.TimerHandle | None = None
         self.unloaded = asyncio.Event()
         #: The room this one replaced while it was still unloading: loads
@@ -111,6 +117,11 @@ class Room:
 
     def __repr__(self) -> str:
         return f"<Room {self.id} {self.state.value} docs={len(self.docs)}>"
+
+    def chat_log(self, doc: DocName) -> ChatLog | None:
+        """The log of a server-written message document (``chat`` or a
+        private thread), if it was made: what claims message keys in the store."""
+        return self.chat if doc == "chat" else self.private_logs.get(doc)
 
     def transition(self, new: RoomState) -> None:
         """Move to ``new``; raise InternalError for a transition the table forbids."""

@@ -10,7 +10,8 @@ import pytest
 from pycrdt import Doc, Map
 
 from crdt.types import DocName, RoomId
-from rooms.store import Store
+from rooms.private_line import thread_doc
+from rooms.store import BlobStore, Store
 from rooms.store_memory import MemoryStore
 from rooms.store_redis import RedisStore
 from rooms.store_sqlite import SqliteStore
@@ -150,6 +151,23 @@ async def test_delete_room_removes_everything(store):
         assert stored.snapshot is None and stored.updates == ()
     assert await store.list_rooms() == [R2]
     assert list((await store.load(R2, BOARD)).updates) == ups[:1]
+
+
+async def test_delete_room_removes_private_threads(store):
+    """A private thread (protocol.md §6.8) is a document like any other: listed,
+    and deleted with its room, on every store."""
+    thread = thread_doc(R1, "ann@example.org")
+    _, ups = updates(2)
+    await store.append(R1, thread, ups)
+    await store.append(R1, CHAT, ups[:1])
+    if isinstance(store, BlobStore):
+        assert thread in await store.list_documents(R1)
+    assert list((await store.load(R1, thread)).updates) == ups
+    await store.delete_room(R1)
+    stored = await store.load(R1, thread)
+    assert stored.snapshot is None and stored.updates == ()
+    if isinstance(store, BlobStore):
+        assert await store.list_documents(R1) == []
 
 
 async def test_sqlite_survives_reopen(tmp_path):

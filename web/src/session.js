@@ -5,6 +5,7 @@ import { SocketIOProvider } from 'y-socket.io'
 import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
 import { Activities } from './activities.js'
+import { PrivateLine } from './private.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
@@ -274,6 +275,7 @@ class Session {
     this.watch(this.metaProvider, 'meta')
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
     this.activities.attach(this.metaDoc, this.metaProvider.socket)
+    this.privateLine.attach(this.metaProvider.socket)
     this.chatProvider.socket.on('connect', () => this.chat.retryPending())
     this.metaDoc.on('update', () => this.readMeta())
   }
@@ -449,6 +451,7 @@ class Session {
       p.socket.disconnect()
       p.connect()
     }
+    this.privateLine.refreshToken(token)
     if (wasBlocked) toast(t('state.reconnected'), 'info')
   }
 
@@ -588,6 +591,7 @@ class Session {
     window.removeEventListener('online', this.onOnline)
     this.canvas.detach()
     this.activities.detach()
+    this.privateLine.destroy()
     this.facilitation.destroy()
     this.breakouts.destroy()
     this.imageInput.unbind()
@@ -761,13 +765,22 @@ class Session {
       moderate: (e, p) => this.moderate(e, p, e === 'mod:role' ? ROLE_ERRORS : undefined),
       confirm: confirmDialog
     })
+    // The private line to the facilitators (§6.8: private.js).
+    this.privateLine = new PrivateLine({
+      room: this.room,
+      user,
+      isFacilitator: this.isFacilitator,
+      socket: () => this.providers().map((p) => p.socket).find((s) => s.connected) || null,
+      token: () => this.token,
+      confirm: confirmDialog
+    })
     // Raise hand, reactions, the notice (§6.6: activities.js).
     this.activities = new Activities({
       room: this.room, user, people: this.people, cursorLayer: () => this.canvas.cursorLayer, moderate: (...args) => this.moderate(...args)
     })
     // The timer, follow me, bring here, the pointer (facilitation.js; protocol.md §6.6).
     this.facilitation = new Facilitation({ canvas: this.canvas, user, isFacilitator: this.isFacilitator, moderate: (...args) => this.moderate(...args) })
-    // Breakout groups (breakouts.js; protocol.md §6.7).
+    // Breakout groups (breakouts.js; protocol.md §6.8).
     this.breakouts = new Breakouts({ room: this.room, user, entry: this.entry, isFacilitator: this.isFacilitator, clock: this.facilitation.clock, moderate: (...args) => this.moderate(...args) })
 
     // Header
@@ -950,7 +963,8 @@ class Session {
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
-      this.chat.root)
+      this.chat.root,
+      this.privateLine.root)
     this.workspace = el('div', { class: 'workspace' }, tools, boardArea, this.panel)
     this.blocker = el('div', { class: 'blocker', hidden: true })
     // The session notice (§6.6) above the state's banners, in one row of the page's grid.
@@ -1077,6 +1091,7 @@ class Session {
     this.chat.setCanModerate(this.isFacilitator && !this.blocked)
     this.chat.setCanDeleteOwn(role !== 'observer' && !this.blocked)
     this.activities.setState({ role, ended: s.ended, blocked: !!this.blocked })
+    this.privateLine.setState({ role, ended: s.ended, blocked: !!this.blocked })
     this.people.setState(s, this.isFacilitator && !this.blocked)
     this.facilitation.render({ role, live: !s.ended && !this.blocked })
 
