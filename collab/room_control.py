@@ -41,10 +41,13 @@ from crdt.schemas import DocKind
 from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
+from rooms.checkin_seal import CheckinVault
+from rooms.checkins import moderate_checkin
 from rooms.errors import Removed
 from rooms.hands import lower_hand_of, lower_hands
 from rooms.identity import Identity
 from rooms.moderation import (
+    CHECKIN_EVENT,
     LOWER_HANDS_EVENT,
     NOTICE_EVENT,
     TEMPLATE_EVENT,
@@ -52,7 +55,7 @@ from rooms.moderation import (
     moderate,
 )
 from rooms.moderation import RESTORE_EVENTS as MOD_RESTORE_EVENTS
-from rooms.names import BOARD, CHAT, validate_doc_name
+from rooms.names import BOARD, CHAT, META, validate_doc_name
 from rooms.notices import set_notice_by
 from rooms.registry import RoomRegistry
 from rooms.room import Room
@@ -79,6 +82,7 @@ _MODERATION_AUDIT = {
     "mod:role": AuditAction.ROLE,
     LOWER_HANDS_EVENT: AuditAction.HAND,
     NOTICE_EVENT: AuditAction.NOTICE,
+    CHECKIN_EVENT: AuditAction.CHECKIN,
 }
 
 #: Session activities' moderation (protocol.md §6.6): facilitators only.
@@ -124,7 +128,10 @@ class RoomControl:
         templates: TemplateLibrary | None = None,
         restore_interval_s: float = 0.0,
         restore_points: int = 20,
+        checkin_vault: CheckinVault | None = None,
     ) -> None:
+        #: Seals check-in results and receipts (rooms.checkin_seal, protocol.md §6.7).
+        self.checkin_vault = checkin_vault or CheckinVault.ephemeral()
         #: The board templates ``mod:template`` places (collab.templates).
         self.templates = (
             templates if templates is not None else TemplateLibrary(store=registry.store)
@@ -311,6 +318,14 @@ class RoomControl:
             changed, extra = await self.restore.handle(event, room, actor, payload)
             assert changed is not None  # a mod:* event always changes something
             return changed, extra
+        if event == CHECKIN_EVENT:
+            outcome, extra = moderate_checkin(room, actor, payload, now_ms=self.registry.clock_ms())
+            if outcome.purge is None:  # stored before the ack (a purge is, by apply_outcome)
+                try:
+                    await self.registry.flush_document(room, room.docs[META])
+                except OSError as exc:  # kept, and written when the store is back
+                    log.warning("checkin not stored yet room=%s: %s", room.id, exc)
+            return outcome, extra
         if event in _ACTIVITIES:
             room.policy.check_moderate(actor)
             return _ACTIVITIES[event](room, actor, payload), {}

@@ -27,6 +27,7 @@ from collab.activity_control import ActivityControl
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.chat_handler import CHAT_SEND, ChatHandler
+from collab.checkin_control import CheckinControl
 from collab.connections import Connection, ConnectionTable
 from collab.emitter import Emitter
 from collab.errors import ExpiredToken, Revoked, UnknownEvent
@@ -135,6 +136,8 @@ class SyncServer:
         self.chat = ChatHandler(self.connections, registry, emitter, control, metrics, extensions)
         #: Raise hand, reactions, deleting one's own message (protocol.md §6.6).
         self.activities = Activities(connections, registry, emitter, control, reporter)
+        #: Check-in answers and results (collab.checkin_control, protocol.md §6.7).
+        self.checkins = CheckinControl(connections, registry, emitter, control.checkin_vault)
         #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
         self.facilitation = ActivityControl(
             connections, emitter, registry, control, reporter, sessions
@@ -150,6 +153,7 @@ class SyncServer:
             **{event: self.control.moderation_handler(event) for event in MODERATION_EVENTS},
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             **self.facilitation.handlers(),
+            **self.checkins.handlers(),
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():

@@ -39,6 +39,7 @@ class AuditAction(StrEnum):
     DELETE_MESSAGE = "delete_message"  # an author deleted their own chat message (chat:delete)
     TIMER = "timer"  # the shared timer started, paused, resumed, extended or stopped
     FOLLOW = "follow"  # follow me turned on or off, or everyone brought to a view
+    CHECKIN = "checkin"  # a check-in opened, closed, shown, hidden or deleted (mod:checkin)
 
 
 @dataclass(frozen=True, slots=True)
