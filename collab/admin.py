@@ -50,6 +50,7 @@ from crdt.schemas import BOARD_ROOT, CHAT_ROOT, META_ROOT, Shape, read_board, re
 from crdt.text import quote
 from crdt.types import RoomId, UserId
 from rooms.audit import AuditAction
+from rooms.checkins import export_checkins
 from rooms.errors import NotFound, Removed, RoomCode, RoomUnavailable
 from rooms.moderation import assign_role, role_detail, role_request, set_title
 from rooms.names import BOARD, CHAT, META, validate_room_id
@@ -353,6 +354,7 @@ class AdminApi:
                 exported_ms=self.registry.clock_ms(),
                 images=await self._images(room_id, shapes),
                 threads=await private_threads(self.registry, room),
+                checkins=tuple(export_checkins(room, self.control.checkin_vault)),
             )
         self._audit(
             AuditAction.EXPORT, principal, room=room_id, detail=f"{fmt} {principal.describe()}"

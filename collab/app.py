@@ -46,6 +46,7 @@ from collab.webhooks import Webhooks, webhooks_collector
 from crdt.engine import engine_factory
 from crdt.errors import CollabError
 from crdt.text import bad_name_character
+from rooms.checkin_seal import CheckinVault
 from rooms.identity import Role
 from rooms.limits import Limits, Rates
 from rooms.names import validate_room_id
@@ -107,6 +108,16 @@ _PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosn
 _HSTS = "max-age=31536000"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def checkin_vault(settings: Settings, node_id: str, store: Store) -> CheckinVault:
+    """The check-ins' sealing key (rooms.checkin_seal): the cluster key's,
+    else one kept in the data directory; a memory store's is its own."""
+    if settings.cluster_key:
+        return CheckinVault.from_secret(settings.cluster_key, writer=node_id)
+    if isinstance(store, MemoryStore):
+        return CheckinVault.ephemeral(writer=node_id)
+    return CheckinVault.from_key_file(settings.data_dir, writer=node_id)
 
 
 async def open_store(settings: Settings, *, node_id: str) -> Store:
@@ -328,6 +339,7 @@ class CollabApp:
             revocation_clock_ms=revocations.clock_ms,
             restore_interval_s=self.settings.restore_interval_s,
             restore_points=self.settings.restore_points,
+            checkin_vault=checkin_vault(self.settings, self.node_id, registry.store),
         )
         revocations.on_new = control.revoked
         reporter.start()

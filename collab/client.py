@@ -84,6 +84,8 @@ class CollabClientError(Exception):
         self.code = code
         self.message = message
         self.event = event
+        #: A refused event's whole ack (``call``), for what it carries besides the error.
+        self.ack: dict[str, Any] = {}
 
 
 class _End(Enum):
@@ -511,7 +513,9 @@ class CollabClient:
             raise CollabClientError("invalid_payload", f"unexpected ack {type(ack).__name__}")
         if not ack.get("ok"):
             error = ack.get("error") or {}
-            raise CollabClientError(str(error.get("code")), str(error.get("message")))
+            refused = CollabClientError(str(error.get("code")), str(error.get("message")))
+            refused.ack = ack
+            raise refused
         return ack
 
     async def emit_raw(self, event: str, *args: Any) -> None:

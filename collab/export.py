@@ -49,6 +49,8 @@ class RoomExport:
     images: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
     #: The private threads to the facilitators (protocol.md §6.8), one per participant.
     threads: tuple[PrivateThread, ...] = ()
+    #: The room's check-ins with their results (rooms.checkins.export_checkins).
+    checkins: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ def to_json(export: RoomExport) -> dict[str, Any]:
                 for digest, (data, kind) in sorted(export.images.items())
             },
         },
+        "checkins": [checkin_json(c) for c in export.checkins],
     }
 
 
@@ -139,6 +142,37 @@ def _message_json(m: ChatMessage) -> dict[str, Any]:
         "redacted": m.redacted,
         **({"deleted": True} if m.deleted else {}),
     }
+
+
+def checkin_json(checkin: Mapping[str, Any]) -> dict[str, Any]:
+    """A check-in as an export has it: its question, kind and state, the
+    count of each option, and (a named one only) who answered what."""
+    fields = ("id", "kind", "question", "anonymous", "state", "revealed", "answered", "by")
+    out: dict[str, Any] = {name: checkin.get(name) for name in fields}
+    out["openedAt"] = _iso(checkin["openedAt"])
+    if checkin.get("closedAt") is not None:
+        out["closedAt"] = _iso(checkin["closedAt"])
+    out["results"] = [
+        {"option": label, "count": count}
+        for label, count in zip(checkin["options"], checkin["counts"], strict=True)
+    ]
+    if not checkin.get("anonymous"):
+        out["answers"] = {
+            user: _answer_label(checkin, value)
+            for user, value in checkin.get("answers", {}).items()
+        }
+    return out
+
+
+def _answer_label(checkin: Mapping[str, Any], value: Any) -> Any:
+    """A named answer in words: a choice's option label(s); a scale's
+    value and a feeling as they are."""
+    options = checkin["options"]
+    if checkin["kind"] == "single" and isinstance(value, int):
+        return options[value]
+    if checkin["kind"] == "multiple" and isinstance(value, list):
+        return [options[i] for i in value]
+    return value
 
 
 def _local(ms: float, zone: tzinfo) -> str:
@@ -175,6 +209,8 @@ def to_markdown(export: RoomExport, zone: tzinfo | None = None) -> str:
         )
         lines.append("")
         _md_messages(lines, thread.messages, when)
+    if export.checkins:
+        lines.extend(_markdown_checkins(export.checkins))
     return "\n".join(lines)
 
 
@@ -191,6 +227,29 @@ def _md_messages(
         else:
             lines.extend("> " + line for line in (m.text.splitlines() or [""]))
         lines.append("")
+
+
+def _markdown_checkins(checkins: tuple[dict[str, Any], ...]) -> list[str]:
+    """The check-ins section: each question, its counts, and for a named
+    check-in who answered what."""
+    lines = ["## Check-ins", ""]
+    for c in checkins:
+        flags = [c["kind"], "anonymous" if c.get("anonymous") else "named", c["state"]]
+        lines.append(f"### {_md_inline(c['question'])}")
+        lines.append("")
+        lines.append(f"{' · '.join(flags)} · {c['answered']} answered")
+        lines.append("")
+        for label, count in zip(c["options"], c["counts"], strict=True):
+            lines.append(f"- {_md_inline(label)}: {count}")
+        answers = c.get("answers") if not c.get("anonymous") else None
+        if answers:
+            lines.append("")
+            for user, raw in answers.items():
+                value = _answer_label(c, raw)
+                shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                lines.append(f"- `{_md_inline(user)}`: {_md_inline(shown)}")
+        lines.append("")
+    return lines
 
 
 def _md_inline(text: str) -> str:

@@ -116,6 +116,8 @@ RESERVED_EVENTS = frozenset(
         "time:now",
         "templates:list",
         "restore:shapes",
+        "checkin:answer",
+        "checkin:results",
     }
 )
 

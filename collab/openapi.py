@@ -465,6 +465,7 @@ OPENAPI: dict[str, Any] = {
                     "exportedAt": {"type": "string", "format": "date-time"},
                     "meta": _ref("RoomState"),
                     "chat": {"type": "array", "items": _ref("ChatEntry")},
+                    "checkins": {"type": "array", "items": _ref("CheckinExport")},
                     "board": {
                         "type": "object",
                         "required": ["shapes", "images"],
@@ -487,6 +488,36 @@ OPENAPI: dict[str, Any] = {
                             },
                         },
                     },
+                },
+            },
+            "CheckinExport": {
+                "type": "object",
+                "description": "A check-in and its results (protocol.md §6.9); `answers` "
+                "(user id → answer) only for a named one.",
+                "required": ["id", "kind", "question", "anonymous", "state", "results"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "kind": {"enum": ["single", "multiple", "scale", "feelings"]},
+                    "question": {"type": "string"},
+                    "anonymous": {"type": "boolean"},
+                    "state": {"enum": ["open", "closed"]},
+                    "revealed": {"type": "boolean"},
+                    "answered": {"type": "integer"},
+                    "by": {"type": "string"},
+                    "openedAt": {"type": "string", "format": "date-time"},
+                    "closedAt": {"type": "string", "format": "date-time"},
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["option", "count"],
+                            "properties": {
+                                "option": {"type": "string"},
+                                "count": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "answers": {"type": "object"},
                 },
             },
             "Deleted": {

@@ -43,10 +43,13 @@ from crdt.types import DocName, RoomId, UserId
 from rooms.audit import AuditAction
 from rooms.blobs import release_images
 from rooms.breakouts import BREAKOUT_EVENT, token_rooms
+from rooms.checkin_seal import CheckinVault
+from rooms.checkins import moderate_checkin
 from rooms.errors import PrivateLineForbidden, Removed
 from rooms.hands import lower_hand_of, lower_hands
 from rooms.identity import Identity, Role
 from rooms.moderation import (
+    CHECKIN_EVENT,
     LOWER_HANDS_EVENT,
     NOTICE_EVENT,
     TEMPLATE_EVENT,
@@ -55,7 +58,7 @@ from rooms.moderation import (
     moderate,
 )
 from rooms.moderation import RESTORE_EVENTS as MOD_RESTORE_EVENTS
-from rooms.names import BOARD, is_private, validate_doc_name
+from rooms.names import BOARD, META, is_private, validate_doc_name
 from rooms.notices import set_notice_by
 from rooms.registry import RoomRegistry
 from rooms.room import Room
@@ -83,6 +86,7 @@ _MODERATION_AUDIT = {
     LOWER_HANDS_EVENT: AuditAction.HAND,
     NOTICE_EVENT: AuditAction.NOTICE,
     BREAKOUT_EVENT: AuditAction.BREAKOUT,
+    CHECKIN_EVENT: AuditAction.CHECKIN,
 }
 
 #: Session activities' moderation (protocol.md §6.6): facilitators only.
@@ -128,7 +132,10 @@ class RoomControl:
         templates: TemplateLibrary | None = None,
         restore_interval_s: float = 0.0,
         restore_points: int = 20,
+        checkin_vault: CheckinVault | None = None,
     ) -> None:
+        #: Seals check-in results and receipts (rooms.checkin_seal, protocol.md §6.9).
+        self.checkin_vault = checkin_vault or CheckinVault.ephemeral()
         #: The board templates ``mod:template`` places (collab.templates).
         self.templates = (
             templates if templates is not None else TemplateLibrary(store=registry.store)
@@ -326,6 +333,14 @@ class RoomControl:
             return changed, extra
         if event == BREAKOUT_EVENT:
             return await self.breakouts.moderate(room, actor, payload)
+        if event == CHECKIN_EVENT:
+            outcome, extra = moderate_checkin(room, actor, payload, now_ms=self.registry.clock_ms())
+            if outcome.purge is None:  # stored before the ack (a purge is, by apply_outcome)
+                try:
+                    await self.registry.flush_document(room, room.docs[META])
+                except OSError as exc:  # kept, and written when the store is back
+                    log.warning("checkin not stored yet room=%s: %s", room.id, exc)
+            return outcome, extra
         if event in _ACTIVITIES:
             room.policy.check_moderate(actor)
             return _ACTIVITIES[event](room, actor, payload), {}

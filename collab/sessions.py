@@ -78,11 +78,12 @@ _ACK_TYPES = ("3", "6")  # Socket.IO ACK, BINARY_ACK
 _UNEXPECTED = "a packet a client may not send here"
 _NAMESPACE = re.compile(r"^\d(?:\d+-)?(/[^,]*)")
 #: A text EVENT packet for ``chat:send``, ``chat:delete``, the private line's
-#: (``private:send``, ``private:threads``: they wait on the store) or a
-#: ``mod:*`` action: these go to the session's lane. (An event name written
-#: with JSON escapes runs inline: only slower for its own sender.)
+#: (``private:send``, ``private:threads``: they wait on the store),
+#: ``checkin:answer`` or a ``mod:*`` action: these go to the session's lane.
+#: (An event name written with JSON escapes runs inline: only slower for its
+#: own sender.)
 _LANE_EVENT = re.compile(
-    r'^2(?:/[^,]*,)?\d*\["(?:chat:send|chat:delete|private:send|private:threads|mod:[a-z-]+)"'
+    r'^2(?:/[^,]*,)?\d*\["(?:chat:send|chat:delete|private:send|private:threads|checkin:answer|mod:[a-z-]+)"'
 )
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64

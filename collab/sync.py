@@ -27,6 +27,7 @@ from collab.activity_control import ActivityControl
 from collab.admission import Admission, Quota
 from collab.auth import Authenticator
 from collab.chat_handler import CHAT_SEND, ChatHandler
+from collab.checkin_control import CheckinControl
 from collab.connections import Connection, ConnectionTable
 from collab.emitter import Emitter
 from collab.errors import ExpiredToken, Revoked, UnknownEvent
@@ -139,6 +140,8 @@ class SyncServer:
         self.activities = Activities(connections, registry, emitter, control, reporter)
         #: The private line to the facilitators (protocol.md §6.8).
         self.private = PrivateHandler(connections, registry, emitter, self.chat)
+        #: Check-in answers and results (collab.checkin_control, protocol.md §6.9).
+        self.checkins = CheckinControl(connections, registry, emitter, control.checkin_vault)
         #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
         self.facilitation = ActivityControl(
             connections, emitter, registry, control, reporter, sessions
@@ -156,6 +159,7 @@ class SyncServer:
             **{event: self.control.query_handler(event) for event in QUERY_EVENTS},
             **self.facilitation.handlers(),
             **self.private.handlers(),
+            **self.checkins.handlers(),
             "*": self.on_unknown,
         }
         for event, handler in handlers.items():

@@ -45,8 +45,7 @@ SESSION_ENDED = "session.ended"
 ROOM_DELETED = "room.deleted"
 ROOM_PURGED = "room.purged"
 EXPORT_READY = "export.ready"
-#: Reserved for the session activities (check-ins) that come later: an
-#: endpoint may list it; nothing sends it yet.
+#: A facilitator closed a check-in (``mod:checkin`` close, protocol.md §6.9).
 CHECKIN_CLOSED = "checkin.closed"
 CHAT_MESSAGE = "chat.message"
 #: ``moderation.<action>``: one per ``mod:*`` event (``moderation.mute``).

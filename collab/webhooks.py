@@ -50,6 +50,7 @@ from collab.extensions import (
 from collab.logs import describe_exception
 from collab.webhook_endpoints import (
     CHAT_MESSAGE,
+    CHECKIN_CLOSED,
     EVENT_TYPES,
     EXPORT_READY,
     ROOM_DELETED,
@@ -91,6 +92,20 @@ def _who(identity: Identity | None) -> dict[str, str] | None:
     if identity is None:
         return None
     return {"userId": identity.user_id, "role": identity.role.value}
+
+
+def _checkin_closed(event: ModerationEvent) -> dict[str, Any] | None:
+    """A ``mod:checkin`` close (its audit detail ``close <id> answered=<n>``,
+    protocol.md §6.9) as ``checkin.closed``'s data: the id and how many
+    answered, never the question or answers."""
+    detail = event.detail.get("detail")
+    if event.action != "mod:checkin" or not isinstance(detail, str):
+        return None
+    parts = detail.split(" ")
+    if len(parts) != 3 or parts[0] != "close" or not parts[2].startswith("answered="):
+        return None
+    answered = parts[2].removeprefix("answered=")
+    return {"id": parts[1], "answered": int(answered) if answered.isdigit() else 0}
 
 
 class Webhooks(Extension):
@@ -247,6 +262,9 @@ class Webhooks(Extension):
         }
         data = {"action": action, "by": _who(event.actor), **detail}
         await self.emit("moderation." + action, event.room, data)
+        closed = _checkin_closed(event)
+        if closed is not None:
+            await self.emit(CHECKIN_CLOSED, event.room, {**closed, "by": _who(event.actor)})
 
     async def on_chat_message(self, event: ChatEvent) -> None:
         if not self._wants_chat:

@@ -41,6 +41,7 @@ class AuditAction(StrEnum):
     FOLLOW = "follow"  # follow me turned on or off, or everyone brought to a view
     BREAKOUT = "breakout"  # breakout groups opened, closed, broadcast to or shown (mod:breakout)
     PRIVATE_READ = "private_read"  # a private thread joined (read): the thread and its participant
+    CHECKIN = "checkin"  # a check-in opened, closed, shown, hidden or deleted (mod:checkin)
 
 
 @dataclass(frozen=True, slots=True)

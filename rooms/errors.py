@@ -14,10 +14,15 @@ __all__ = [
     "BoardLocked",
     "BreakoutClosed",
     "BreakoutState",
+    "CheckinClosed",
+    "CheckinLimit",
+    "CheckinUnknown",
     "DeleteWindowExpired",
     "DocumentTooLarge",
     "InternalError",
+    "InvalidAnswer",
     "InvalidName",
+    "InvalidReceipt",
     "Muted",
     "NotFound",
     "NotInGroup",
@@ -65,6 +70,12 @@ class RoomCode(WireCode):
     BREAKOUT_CLOSED = "breakout_closed"
     NOT_IN_GROUP = "not_in_group"
     PRIVATE_LINE_FORBIDDEN = "private_line_forbidden"
+    # check-ins (protocol.md §6.9)
+    CHECKIN_UNKNOWN = "checkin_unknown"
+    CHECKIN_CLOSED = "checkin_closed"
+    CHECKIN_LIMIT = "checkin_limit"
+    INVALID_ANSWER = "invalid_answer"
+    INVALID_RECEIPT = "invalid_receipt"
 
 
 class InvalidName(CollabError):
@@ -194,6 +205,36 @@ class TooManyStructs(MessageTooLarge):
     """An update of more structs than ``max_update_structs``: the work of one
     update holds the event loop, for every room (protocol.md §8.1). Its code
     is ``message_too_large``, its base's."""
+
+
+class CheckinUnknown(CollabError):
+    """No check-in of that id in the room (never opened, or deleted)."""
+
+    code = RoomCode.CHECKIN_UNKNOWN
+
+
+class CheckinClosed(CollabError):
+    """An answer to a check-in that is closed, or closing a closed one."""
+
+    code = RoomCode.CHECKIN_CLOSED
+
+
+class CheckinLimit(CollabError):
+    """Opening a check-in while one is open, or past the kept check-ins."""
+
+    code = RoomCode.CHECKIN_LIMIT
+
+
+class InvalidAnswer(CollabError):
+    """An answer that is not one the check-in's kind and options allow."""
+
+    code = RoomCode.INVALID_ANSWER
+
+
+class InvalidReceipt(CollabError):
+    """Changing an anonymous answer without the receipt of the last one."""
+
+    code = RoomCode.INVALID_RECEIPT
 
 
 class StoreUnavailable(CollabError):

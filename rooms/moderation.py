@@ -34,6 +34,7 @@ from rooms.room import Room
 __all__ = [
     "ACTIONS",
     "ACTIVITY_EVENTS",
+    "CHECKIN_EVENT",
     "LOWER_HANDS_EVENT",
     "MODERATION_EVENTS",
     "NOTICE_EVENT",
@@ -324,7 +325,9 @@ RESTORE_EVENTS = ("mod:restore-point", "mod:restore")
 #: §6.6): collab.room_control runs them.
 LOWER_HANDS_EVENT = "mod:lower-hands"
 NOTICE_EVENT = "mod:notice"
-ACTIVITY_EVENTS = (LOWER_HANDS_EVENT, NOTICE_EVENT)
+#: Check-ins (rooms.checkins; protocol.md §6.9).
+CHECKIN_EVENT = "mod:checkin"
+ACTIVITY_EVENTS = (LOWER_HANDS_EVENT, NOTICE_EVENT, CHECKIN_EVENT)
 #: Every moderation event: ACTIONS', the template's, the restore points' and
 #: the activities'.
 MODERATION_EVENTS = (*ACTIONS, TEMPLATE_EVENT, *RESTORE_EVENTS, *ACTIVITY_EVENTS)

@@ -6,6 +6,7 @@ import { Board, COLORS, TOOLS, WIDTHS, addsShapes } from './board.js'
 import { Chat } from './chat.js'
 import { Activities } from './activities.js'
 import { PrivateLine } from './private.js'
+import { Checkins } from './checkins.js'
 import { People } from './people.js'
 import { confirmDialog, helpDialog, templateDialog } from './dialogs.js'
 import { historyDialog } from './history.js'
@@ -276,6 +277,7 @@ class Session {
     this.chat.attach(this.chatDoc, this.chatProvider.socket)
     this.activities.attach(this.metaDoc, this.metaProvider.socket)
     this.privateLine.attach(this.metaProvider.socket)
+    this.checkins.attach(this.metaDoc, this.metaProvider.socket)
     this.chatProvider.socket.on('connect', () => this.chat.retryPending())
     this.metaDoc.on('update', () => this.readMeta())
   }
@@ -594,6 +596,7 @@ class Session {
     this.privateLine.destroy()
     this.facilitation.destroy()
     this.breakouts.destroy()
+    this.checkins.destroy()
     this.imageInput.unbind()
     this.images.clear()
     for (const p of this.providers()) destroyProvider(p)
@@ -778,6 +781,8 @@ class Session {
     this.activities = new Activities({
       room: this.room, user, people: this.people, cursorLayer: () => this.canvas.cursorLayer, moderate: (...args) => this.moderate(...args)
     })
+    // Check-ins and polls (checkins.js; protocol.md §6.9).
+    this.checkins = new Checkins({ room: this.room, user, moderate: (...args) => this.moderate(...args) })
     // The timer, follow me, bring here, the pointer (facilitation.js; protocol.md §6.6).
     this.facilitation = new Facilitation({ canvas: this.canvas, user, isFacilitator: this.isFacilitator, moderate: (...args) => this.moderate(...args) })
     // Breakout groups (breakouts.js; protocol.md §6.8).
@@ -959,7 +964,8 @@ class Session {
     document.addEventListener('pointerdown', (e) => { if (!this.contextMenu.hidden && !this.contextMenu.contains(e.target)) this.closeContextMenu() })
 
     const boardArea = el('div', { class: 'board-area' }, this.canvas.root, this.stylebar, zoombar, this.selectionBar,
-      el('div', { class: 'board-bars' }, this.activities.bar, this.facilitation.bar, this.breakouts.bar), ...this.facilitation.elements, ...this.breakouts.elements)
+      el('div', { class: 'board-bars' }, this.activities.bar, this.facilitation.bar, this.checkins.openButton, this.breakouts.bar), ...this.facilitation.elements, ...this.breakouts.elements,
+      this.checkins.card)
     this.panel = el('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': t('ui.panel') },
       this.people.root,
       el('h2', { class: 'chat-title', id: 'chat-title' }, t('chat.title')),
@@ -1094,6 +1100,7 @@ class Session {
     this.privateLine.setState({ role, ended: s.ended, blocked: !!this.blocked })
     this.people.setState(s, this.isFacilitator && !this.blocked)
     this.facilitation.render({ role, live: !s.ended && !this.blocked })
+    this.checkins.setState({ role, live: !s.ended && !this.blocked })
 
     const banners = []
     if (s.ended) banners.push(['ended', t('banner.ended')])
