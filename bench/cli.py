@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.conns import conns_ratios, conns_table, run_conns, run_storm
 from bench.report import combine, ratios, table, write_html, write_json
 from bench.scenarios import Target, run_chat, run_fanout, run_join, run_rooms
 from bench.servers import (
@@ -33,7 +34,9 @@ from bench.stalls import (
 
 __all__ = ["main"]
 
-SCENARIOS = ("quick", "fanout", "rooms", "cluster", "join", "chat", "stalls")
+SCENARIOS = ("quick", "fanout", "rooms", "cluster", "join", "chat", "stalls", "conns", "storm")
+#: Scenarios of many idle connections (bench.conns), one size each.
+CONNS_LIKE = ("conns", "storm")
 FANOUT_LIKE = ("quick", "fanout", "cluster")
 
 
@@ -70,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rooms", type=int, default=200, help="rooms (rooms scenario)")
     p.add_argument("--members", type=int, default=5, help="members per room (rooms)")
     p.add_argument("--rate-per-room", type=float, default=1.0, help="updates/s per room (rooms)")
+    p.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="idle clients (conns, storm; several: one run each)",
+    )
+    p.add_argument("--room-size", type=int, default=10, help="clients per room (conns, storm)")
+    p.add_argument(
+        "--idle-window-s",
+        type=float,
+        default=30.0,
+        help="seconds over which idle CPU is measured (conns; longer than the ping interval)",
+    )
     p.add_argument("--nodes", type=int, default=2, help="collab nodes (cluster)")
     p.add_argument("--clients", type=int, default=20, help="joining clients (join)")
     p.add_argument("--shapes", type=int, default=10_000, help="board shapes (join)")
@@ -202,6 +219,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 targets = await _collab(workdir, args.store, args.variant, args.checkout)
                 if args.scenario in ("quick", "fanout", "rooms"):
                     targets += await _baselines(workdir, baselines)
+                elif args.scenario in CONNS_LIKE:  # the relay does no sync handshake
+                    targets += await _baselines(workdir, [b for b in baselines if b != "relay"])
             if args.scenario == "stalls":
                 args.payloads = _stalls_payloads(args)
             results = await _rounds(args, targets)
@@ -216,7 +235,11 @@ async def _rounds(args: argparse.Namespace, targets: list[Target]) -> list[dict[
     size, and each round starts with the next one, so a slow stretch of a
     shared machine falls on all of them rather than on one."""
     results: list[dict[str, Any]] = []
-    sizes: list[int | None] = list(args.receivers) if args.scenario in FANOUT_LIKE else [None]
+    sizes: list[int | None] = [None]
+    if args.scenario in FANOUT_LIKE:
+        sizes = list(args.receivers)
+    elif args.scenario in CONNS_LIKE:
+        sizes = list(args.connections)
     for round_ in range(args.rounds):
         for n in sizes:
             shift = round_ % len(targets)
@@ -255,6 +278,24 @@ async def _scenario(
                 count=args.count,
                 warmup=args.warmup,
                 workers=args.workers,
+            )
+        )
+    elif args.scenario == "conns":
+        assert receivers is not None
+        out.append(
+            await run_conns(
+                target,
+                connections=receivers,
+                room_size=args.room_size,
+                idle_s=args.idle_window_s,
+                workers=args.workers,
+            )
+        )
+    elif args.scenario == "storm":
+        assert receivers is not None
+        out.append(
+            await run_storm(
+                target, connections=receivers, room_size=args.room_size, workers=args.workers
             )
         )
     elif args.scenario == "join" and target.protocol == "sio":
@@ -313,11 +354,18 @@ def main(argv: list[str] | None = None) -> int:
         print(stalls_table(combined))
         for line in stalls_ratios(results):
             print(line)
+    elif args.scenario in CONNS_LIKE:
+        print(conns_table(results))
+        print()
+        for base in ("y-websocket", "relay"):
+            for line in conns_ratios(results, base):
+                print(line)
+        combined = []
     else:
         print(table(combined))
     print()
     for base in ("relay", "y-websocket"):
-        for line in ratios(results, base):
+        for line in [] if args.scenario in CONNS_LIKE else ratios(results, base):
             print(line)
     if args.scenario == "cluster":
         for line in ratios(results, "collab 1 node", f"collab x{args.nodes} nodes"):

@@ -24,6 +24,7 @@ from bench.wire import (
     event_frame,
     parse_text_frame,
     yws_decode,
+    yws_sync_step_2,
     yws_update,
 )
 
@@ -160,6 +161,18 @@ class LeanSocketIO(_LeanConnection):
                 if not waiting.done():
                     waiting.set_exception(ConnectionError("closed before the answer"))
 
+    async def start_sync(self) -> None:
+        """Send sync-step-1 with an empty state vector, as y-socket.io's
+        provider does once connected (the server answers it, then sends its
+        own step, which :attr:`answered` waits for)."""
+        assert self.ws is not None
+        ack_id = self._next_ack
+        self._next_ack += 1
+        self._acks[ack_id] = asyncio.get_running_loop().create_future()
+        header, body = binary_event_frames(self.namespace, "sync-step-1", b"\x00", ack_id)
+        await self.ws.send_str(header)
+        await self.ws.send_bytes(body)
+
     async def send_update(self, payload: bytes) -> None:
         assert self.ws is not None
         header, body = binary_event_frames(self.namespace, "sync-update", payload)
@@ -204,6 +217,10 @@ class LeanYWebsocket(_LeanConnection):
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self.errors: list[Any] = []
+        #: Set once it has answered the server's sync step 1.
+        self.answered = asyncio.Event()
+        #: Set once the connection has ended.
+        self.ended = asyncio.Event()
 
     async def open(self, timeout_s: float = 30.0) -> None:
         self.ws = await asyncio.wait_for(
@@ -220,10 +237,18 @@ class LeanYWebsocket(_LeanConnection):
                     continue
                 now = time.monotonic_ns()
                 decoded = yws_decode(msg.data)
-                if decoded is not None and decoded[0] == 0 and decoded[1] == 2 and on_update:
+                if decoded is None or decoded[0] != 0:
+                    continue
+                if decoded[1] == 2 and on_update:
                     on_update(decoded[2], now)
-        except (aiohttp.ClientError, asyncio.CancelledError):
+                elif decoded[1] == 0 and not self.answered.is_set():
+                    # The server's sync step 1: answer like a client holding nothing.
+                    await self.ws.send_bytes(yws_sync_step_2(_EMPTY_UPDATE))
+                    self.answered.set()
+        except (aiohttp.ClientError, ConnectionError, asyncio.CancelledError):
             pass
+        finally:
+            self.ended.set()
 
     async def send_update(self, payload: bytes) -> None:
         assert self.ws is not None

@@ -8,6 +8,7 @@ the start and end of the measured window; Redis's from ``INFO cpu``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ __all__ = [
     "BENCH_DIR",
     "ManagedProcess",
     "ProcessSample",
+    "current_rss",
     "free_port",
     "node_available",
     "redis_argv",
@@ -61,6 +63,15 @@ def sample(pid: int) -> ProcessSample:
     return ProcessSample(cpu, peak)
 
 
+def current_rss(pid: int) -> int:
+    """Resident memory of ``pid`` now, in bytes (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 @dataclass
 class ManagedProcess:
     name: str
@@ -68,6 +79,8 @@ class ManagedProcess:
     proc: asyncio.subprocess.Process
     log_path: Path
     extra: dict[str, object] = field(default_factory=dict)
+    #: How it was started (``restart`` starts it again the same way, same port).
+    spawn: _Spawn | None = None
 
     @property
     def pid(self) -> int:
@@ -76,14 +89,43 @@ class ManagedProcess:
     def sample(self) -> ProcessSample:
         return sample(self.pid)
 
+    def rss_bytes(self) -> int:
+        """The process's resident memory now (VmRSS)."""
+        return current_rss(self.pid)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a node lost would end it."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+    async def restart(self) -> None:
+        """Stop it (if running) and start it again the same way."""
+        if self.spawn is None:
+            raise RuntimeError(f"{self.name} cannot be restarted")
+        await self.stop()
+        fresh = await _start(self.spawn)
+        self.proc, self.log_path = fresh.proc, fresh.log_path
+
     async def stop(self) -> None:
         if self.proc.returncode is None:
-            self.proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 10)
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class _Spawn:
+    name: str
+    argv: list[str]
+    ready: bytes
+    workdir: Path
+    url: str
+    env: dict[str, str] | None
+    cwd: Path | None
 
 
 async def _spawn(
@@ -95,8 +137,21 @@ async def _spawn(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ManagedProcess:
+    return await _start(_Spawn(name, argv, ready, workdir, url, env, cwd))
+
+
+async def _start(spec: _Spawn) -> ManagedProcess:
+    name, argv, ready, workdir, url, env, cwd = (
+        spec.name,
+        spec.argv,
+        spec.ready,
+        spec.workdir,
+        spec.url,
+        spec.env,
+        spec.cwd,
+    )
     log_path = workdir / f"{name}.log"
-    log = log_path.open("wb")
+    log = log_path.open("ab")
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=log, env=env, cwd=cwd
     )
@@ -111,7 +166,7 @@ async def _spawn(
         raise RuntimeError(f"{name} did not start ({line!r}); see {log_path}")
     # Keep draining stdout so the process never blocks on a full pipe.
     asyncio.get_running_loop().create_task(_drain(proc.stdout))
-    return ManagedProcess(name, url, proc, log_path)
+    return ManagedProcess(name, url, proc, log_path, spawn=spec)
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:

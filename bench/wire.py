@@ -19,6 +19,7 @@ __all__ = [
     "event_frame",
     "parse_text_frame",
     "yws_decode",
+    "yws_sync_step_2",
     "yws_update",
 ]
 
@@ -84,6 +85,7 @@ def parse_text_frame(text: str) -> SocketIOFrames | None:
 # -- y-websocket (the Node peer) -------------------------------------------------
 
 _MESSAGE_SYNC = 0
+_SYNC_STEP_2 = 1
 _SYNC_UPDATE = 2
 
 
@@ -99,6 +101,11 @@ def _var_uint(value: int) -> bytes:
 def yws_update(update: bytes) -> bytes:
     """A y-websocket sync message carrying one Yjs update."""
     return bytes([_MESSAGE_SYNC, _SYNC_UPDATE]) + _var_uint(len(update)) + update
+
+
+def yws_sync_step_2(update: bytes) -> bytes:
+    """A y-websocket sync step 2 (the answer to the server's step 1)."""
+    return bytes([_MESSAGE_SYNC, _SYNC_STEP_2]) + _var_uint(len(update)) + update
 
 
 def yws_decode(message: bytes) -> tuple[int, int, bytes] | None:
