@@ -31,6 +31,7 @@ from collab.config import Settings
 from collab.connections import ConnectionTable
 from collab.emitter import Emitter
 from collab.extensions import Extension, Extensions
+from collab.heartbeat import Heartbeat
 from collab.images import add_image_routes
 from collab.logs import access_log_options, describe_exception
 from collab.metrics import Metrics, StoreStats
@@ -367,6 +368,8 @@ class CollabApp:
         :attr:`exit_code`), close the store."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_grace_s
+        if self.sessions.heartbeat is not None:
+            self.sessions.heartbeat.close()
         self.websockets.end_polls(self.sio.eio)
         await self.websockets.close_all()
         await self.sessions.drain(timeout_s=max(0.0, deadline - loop.time()))
@@ -604,6 +607,9 @@ def create_app(
         max_http_buffer_size=frames.polling_body_bytes,
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
+        # collab.heartbeat pings every session from one timer and ends the
+        # silent ones: no service task walking the sessions.
+        monitor_clients=False,
         transports=list(settings.transports),
         logger=False,
         engineio_logger=False,
@@ -642,6 +648,13 @@ def create_app(
         metrics=app.metrics,
     )
     install_polling(sio.eio, web_app=web_app, metrics=app.metrics, frames=frames)
+    app.sessions.heartbeat = Heartbeat(
+        sio.eio,
+        websockets=app.websockets.by_eio_sid.get,
+        interval_s=settings.ping_interval_s,
+        timeout_s=settings.ping_timeout_s,
+        spawn=app.sessions.spawn,
+    )
     sio.attach(web_app)
     web_app.router.add_get("/healthz", app.healthz)
     web_app.router.add_get("/readyz", app.readyz)

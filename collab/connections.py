@@ -34,8 +34,17 @@ class Connection:
     #: The Engine.IO session it came over (None only without the session guard).
     session: Session | None = field(default=None, repr=False)
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
-    #: Set once the client's own sync-step-1 was answered (collab.sync._start_sync).
-    client_step1: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    #: Whether the client's own sync-step-1 was answered (collab.sync._start_sync).
+    client_step1: bool = field(default=False, repr=False)
+    #: What _start_sync waits on, only while it waits for that step.
+    client_step1_waiter: asyncio.Future[None] | None = field(default=None, repr=False)
+
+    def client_step1_answered(self) -> None:
+        """The client's own sync-step-1 was answered."""
+        self.client_step1 = True
+        waiter = self.client_step1_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class ConnectionTable:

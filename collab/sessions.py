@@ -52,6 +52,7 @@ from typing import Any
 import socketio
 
 from collab.errors import InvalidPacket, RateLimited, TooManyConnections
+from collab.heartbeat import Heartbeat
 from collab.metrics import Metrics
 from collab.polling import end_polling_session, is_polling
 from collab.upstream import binary_packet_pending, drop_binary_packet
@@ -166,6 +167,9 @@ class SessionGuard:
         per_min = limits.max_failed_connects_per_min
         self._failure_rate = Rate(per_min / 60.0, per_min)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Engine.IO's pings for every session (collab.heartbeat), once the
+        #: app has made it; without one, engine.io pings as it does itself.
+        self.heartbeat: Heartbeat | None = None
         #: Lane tasks, also of sessions already closed (they finish what they hold).
         self._lanes: set[asyncio.Task[None]] = set()
         handlers = sio.eio.handlers
@@ -201,9 +205,14 @@ class SessionGuard:
         self.per_address[address] = self.per_address.get(address, 0) + 1
         environ[ENVIRON_KEY] = session
         self._start_deadline(session)
-        return await self._on_connect(eio_sid, environ)
+        answer = await self._on_connect(eio_sid, environ)
+        if self.heartbeat is not None and (answer is None or answer is True):
+            self.heartbeat.add(eio_sid)
+        return answer
 
     async def eio_disconnect(self, eio_sid: str, *args: Any) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.forget(eio_sid)
         session = self.sessions.pop(eio_sid, None)
         if session is not None:
             session.closing = True
@@ -319,7 +328,7 @@ class SessionGuard:
             return
         self.metrics.refused("connect_timeout")
         log.info("session closed: no document connected sid=%s", session.eio_sid)
-        self._spawn(self._close_session(session))
+        self.spawn(self._close_session(session))
 
     # -- refused connects per address ------------------------------------------------
 
@@ -380,7 +389,7 @@ class SessionGuard:
             return
         self.metrics.refused("refusals")
         log.info("session closed: too many refusals sid=%s", session.eio_sid)
-        self._spawn(self._close_session(session, RateLimited("too many refused events")))
+        self.spawn(self._close_session(session, RateLimited("too many refused events")))
 
     async def _close_session(self, session: Session, reason: CollabError | None = None) -> None:
         """Tell each document why (``collab:error`` with ``event: "disconnect"``),
@@ -398,7 +407,7 @@ class SessionGuard:
         else:  # a WebSocket: its writer sends CLOSE and closes it (collab.transport)
             await self.sio.eio.disconnect(session.eio_sid)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -344,8 +344,11 @@ class SyncServer:
         if conn is None:
             return
         # A client that waits for the server's step first gets it after the wait.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.client_step1.wait(), INITIAL_SYNC_WAIT_S)
+        if not conn.client_step1:
+            conn.client_step1_waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.client_step1_waiter, INITIAL_SYNC_WAIT_S)
+            conn.client_step1_waiter = None
         await asyncio.sleep(0)  # the ack of the client's step is queued before ours
         if sid not in self.connections:
             return
@@ -441,7 +444,7 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return b"\x00\x00"
-        conn.client_step1.set()
+        conn.client_step1_answered()
         if not conn.quota.events.take(time.monotonic()):
             await self._rate_limited(conn, SYNC_STEP_1, "events")
             return b"\x00\x00"

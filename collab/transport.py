@@ -185,20 +185,47 @@ def install_transport(
     replace_driver_entries(eio, websocket=CollabWebSocket)
 
 
+#: An Engine.IO PONG, as a WebSocket carries it.
+_PONG = "3"
+
+
+async def _next_packets(queue: asyncio.Queue[Any]) -> list[Any]:
+    """What the session's queue holds, waiting for the first packet: an
+    empty list once the session is closing (a None in the queue, left there
+    for any other reader). engine.io's ``poll`` without its timeout (a task
+    and a timer per wait): collab.heartbeat ends a silent session, and its
+    CLOSE ends this wait."""
+    first = await queue.get()
+    queue.task_done()
+    if first is None:
+        return []
+    packets = [first]
+    while queue.qsize():
+        pkt = queue.get_nowait()
+        queue.task_done()
+        if pkt is None:
+            queue.put_nowait(None)
+            break
+        packets.append(pkt)
+    return packets
+
+
 async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
     """Serve Engine.IO session ``eio_socket`` over WebSocket ``ws``.
 
     This is python-engineio 4's ``AsyncSocket._websocket_handler`` (the
-    polling → WebSocket upgrade, the writer task, the close), with one
-    change: the read loop awaits each message directly and hands a message
-    packet straight to Socket.IO. The stock loop wraps every incoming message
+    polling → WebSocket upgrade, the writer task, the close), with three
+    changes. The read loop awaits each message directly and hands a message
+    packet straight to Socket.IO: the stock loop wraps every incoming message
     in a task and an ``asyncio.wait_for``, and its dispatch checks the
     handler with ``inspect`` each time (together about 12% of the server's
-    CPU with ten clients drawing into one room); the ``wait_for`` is there so
-    that a connection silent for ping interval + ping timeout ends.
-    Engine.IO's ping timeout already ends it: the server closes a session
-    whose pongs stop, its writer's ``poll`` then times out and closes the
-    WebSocket, and the read below returns. A frame that is not an Engine.IO
+    CPU with ten clients drawing into one room). A PONG is told to
+    collab.heartbeat without making a packet of it. And neither the read nor
+    the writer's wait for packets has a timeout (the stock ones are there so
+    that a connection silent for ping interval + ping timeout ends, at a task
+    and a timer per wait): collab.heartbeat closes a session whose pongs
+    stop, which queues a CLOSE; the writer sends it and closes the WebSocket,
+    and the read below returns. A frame that is not an Engine.IO
     packet ends its session here, cleanly, where the stock handler raised
     out of the request and left the session to the ping timeout
     (tests/integration/test_transport.py). So does a frame past its limit
@@ -250,11 +277,9 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
 
     async def writer() -> None:
         closing = False
+        queue = eio_socket.queue
         while not closing:
-            try:
-                packets = await eio_socket.poll()
-            except engineio.exceptions.QueueEmpty:
-                break
+            packets = await _next_packets(queue)
             if not packets:  # the connection is closing
                 break
             try:
@@ -283,6 +308,9 @@ async def _serve_websocket(eio_socket: Any, ws: Any) -> None:
                 break
             if data is None:
                 break
+            if data == _PONG:  # answered: collab.heartbeat (engine.io's schedule_ping)
+                eio_socket.schedule_ping()
+                continue
             try:
                 pkt = engineio.packet.Packet(encoded_packet=data)
             except ValueError:  # not an Engine.IO packet: the session cannot go on

@@ -25,6 +25,12 @@ What is borrowed, and why:
 * ``WebSocketResponse._writer.transport`` and ``asyncio.Queue._queue``: the
   broadcast fast path writes a frame straight to the socket's transport when
   the Engine.IO queue is empty (collab.broadcast).
+* Engine.IO's heartbeat: ``AsyncSocket.last_ping`` and ``schedule_ping``
+  (called at the connect and at every PONG; ``check_ping_timeout`` reads
+  ``last_ping`` before every send) and the order of ``AsyncServer._handle_connect``
+  (the socket is in ``sockets`` when the connect event runs, and
+  ``schedule_ping`` is called after it): collab.heartbeat pings every session
+  from one timer instead (:func:`take_over_heartbeat`).
 * ``AsyncServer._binary_packet``: a binary packet waiting for its
   attachments (collab.sessions bounds them).
 * ``AsyncServer._handle_connect``'s order: the connect handler returns, then
@@ -44,6 +50,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import engineio.async_server
 import engineio.async_socket
 import socketio.async_server
 from aiohttp import web
@@ -61,6 +68,7 @@ __all__ = [
     "queue_items",
     "replace_driver_entries",
     "source_digest",
+    "take_over_heartbeat",
     "wait_connected",
     "websocket_transport",
 ]
@@ -77,6 +85,18 @@ PINNED_SOURCES: dict[str, str] = {
     # python-engineio 4.15.1
     "engineio.async_socket.AsyncSocket._websocket_handler": (
         "27f120df4d717a24478b7b0f7389ce19eea8a881dd07e2c81fb1cf2493e006a5"
+    ),
+    "engineio.async_socket.AsyncSocket.schedule_ping": (
+        "fe316639159cd70d34cdb911a055fc1a0056ff15615b8460a1ab6593c95e9372"
+    ),
+    "engineio.async_socket.AsyncSocket.check_ping_timeout": (
+        "77616d5ca7809257d5d1866f271e7cc3e114663cfe2772cafda63a7393c880d0"
+    ),
+    "engineio.async_socket.AsyncSocket.receive": (
+        "a91ae36ec2fb5340713ec03be88b1ece9887d2f3116ff09f24dda3a6d965db28"
+    ),
+    "engineio.async_server.AsyncServer._handle_connect": (
+        "5bd7edc1d1ae115ae973b4a39b435d3b243a3c9b1e3218f21bbeb7ef6aa37e93"
     ),
     # python-socketio 5.18.1
     "socketio.async_server.AsyncServer._handle_connect": (
@@ -95,6 +115,16 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
     return {
         "engineio.async_socket.AsyncSocket._websocket_handler": (
             engineio.async_socket.AsyncSocket._websocket_handler
+        ),
+        "engineio.async_socket.AsyncSocket.schedule_ping": (
+            engineio.async_socket.AsyncSocket.schedule_ping
+        ),
+        "engineio.async_socket.AsyncSocket.check_ping_timeout": (
+            engineio.async_socket.AsyncSocket.check_ping_timeout
+        ),
+        "engineio.async_socket.AsyncSocket.receive": engineio.async_socket.AsyncSocket.receive,
+        "engineio.async_server.AsyncServer._handle_connect": (
+            engineio.async_server.AsyncServer._handle_connect
         ),
         "socketio.async_server.AsyncServer._handle_connect": (
             socketio.async_server.AsyncServer._handle_connect
@@ -127,6 +157,15 @@ def cors_headers(eio: Any, environ: dict[str, Any]) -> list[tuple[str, str]]:
     """The CORS headers engine.io puts on its own answers to ``environ``."""
     headers: list[tuple[str, str]] = eio._cors_headers(environ)
     return headers
+
+
+def take_over_heartbeat(socket: Any, pong: Callable[[], None]) -> None:
+    """Engine.IO's own heartbeat of ``socket`` stops (collab.heartbeat runs
+    it): ``schedule_ping``, which engine.io calls after the connect and at
+    every PONG, becomes ``pong``, and with ``last_ping`` None its
+    ``check_ping_timeout`` (run before every send) never ends the session."""
+    socket.last_ping = None
+    socket.schedule_ping = pong
 
 
 def is_stock_websocket_handler(handler: Any) -> bool:
