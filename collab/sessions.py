@@ -55,7 +55,7 @@ from collab.errors import InvalidPacket, RateLimited, TooManyConnections
 from collab.heartbeat import Heartbeat
 from collab.metrics import Metrics
 from collab.polling import end_polling_session, is_polling
-from collab.upstream import binary_packet_pending, drop_binary_packet
+from collab.upstream import SessionNamespaces, binary_packet_pending, drop_binary_packet
 from collab.wire import ERROR_EVENT, error_payload
 from crdt.errors import CollabError
 from rooms.ratelimit import Rate, TokenBucket
@@ -175,7 +175,8 @@ class SessionGuard:
         handlers = sio.eio.handlers
         self._on_connect: Callable[..., Awaitable[Any]] = handlers["connect"]
         self._on_message: Callable[..., Awaitable[Any]] = handlers["message"]
-        self._on_disconnect: Callable[..., Awaitable[Any]] = handlers["disconnect"]
+        #: The namespaces of each session: its end disconnects those only.
+        self.namespaces = SessionNamespaces(sio)
         handlers["connect"] = self.eio_connect
         handlers["message"] = self.eio_message
         handlers["disconnect"] = self.eio_disconnect
@@ -224,7 +225,7 @@ class SessionGuard:
                 self.per_address[session.address] = left
             else:
                 self.per_address.pop(session.address, None)
-        await self._on_disconnect(eio_sid, *args)
+        await self.namespaces.end_session(eio_sid, *args)
 
     async def eio_message(self, eio_sid: str, data: Any) -> None:
         session = self.sessions.get(eio_sid)

@@ -36,6 +36,11 @@ What is borrowed, and why:
 * ``AsyncServer._handle_connect``'s order: the connect handler returns, then
   CONNECT is queued and the namespace marked connected, without a yield in
   between; :func:`wait_connected` relies on it.
+* python-socketio's ``manager.pre_connect``/``disconnect`` and
+  ``AsyncServer._handle_disconnect``/``environ``: its ``_handle_eio_disconnect``
+  walks every namespace of the server for each session that ends (O(rooms)
+  per disconnect); :class:`SessionNamespaces` knows which namespaces each
+  session joined and ends only those.
 * python-socketio's *client* (collab.client): :class:`SocketIOClient` works
   around two of its faults through ``_handle_eio_*``, ``_binary_packet`` and
   Engine.IO's send queue (its own canary: tests/unit/test_client_adapter.py).
@@ -58,6 +63,7 @@ from aiohttp import web
 __all__ = [
     "PINNED_SOURCES",
     "STOCK_WEBSOCKET_HANDLER",
+    "SessionNamespaces",
     "binary_packet_pending",
     "cors_headers",
     "driver_table",
@@ -99,6 +105,9 @@ PINNED_SOURCES: dict[str, str] = {
         "5bd7edc1d1ae115ae973b4a39b435d3b243a3c9b1e3218f21bbeb7ef6aa37e93"
     ),
     # python-socketio 5.18.1
+    "socketio.async_server.AsyncServer._handle_eio_disconnect": (
+        "9344593148b66fd9b4e7614e7a1427f641c74c8cbf1d85263c0ca70d8bfeace5"
+    ),
     "socketio.async_server.AsyncServer._handle_connect": (
         "c97c480cf777de36bd6348c6335ac61b324e6ed16372660100d10223faf79a74"
     ),
@@ -125,6 +134,9 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
         "engineio.async_socket.AsyncSocket.receive": engineio.async_socket.AsyncSocket.receive,
         "engineio.async_server.AsyncServer._handle_connect": (
             engineio.async_server.AsyncServer._handle_connect
+        ),
+        "socketio.async_server.AsyncServer._handle_eio_disconnect": (
+            socketio.async_server.AsyncServer._handle_eio_disconnect
         ),
         "socketio.async_server.AsyncServer._handle_connect": (
             socketio.async_server.AsyncServer._handle_connect
@@ -190,6 +202,49 @@ def binary_packet_pending(sio: Any, eio_sid: str) -> bool:
 def drop_binary_packet(sio: Any, eio_sid: str) -> None:
     """Forget the session's binary packet that waits for its attachments."""
     sio._binary_packet.pop(eio_sid, None)
+
+
+class SessionNamespaces:
+    """The namespaces each Engine.IO session has joined in python-socketio's
+    manager, kept by wrapping the manager's ``pre_connect`` and
+    ``disconnect`` (every join and leave goes through them), so that a session's end
+    disconnects those namespaces only: python-socketio's own
+    ``_handle_eio_disconnect`` (pinned above) calls ``_handle_disconnect``
+    for every namespace the server has, one per room and document, for
+    every session that ends."""
+
+    def __init__(self, sio: Any) -> None:
+        self.sio = sio
+        #: Engine.IO sid → the namespaces it is in (at most a session's documents).
+        self.of: dict[str, set[str]] = {}
+        manager = sio.manager
+        pre_connect, disconnect = manager.pre_connect, manager.disconnect
+
+        async def tracked_pre_connect(eio_sid: str, namespace: str) -> Any:
+            sid = await pre_connect(eio_sid, namespace)
+            if sid is not None:
+                self.of.setdefault(eio_sid, set()).add(namespace)
+            return sid
+
+        async def tracked_disconnect(sid: str, namespace: str, **kwargs: Any) -> Any:
+            eio_sid = manager.eio_sid_from_sid(sid, namespace)
+            result = await disconnect(sid, namespace, **kwargs)
+            names = self.of.get(eio_sid) if eio_sid is not None else None
+            if names is not None and manager.sid_from_eio_sid(eio_sid, namespace) is None:
+                names.discard(namespace)
+                if not names:
+                    del self.of[eio_sid]
+            return result
+
+        manager.pre_connect = tracked_pre_connect
+        manager.disconnect = tracked_disconnect
+
+    async def end_session(self, eio_sid: str, reason: Any = None) -> None:
+        """What python-socketio's ``_handle_eio_disconnect`` does, for the
+        namespaces ``eio_sid`` joined only."""
+        for namespace in list(self.of.pop(eio_sid, ())):
+            await self.sio._handle_disconnect(eio_sid, namespace, reason)
+        self.sio.environ.pop(eio_sid, None)
 
 
 async def wait_connected(sio: Any, sid: str, namespace: str) -> bool:

@@ -103,3 +103,29 @@ async def test_no_session_holds_a_task_for_its_heartbeat(server_factory, client_
     assert not [n for n in names if "ping" in n.lower() or n == "wait_for"], names
     assert srv.app.sessions.heartbeat is not None
     assert len(srv.app.sessions.heartbeat) == 10
+
+
+async def test_a_session_that_ends_leaves_only_its_own_namespaces(
+    server_factory, client_factory, monkeypatch
+):
+    # python-socketio's own end of a session walks every namespace the server
+    # has (one per room and document); collab's ends the session's own.
+    srv = await server_factory()
+    others = [await client_factory(srv.url, f"room-{i}") for i in range(12)]
+    leaving = await client_factory(srv.url, "room-0")
+    await until(lambda: len(srv.app.sync.connections) == 13)
+    sio = srv.app.sio
+    assert len(sio.manager.rooms) >= 12
+    ended: list[str] = []
+    handle = sio._handle_disconnect
+
+    async def counted(eio_sid: str, namespace: str, *args: Any) -> None:
+        ended.append(namespace)
+        await handle(eio_sid, namespace, *args)
+
+    monkeypatch.setattr(sio, "_handle_disconnect", counted)
+    await leaving.close()
+    await until(lambda: len(srv.app.sync.connections) == 12)
+    assert ended == ["/yjs|room-0"]
+    assert len(srv.app.sessions.namespaces.of) == 12
+    assert all(c.connected for c in others)
