@@ -37,6 +37,7 @@ from engineio.async_drivers.aiohttp import WebSocket as _EngineIOWebSocket
 
 from collab.logs import describe_exception
 from collab.metrics import Metrics
+from collab.packet_queue import PacketQueue
 from collab.upstream import is_stock_websocket_handler, replace_driver_entries
 
 __all__ = ["FRAME_SLACK_BYTES", "FrameLimits", "WebSocketTracker", "install_transport"]
@@ -183,6 +184,12 @@ def install_transport(
             return self._sock
 
     replace_driver_entries(eio, websocket=CollabWebSocket)
+    # Every session's packet queue (engine.io's public factory for them).
+    eio.create_queue = _packet_queue
+
+
+def _packet_queue(*args: Any, **kwargs: Any) -> PacketQueue:
+    return PacketQueue()
 
 
 #: An Engine.IO PONG, as a WebSocket carries it.
