@@ -41,6 +41,13 @@ What is borrowed, and why:
   walks every namespace of the server for each session that ends (O(rooms)
   per disconnect); :class:`SessionNamespaces` knows which namespaces each
   session joined and ends only those.
+* python-socketio's dispatch of a BINARY_EVENT (``_handle_eio_message``,
+  ``_handle_event``: the next message is the attachment; an event of a
+  namespace that is not connected, or still connecting, is dropped; a
+  ``namespace="*"`` handler is called ``handler(namespace, sid, *args)``):
+  collab.sessions hands a ``sync-update``'s attachment to its handler the
+  same way, skipping the packet's decoding (``manager.sid_from_eio_sid``,
+  ``manager.is_connected``).
 * python-socketio's *client* (collab.client): :class:`SocketIOClient` works
   around two of its faults through ``_handle_eio_*``, ``_binary_packet`` and
   Engine.IO's send queue (its own canary: tests/unit/test_client_adapter.py).
@@ -73,6 +80,7 @@ __all__ = [
     "pinned_functions",
     "queue_items",
     "replace_driver_entries",
+    "socket_sid",
     "source_digest",
     "take_over_heartbeat",
     "wait_connected",
@@ -105,6 +113,18 @@ PINNED_SOURCES: dict[str, str] = {
         "5bd7edc1d1ae115ae973b4a39b435d3b243a3c9b1e3218f21bbeb7ef6aa37e93"
     ),
     # python-socketio 5.18.1
+    "socketio.async_server.AsyncServer._handle_eio_message": (
+        "bef50fc0e1635921c922995dba721d05d1c5ccc95d6a6b7647a1db75c4e6032e"
+    ),
+    "socketio.async_server.AsyncServer._handle_event": (
+        "65178105ef8b593d1ebb63610cbabab0c29654cee50fd669ba0a66590f2e1f54"
+    ),
+    "socketio.async_server.AsyncServer._handle_event_internal": (
+        "472e8b723a12d507ce3ee3eb8e1643cd326bdd9cc669392e6a636ec7aafdb366"
+    ),
+    "socketio.async_server.AsyncServer._trigger_event": (
+        "01ba90cfa09ba43e73738d2faebbaa179cc5fe5be5bf1eb3acf5fc60fa498d9f"
+    ),
     "socketio.async_server.AsyncServer._handle_eio_disconnect": (
         "9344593148b66fd9b4e7614e7a1427f641c74c8cbf1d85263c0ca70d8bfeace5"
     ),
@@ -134,6 +154,18 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
         "engineio.async_socket.AsyncSocket.receive": engineio.async_socket.AsyncSocket.receive,
         "engineio.async_server.AsyncServer._handle_connect": (
             engineio.async_server.AsyncServer._handle_connect
+        ),
+        "socketio.async_server.AsyncServer._handle_eio_message": (
+            socketio.async_server.AsyncServer._handle_eio_message
+        ),
+        "socketio.async_server.AsyncServer._handle_event": (
+            socketio.async_server.AsyncServer._handle_event
+        ),
+        "socketio.async_server.AsyncServer._handle_event_internal": (
+            socketio.async_server.AsyncServer._handle_event_internal
+        ),
+        "socketio.async_server.AsyncServer._trigger_event": (
+            socketio.async_server.AsyncServer._trigger_event
         ),
         "socketio.async_server.AsyncServer._handle_eio_disconnect": (
             socketio.async_server.AsyncServer._handle_eio_disconnect
@@ -197,6 +229,13 @@ def eio_sid_of(sio: Any, sid: str, namespace: str) -> str | None:
 def binary_packet_pending(sio: Any, eio_sid: str) -> bool:
     """Whether a binary packet of the session waits for its attachments."""
     return eio_sid in sio._binary_packet
+
+
+def socket_sid(sio: Any, eio_sid: str, namespace: str) -> str | None:
+    """The Socket.IO sid of Engine.IO session ``eio_sid`` in ``namespace``, if
+    it joined it (python-socketio's ``manager.sid_from_eio_sid``)."""
+    sid: str | None = sio.manager.sid_from_eio_sid(eio_sid, namespace)
+    return sid
 
 
 def drop_binary_packet(sio: Any, eio_sid: str) -> None:

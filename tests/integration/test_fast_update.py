@@ -1,0 +1,90 @@
+"""A ``sync-update`` as the y-socket.io provider sends it skips python-socketio
+(collab.sessions: its attachment goes straight to the handler) and is handled
+exactly as before: relayed, refused with the same typed errors, dropped for a
+namespace the session has not joined."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+from pycrdt import Map
+
+from tests.boards import DrawingDoc, shapes
+from tests.rawsio import RawSocket
+
+NS = "/yjs|fast"
+HEADER = '451-{ns},["sync-update",{{"_placeholder":true,"num":0}}]'
+
+
+async def _errors(raw: RawSocket, count: int) -> list[dict[str, object]]:
+    """The next ``count`` collab:error payloads the raw socket receives."""
+    found: list[dict[str, object]] = []
+    prefix = f'42{NS},["collab:error",'
+    while len(found) < count:
+        msg = await raw.ws.receive()
+        if msg.type is aiohttp.WSMsgType.TEXT and msg.data.startswith(prefix):
+            found.append(json.loads(msg.data[len(f"42{NS},") :])[1])
+        elif msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            raise AssertionError(f"the session ended: {msg.type}")
+    return found
+
+
+async def test_a_provider_update_is_relayed_and_counted(server_factory, client_factory):
+    srv = await server_factory()
+    reader = await client_factory(srv.url, "fast")
+    writer = await client_factory(srv.url, "fast")
+    before = srv.app.sessions.fast_updates
+    writer.doc.get("shapes", type=Map)["a"] = {"type": "rect"}
+    await reader.wait_for(lambda: "a" in shapes(reader))
+    assert srv.app.sessions.fast_updates > before  # the Python client's header takes it
+
+
+async def test_a_raw_update_is_relayed_and_a_bad_one_refused_as_before(
+    server_factory, client_factory
+):
+    srv = await server_factory()
+    reader = await client_factory(srv.url, "fast")
+    raw = await RawSocket.open(srv.url)
+    try:
+        assert (await raw.connect(NS))["connected"]
+        before = srv.app.sessions.fast_updates
+        await raw.ws.send_str(HEADER.format(ns=NS))
+        await raw.ws.send_bytes(DrawingDoc().put("raw", {"type": "ellipse"}))
+        await reader.wait_for(lambda: "raw" in shapes(reader))
+        assert srv.app.sessions.fast_updates == before + 1
+        # Not a Yjs update: the handler's own typed refusal, and the session goes on.
+        await raw.ws.send_str(HEADER.format(ns=NS))
+        await raw.ws.send_bytes(b"\xff\xff\xff")
+        # A text frame where the attachment belongs: handed over as the payload.
+        await raw.ws.send_str(HEADER.format(ns=NS))
+        await raw.ws.send_str("4not bytes")  # an Engine.IO message, text
+        codes = [e["code"] for e in await _errors(raw, 2)]
+        assert codes == ["malformed_update", "invalid_payload"], codes
+        await raw.ws.send_str(HEADER.format(ns=NS))
+        await raw.ws.send_bytes(DrawingDoc().put("after", {"type": "rect"}))
+        await reader.wait_for(lambda: "after" in shapes(reader))
+    finally:
+        await raw.session.close()
+
+
+async def test_an_update_for_a_namespace_not_joined_is_refused_as_before(
+    server_factory, client_factory
+):
+    srv = await server_factory()
+    reader = await client_factory(srv.url, "fast")
+    raw = await RawSocket.open(srv.url)
+    try:
+        assert (await raw.connect("/yjs|elsewhere"))["connected"]
+        before = srv.app.sessions.fast_updates
+        await raw.ws.send_str(HEADER.format(ns=NS))  # not joined: python-socketio's path
+        await raw.ws.send_bytes(DrawingDoc().put("sneaky", {"type": "rect"}))
+        # A later honest update arrives; the one of a namespace not joined never did.
+        writer = await client_factory(srv.url, "fast")
+        writer.doc.get("shapes", type=Map)["honest"] = {"type": "rect"}
+        await reader.wait_for(lambda: "honest" in shapes(reader))
+        assert "sneaky" not in shapes(reader)
+        assert srv.app.sessions.fast_updates == before + 1  # the honest one only
+        assert not srv.app.sio._binary_packet
+    finally:
+        await raw.session.close()
