@@ -107,7 +107,12 @@ class Heartbeat:
             self._place(eio_sid, self.interval)
 
     def forget(self, eio_sid: str) -> None:
-        """The session ended."""
+        """The session ended (engine.io is closing it): it leaves engine.io's
+        table once closed, as engine.io's service task took it out (a
+        long-polling session whose client sent CLOSE is never asked for again)."""
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None:
+            asyncio.get_running_loop().call_later(self.slot_s, self._reap, eio_sid, socket, 3)
         slot = self._slot_of.pop(eio_sid, None)
         if slot is not None:
             due = self._slots.get(slot)
@@ -116,6 +121,16 @@ class Heartbeat:
                 if not due:
                     del self._slots[slot]
         self._waiting.discard(eio_sid)
+
+    def _reap(self, eio_sid: str, socket: Any, tries: int) -> None:
+        if self.eio.sockets.get(eio_sid) is not socket:
+            return  # gone already (a WebSocket's handler takes its own out)
+        if socket.closed:
+            del self.eio.sockets[eio_sid]
+        elif tries > 1:
+            asyncio.get_running_loop().call_later(
+                self.slot_s, self._reap, eio_sid, socket, tries - 1
+            )
 
     def close(self) -> None:
         if self._timer is not None:

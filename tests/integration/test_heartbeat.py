@@ -89,6 +89,12 @@ async def _poll_and_stop_answering(srv: object, http: aiohttp.ClientSession) -> 
     assert sid in srv.app.sio.eio.sockets
     # Unanswered from here: the session ends, and leaves engine.io's table.
     await until(lambda: sid not in srv.app.sio.eio.sockets, timeout_s=10)
+    # A session whose client says CLOSE leaves it too, though it never polls again.
+    async with http.get(base) as r:
+        other = (await r.text()).split('"sid":"', 1)[1].split('"', 1)[0]
+    async with http.post(f"{base}&sid={other}", data="1") as r:
+        assert r.status == 200
+    await until(lambda: other not in srv.app.sio.eio.sockets, timeout_s=10)
 
 
 async def test_no_session_holds_a_task_for_its_heartbeat(server_factory, client_factory):
