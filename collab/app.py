@@ -718,7 +718,9 @@ async def serve(settings: Settings) -> ExitCode:
     except OSError as exc:  # the store (Redis) cannot be reached: fail fast
         await runner.cleanup()
         raise StartupError(str(exc)) from None
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    site = web.TCPSite(
+        runner, settings.host, settings.port, ssl_context=tls, backlog=settings.listen_backlog
+    )
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     loop_name = type(loop).__module__.partition(".")[0]  # uvloop or asyncio

@@ -73,6 +73,9 @@ class Settings:
     max_send_buffer_bytes: int = 4 << 20
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 20.0
+    #: Connections the kernel queues for accepting: a node restarted under
+    #: thousands of clients gets them all at once (bench storm).
+    listen_backlog: int = 1024
     log_level: str = "info"
     dev: bool = False
     jwt_secret: str | None = field(default=None, repr=False)
@@ -182,6 +185,8 @@ class Settings:
             raise ConfigError("max send buffer bytes must be at least 64 KiB")
         if self.compact_after_updates < 1:
             raise ConfigError("compact-after-updates must be at least 1")
+        if not 1 <= self.listen_backlog <= 65535:
+            raise ConfigError("--listen-backlog must be 1-65535")
         if self.ping_interval_s <= 0 or self.ping_timeout_s <= 0:
             raise ConfigError("ping intervals must be positive")
         self._check_security()
@@ -426,6 +431,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("ping_interval_s", float, "Engine.IO ping interval."),
     Option("ping_timeout_s", float, "Engine.IO ping timeout."),
+    Option(
+        "listen_backlog",
+        int,
+        "Connections the kernel holds for accepting (capped by net.core.somaxconn): "
+        "a restarted node's clients all come back at once.",
+    ),
     Option("log_level", str, "debug, info, warning or error."),
     Option("dev", _bool, "Development mode: open identity, local tokens. Never in production."),
     Option("jwt_secret", str, "HS256 secret the platform signs tokens with (32+ bytes)."),

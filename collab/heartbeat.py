@@ -115,11 +115,7 @@ class Heartbeat:
             asyncio.get_running_loop().call_later(self.slot_s, self._reap, eio_sid, socket, 3)
         slot = self._slot_of.pop(eio_sid, None)
         if slot is not None:
-            due = self._slots.get(slot)
-            if due is not None:
-                due.pop(eio_sid, None)
-                if not due:
-                    del self._slots[slot]
+            self._unslot(eio_sid, slot)
         self._waiting.discard(eio_sid)
 
     def _reap(self, eio_sid: str, socket: Any, tries: int) -> None:
@@ -148,15 +144,18 @@ class Heartbeat:
         if old == slot:
             return
         if old is not None:
-            due = self._slots.get(old)
-            if due is not None:
-                due.pop(eio_sid, None)
-                if not due:
-                    del self._slots[old]
+            self._unslot(eio_sid, old)
         self._slot_of[eio_sid] = slot
         self._slots.setdefault(slot, {})[eio_sid] = None
         if self._timer is None:
             self._arm()
+
+    def _unslot(self, eio_sid: str, slot: int) -> None:
+        due = self._slots.get(slot)
+        if due is not None:
+            due.pop(eio_sid, None)
+            if not due:
+                del self._slots[slot]
 
     def _arm(self) -> None:
         loop = asyncio.get_running_loop()

@@ -66,6 +66,7 @@ def test_environment_then_flags():
         (["--access-log", "everything"], {}, "access log"),
         (["--awareness-fields", "user,bad field"], {}, "awareness field"),
         (["--port", "70000"], {}, "port"),
+        (["--listen-backlog", "0"], {}, "listen-backlog"),
         ([], {"COLLAB_PORT": "eighty"}, "COLLAB_PORT"),
         (["--engine", "automerge"], {}, "engine"),
         (["--max-message-bytes", "10"], {}, "max message bytes"),

@@ -2,7 +2,7 @@
 // `chat:send` (§6.1); facilitators redact with `mod:redact` (§6.3); an author
 // deletes their own recent message with `chat:delete` (§6.6).
 import * as Y from 'yjs'
-import { el, randomHex, roleLabel } from './util.js'
+import { el, randomHex, roleLabel, sendOnSubmit } from './util.js'
 import { formatDateTime, formatTime, t } from './i18n.js'
 import { icon } from './icons.js'
 
@@ -57,16 +57,7 @@ export class Chat {
     this.list.addEventListener('scroll', () => { if (this.atEnd()) this.clearBelow() }, { passive: true })
     this.root = el('section', { class: 'chat', 'aria-label': t('chat.title') },
       this.empty, el('div', { class: 'chat-scroll' }, this.list, this.newButton), this.notice, this.form)
-    this.form.addEventListener('submit', (e) => {
-      e.preventDefault()
-      this.send()
-    })
-    this.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-        e.preventDefault()
-        this.send()
-      }
-    })
+    sendOnSubmit(this.form, this.input, () => this.send())
   }
 
   attach (doc, socket) {

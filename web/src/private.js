@@ -7,7 +7,7 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { SocketIOProvider } from 'y-socket.io'
-import { el, randomHex, roleLabel, toast } from './util.js'
+import { el, randomHex, roleLabel, sendOnSubmit, toast } from './util.js'
 import { formatTime, t } from './i18n.js'
 
 /** Refusals of `private:send` the catalogue words (`private.error.<code>`). */
@@ -39,16 +39,7 @@ export class PrivateLine {
     this.input = el('textarea', { class: 'privline-input', rows: 2, maxlength: 4000, placeholder: t('private.placeholder'), 'aria-label': t('private.message') })
     this.sendButton = el('button', { type: 'submit', class: 'privline-send primary' }, t('private.send'))
     this.form = el('form', { class: 'privline-form' }, this.input, this.sendButton)
-    this.form.addEventListener('submit', (e) => {
-      e.preventDefault()
-      this.send()
-    })
-    this.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-        e.preventDefault()
-        this.send()
-      }
-    })
+    sendOnSubmit(this.form, this.input, () => this.send())
     this.back = el('button', { type: 'button', class: 'privline-back' }, t(this.isFacilitator ? 'private.back' : 'private.close'))
     this.back.addEventListener('click', () => this.closeThread())
     this.conversation = el('div', { class: 'privline-conversation', hidden: true },

@@ -207,3 +207,18 @@ export function effectiveRole (role, userId, roles) {
   if (role === 'facilitator') return role
   return (roles && Object.prototype.hasOwnProperty.call(roles, userId) && roles[userId]) || role
 }
+
+// A message form: submitting it, or Enter in its input (Shift+Enter is a new
+// line; not while an input method composes), calls send().
+export function sendOnSubmit (form, input, send) {
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    send()
+  })
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault()
+      send()
+    }
+  })
+}
