@@ -218,3 +218,37 @@ def test_stalls(tmp_path):
     assert phases["heavy"]["codes"] == ["message_too_large"] and phases["heavy"]["refused"] == 6
     assert phases["at-limit"]["refused"] == 0
     assert phases["answer"]["applied"] is True
+
+
+@pytest.mark.parametrize("scenario", ["conns", "storm"])
+def test_the_idle_connection_scenarios(tmp_path, scenario):
+    # Against collab and, where node can run it, y-websocket's server: every
+    # client connects and syncs; the storm brings every one of them back.
+    baselines = "node" if node_available() is None else ""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", scenario, "--connections", "20", "--room-size", "5"),
+            *("--idle-window-s", "1", "--store", "memory", "--baselines", baselines),
+            *("--out", str(out)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = out.glob("*.json")
+    results = json.loads(result.read_text())["results"]
+    servers = {r["server"] for r in results}
+    assert servers == ({"collab", "y-websocket"} if baselines else {"collab"})
+    for r in results:
+        assert r["connections"] == 20 and r["missing_deliveries"] == 0, r
+        if scenario == "conns":
+            assert r["synced"] == r["still_connected"] == 20 and r["drops"] == 0, r
+            assert r["connect_all_s"] > 0 and r["idle_cpu_share"] >= 0
+            assert r["rss_after_bytes"] > 0 and "rss_per_connection_bytes" in r
+        else:
+            assert r["back"] == r["drops"] == 20, r
+            assert not any(reason.startswith("refused") for reason in r["refusals"]), r
+    assert f"{scenario} collab N=20/5" in done.stdout
