@@ -63,6 +63,15 @@ async def test_controls_fit_and_work(browsers: Browsers, collab: CollabNode, dev
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             assert not overlap(boxes[a], boxes[b]), (a, b, boxes[a], boxes[b])
+    # The bars on the board (hand and reactions, timer and follow, check-ins,
+    # breakout groups) clear the tools, the zoom and the panel.
+    bars = await page.locator(".board-bars > *:visible").all()
+    assert len(bars) >= 3
+    for bar in bars:
+        b = await box(bar)
+        assert inside(b, width, height), (await bar.get_attribute("class"), b)
+        for name in ("toolbar", "style", "zoom", "panel"):
+            assert not overlap(b, boxes[name]), (await bar.get_attribute("class"), name, b)
     # Every button of the toolbar and the header is fully on screen.
     for button in (
         await toolbar.get_by_role("button").all()
