@@ -17,6 +17,12 @@ long-polling client); it may carry several Socket.IO namespaces (documents).
   session that runs it out is closed with ``rate_limited``;
 * it keeps per-address counts of refused connects, so an address that keeps
   failing to authenticate is refused without its token being read;
+* it hands a ``sync-update`` sent in the y-socket.io provider's form to its
+  handler itself (header matched, attachment passed on), skipping
+  python-socketio's decoding and dispatch; any other packet goes through
+  python-socketio;
+* it adds every session to the server's heartbeat (collab.heartbeat) and
+  ends a session's namespaces when it ends (upstream.SessionNamespaces);
 * it runs ``chat:send`` and ``mod:*`` events in the session's *lane* (a
   queue and one task per session, so they stay in order among themselves)
   instead of in the session's read loop: they wait for the store, and with
