@@ -17,10 +17,10 @@ long-polling client); it may carry several Socket.IO namespaces (documents).
   session that runs it out is closed with ``rate_limited``;
 * it keeps per-address counts of refused connects, so an address that keeps
   failing to authenticate is refused without its token being read;
-* it hands a ``sync-update`` sent in the y-socket.io provider's form to its
-  handler itself (header matched, attachment passed on), skipping
-  python-socketio's decoding and dispatch; any other packet goes through
-  python-socketio;
+* it hands a ``sync-update`` or ``awareness-update`` sent in the y-socket.io
+  provider's form to its handler itself (header matched, attachment passed
+  on), skipping python-socketio's decoding and dispatch; any other packet
+  goes through python-socketio;
 * it adds every session to the server's heartbeat (collab.heartbeat) and
   ends a session's namespaces when it ends (upstream.SessionNamespaces);
 * it runs ``chat:send`` and ``mod:*`` events in the session's *lane* (a
@@ -97,11 +97,14 @@ _NAMESPACE = re.compile(r"^\d(?:\d+-)?(/[^,]*)")
 _LANE_EVENT = re.compile(
     r'^2(?:/[^,]*,)?\d*\["(?:chat:send|chat:delete|private:send|private:threads|checkin:answer|mod:[a-z-]+)"'
 )
-#: A ``sync-update`` as the y-socket.io provider sends it: a BINARY_EVENT
-#: with one attachment and no ack id. Its attachment skips python-socketio
-#: (SessionGuard._fast_update); any other form takes python-socketio's path.
-_SYNC_UPDATE_PREFIX = "51-/"
-_SYNC_UPDATE_HEADER = re.compile(r'51-(/[^,]*),\["sync-update",\{"_placeholder":true,"num":0\}\]\Z')
+#: A ``sync-update`` or ``awareness-update`` as the y-socket.io provider
+#: sends it: a BINARY_EVENT with one attachment and no ack id. Its attachment
+#: skips python-socketio (SessionGuard._fast_update); any other form takes
+#: python-socketio's path.
+_FAST_PREFIX = "51-/"
+_FAST_HEADER = re.compile(
+    r'51-(/[^,]*),\["(sync-update|awareness-update)",\{"_placeholder":true,"num":0\}\]\Z'
+)
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64
 
@@ -133,9 +136,10 @@ class Session:
     closing: bool = False
     #: Chat and moderation events waiting for their turn (None ends the lane).
     lane: asyncio.Queue[str | None] | None = None
-    #: (namespace, Socket.IO sid) of a ``sync-update`` whose header came and
-    #: whose attachment is the next message (SessionGuard._fast_update).
-    update_to: tuple[str, str] | None = None
+    #: (namespace, Socket.IO sid, event) of a ``sync-update`` or
+    #: ``awareness-update`` whose header came and whose attachment is the
+    #: next message (SessionGuard._fast_update).
+    update_to: tuple[str, str, str] | None = None
 
 
 def client_address(peer: str, forwarded: str, trusted: tuple[Any, ...]) -> str:
@@ -186,9 +190,9 @@ class SessionGuard:
         per_min = limits.max_failed_connects_per_min
         self._failure_rate = Rate(per_min / 60.0, per_min)
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: The ``sync-update`` handler (collab.sync, contained), for the
-        #: updates that skip python-socketio (_fast_update); None: none do.
-        self.on_sync_update: Callable[..., Awaitable[Any]] | None = None
+        #: The ``sync-update`` and ``awareness-update`` handlers (collab.sync,
+        #: contained), for the updates that skip python-socketio (_fast_update).
+        self.fast_handlers: dict[str, Callable[..., Awaitable[Any]]] = {}
         #: How many updates took that way.
         self.fast_updates = 0
         #: Engine.IO's pings for every session (collab.heartbeat), once the
@@ -255,7 +259,7 @@ class SessionGuard:
         session = self.sessions.get(eio_sid)
         if session is None or session.closing:
             return
-        if session.update_to is not None:  # the attachment of a sync-update header
+        if session.update_to is not None:  # the attachment of an update's header
             await self._fast_update(session, data)
             return
         if isinstance(data, str):
@@ -263,8 +267,8 @@ class SessionGuard:
                 await self.refuse(session, RateLimited("acknowledgements past their rate"))
                 return
             if (
-                data.startswith(_SYNC_UPDATE_PREFIX)
-                and self.on_sync_update is not None
+                data.startswith(_FAST_PREFIX)
+                and self.fast_handlers
                 and self._take_update_header(session, data)
             ):
                 return
@@ -281,29 +285,31 @@ class SessionGuard:
         await self._handle(session, data)
 
     def _take_update_header(self, session: Session, data: str) -> bool:
-        """Whether ``data`` is a ``sync-update`` header of a connected
-        namespace of the session, taken here: its attachment, the next
-        message, goes straight to the handler (:meth:`_fast_update`)."""
-        found = _SYNC_UPDATE_HEADER.match(data)
+        """Whether ``data`` is a ``sync-update`` or ``awareness-update``
+        header of a connected namespace of the session, taken here: its
+        attachment, the next message, goes straight to the handler
+        (:meth:`_fast_update`)."""
+        found = _FAST_HEADER.match(data)
         if found is None or binary_packet_pending(self.sio, session.eio_sid):
             return False
         namespace = found.group(1)
         sid = socket_sid(self.sio, session.eio_sid, namespace)
         if sid is None:
             return False  # python-socketio refuses it, as it always has
-        session.update_to = (namespace, sid)
+        session.update_to = (namespace, sid, found.group(2))
         return True
 
     async def _fast_update(self, session: Session, data: Any) -> None:
-        """A ``sync-update``'s attachment, to the handler as python-socketio
-        would hand it over (``handler(namespace, sid, payload)``), without
-        decoding the header as JSON, rebuilding the packet and looking the
-        handler up: an update's fixed cost, what a small room pays most."""
-        namespace, sid = session.update_to or ("", "")
+        """An update's attachment, to its handler as python-socketio would
+        hand it over (``handler(namespace, sid, payload)``), without decoding
+        the header as JSON, rebuilding the packet and looking the handler up:
+        an update's fixed cost, what a small room pays most."""
+        namespace, sid, event = session.update_to or ("", "", "")
         session.update_to = None
-        if self.on_sync_update is not None and self.sio.manager.is_connected(sid, namespace):
+        handler = self.fast_handlers.get(event)
+        if handler is not None and self.sio.manager.is_connected(sid, namespace):
             self.fast_updates += 1
-            await self.on_sync_update(namespace, sid, data)
+            await handler(namespace, sid, data)
 
     async def _handle(self, session: Session, data: Any) -> None:
         try:

@@ -164,8 +164,11 @@ class SyncServer:
         }
         for event, handler in handlers.items():
             sio.on(event, self._contained(event, handler), namespace="*")
-        # A sync-update's attachment skips python-socketio (collab.sessions).
-        sessions.on_sync_update = self._contained(SYNC_UPDATE, self.on_sync_update)
+        # Updates' attachments skip python-socketio (collab.sessions).
+        sessions.fast_handlers = {
+            SYNC_UPDATE: self._contained(SYNC_UPDATE, self.on_sync_update),
+            AWARENESS_UPDATE: self._contained(AWARENESS_UPDATE, self.on_awareness_update),
+        }
         registry.on_remote_update = self._remote_update
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed

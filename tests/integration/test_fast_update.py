@@ -88,3 +88,18 @@ async def test_an_update_for_a_namespace_not_joined_is_refused_as_before(
         assert not srv.app.sio._binary_packet
     finally:
         await raw.session.close()
+
+
+async def test_a_provider_awareness_update_takes_the_same_way(server_factory, client_factory):
+    srv = await server_factory()
+    watcher = await client_factory(srv.url, "fast")
+    mover = await client_factory(srv.url, "fast")
+    before = srv.app.sessions.fast_updates
+    await mover.set_awareness({"cursor": {"x": 1, "y": 2}})
+    await watcher.wait_for(
+        lambda: any(
+            isinstance(state, dict) and state.get("cursor") == {"x": 1, "y": 2}
+            for state in watcher.awareness.values()
+        )
+    )
+    assert srv.app.sessions.fast_updates > before
