@@ -104,9 +104,13 @@ async def test_no_session_holds_a_task_for_its_heartbeat(server_factory, client_
     await until(lambda: len(srv.app.sync.connections) == 10)
     for client in clients:
         await client.wait_synced()
-    await asyncio.sleep(0)  # the connects' own tasks finish
-    names = [getattr(t.get_coro(), "__qualname__", "") for t in asyncio.all_tasks() - before]
-    assert not [n for n in names if "ping" in n.lower() or n == "wait_for"], names
+
+    def heartbeat_tasks() -> list[str]:
+        names = [getattr(t.get_coro(), "__qualname__", "") for t in asyncio.all_tasks() - before]
+        return [n for n in names if "ping" in n.lower() or n == "wait_for"]
+
+    # The connects' own tasks end (their handshake waits); a ping task never would.
+    await until(lambda: not heartbeat_tasks(), timeout_s=5, what="no heartbeat task")
     assert srv.app.sessions.heartbeat is not None
     assert len(srv.app.sessions.heartbeat) == 10
 

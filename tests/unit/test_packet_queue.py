@@ -8,6 +8,17 @@ import asyncio
 import pytest
 
 from collab.packet_queue import PacketQueue
+from tests.waiting import until
+
+
+async def getters_waiting(q: PacketQueue, count: int) -> None:
+    """Until ``count`` gets wait on ``q`` (they have reached their await)."""
+    await until(lambda: len(q._getters or ()) == count, what=f"{count} waiting gets")
+
+
+async def joining(q: PacketQueue) -> None:
+    """Until a join waits on ``q``."""
+    await until(lambda: q._finished is not None, what="a waiting join")
 
 
 async def test_items_come_out_in_order_and_get_waits_for_one():
@@ -19,7 +30,7 @@ async def test_items_come_out_in_order_and_get_waits_for_one():
     with pytest.raises(asyncio.QueueEmpty):
         q.get_nowait()
     waiting = asyncio.ensure_future(q.get())
-    await asyncio.sleep(0)
+    await getters_waiting(q, 1)
     assert not waiting.done()
     q.put_nowait(3)
     assert await waiting == 3
@@ -29,7 +40,7 @@ async def test_a_cancelled_get_loses_nothing_and_the_next_getter_is_woken():
     q = PacketQueue()
     first = asyncio.ensure_future(q.get())
     second = asyncio.ensure_future(q.get())
-    await asyncio.sleep(0)
+    await getters_waiting(q, 2)
     q.put_nowait("a")  # wakes the first getter...
     first.cancel()  # ...which is cancelled before it takes the item
     assert await second == "a"
@@ -51,9 +62,10 @@ async def test_join_waits_until_every_item_is_done():
     q.put_nowait("x")
     q.put_nowait("y")
     joiners = [asyncio.ensure_future(q.join()) for _ in range(2)]
+    await joining(q)
     q.get_nowait()
     q.task_done()
-    await asyncio.sleep(0)
+    assert q._finished is not None  # one item is still not done: nobody is woken
     assert not any(j.done() for j in joiners)
     q.get_nowait()
     q.task_done()
@@ -66,10 +78,11 @@ async def test_a_cancelled_joiner_leaves_the_others_waiting():
     q = PacketQueue()
     q.put_nowait("x")
     one, two = asyncio.ensure_future(q.join()), asyncio.ensure_future(q.join())
-    await asyncio.sleep(0)
+    await joining(q)
     one.cancel()
-    await asyncio.sleep(0)
-    assert not two.done()
+    await until(one.done, what="the cancelled join ended")
+    assert one.cancelled()
+    assert not two.done() and not q._finished.done()
     q.get_nowait()
     q.task_done()
     await two
