@@ -31,9 +31,10 @@ from collab.config import Settings
 from collab.connections import ConnectionTable
 from collab.emitter import Emitter
 from collab.extensions import Extension, Extensions
+from collab.front import CollabSite, FrontDoor
 from collab.heartbeat import Heartbeat
 from collab.images import add_image_routes
-from collab.logs import access_log_options, describe_exception
+from collab.logs import WebSocketAccessLog, access_log_options, describe_exception
 from collab.metrics import Metrics, StoreStats
 from collab.packets import CollabPacket
 from collab.polling import install_polling
@@ -232,6 +233,8 @@ class CollabApp:
     authenticator: Authenticator
     sessions: SessionGuard
     websockets: WebSocketTracker = field(default_factory=WebSocketTracker)
+    #: collab's own WebSocket server for Engine.IO opens on a WebSocket (collab.front).
+    front: FrontDoor | None = None
     node_id: str = field(default_factory=lambda: "node-" + secrets.token_hex(4))
     registry: RoomRegistry | None = None
     replication: Replication | None = None
@@ -252,6 +255,26 @@ class CollabApp:
     extensions: Extensions = field(default_factory=Extensions)
     #: A store given to create_app, used instead of opening the configured one.
     given_store: Store | None = None
+
+    def site(
+        self,
+        runner: web.AppRunner,
+        host: str | None,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> web.TCPSite:
+        """The listening site for ``runner`` (this app's): collab.front in
+        front of aiohttp, with the configured listen backlog."""
+        assert self.front is not None
+        return CollabSite(
+            runner,
+            self.front,
+            host,
+            port,
+            ssl_context=ssl_context,
+            backlog=self.settings.listen_backlog,
+        )
 
     async def startup(self, _app: web.Application) -> None:
         s = self.settings
@@ -647,7 +670,16 @@ def create_app(
         frames=frames,
         metrics=app.metrics,
     )
-    install_polling(sio.eio, web_app=web_app, metrics=app.metrics, frames=frames)
+    polling = install_polling(sio.eio, web_app=web_app, metrics=app.metrics, frames=frames)
+    app.front = FrontDoor(
+        sio.eio,
+        frames=frames,
+        tracker=app.websockets,
+        metrics=app.metrics,
+        stopping=polling.stopping,
+        compress=settings.websocket_compression,
+        access_log=WebSocketAccessLog(settings.access_log),
+    )
     app.sessions.heartbeat = Heartbeat(
         sio.eio,
         websockets=app.websockets.by_eio_sid.get,
@@ -718,9 +750,7 @@ async def serve(settings: Settings) -> ExitCode:
     except OSError as exc:  # the store (Redis) cannot be reached: fail fast
         await runner.cleanup()
         raise StartupError(str(exc)) from None
-    site = web.TCPSite(
-        runner, settings.host, settings.port, ssl_context=tls, backlog=settings.listen_backlog
-    )
+    site = app.site(runner, settings.host, settings.port, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     loop_name = type(loop).__module__.partition(".")[0]  # uvloop or asyncio

@@ -42,6 +42,7 @@ __all__ = [
     "JsonFormatter",
     "SafeFormatter",
     "ScrubbedAccessLogger",
+    "WebSocketAccessLog",
     "access_log_options",
     "configure_logging",
     "escape_controls",
@@ -255,6 +256,48 @@ class ScrubbedAccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+class WebSocketAccessLog:
+    """The access line of a WebSocket collab.front serves (aiohttp never
+    sees it), in ``--access-log``'s form: written when the open is answered
+    (101, or engine.io's 401), with the time the open took. ``full`` writes
+    aiohttp's default line; ``scrubbed`` :class:`ScrubbedAccessLogger`'s."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+
+    @property
+    def wants_request(self) -> bool:
+        """Whether a line names the request (its line, Referer and User-Agent)."""
+        return self.mode == "full"
+
+    def log(
+        self,
+        *,
+        status: int,
+        duration_s: float,
+        size: int,
+        peer: str,
+        request: tuple[str, str, str] | None,
+    ) -> None:
+        """``request``: the request line, Referer and User-Agent (``full`` only)."""
+        if self.mode == "off" or not self.logger.isEnabledFor(logging.INFO):
+            return
+        if self.mode == "scrubbed":
+            self.logger.info(
+                "request method=GET status=%d duration_ms=%.1f bytes=%d",
+                status,
+                duration_s * 1000.0,
+                size,
+            )
+            return
+        line, referer, agent = request or ("-", "-", "-")
+        now = datetime.now().astimezone().strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        self.logger.info(
+            '%s %s "%s" %d %d "%s" "%s"', peer, now, line, status, size, referer, agent
+        )
 
 
 def access_log_options(mode: str) -> dict[str, Any]:

@@ -236,6 +236,10 @@ class PollingGuard:
 
     # -- the route handler -------------------------------------------------
 
+    def stopping(self) -> bool:
+        """Whether the server is shutting down (new sessions are refused)."""
+        return self._stopping
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one request on Engine.IO's path, or hand it to engine.io."""
         if self._stopping:

@@ -213,11 +213,13 @@ class SessionGuard:
 
     async def eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         request = environ.get("aiohttp.request")  # engine.io's aiohttp driver puts it there
-        if request is None:
-            address = "-"
-        else:
+        if request is not None:
             peer = str(request.remote or "-")
-            address = client_address(peer, request.headers.get("X-Forwarded-For", ""), self.trusted)
+            forwarded = request.headers.get("X-Forwarded-For", "")
+        else:  # collab.front's environ: the peer's own address
+            peer = str(environ.get("REMOTE_ADDR") or "-")
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+        address = client_address(peer, forwarded, self.trusted) if peer != "-" else "-"
         if self.per_address.get(address, 0) >= self.limits.max_sessions_per_address:
             self.metrics.refused("sessions_per_address")
             return error_payload(

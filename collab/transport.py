@@ -92,9 +92,10 @@ class WebSocketTracker:
     """The open WebSockets of one server, and which Engine.IO session each carries."""
 
     def __init__(self) -> None:
-        self.open: set[web.WebSocketResponse] = set()
+        #: aiohttp's WebSocket responses and collab.front's connections.
+        self.open: set[Any] = set()
         #: Engine.IO session id → (its WebSocket, its python-engineio socket).
-        self.by_eio_sid: dict[str, tuple[web.WebSocketResponse, Any]] = {}
+        self.by_eio_sid: dict[str, tuple[Any, Any]] = {}
 
     async def close_all(self, *, timeout_s: float = 5.0) -> None:
         """Close every WebSocket with 1001 (going away)."""

@@ -64,6 +64,7 @@ from typing import Any
 
 import engineio.async_server
 import engineio.async_socket
+import engineio.base_server
 import socketio.async_server
 from aiohttp import web
 
@@ -72,16 +73,19 @@ __all__ = [
     "STOCK_WEBSOCKET_HANDLER",
     "SessionNamespaces",
     "binary_packet_pending",
+    "cors_allowed_origins",
     "cors_headers",
     "driver_table",
     "drop_binary_packet",
     "eio_sid_of",
+    "engineio_connect_event",
     "is_stock_websocket_handler",
     "pinned_functions",
     "queue_items",
     "replace_driver_entries",
     "socket_sid",
     "source_digest",
+    "start_tcp_site",
     "take_over_heartbeat",
     "wait_connected",
     "websocket_transport",
@@ -111,6 +115,16 @@ PINNED_SOURCES: dict[str, str] = {
     ),
     "engineio.async_server.AsyncServer._handle_connect": (
         "5bd7edc1d1ae115ae973b4a39b435d3b243a3c9b1e3218f21bbeb7ef6aa37e93"
+    ),
+    "engineio.async_server.AsyncServer._trigger_event": (
+        "4a09b6e47eb665325458df5d59b61d13547449eedb0ef25ce0b634005dae633b"
+    ),
+    "engineio.base_server.BaseServer._cors_allowed_origins": (
+        "d0cad0c66d5333cb9f89d0e86a29a80af3654b3cd4a1ca4e7e89fc850f55d85d"
+    ),
+    # aiohttp 3.14.5
+    "aiohttp.web_runner.TCPSite.start": (
+        "0baaeca3d4f956ad5e5e05e7379dce04b117f2386f53640463e7879325d8c654"
     ),
     # python-socketio 5.18.1
     "socketio.async_server.AsyncServer._handle_eio_message": (
@@ -155,6 +169,13 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
         "engineio.async_server.AsyncServer._handle_connect": (
             engineio.async_server.AsyncServer._handle_connect
         ),
+        "engineio.async_server.AsyncServer._trigger_event": (
+            engineio.async_server.AsyncServer._trigger_event
+        ),
+        "engineio.base_server.BaseServer._cors_allowed_origins": (
+            engineio.base_server.BaseServer._cors_allowed_origins
+        ),
+        "aiohttp.web_runner.TCPSite.start": web.TCPSite.start,
         "socketio.async_server.AsyncServer._handle_eio_message": (
             socketio.async_server.AsyncServer._handle_eio_message
         ),
@@ -195,6 +216,18 @@ def driver_table(eio: Any) -> dict[str, Any]:
 def replace_driver_entries(eio: Any, **entries: Any) -> None:
     """Replace entries of the Engine.IO server's driver table."""
     eio._async = {**driver_table(eio), **entries}
+
+
+def cors_allowed_origins(eio: Any, environ: dict[str, Any]) -> list[str] | None:
+    """The origins engine.io accepts for a request with ``environ`` (None: any)."""
+    allowed: list[str] | None = eio._cors_allowed_origins(environ)
+    return allowed
+
+
+async def engineio_connect_event(eio: Any, sid: str, environ: dict[str, Any]) -> Any:
+    """Engine.IO's connect event for a new session, as ``_handle_connect``
+    triggers it: the handler's answer, False if it raised."""
+    return await eio._trigger_event("connect", sid, environ, run_async=False)
 
 
 def cors_headers(eio: Any, environ: dict[str, Any]) -> list[tuple[str, str]]:
@@ -305,8 +338,30 @@ async def wait_connected(sio: Any, sid: str, namespace: str) -> bool:
 # -- aiohttp and asyncio ------------------------------------------------------------
 
 
-def websocket_transport(ws: web.WebSocketResponse) -> asyncio.Transport | None:
-    """The transport under an open WebSocket response (None once it closed)."""
+async def start_tcp_site(site: web.TCPSite, protocol_factory: Callable[[], Any]) -> None:
+    """``TCPSite.start`` with ``protocol_factory`` instead of the runner's
+    aiohttp server (collab.front hands it the connections it does not serve)."""
+    await web.BaseSite.start(site)  # registers the site with its runner
+    loop = asyncio.get_running_loop()
+    site._server = await loop.create_server(
+        protocol_factory,
+        site._host,
+        site._port,
+        ssl=site._ssl_context,
+        backlog=site._backlog,
+        reuse_address=site._reuse_address,
+        reuse_port=site._reuse_port,
+    )
+    sockets = site._server.sockets
+    site._bound_port = sockets[0].getsockname()[1] if sockets else site._port
+
+
+def websocket_transport(ws: Any) -> asyncio.Transport | None:
+    """The transport under an open WebSocket: aiohttp's response, or a
+    collab.front connection (None once it closed)."""
+    if not isinstance(ws, web.WebSocketResponse):
+        lean: asyncio.Transport | None = ws.transport
+        return lean
     writer = getattr(ws, "_writer", None)
     if writer is None:
         return None

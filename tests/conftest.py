@@ -42,7 +42,7 @@ async def start_server(*, extensions: Any = (), **overrides: Any) -> RunningServ
     app = create_app(settings, extensions=extensions)
     runner = web.AppRunner(app.web_app, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = app.site(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     return RunningServer(app, runner, f"http://127.0.0.1:{port}")

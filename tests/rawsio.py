@@ -37,7 +37,14 @@ class RawSocket:
         """Connect to ``namespace``; return the CONNECT (or CONNECT_ERROR) payload."""
         await self.ws.send_str(f"40{namespace}," + json.dumps(auth or {}))
         while True:
-            text = await self.ws.receive_str()
+            # Events of namespaces already connected may come first (an
+            # attachment is a binary frame): skipped.
+            msg = await self.ws.receive()
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"closed while connecting: {msg.type}")
+            text = str(msg.data)
             if text.startswith(f"40{namespace},"):
                 return {"connected": True, **json.loads(text[len(f"40{namespace},") :])}
             if text.startswith(f"44{namespace},"):

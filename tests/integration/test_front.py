@@ -1,0 +1,250 @@
+"""collab.front: Engine.IO opens on a WebSocket are served by collab's own
+WebSocket server, every other connection by aiohttp, and what a WebSocket
+client may send is held to RFC 6455 and collab's frame limits."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import struct
+
+import aiohttp
+import engineio
+import pytest
+
+import collab.front
+from tests.rawsio import RawSocket
+from tests.waiting import until
+
+_OPEN = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+
+
+def _head(extra: str = "", key: str | None = None) -> bytes:
+    key = key or base64.b64encode(os.urandom(16)).decode()
+    return (
+        _OPEN + "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+def _client_frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", first, (0x80 if masked else 0) | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, (0x80 if masked else 0) | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, (0x80 if masked else 0) | 127, n)
+    if not masked:
+        return header + payload
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + body
+
+
+class _Raw:
+    """A WebSocket client on a bare TCP stream, for frames aiohttp's client will not send."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, url: str, head: bytes | None = None) -> tuple[_Raw, bytes]:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(head or _head())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        return cls(reader, writer), answer
+
+    async def frame(self) -> tuple[int, bytes]:
+        first, second = await asyncio.wait_for(self.reader.readexactly(2), 10)
+        n = second & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", await self.reader.readexactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+        return first & 0x0F, await self.reader.readexactly(n)
+
+    async def text(self) -> str:
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 1:
+                return payload.decode()
+
+    async def close_code(self) -> int:
+        """The code of the server's close frame (skipping what comes before it)."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 8:
+                return int(struct.unpack("!H", payload[:2])[0])
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def test_a_websocket_open_is_served_by_collab_and_other_requests_by_aiohttp(server):
+    door = server.app.front
+    raw = await RawSocket.open(server.url)
+    try:
+        assert (await raw.connect("/yjs|front"))["connected"]
+        assert door.opened == 1
+        # One connection a request (no keep-alive): each is handed over.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            async with http.get(server.url + "/healthz") as answer:
+                assert answer.status == 200
+            # Long-polling (what browsers start with) is aiohttp's, as before.
+            async with http.get(server.url + "/socket.io/?EIO=4&transport=polling") as answer:
+                assert answer.status == 200
+                assert (await answer.text()).startswith("0{")
+        assert door.handed_over == 2
+        assert door.opened == 1
+    finally:
+        await raw.session.close()
+
+
+async def test_the_open_answers_as_engine_io_does(server):
+    raw, answer = await _Raw.open(server.url, _head(key="dGhlIHNhbXBsZSBub25jZQ=="))
+    try:
+        assert answer.startswith(b"HTTP/1.1 101 ")
+        assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in answer  # RFC 6455 §1.3
+        opening = await raw.text()
+        assert opening[0] == "0"
+        fields = json.loads(opening[1:])
+        assert fields["upgrades"] == []
+        assert fields["maxPayload"] == server.app.sio.eio.max_http_buffer_size
+        assert fields["sid"] in server.app.sio.eio.sockets
+    finally:
+        raw.close()
+
+
+async def test_a_client_ping_gets_its_pong_and_a_fragmented_message_is_one_message(server):
+    raw, _ = await _Raw.open(server.url)
+    try:
+        await raw.text()  # the open
+        raw.send(_client_frame(0x9, b"hello"))
+        assert await raw.frame() == (0xA, b"hello")
+        # A Socket.IO CONNECT in three fragments, a ping between two of them.
+        connect = b'40/yjs|frag,{"name":"f"}'
+        raw.send(_client_frame(0x1, connect[:5], fin=False))
+        raw.send(_client_frame(0x9, b"", fin=True))
+        raw.send(_client_frame(0x0, connect[5:12], fin=False))
+        raw.send(_client_frame(0x0, connect[12:], fin=True))
+        assert await raw.frame() == (0xA, b"")
+        answer = await raw.text()
+        assert answer.startswith("40/yjs|frag,"), answer
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (_client_frame(0x1, b"2probe", masked=False), 1002),  # unmasked
+        (bytes([0xC1]) + _client_frame(0x1, b"2")[1:], 1002),  # a reserved bit
+        (_client_frame(0x3, b"x"), 1002),  # a reserved opcode
+        (_client_frame(0x0, b"x"), 1002),  # a continuation of nothing
+        (_client_frame(0x9, b"x" * 126), 1002),  # a long control frame
+        (_client_frame(0x1, b"4\xff\xfe"), 1007),  # text that is not UTF-8
+    ],
+    ids=["unmasked", "rsv", "opcode", "continuation", "long-ping", "utf8"],
+)
+async def test_a_malformed_frame_ends_only_its_connection(server, client_factory, frame, code):
+    other = await client_factory(server.url, "malformed")
+    raw, _ = await _Raw.open(server.url)
+    try:
+        await raw.text()
+        raw.send(frame)
+        assert await raw.close_code() == code
+        assert await raw.reader.read() == b""  # and the connection is closed
+        await until(lambda: len(server.app.sio.eio.sockets) == 1)
+        assert other.connected
+    finally:
+        raw.close()
+
+
+async def test_a_frame_past_its_limit_is_refused_from_its_header(server_factory):
+    srv = await server_factory(max_message_bytes=4096)
+    raw, _ = await _Raw.open(srv.url)
+    try:
+        await raw.text()
+        # Only the header of a 1 GiB binary frame: refused before any of it comes.
+        raw.send(struct.pack("!BBQ", 0x82, 0x80 | 127, 1 << 30) + os.urandom(4))
+        assert await raw.close_code() == 1009
+    finally:
+        raw.close()
+
+
+async def test_a_client_close_is_answered_and_ends_the_session(server):
+    raw, _ = await _Raw.open(server.url)
+    try:
+        await raw.text()
+        assert len(server.app.sio.eio.sockets) == 1
+        raw.send(_client_frame(0x8, struct.pack("!H", 1000)))
+        assert await raw.close_code() == 1000
+        await until(lambda: not server.app.sio.eio.sockets)
+        await until(lambda: not server.app.websockets.open)
+    finally:
+        raw.close()
+
+
+async def test_a_refused_open_gets_engine_io_s_401(server_factory):
+    srv = await server_factory(max_sessions_per_address=1)
+    first, answer = await _Raw.open(srv.url)
+    try:
+        assert answer.startswith(b"HTTP/1.1 101 ")
+        second, refused = await _Raw.open(srv.url)
+        assert refused.startswith(b"HTTP/1.1 401 ")
+        body = await second.reader.read()
+        assert json.loads(body)["code"] == "too_many_connections"
+        assert len(srv.app.sio.eio.sockets) == 1
+    finally:
+        first.close()
+
+
+async def test_an_origin_it_cannot_vouch_for_goes_to_engine_io(server_factory):
+    srv = await server_factory(cors_origins=("https://clinic.example",))
+    door = srv.app.front
+    _, refused = await _Raw.open(srv.url, _head("Origin: https://elsewhere.example\r\n"))
+    assert refused.startswith(b"HTTP/1.1 400 ")  # engine.io's refusal, as before
+    assert door.handed_over == 1 and door.opened == 0
+    _, served = await _Raw.open(srv.url, _head("Origin: https://clinic.example\r\n"))
+    assert served.startswith(b"HTTP/1.1 101 ")
+    assert door.opened == 1
+
+
+async def test_a_slow_request_head_goes_to_aiohttp(server, monkeypatch):
+    monkeypatch.setattr(collab.front, "HEAD_TIMEOUT_S", 0.2)
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # not done yet
+        await until(lambda: server.app.front.handed_over == 1)
+        writer.write(b"\r\n")
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+    finally:
+        writer.close()
+
+
+async def test_a_session_whose_peer_does_not_read_holds_packets_in_its_outbox(server):
+    raw, _ = await _Raw.open(server.url)
+    try:
+        await raw.text()
+        (socket,) = server.app.sio.eio.sockets.values()
+        (connection,) = server.app.websockets.open
+        connection.pause_writing()  # as the transport does past its high-water mark
+        await socket.send(engineio.packet.Packet(engineio.packet.MESSAGE, data="held"))
+        assert socket.queue.qsize() == 1
+        connection.resume_writing()
+        assert socket.queue.qsize() == 0
+        assert await raw.text() == "4held"
+    finally:
+        raw.close()
