@@ -25,6 +25,7 @@ from collab.extensions import ChangeEvent, Extensions
 from collab.metrics import Metrics
 from collab.reporting import Reporter
 from collab.sessions import SessionGuard
+from collab.upstream import emit_to
 from collab.wire import ERROR_EVENT, error_payload
 from crdt.errors import CollabError, CrdtCode
 from crdt.text import quote
@@ -124,8 +125,8 @@ class Emitter:
     # -- one connection, one room -------------------------------------------------
 
     async def emit(self, conn: Connection, event: str, data: Any) -> None:
-        """``event`` to ``conn`` alone, through python-socketio."""
-        await self.sio.emit(event, data, to=conn.sid, namespace=conn.namespace)
+        """``event`` to ``conn`` alone, through python-socketio's packets."""
+        await emit_to(self.sio, event, data, to=conn.sid, namespace=conn.namespace)
 
     async def emit_to_room(
         self, room_id: RoomId, event: str, data: Any, *, doc: DocName | None = None
@@ -150,8 +151,12 @@ class Emitter:
     async def send_error(self, conn: Connection, event: str, exc: CollabError) -> None:
         """Refuse ``event`` (:meth:`refused`) and tell ``conn`` with ``collab:error``."""
         self.refused(conn, event, exc)
-        await self.sio.emit(
-            ERROR_EVENT, error_payload(exc, event=event), to=conn.sid, namespace=conn.namespace
+        await emit_to(
+            self.sio,
+            ERROR_EVENT,
+            error_payload(exc, event=event),
+            to=conn.sid,
+            namespace=conn.namespace,
         )
 
     def refused(self, conn: Connection, event: str, exc: CollabError) -> None:

@@ -21,9 +21,11 @@ coroutine: frames are parsed in ``data_received``
 (collab.ws_frames.FrameReader, with the frame limits of
 collab.transport.FrameLimits), and a task runs only while messages wait to
 be handled, in order, one at a time. Packets are written to the transport
-when they are sent; while the transport pauses writing (its buffer past its
-high-water mark) they wait in the :class:`Outbox`, which is what
-collab.broadcast's slow-consumer check counts.
+at the end of the loop turn they are sent in, all of the turn's in one
+write (an event and its attachment, the 101 and the OPEN); while the
+transport pauses writing (its buffer past its high-water mark) they wait in
+the :class:`Outbox`, which is what collab.broadcast's slow-consumer check
+counts.
 
 docs/architecture.md §7 ("Many idle connections").
 """
@@ -129,9 +131,26 @@ class FrontDoor:
         #: How many sessions were opened here, and how many requests went to aiohttp.
         self.opened = 0
         self.handed_over = 0
+        self._opening: str | None = None
 
     def __call__(self) -> Connection:
         return Connection(self)
+
+    def opening(self, sid: str) -> bytes:
+        """Engine.IO's OPEN packet for session ``sid``, as engine.io encodes
+        it for a WebSocket (no upgrades): built from a template, not JSON."""
+        template = self._opening
+        if template is None:
+            eio = self.eio
+            fields = {
+                "sid": "%SID%",
+                "upgrades": [],
+                "pingTimeout": int(eio.ping_timeout * 1000),
+                "pingInterval": int(eio.ping_interval + eio.ping_interval_grace_period) * 1000,
+                "maxPayload": eio.max_http_buffer_size,
+            }
+            template = self._opening = "0" + json.dumps(fields, separators=(",", ":"))
+        return template.replace("%SID%", sid).encode("ascii")
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -261,6 +280,7 @@ class Connection(asyncio.Protocol):
         "_inbox_bytes",
         "_lost",
         "_on_message",
+        "_out",
         "_read_paused",
         "_reader",
         "_state",
@@ -295,6 +315,8 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._on_message: Callable[..., Any] | None = None
         self._lost: asyncio.Future[None] | None = None
+        #: Frames written this loop turn, not yet handed to the transport.
+        self._out: list[bytes] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -418,14 +440,6 @@ class Connection(asyncio.Protocol):
         self.socket = socket
         self.sid = sid
         eio.sockets[sid] = socket
-        opening = {
-            "sid": sid,
-            "upgrades": [],
-            "pingTimeout": int(eio.ping_timeout * 1000),
-            "pingInterval": int(eio.ping_interval + eio.ping_interval_grace_period) * 1000,
-            "maxPayload": eio.max_http_buffer_size,
-        }
-        await socket.send(engineio.packet.Packet(engineio.packet.OPEN, opening))
         answer = await engineio_connect_event(eio, sid, environ)
         if answer is not None and answer is not True:
             eio.sockets.pop(sid, None)
@@ -441,12 +455,15 @@ class Connection(asyncio.Protocol):
             await self._end_session()
             return
         key = environ.pop("collab.websocket_key")
-        transport.write(
+        self._write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
             + accept_key(key).encode("ascii")
             + b"\r\n\r\n"
         )
+        # Engine.IO's OPEN (engine.io queues it before the connect event; the
+        # connect handler sends nothing, so it is first either way).
+        self._write(frame(FIN_TEXT, door.opening(sid)))
         self._state = _OPEN
         self._access(101, started, 0, environ, request)
         frames = door.frames
@@ -522,13 +539,31 @@ class Connection(asyncio.Protocol):
             return
         data = pkt.encode()
         if isinstance(data, str):
-            transport.write(frame(FIN_TEXT, data.encode("utf-8")))
+            self._write(frame(FIN_TEXT, data.encode("utf-8")))
         else:
-            transport.write(frame(FIN_BINARY, data))
+            self._write(frame(FIN_BINARY, data))
         if pkt.packet_type == engineio.packet.CLOSE:
             # The server ended the session: close the WebSocket now, not when
             # a peer that ignores CLOSE lets its heartbeat run out.
             self._close(CLOSE_NORMAL)
+
+    def _write(self, data: bytes) -> None:
+        """Write ``data`` at the end of this loop turn, with whatever else is
+        written to this connection in the turn: one ``send`` for an event
+        and its attachment, or for the 101 and the OPEN."""
+        out = self._out
+        if out is None:
+            self._out = [data]
+            asyncio.get_running_loop().call_soon(self._write_out)
+        else:
+            out.append(data)
+
+    def _write_out(self) -> None:
+        out = self._out
+        self._out = None
+        transport = self.transport
+        if out and transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def _close(self, code: int, reason: bytes = b"") -> None:
         """Send a close frame and close the connection (the peer has
@@ -536,6 +571,7 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        self._write_out()  # what was sent before the close goes first
         if self._state is _OPEN:
             transport.write(close_frame(code, reason))
         transport.close()
@@ -554,6 +590,10 @@ class Connection(asyncio.Protocol):
     # -- reading -----------------------------------------------------------------------
 
     def _message(self, data: str | bytes) -> None:
+        if data == _PONG:  # answered: collab.heartbeat (engine.io's schedule_ping)
+            # Now, not in turn: a pong says the peer is there whatever waits.
+            self.socket.schedule_ping()
+            return
         self._receive(data, len(data))
 
     def _receive(self, data: Any, size: int) -> None:
@@ -613,10 +653,6 @@ class Connection(asyncio.Protocol):
     async def _handle(self, data: str | bytes) -> bool:
         """One message, as collab.transport's read loop handles it; False
         ends the session."""
-        socket = self.socket
-        if data == _PONG:  # answered: collab.heartbeat (engine.io's schedule_ping)
-            socket.schedule_ping()
-            return True
         if isinstance(data, bytes):
             payload: Any = data  # a binary frame is an Engine.IO message
         elif len(data) > 1 and data[0] == "4" and data[1].isdigit():

@@ -23,8 +23,11 @@ session guard) answers it and counts it against the connection.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
+from engineio import json as engineio_json
 from socketio import packet as sio_packet
 
 from collab.errors import InvalidPacket
@@ -37,8 +40,30 @@ MAX_ATTACHMENTS = 1
 _BINARY = (sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK)
 
 
+class _Json:
+    """The two functions python-socketio's packets call on their ``json``
+    (engine.io's json module by default). Encoding is orjson's: several times
+    faster on every event, ack and CONNECT the server sends, compact as
+    ``separators=(",", ":")`` asks (non-ASCII as UTF-8, not escaped); what it
+    cannot encode (a key that is not a string, an integer past 64 bits, a
+    lone surrogate) is encoded by the json module as before. Decoding stays
+    engine.io's: orjson would read an integer past 64 bits as a float and
+    take what engine.io refuses (integers of more than 100 digits)."""
+
+    @staticmethod
+    def dumps(obj: Any, **_kwargs: Any) -> str:
+        try:
+            return orjson.dumps(obj).decode("utf-8")
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"))
+
+    loads = staticmethod(engineio_json.loads)
+
+
 class CollabPacket(sio_packet.Packet):  # type: ignore[misc]
     """python-socketio's packet, refusing what collab's events never send."""
+
+    json = _Json
 
     def decode(self, encoded_packet: Any) -> int:
         if not isinstance(encoded_packet, str):

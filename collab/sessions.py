@@ -65,6 +65,7 @@ from collab.upstream import (
     SessionNamespaces,
     binary_packet_pending,
     drop_binary_packet,
+    send_ack,
     socket_sid,
 )
 from collab.wire import ERROR_EVENT, error_payload
@@ -103,7 +104,8 @@ _LANE_EVENT = re.compile(
 #: python-socketio's path.
 _FAST_PREFIX = "51-/"
 _FAST_HEADER = re.compile(
-    r'51-(/[^,]*),\["(sync-update|awareness-update)",\{"_placeholder":true,"num":0\}\]\Z'
+    r'51-(/[^,]*),(\d{1,9})?\["(sync-update|awareness-update|sync-step-1)",'
+    r'\{"_placeholder":true,"num":0\}\]\Z'
 )
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64
@@ -136,10 +138,10 @@ class Session:
     closing: bool = False
     #: Chat and moderation events waiting for their turn (None ends the lane).
     lane: asyncio.Queue[str | None] | None = None
-    #: (namespace, Socket.IO sid, event) of a ``sync-update`` or
-    #: ``awareness-update`` whose header came and whose attachment is the
-    #: next message (SessionGuard._fast_update).
-    update_to: tuple[str, str, str] | None = None
+    #: (namespace, Socket.IO sid, event, ack id) of a ``sync-update``,
+    #: ``awareness-update`` or ``sync-step-1`` whose header came and whose
+    #: attachment is the next message (SessionGuard._fast_update).
+    update_to: tuple[str, str, str, int | None] | None = None
 
 
 def client_address(peer: str, forwarded: str, trusted: tuple[Any, ...]) -> str:
@@ -298,7 +300,8 @@ class SessionGuard:
         sid = socket_sid(self.sio, session.eio_sid, namespace)
         if sid is None:
             return False  # python-socketio refuses it, as it always has
-        session.update_to = (namespace, sid, found.group(2))
+        ack = found.group(2)
+        session.update_to = (namespace, sid, found.group(3), int(ack) if ack else None)
         return True
 
     async def _fast_update(self, session: Session, data: Any) -> None:
@@ -306,12 +309,14 @@ class SessionGuard:
         hand it over (``handler(namespace, sid, payload)``), without decoding
         the header as JSON, rebuilding the packet and looking the handler up:
         an update's fixed cost, what a small room pays most."""
-        namespace, sid, event = session.update_to or ("", "", "")
+        namespace, sid, event, ack = session.update_to or ("", "", "", None)
         session.update_to = None
         handler = self.fast_handlers.get(event)
         if handler is not None and self.sio.manager.is_connected(sid, namespace):
             self.fast_updates += 1
-            await handler(namespace, sid, data)
+            answer = await handler(namespace, sid, data)
+            if ack is not None:  # as python-socketio acknowledges an event
+                await send_ack(self.sio, session.eio_sid, namespace, ack, answer)
 
     async def _handle(self, session: Session, data: Any) -> None:
         try:

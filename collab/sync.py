@@ -42,7 +42,7 @@ from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
 from collab.server_clock import with_server_time
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
-from collab.upstream import wait_connected
+from collab.upstream import emit_to, wait_connected
 from collab.wire import ROOM_STATE, TEMPLATES_LIST, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError
 from crdt.text import quote
@@ -168,6 +168,7 @@ class SyncServer:
         sessions.fast_handlers = {
             SYNC_UPDATE: self._contained(SYNC_UPDATE, self.on_sync_update),
             AWARENESS_UPDATE: self._contained(AWARENESS_UPDATE, self.on_awareness_update),
+            SYNC_STEP_1: self._contained(SYNC_STEP_1, self.on_sync_step_1),
         }
         registry.on_remote_update = self._remote_update
         registry.on_remote_awareness = self._remote_awareness
@@ -361,19 +362,17 @@ class SyncServer:
         async def on_client_diff(*args: Any) -> None:
             await self._receive_client_diff(sid, args)
 
-        await self.sio.emit(
-            SYNC_STEP_1,
-            conn.doc.state_vector(),
-            to=sid,
-            namespace=namespace,
-            callback=on_client_diff,
+        sio = self.sio
+        state_vector = conn.doc.state_vector()
+        await emit_to(
+            sio, SYNC_STEP_1, state_vector, to=sid, namespace=namespace, callback=on_client_diff
         )
         awareness = conn.doc.awareness_snapshot()
-        await self.sio.emit(AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
+        await emit_to(sio, AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
         room = self.registry.rooms.get(conn.room_id)
         if room is not None:
             state = with_server_time(room_state(room))
-            await self.sio.emit(ROOM_STATE, state, to=sid, namespace=namespace)
+            await emit_to(sio, ROOM_STATE, state, to=sid, namespace=namespace)
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
         """The client's answer to the server's ``sync-step-1``: as large as

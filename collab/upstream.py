@@ -65,7 +65,9 @@ from typing import Any
 import engineio.async_server
 import engineio.async_socket
 import engineio.base_server
+import socketio.async_manager
 import socketio.async_server
+import socketio.packet
 from aiohttp import web
 
 __all__ = [
@@ -78,11 +80,13 @@ __all__ = [
     "driver_table",
     "drop_binary_packet",
     "eio_sid_of",
+    "emit_to",
     "engineio_connect_event",
     "is_stock_websocket_handler",
     "pinned_functions",
     "queue_items",
     "replace_driver_entries",
+    "send_ack",
     "socket_sid",
     "source_digest",
     "start_tcp_site",
@@ -145,6 +149,12 @@ PINNED_SOURCES: dict[str, str] = {
     "socketio.async_server.AsyncServer._handle_connect": (
         "c97c480cf777de36bd6348c6335ac61b324e6ed16372660100d10223faf79a74"
     ),
+    "socketio.async_server.AsyncServer.emit": (
+        "84391bfd624104d1537da4f557e4d1389fc331d202d2b1aa219bf798c52c80f0"
+    ),
+    "socketio.async_manager.AsyncManager.emit": (
+        "01ccd5b82b4f955e4f2e4d07b5fbf09cacef868e9f61bc2abe56d92118a5f3ac"
+    ),
 }
 
 
@@ -194,6 +204,8 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
         "socketio.async_server.AsyncServer._handle_connect": (
             socketio.async_server.AsyncServer._handle_connect
         ),
+        "socketio.async_server.AsyncServer.emit": socketio.async_server.AsyncServer.emit,
+        "socketio.async_manager.AsyncManager.emit": socketio.async_manager.AsyncManager.emit,
     }
 
 
@@ -251,6 +263,61 @@ def is_stock_websocket_handler(handler: Any) -> bool:
 
 
 # -- python-socketio ----------------------------------------------------------------
+
+
+async def send_ack(sio: Any, eio_sid: str, namespace: str, ack_id: int, answer: Any) -> None:
+    """Acknowledge event ``ack_id`` of ``namespace`` with a handler's
+    ``answer``, as python-socketio's ``_handle_event_internal`` does (None is
+    no argument, a tuple several). One ``bytes`` answer (a sync step's) is
+    sent as the BINARY_ACK python-socketio would encode, without building it."""
+    if isinstance(answer, bytes):
+        await sio.eio.send(eio_sid, _binary_ack_header(namespace, ack_id))
+        await sio.eio.send(eio_sid, answer)
+        return
+    if answer is None:
+        arguments = []
+    elif isinstance(answer, tuple):
+        arguments = list(answer)
+    else:
+        arguments = [answer]
+    pkt = sio.packet_class(socketio.packet.ACK, namespace=namespace, id=ack_id, data=arguments)
+    await sio._send_packet(eio_sid, pkt)
+
+
+def _binary_ack_header(namespace: str, ack_id: int) -> str:
+    where = f"{namespace}," if namespace != "/" else ""
+    return f'61-{where}{ack_id}[{{"_placeholder":true,"num":0}}]'
+
+
+async def emit_to(
+    sio: Any,
+    event: str,
+    data: Any,
+    *,
+    to: str,
+    namespace: str,
+    callback: Callable[..., Any] | None = None,
+) -> None:
+    """``sio.emit(event, data, to=to, namespace=namespace, callback=...)``
+    for one connection, without the manager's task per packet and
+    ``asyncio.wait``: the packet is sent as ``AsyncManager.emit`` would send
+    it to that one participant (a tuple is several arguments, None none),
+    and not at all if ``to`` is no longer connected there."""
+    manager = sio.manager
+    eio_sid = manager.eio_sid_from_sid(to, namespace)
+    if eio_sid is None:
+        return
+    if isinstance(data, tuple):
+        arguments = list(data)
+    elif data is not None:
+        arguments = [data]
+    else:
+        arguments = []
+    ack_id = manager._generate_ack_id(to, callback) if callback else None
+    pkt = sio.packet_class(
+        socketio.packet.EVENT, namespace=namespace, data=[event, *arguments], id=ack_id
+    )
+    await sio._send_packet(eio_sid, pkt)
 
 
 def eio_sid_of(sio: Any, sid: str, namespace: str) -> str | None:

@@ -6,9 +6,10 @@ namespace the session has not joined."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aiohttp
-from pycrdt import Map
+from pycrdt import Doc, Map
 
 from tests.boards import DrawingDoc, shapes
 from tests.rawsio import RawSocket
@@ -76,11 +77,11 @@ async def test_an_update_for_a_namespace_not_joined_is_refused_as_before(
     raw = await RawSocket.open(srv.url)
     try:
         assert (await raw.connect("/yjs|elsewhere"))["connected"]
+        writer = await client_factory(srv.url, "fast")  # its own sync steps take the fast way
         before = srv.app.sessions.fast_updates
         await raw.ws.send_str(HEADER.format(ns=NS))  # not joined: python-socketio's path
         await raw.ws.send_bytes(DrawingDoc().put("sneaky", {"type": "rect"}))
         # A later honest update arrives; the one of a namespace not joined never did.
-        writer = await client_factory(srv.url, "fast")
         writer.doc.get("shapes", type=Map)["honest"] = {"type": "rect"}
         await reader.wait_for(lambda: "honest" in shapes(reader))
         assert "sneaky" not in shapes(reader)
@@ -103,3 +104,32 @@ async def test_a_provider_awareness_update_takes_the_same_way(server_factory, cl
         )
     )
     assert srv.app.sessions.fast_updates > before
+
+
+async def test_a_provider_sync_step_1_is_answered_with_the_ack_python_socketio_would_send(
+    server_factory, client_factory
+):
+    srv = await server_factory()
+    writer = await client_factory(srv.url, "fast")
+    writer.doc.get("shapes", type=Map)["s"] = {"type": "rect"}
+    reader = await client_factory(srv.url, "fast")
+    await reader.wait_for(lambda: "s" in shapes(reader))  # stored on the server
+    raw = await RawSocket.open(srv.url)
+    try:
+        assert (await raw.connect(NS))["connected"]
+        before = srv.app.sessions.fast_updates
+        await raw.ws.send_str(f'451-{NS},7["sync-step-1",{{"_placeholder":true,"num":0}}]')
+        await raw.ws.send_bytes(b"\x00")  # an empty state vector: all of it, please
+        while True:
+            msg = await raw.ws.receive()
+            assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), msg
+            if msg.type is aiohttp.WSMsgType.TEXT and msg.data.startswith(f"461-{NS},7"):
+                break
+        assert msg.data == f'461-{NS},7[{{"_placeholder":true,"num":0}}]'
+        diff = (await raw.ws.receive()).data
+        replica: Doc[Any] = Doc()
+        replica.apply_update(diff)
+        assert "s" in replica.get("shapes", type=Map).to_py()
+        assert srv.app.sessions.fast_updates == before + 1
+    finally:
+        await raw.close()

@@ -57,3 +57,13 @@ async def test_a_websocket_response_exposes_its_transport_and_a_queue_its_deque(
     ws = web.WebSocketResponse()
     assert upstream.websocket_transport(ws) is None  # not prepared: no writer yet
     assert hasattr(ws, "_writer")
+
+
+@pytest.mark.parametrize("namespace", ["/", "/yjs|room-1"])
+def test_the_binary_ack_header_is_python_socketio_s(namespace):
+    from socketio import packet
+
+    from collab.upstream import _binary_ack_header
+
+    encoded = packet.Packet(packet.ACK, namespace=namespace, id=42, data=[b"\x00"]).encode()
+    assert encoded[0] == _binary_ack_header(namespace, 42)
