@@ -472,7 +472,7 @@ class Connection(asyncio.Protocol):
             binary_bytes=frames.binary_bytes,
             on_message=self._message,
             on_close=self._peer_closed,
-            write=transport.write,
+            write=self._write_control,
         )
         # A message goes straight to Socket.IO's dispatcher, as engine.io's
         # receive → _trigger_event would hand it over when it runs handlers
@@ -557,6 +557,13 @@ class Connection(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._write_out)
         else:
             out.append(data)
+
+    def _write_control(self, data: bytes) -> None:
+        """A PONG for the client's PING, unless the client is not reading
+        what it is sent (a PING flood must not grow the write buffer; RFC
+        6455 lets a PONG answer the latest PING only)."""
+        if not self._write_paused and self.transport is not None:
+            self.transport.write(data)
 
     def _write_out(self) -> None:
         out = self._out

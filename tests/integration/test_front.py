@@ -248,3 +248,18 @@ async def test_a_session_whose_peer_does_not_read_holds_packets_in_its_outbox(se
         assert await raw.text() == "4held"
     finally:
         raw.close()
+
+
+async def test_a_client_that_does_not_read_gets_no_pongs_to_pile_up(server):
+    raw, _ = await _Raw.open(server.url)
+    try:
+        await raw.text()
+        (connection,) = server.app.websockets.open
+        connection.pause_writing()  # as the transport does past its high-water mark
+        # A flood of PINGs, as the transport would hand it over.
+        connection.data_received(b"".join(_client_frame(0x9, b"flood") for _ in range(100)))
+        connection.resume_writing()
+        raw.send(_client_frame(0x9, b"later"))
+        assert await raw.frame() == (0xA, b"later")  # the first thing it gets
+    finally:
+        raw.close()
