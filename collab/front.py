@@ -126,7 +126,7 @@ class FrontDoor:
         self._prefix = f"GET {path}?".encode("ascii")
         #: aiohttp's protocol factory (its ``web.Server``), set when the site starts.
         self.http: Callable[[], asyncio.Protocol] | None = None
-        #: The open connections' endings (each a task while it runs).
+        #: The tasks of the connections (opens, and readers while messages wait).
         self._tasks: set[asyncio.Task[Any]] = set()
         #: How many sessions were opened here, and how many requests went to aiohttp.
         self.opened = 0
@@ -428,6 +428,17 @@ class Connection(asyncio.Protocol):
     # -- Engine.IO's open --------------------------------------------------------------
 
     async def _open(self, environ: dict[str, Any]) -> None:
+        try:
+            await self._open_session(environ)
+        except Exception as exc:  # noqa: BLE001 - this connection ends, the server goes on
+            log.error("websocket open failed sid=%s error=%s", self.sid, describe_exception(exc))
+            opened = self._state is _OPEN  # then connection_lost ends the session
+            if self.transport is not None:
+                self.transport.abort()
+            if not opened and self.socket is not None:
+                await self._end_session()
+
+    async def _open_session(self, environ: dict[str, Any]) -> None:
         """python-engineio's ``_handle_connect`` for a WebSocket, then the 101."""
         door = self.door
         eio = door.eio

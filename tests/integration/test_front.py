@@ -263,3 +263,25 @@ async def test_a_client_that_does_not_read_gets_no_pongs_to_pile_up(server):
         assert await raw.frame() == (0xA, b"later")  # the first thing it gets
     finally:
         raw.close()
+
+
+async def test_an_open_that_fails_ends_its_connection_and_leaves_no_session(server, monkeypatch):
+    door = server.app.front
+    good = door.opening
+
+    def broken(sid: str) -> bytes:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(door, "opening", broken)
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(_head())
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # cut, no 101
+    writer.close()
+    await until(lambda: not server.app.sio.eio.sockets and not server.app.sessions.sessions)
+    monkeypatch.setattr(door, "opening", good)
+    raw = await RawSocket.open(server.url)  # and the next one opens
+    try:
+        assert (await raw.connect("/yjs|after"))["connected"]
+    finally:
+        await raw.close()
