@@ -36,7 +36,6 @@ import asyncio
 import functools
 import json
 import logging
-import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,22 +44,11 @@ import socketio
 
 from collab.transport import WebSocketTracker
 from collab.upstream import eio_sid_of, queue_items, websocket_transport
+from collab.ws_frames import FIN_BINARY, FIN_TEXT, frame
 
 __all__ = ["Broadcaster", "binary_event_frames", "binary_event_header_packet"]
 
 log = logging.getLogger("collab.broadcast")
-
-_FIN_TEXT = 0x81
-_FIN_BINARY = 0x82
-
-
-def _frame(first_byte: int, payload: bytes) -> bytes:
-    n = len(payload)
-    if n < 126:
-        return struct.pack("!BB", first_byte, n) + payload
-    if n < 65536:
-        return struct.pack("!BBH", first_byte, 126, n) + payload
-    return struct.pack("!BBQ", first_byte, 127, n) + payload
 
 
 @functools.lru_cache(maxsize=4096)
@@ -74,7 +62,7 @@ def binary_event_frames(namespace: str, event: str, payload: bytes) -> bytes:
     """The two WebSocket frames of a Socket.IO event with one binary argument,
     as python-socketio would send them (Engine.IO message, binary attachment)."""
     text = "4" + _binary_event_header(namespace, event)
-    return _frame(_FIN_TEXT, text.encode()) + _frame(_FIN_BINARY, payload)
+    return frame(FIN_TEXT, text.encode()) + frame(FIN_BINARY, payload)
 
 
 def binary_event_header_packet(namespace: str, event: str) -> Any:

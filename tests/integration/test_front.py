@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import struct
+from collections.abc import AsyncIterator
 
 import aiohttp
 import engineio
@@ -17,6 +19,7 @@ import pytest
 import collab.front
 from tests.rawsio import RawSocket
 from tests.waiting import until
+from tests.wsframes import client_frame
 
 _OPEN = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
 
@@ -27,22 +30,6 @@ def _head(extra: str = "", key: str | None = None) -> bytes:
         _OPEN + "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     ).encode()
-
-
-def _client_frame(opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True) -> bytes:
-    first = (0x80 if fin else 0) | opcode
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", first, (0x80 if masked else 0) | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, (0x80 if masked else 0) | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, (0x80 if masked else 0) | 127, n)
-    if not masked:
-        return header + payload
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + body
 
 
 class _Raw:
@@ -82,6 +69,18 @@ class _Raw:
             opcode, payload = await self.frame()
             if opcode == 8:
                 return int(struct.unpack("!H", payload[:2])[0])
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def session(cls, url: str) -> AsyncIterator[_Raw]:
+        """A WebSocket whose Engine.IO open has been read; closed after."""
+        raw, answer = await cls.open(url)
+        try:
+            assert answer.startswith(b"HTTP/1.1 101 "), answer
+            await raw.text()  # the OPEN
+            yield raw
+        finally:
+            raw.close()
 
     def send(self, data: bytes) -> None:
         self.writer.write(data)
@@ -126,73 +125,57 @@ async def test_the_open_answers_as_engine_io_does(server):
 
 
 async def test_a_client_ping_gets_its_pong_and_a_fragmented_message_is_one_message(server):
-    raw, _ = await _Raw.open(server.url)
-    try:
-        await raw.text()  # the open
-        raw.send(_client_frame(0x9, b"hello"))
+    async with _Raw.session(server.url) as raw:
+        raw.send(client_frame(0x9, b"hello"))
         assert await raw.frame() == (0xA, b"hello")
         # A Socket.IO CONNECT in three fragments, a ping between two of them.
         connect = b'40/yjs|frag,{"name":"f"}'
-        raw.send(_client_frame(0x1, connect[:5], fin=False))
-        raw.send(_client_frame(0x9, b"", fin=True))
-        raw.send(_client_frame(0x0, connect[5:12], fin=False))
-        raw.send(_client_frame(0x0, connect[12:], fin=True))
+        raw.send(client_frame(0x1, connect[:5], fin=False))
+        raw.send(client_frame(0x9, b"", fin=True))
+        raw.send(client_frame(0x0, connect[5:12], fin=False))
+        raw.send(client_frame(0x0, connect[12:], fin=True))
         assert await raw.frame() == (0xA, b"")
         answer = await raw.text()
         assert answer.startswith("40/yjs|frag,"), answer
-    finally:
-        raw.close()
 
 
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
-        (_client_frame(0x1, b"2probe", masked=False), 1002),  # unmasked
-        (bytes([0xC1]) + _client_frame(0x1, b"2")[1:], 1002),  # a reserved bit
-        (_client_frame(0x3, b"x"), 1002),  # a reserved opcode
-        (_client_frame(0x0, b"x"), 1002),  # a continuation of nothing
-        (_client_frame(0x9, b"x" * 126), 1002),  # a long control frame
-        (_client_frame(0x1, b"4\xff\xfe"), 1007),  # text that is not UTF-8
+        (client_frame(0x1, b"2probe", masked=False), 1002),  # unmasked
+        (bytes([0xC1]) + client_frame(0x1, b"2")[1:], 1002),  # a reserved bit
+        (client_frame(0x3, b"x"), 1002),  # a reserved opcode
+        (client_frame(0x0, b"x"), 1002),  # a continuation of nothing
+        (client_frame(0x9, b"x" * 126), 1002),  # a long control frame
+        (client_frame(0x1, b"4\xff\xfe"), 1007),  # text that is not UTF-8
     ],
     ids=["unmasked", "rsv", "opcode", "continuation", "long-ping", "utf8"],
 )
 async def test_a_malformed_frame_ends_only_its_connection(server, client_factory, frame, code):
     other = await client_factory(server.url, "malformed")
-    raw, _ = await _Raw.open(server.url)
-    try:
-        await raw.text()
+    async with _Raw.session(server.url) as raw:
         raw.send(frame)
         assert await raw.close_code() == code
         assert await raw.reader.read() == b""  # and the connection is closed
         await until(lambda: len(server.app.sio.eio.sockets) == 1)
         assert other.connected
-    finally:
-        raw.close()
 
 
 async def test_a_frame_past_its_limit_is_refused_from_its_header(server_factory):
     srv = await server_factory(max_message_bytes=4096)
-    raw, _ = await _Raw.open(srv.url)
-    try:
-        await raw.text()
+    async with _Raw.session(srv.url) as raw:
         # Only the header of a 1 GiB binary frame: refused before any of it comes.
         raw.send(struct.pack("!BBQ", 0x82, 0x80 | 127, 1 << 30) + os.urandom(4))
         assert await raw.close_code() == 1009
-    finally:
-        raw.close()
 
 
 async def test_a_client_close_is_answered_and_ends_the_session(server):
-    raw, _ = await _Raw.open(server.url)
-    try:
-        await raw.text()
+    async with _Raw.session(server.url) as raw:
         assert len(server.app.sio.eio.sockets) == 1
-        raw.send(_client_frame(0x8, struct.pack("!H", 1000)))
+        raw.send(client_frame(0x8, struct.pack("!H", 1000)))
         assert await raw.close_code() == 1000
         await until(lambda: not server.app.sio.eio.sockets)
         await until(lambda: not server.app.websockets.open)
-    finally:
-        raw.close()
 
 
 async def test_a_refused_open_gets_engine_io_s_401(server_factory):
@@ -235,9 +218,7 @@ async def test_a_slow_request_head_goes_to_aiohttp(server, monkeypatch):
 
 
 async def test_a_session_whose_peer_does_not_read_holds_packets_in_its_outbox(server):
-    raw, _ = await _Raw.open(server.url)
-    try:
-        await raw.text()
+    async with _Raw.session(server.url) as raw:
         (socket,) = server.app.sio.eio.sockets.values()
         (connection,) = server.app.websockets.open
         connection.pause_writing()  # as the transport does past its high-water mark
@@ -246,23 +227,17 @@ async def test_a_session_whose_peer_does_not_read_holds_packets_in_its_outbox(se
         connection.resume_writing()
         assert socket.queue.qsize() == 0
         assert await raw.text() == "4held"
-    finally:
-        raw.close()
 
 
 async def test_a_client_that_does_not_read_gets_no_pongs_to_pile_up(server):
-    raw, _ = await _Raw.open(server.url)
-    try:
-        await raw.text()
+    async with _Raw.session(server.url) as raw:
         (connection,) = server.app.websockets.open
         connection.pause_writing()  # as the transport does past its high-water mark
         # A flood of PINGs, as the transport would hand it over.
-        connection.data_received(b"".join(_client_frame(0x9, b"flood") for _ in range(100)))
+        connection.data_received(b"".join(client_frame(0x9, b"flood") for _ in range(100)))
         connection.resume_writing()
-        raw.send(_client_frame(0x9, b"later"))
+        raw.send(client_frame(0x9, b"later"))
         assert await raw.frame() == (0xA, b"later")  # the first thing it gets
-    finally:
-        raw.close()
 
 
 async def test_an_open_that_fails_ends_its_connection_and_leaves_no_session(server, monkeypatch):

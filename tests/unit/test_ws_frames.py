@@ -8,19 +8,7 @@ import struct
 import pytest
 
 from collab.ws_frames import FrameError, FrameReader, accept_key, frame, unmask
-
-
-def _masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    mask = os.urandom(4)
-    n = len(payload)
-    first = (0x80 if fin else 0) | opcode
-    if n < 126:
-        header = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, n)
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+from tests.wsframes import client_frame
 
 
 class _Sink:
@@ -56,12 +44,12 @@ def test_the_accept_key_is_rfc_6455_s_example():
 
 def test_messages_come_out_whole_however_the_bytes_are_split():
     stream = (
-        _masked(0x1, "4hello ✓".encode())
-        + _masked(0x2, os.urandom(300))
-        + _masked(0x1, b"42[", fin=False)
-        + _masked(0x9, b"p")
-        + _masked(0x0, b'"x"]')
-        + _masked(0x2, os.urandom(70000))
+        client_frame(0x1, "4hello ✓".encode())
+        + client_frame(0x2, os.urandom(300))
+        + client_frame(0x1, b"42[", fin=False)
+        + client_frame(0x9, b"p")
+        + client_frame(0x0, b'"x"]')
+        + client_frame(0x2, os.urandom(70000))
     )
     whole = _Sink()
     whole.reader.feed(stream)
@@ -78,8 +66,8 @@ def test_messages_come_out_whole_however_the_bytes_are_split():
 
 def test_a_close_frame_reports_its_code():
     sink = _Sink()
-    sink.reader.feed(_masked(0x8, struct.pack("!H", 1001) + b"bye"))
-    sink.reader.feed(_masked(0x8, b""))
+    sink.reader.feed(client_frame(0x8, struct.pack("!H", 1001) + b"bye"))
+    sink.reader.feed(client_frame(0x8, b""))
     assert sink.closes == [1001, 1000]
 
 
@@ -88,8 +76,8 @@ def test_a_message_past_its_limit_is_refused_from_the_header_of_the_frame_that_p
     opcode = 0x1 if kind == "text" else 0x2
     sink = _Sink(text_bytes=100, binary_bytes=200)
     limit = 100 if kind == "text" else 200
-    sink.reader.feed(_masked(opcode, b"4" * (limit // 2), fin=False))
-    header_only = _masked(0x0, b"4" * (limit // 2 + 1))[:8]  # never the payload
+    sink.reader.feed(client_frame(opcode, b"4" * (limit // 2), fin=False))
+    header_only = client_frame(0x0, b"4" * (limit // 2 + 1))[:8]  # never the payload
     with pytest.raises(FrameError) as refused:
         sink.reader.feed(header_only)
     assert refused.value.code == 1009
