@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["PacketQueue"]
+__all__ = ["Outbox", "PacketQueue", "PacketWriter"]
 
 
 class PacketQueue:
@@ -103,3 +103,46 @@ class PacketQueue:
                 getters.remove(waiter)
             if not getters:
                 self._getters = None
+
+
+class PacketWriter(Protocol):
+    """What an :class:`Outbox` writes to (collab.ws_connection.Connection)."""
+
+    @property
+    def writable(self) -> bool: ...
+
+    def send_packet(self, pkt: Any) -> None: ...
+
+
+class Outbox(PacketQueue):
+    """An Engine.IO session's queue that writes what is put in it to the
+    connection's transport at once, and holds it only while the connection
+    cannot take it (before the open, or while the transport pauses writing)."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: PacketWriter) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def put_nowait(self, item: Any) -> None:
+        connection = self._connection
+        if connection.writable and not self._queue:
+            connection.send_packet(item)
+        else:
+            super().put_nowait(item)
+
+    def flush(self) -> None:
+        """Write what was held, while the connection takes it."""
+        items = self._queue
+        connection = self._connection
+        while items and connection.writable:
+            item = items.popleft()
+            self.task_done()
+            connection.send_packet(item)
+
+    def discard(self) -> None:
+        """The connection is gone: what was held never will be written."""
+        while self._queue:
+            self._queue.popleft()
+            self.task_done()

@@ -16,7 +16,7 @@ import aiohttp
 import engineio
 import pytest
 
-import collab.front
+import collab.ws_connection
 from tests.rawsio import RawSocket
 from tests.waiting import until
 from tests.wsframes import client_frame
@@ -204,7 +204,7 @@ async def test_an_origin_it_cannot_vouch_for_goes_to_engine_io(server_factory):
 
 
 async def test_a_slow_request_head_goes_to_aiohttp(server, monkeypatch):
-    monkeypatch.setattr(collab.front, "HEAD_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(collab.ws_connection, "HEAD_TIMEOUT_S", 0.2)
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
