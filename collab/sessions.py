@@ -67,6 +67,7 @@ from collab.upstream import (
     drop_binary_packet,
     send_ack,
     socket_sid,
+    take_ack,
 )
 from collab.wire import ERROR_EVENT, error_payload
 from crdt.errors import CollabError
@@ -107,6 +108,12 @@ _FAST_HEADER = re.compile(
     r'51-(/[^,]*),(\d{1,9})?\["(sync-update|awareness-update|sync-step-1)",'
     r'\{"_placeholder":true,"num":0\}\]\Z'
 )
+#: A client's BINARY_ACK in the provider's form (its answer to the server's
+#: ``sync-step-1``): its attachment goes straight to the callback.
+_FAST_ACK_PREFIX = "61-/"
+_FAST_ACK = re.compile(r'61-(/[^,]*),(\d{1,9})\[\{"_placeholder":true,"num":0\}\]\Z')
+#: What ``Session.update_to`` names for an acknowledgement's attachment.
+_ACK = "\x00ack"
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64
 
@@ -195,8 +202,9 @@ class SessionGuard:
         #: The ``sync-update`` and ``awareness-update`` handlers (collab.sync,
         #: contained), for the updates that skip python-socketio (_fast_update).
         self.fast_handlers: dict[str, Callable[..., Awaitable[Any]]] = {}
-        #: How many updates took that way.
+        #: How many updates took that way, and how many clients' acknowledgements.
         self.fast_updates = 0
+        self.fast_acks = 0
         #: Engine.IO's pings for every session (collab.heartbeat), once the
         #: app has made it; without one, engine.io pings as it does itself.
         self.heartbeat: Heartbeat | None = None
@@ -276,6 +284,8 @@ class SessionGuard:
                 and self._take_update_header(session, data)
             ):
                 return
+            if data.startswith(_FAST_ACK_PREFIX) and self._take_ack_header(session, data):
+                return
         elif not binary_packet_pending(self.sio, eio_sid):
             await self.refuse(session, InvalidPacket("a binary frame no packet announced"))
             return
@@ -304,6 +314,20 @@ class SessionGuard:
         session.update_to = (namespace, sid, found.group(3), int(ack) if ack else None)
         return True
 
+    def _take_ack_header(self, session: Session, data: str) -> bool:
+        """Whether ``data`` is a BINARY_ACK header in the provider's form for
+        a namespace of the session, taken here: its attachment, the next
+        message, goes straight to the callback (:meth:`_fast_update`)."""
+        found = _FAST_ACK.match(data)
+        if found is None or binary_packet_pending(self.sio, session.eio_sid):
+            return False
+        namespace = found.group(1)
+        sid = socket_sid(self.sio, session.eio_sid, namespace)
+        if sid is None:
+            return False  # python-socketio's path, as it always was
+        session.update_to = (namespace, sid, _ACK, int(found.group(2)))
+        return True
+
     async def _fast_update(self, session: Session, data: Any) -> None:
         """An update's attachment, to its handler as python-socketio would
         hand it over (``handler(namespace, sid, payload)``), without decoding
@@ -311,6 +335,10 @@ class SessionGuard:
         an update's fixed cost, what a small room pays most."""
         namespace, sid, event, ack = session.update_to or ("", "", "", None)
         session.update_to = None
+        if event == _ACK and ack is not None:
+            self.fast_acks += 1
+            await take_ack(self.sio, sid, ack, [data])
+            return
         handler = self.fast_handlers.get(event)
         if handler is not None and self.sio.manager.is_connected(sid, namespace):
             self.fast_updates += 1

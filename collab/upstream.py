@@ -90,6 +90,7 @@ __all__ = [
     "socket_sid",
     "source_digest",
     "start_tcp_site",
+    "take_ack",
     "take_over_heartbeat",
     "wait_connected",
     "websocket_transport",
@@ -152,6 +153,12 @@ PINNED_SOURCES: dict[str, str] = {
     "socketio.async_server.AsyncServer.emit": (
         "84391bfd624104d1537da4f557e4d1389fc331d202d2b1aa219bf798c52c80f0"
     ),
+    "socketio.async_server.AsyncServer._handle_ack": (
+        "b7521c6c3097255159595c9dce09073780872606dffbbf8b8e71768982d8846c"
+    ),
+    "socketio.async_manager.AsyncManager.trigger_callback": (
+        "9cf95a1d1a3aaeebaa1b345247a98a53db8c7ab6f97b8f465a0696798aac2ce8"
+    ),
     "socketio.async_manager.AsyncManager.emit": (
         "01ccd5b82b4f955e4f2e4d07b5fbf09cacef868e9f61bc2abe56d92118a5f3ac"
     ),
@@ -205,6 +212,12 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
             socketio.async_server.AsyncServer._handle_connect
         ),
         "socketio.async_server.AsyncServer.emit": socketio.async_server.AsyncServer.emit,
+        "socketio.async_server.AsyncServer._handle_ack": (
+            socketio.async_server.AsyncServer._handle_ack
+        ),
+        "socketio.async_manager.AsyncManager.trigger_callback": (
+            socketio.async_manager.AsyncManager.trigger_callback
+        ),
         "socketio.async_manager.AsyncManager.emit": socketio.async_manager.AsyncManager.emit,
     }
 
@@ -282,6 +295,13 @@ async def send_ack(sio: Any, eio_sid: str, namespace: str, ack_id: int, answer: 
         arguments = [answer]
     pkt = sio.packet_class(socketio.packet.ACK, namespace=namespace, id=ack_id, data=arguments)
     await sio._send_packet(eio_sid, pkt)
+
+
+async def take_ack(sio: Any, sid: str, ack_id: int, arguments: list[Any]) -> None:
+    """A client's acknowledgement ``ack_id`` of an event the server sent
+    ``sid``, with ``arguments``: the callback runs as python-socketio's
+    ``_handle_ack`` runs it (an unknown id is ignored)."""
+    await sio.manager.trigger_callback(sid, ack_id, arguments)
 
 
 def _binary_ack_header(namespace: str, ack_id: int) -> str:

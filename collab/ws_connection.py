@@ -290,6 +290,7 @@ class Connection(asyncio.Protocol):
         door.tracker.by_eio_sid[sid] = (self, socket)
         door.opened += 1
         self.outbox.flush()
+        self._write_out()  # the 101 and the OPEN now, not a loop turn later
         if self._early:
             early, self._early = self._early, b""
             self.data_received(early)
@@ -442,6 +443,8 @@ class Connection(asyncio.Protocol):
                     inbox.clear()
                     if ended:
                         inbox.append(_END)
+                if self._out is not None and not inbox:
+                    self._write_out()  # the answers to what came: now, not a turn later
         finally:
             self._reader = None
             if not inbox:

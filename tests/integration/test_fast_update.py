@@ -133,3 +133,30 @@ async def test_a_provider_sync_step_1_is_answered_with_the_ack_python_socketio_w
         assert srv.app.sessions.fast_updates == before + 1
     finally:
         await raw.close()
+
+
+async def test_a_provider_answer_to_the_server_s_step_reaches_its_callback(
+    server_factory, client_factory
+):
+    srv = await server_factory()
+    reader = await client_factory(srv.url, "fast")
+    raw = await RawSocket.open(srv.url)
+    try:
+        assert (await raw.connect(NS))["connected"]
+        prefix = f"451-{NS},"
+        while True:  # the server's own sync-step-1, with its ack id
+            msg = await raw.ws.receive()
+            assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), msg
+            if msg.type is aiohttp.WSMsgType.TEXT and '["sync-step-1",' in msg.data:
+                assert msg.data.startswith(prefix)
+                ack = msg.data[len(prefix) : msg.data.index("[")]
+                break
+        await raw.ws.receive()  # its state vector
+        # The client holds a shape the server lacks: its answer carries it.
+        before = srv.app.sessions.fast_acks
+        await raw.ws.send_str(f'461-{NS},{ack}[{{"_placeholder":true,"num":0}}]')
+        await raw.ws.send_bytes(DrawingDoc().put("given-back", {"type": "rect"}))
+        await reader.wait_for(lambda: "given-back" in shapes(reader))
+        assert srv.app.sessions.fast_acks == before + 1  # past python-socketio's dispatch
+    finally:
+        await raw.close()
