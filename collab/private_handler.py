@@ -26,8 +26,9 @@ from collab.wire import ack_error, ack_ok, one_argument
 from crdt.errors import CollabError, InvalidPayload
 from crdt.schemas import CHAT_ROOT, read_chat
 from crdt.types import DocName
+from rooms import private_line
 from rooms.audit import AuditAction
-from rooms.errors import InvalidName, PrivateLineForbidden, RoomUnavailable
+from rooms.errors import InvalidName, PrivateLineForbidden, PrivateThreadLimit, RoomUnavailable
 from rooms.identity import Identity, Role
 from rooms.names import is_private, validate_doc_name
 from rooms.private_line import (
@@ -132,6 +133,7 @@ class PrivateHandler:
                 doc_name = thread_doc(room.id, owner)
                 self.chat.check_chat_rate(room, conn)
                 async with room.chat_lock:
+                    await self._check_new_thread(room, doc_name)
                     result = await self.chat.append_message(
                         room, conn, doc_name, payload, extra={THREAD_OF: owner}
                     )
@@ -159,6 +161,19 @@ class PrivateHandler:
             self.emitter.spawn(self._tell(conn.room_id, notice))
             self.registry.publish_event(conn.room_id, PRIVATE_MESSAGE, notice)
         return ack_ok(id=message.id, ts=message.ts, duplicate=result.duplicate, doc=doc_name)
+
+    async def _check_new_thread(self, room: Room, doc_name: DocName) -> None:
+        """PrivateThreadLimit if ``doc_name`` would be one thread more than
+        the room may hold (under the room's chat lock: one at a time)."""
+        if doc_name in room.docs:
+            return
+        stored = await stored_documents(self.registry, room)
+        if doc_name in stored:
+            return
+        if sum(1 for name in stored if is_private(name)) >= private_line.MAX_PRIVATE_THREADS:
+            raise PrivateThreadLimit(
+                f"the room holds {private_line.MAX_PRIVATE_THREADS} private threads"
+            )
 
     async def _tell(self, room_id: Any, notice: dict[str, Any]) -> None:
         """``private:message`` to each connection on this node of the room's

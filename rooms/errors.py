@@ -29,6 +29,7 @@ __all__ = [
     "PendingLimit",
     "PermissionDenied",
     "PrivateLineForbidden",
+    "PrivateThreadLimit",
     "ReadOnlyDocument",
     "Removed",
     "RoomCode",
@@ -70,6 +71,7 @@ class RoomCode(WireCode):
     BREAKOUT_CLOSED = "breakout_closed"
     NOT_IN_GROUP = "not_in_group"
     PRIVATE_LINE_FORBIDDEN = "private_line_forbidden"
+    PRIVATE_THREAD_LIMIT = "private_thread_limit"
     # check-ins (protocol.md §6.9)
     CHECKIN_UNKNOWN = "checkin_unknown"
     CHECKIN_CLOSED = "checkin_closed"
@@ -186,6 +188,13 @@ class PrivateLineForbidden(CollabError):
     is not for: only its participant and the room's facilitators."""
 
     code = RoomCode.PRIVATE_LINE_FORBIDDEN
+
+
+class PrivateThreadLimit(CollabError):
+    """A message that would start one more private thread in a room that
+    holds as many as it may (``rooms.private_line.MAX_PRIVATE_THREADS``)."""
+
+    code = RoomCode.PRIVATE_THREAD_LIMIT
 
 
 class DocumentTooLarge(CollabError):

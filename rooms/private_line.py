@@ -39,6 +39,7 @@ from rooms.names import PRIVATE_KEY_CHARS, PRIVATE_PREFIX, is_private
 from rooms.policy import RoomPolicy
 
 __all__ = [
+    "MAX_PRIVATE_THREADS",
     "PRIVATE_MESSAGE",
     "PRIVATE_SEND",
     "PRIVATE_THREADS",
@@ -60,6 +61,12 @@ PRIVATE_THREADS = "private:threads"
 PRIVATE_MESSAGE = "private:message"
 #: The message field naming the thread's participant.
 THREAD_OF = "threadOf"
+
+#: Private threads one room may hold: a facilitator's ``private:send`` may
+#: name any well-formed user id, and each new one is a document of the room
+#: (``private:threads`` and the export read them all). A group's
+#: participants are far fewer.
+MAX_PRIVATE_THREADS = 200
 
 #: User ids as tokens have them (collab.tokens ``sub``).
 _USER_ID = re.compile(r"[A-Za-z0-9_.:@|+-]{1,128}")

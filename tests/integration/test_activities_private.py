@@ -15,6 +15,7 @@ from pycrdt import Array
 
 from collab.client import CollabClient, CollabClientError
 from collab.client_private import PrivateLine, thread_doc, thread_messages
+from rooms import private_line
 from tests.conftest import ADMIN_KEY, SECRET, mint
 from tests.waiting import until
 
@@ -302,3 +303,20 @@ async def test_retention_purges_the_threads_with_the_room(srv, client_factory, t
     assert ack["doc"] not in await registry.store.list_documents(ROOM)
     assert (await registry.store.load(ROOM, ack["doc"])).updates == ()
     await until(lambda: not on_disk(data), what="the thread purged from the disk")
+
+
+async def test_a_room_holds_a_bounded_number_of_threads(srv, client_factory, monkeypatch) -> None:
+    # A facilitator may name any well-formed user id: each new one is a
+    # document of the room, so their number is capped (protocol.md §8.1).
+    monkeypatch.setattr(private_line, "MAX_PRIVATE_THREADS", 2)
+    kim = PrivateLine(await client_factory(srv.url, ROOM, auth=who("kim", "facilitator")))
+    ann = PrivateLine(await client_factory(srv.url, ROOM, auth=who("ann")))
+    await ann.send("mine")
+    await kim.send("to bob", to="bob")
+    with pytest.raises(CollabClientError) as full:
+        await kim.send("to a stranger", to="stranger-1")
+    assert full.value.code == "private_thread_limit"
+    # The threads the room holds still take messages, from either side.
+    await kim.send("to ann again", to="ann")
+    await ann.send("still mine")
+    assert sum(1 for name in srv.registry.rooms[ROOM].docs if name.startswith("private:")) == 2

@@ -11,7 +11,7 @@ import { el, randomHex, roleLabel, sendOnSubmit, toast } from './util.js'
 import { formatTime, t } from './i18n.js'
 
 /** Refusals of `private:send` the catalogue words (`private.error.<code>`). */
-const ERROR_CODES = new Set(['session_ended', 'permission_denied', 'private_line_forbidden', 'invalid_chat_message', 'rate_limited', 'store_unavailable', 'document_too_large'])
+const ERROR_CODES = new Set(['session_ended', 'permission_denied', 'private_line_forbidden', 'invalid_chat_message', 'rate_limited', 'store_unavailable', 'document_too_large', 'private_thread_limit'])
 
 export class PrivateLine {
   /**

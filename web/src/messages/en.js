@@ -548,6 +548,7 @@ export const en = {
   'private.error.rate_limited': 'Too many messages: wait a moment.',
   'private.error.store_unavailable': 'The server cannot save now: send it again in a moment.',
   'private.error.document_too_large': 'This thread is full.',
+  'private.error.private_thread_limit': 'This session has as many private threads as it can hold.',
   'private.error.other': 'The private message could not be sent.',
   'checkin.open': 'Check-in',
   'checkin.openTitle': 'Ask the group a question: a choice, a 0–10 scale or how they feel',

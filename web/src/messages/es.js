@@ -531,6 +531,7 @@ export const es = {
   'private.error.rate_limited': 'Demasiados mensajes: espera un momento.',
   'private.error.store_unavailable': 'El servidor no puede guardar ahora: vuelve a enviarlo en un momento.',
   'private.error.document_too_large': 'Esta conversación está llena.',
+  'private.error.private_thread_limit': 'Esta sesión ya tiene todas las conversaciones privadas que puede guardar.',
   'private.error.other': 'No se pudo enviar el mensaje privado.',
   'checkin.open': 'Check-in',
   'checkin.openTitle': 'Haz una pregunta al grupo: una elección, una escala de 0 a 10 o cómo se sienten',
