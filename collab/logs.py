@@ -39,6 +39,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 
 __all__ = [
     "FORMAT",
+    "SCRUBBED_LINE",
     "JsonFormatter",
     "SafeFormatter",
     "ScrubbedAccessLogger",
@@ -237,6 +238,10 @@ class JsonFormatter(SafeFormatter):
 _ACCESS_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+#: The scrubbed access line: method, status, duration and size only.
+SCRUBBED_LINE = "request method=%s status=%d duration_ms=%.1f bytes=%d"
+
+
 class ScrubbedAccessLogger(AbstractAccessLogger):
     """``--access-log scrubbed``: one line per request with its method,
     status, duration and response size, and nothing that says who asked or
@@ -246,7 +251,7 @@ class ScrubbedAccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         method = request.method if request.method in _ACCESS_METHODS else "OTHER"
         self.logger.info(
-            "request method=%s status=%d duration_ms=%.1f bytes=%d",
+            SCRUBBED_LINE,
             method,
             response.status,
             time * 1000.0,
@@ -287,7 +292,8 @@ class WebSocketAccessLog:
             return
         if self.mode == "scrubbed":
             self.logger.info(
-                "request method=GET status=%d duration_ms=%.1f bytes=%d",
+                SCRUBBED_LINE,
+                "GET",
                 status,
                 duration_s * 1000.0,
                 size,

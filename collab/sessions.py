@@ -17,10 +17,11 @@ long-polling client); it may carry several Socket.IO namespaces (documents).
   session that runs it out is closed with ``rate_limited``;
 * it keeps per-address counts of refused connects, so an address that keeps
   failing to authenticate is refused without its token being read;
-* it hands a ``sync-update`` or ``awareness-update`` sent in the y-socket.io
-  provider's form to its handler itself (header matched, attachment passed
-  on), skipping python-socketio's decoding and dispatch; any other packet
-  goes through python-socketio;
+* it hands a ``sync-update``, ``awareness-update`` or ``sync-step-1`` sent
+  in the y-socket.io provider's form to its handler itself (header matched,
+  attachment passed on, a ``sync-step-1`` acknowledged), and a client's
+  BINARY_ACK in that form to its callback, skipping python-socketio's
+  decoding and dispatch; any other packet goes through python-socketio;
 * it adds every session to the server's heartbeat (collab.heartbeat) and
   ends a session's namespaces when it ends (upstream.SessionNamespaces);
 * it runs ``chat:send`` and ``mod:*`` events in the session's *lane* (a
@@ -99,10 +100,10 @@ _NAMESPACE = re.compile(r"^\d(?:\d+-)?(/[^,]*)")
 _LANE_EVENT = re.compile(
     r'^2(?:/[^,]*,)?\d*\["(?:chat:send|chat:delete|private:send|private:threads|checkin:answer|mod:[a-z-]+)"'
 )
-#: A ``sync-update`` or ``awareness-update`` as the y-socket.io provider
-#: sends it: a BINARY_EVENT with one attachment and no ack id. Its attachment
-#: skips python-socketio (SessionGuard._fast_update); any other form takes
-#: python-socketio's path.
+#: A ``sync-update``, ``awareness-update`` or ``sync-step-1`` as the
+#: y-socket.io provider sends it: a BINARY_EVENT with one attachment (and,
+#: for ``sync-step-1``, an ack id). Its attachment skips python-socketio
+#: (SessionGuard._fast_update); any other form takes python-socketio's path.
 _FAST_PREFIX = "51-/"
 _FAST_HEADER = re.compile(
     r'51-(/[^,]*),(\d{1,9})?\["(sync-update|awareness-update|sync-step-1)",'
@@ -199,8 +200,9 @@ class SessionGuard:
         per_min = limits.max_failed_connects_per_min
         self._failure_rate = Rate(per_min / 60.0, per_min)
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: The ``sync-update`` and ``awareness-update`` handlers (collab.sync,
-        #: contained), for the updates that skip python-socketio (_fast_update).
+        #: The ``sync-update``, ``awareness-update`` and ``sync-step-1``
+        #: handlers (collab.sync, contained), for the events that skip
+        #: python-socketio (_fast_update).
         self.fast_handlers: dict[str, Callable[..., Awaitable[Any]]] = {}
         #: How many updates took that way, and how many clients' acknowledgements.
         self.fast_updates = 0
@@ -299,40 +301,43 @@ class SessionGuard:
         await self._handle(session, data)
 
     def _take_update_header(self, session: Session, data: str) -> bool:
-        """Whether ``data`` is a ``sync-update`` or ``awareness-update``
-        header of a connected namespace of the session, taken here: its
-        attachment, the next message, goes straight to the handler
-        (:meth:`_fast_update`)."""
+        """Whether ``data`` is a ``sync-update``, ``awareness-update`` or
+        ``sync-step-1`` header in the provider's form, taken here (see
+        :meth:`_take_fast`)."""
         found = _FAST_HEADER.match(data)
-        if found is None or binary_packet_pending(self.sio, session.eio_sid):
+        if found is None:
             return False
-        namespace = found.group(1)
-        sid = socket_sid(self.sio, session.eio_sid, namespace)
-        if sid is None:
-            return False  # python-socketio refuses it, as it always has
         ack = found.group(2)
-        session.update_to = (namespace, sid, found.group(3), int(ack) if ack else None)
-        return True
+        return self._take_fast(session, found.group(1), found.group(3), int(ack) if ack else None)
 
     def _take_ack_header(self, session: Session, data: str) -> bool:
-        """Whether ``data`` is a BINARY_ACK header in the provider's form for
-        a namespace of the session, taken here: its attachment, the next
-        message, goes straight to the callback (:meth:`_fast_update`)."""
+        """Whether ``data`` is a client's BINARY_ACK header in the provider's
+        form, taken here (see :meth:`_take_fast`)."""
         found = _FAST_ACK.match(data)
-        if found is None or binary_packet_pending(self.sio, session.eio_sid):
+        return found is not None and self._take_fast(
+            session, found.group(1), _ACK, int(found.group(2))
+        )
+
+    def _take_fast(self, session: Session, namespace: str, event: str, ack: int | None) -> bool:
+        """Take a header of a namespace the session joined: its attachment,
+        the next message, goes straight to its handler or callback
+        (:meth:`_fast_update`). False (python-socketio's path, as always)
+        while another packet waits for its attachment or for a namespace
+        the session has not joined."""
+        if binary_packet_pending(self.sio, session.eio_sid):
             return False
-        namespace = found.group(1)
         sid = socket_sid(self.sio, session.eio_sid, namespace)
         if sid is None:
-            return False  # python-socketio's path, as it always was
-        session.update_to = (namespace, sid, _ACK, int(found.group(2)))
+            return False
+        session.update_to = (namespace, sid, event, ack)
         return True
 
     async def _fast_update(self, session: Session, data: Any) -> None:
-        """An update's attachment, to its handler as python-socketio would
-        hand it over (``handler(namespace, sid, payload)``), without decoding
-        the header as JSON, rebuilding the packet and looking the handler up:
-        an update's fixed cost, what a small room pays most."""
+        """An attachment, to its handler as python-socketio would hand it
+        over (``handler(namespace, sid, payload)``, then the ack), or to its
+        ack callback, without decoding the header as JSON, rebuilding the
+        packet and looking the handler up: an update's fixed cost, what a
+        small room pays most."""
         namespace, sid, event, ack = session.update_to or ("", "", "", None)
         session.update_to = None
         if event == _ACK and ack is not None:

@@ -287,14 +287,20 @@ async def send_ack(sio: Any, eio_sid: str, namespace: str, ack_id: int, answer: 
         await sio.eio.send(eio_sid, _binary_ack_header(namespace, ack_id))
         await sio.eio.send(eio_sid, answer)
         return
-    if answer is None:
-        arguments = []
-    elif isinstance(answer, tuple):
-        arguments = list(answer)
-    else:
-        arguments = [answer]
-    pkt = sio.packet_class(socketio.packet.ACK, namespace=namespace, id=ack_id, data=arguments)
+    pkt = sio.packet_class(
+        socketio.packet.ACK, namespace=namespace, id=ack_id, data=_arguments(answer)
+    )
     await sio._send_packet(eio_sid, pkt)
+
+
+def _arguments(value: Any) -> list[Any]:
+    """An event's or ack's arguments as python-socketio makes them from one
+    value: a tuple is several, None none, anything else one."""
+    if value is None:
+        return []
+    if isinstance(value, tuple):
+        return list(value)
+    return [value]
 
 
 async def take_ack(sio: Any, sid: str, ack_id: int, arguments: list[Any]) -> None:
@@ -327,15 +333,9 @@ async def emit_to(
     eio_sid = manager.eio_sid_from_sid(to, namespace)
     if eio_sid is None:
         return
-    if isinstance(data, tuple):
-        arguments = list(data)
-    elif data is not None:
-        arguments = [data]
-    else:
-        arguments = []
     ack_id = manager._generate_ack_id(to, callback) if callback else None
     pkt = sio.packet_class(
-        socketio.packet.EVENT, namespace=namespace, data=[event, *arguments], id=ack_id
+        socketio.packet.EVENT, namespace=namespace, data=[event, *_arguments(data)], id=ack_id
     )
     await sio._send_packet(eio_sid, pkt)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -49,6 +50,17 @@ class RawSocket:
                 return {"connected": True, **json.loads(text[len(f"40{namespace},") :])}
             if text.startswith(f"44{namespace},"):
                 return {"connected": False, **json.loads(text[len(f"44{namespace},") :])}
+
+    async def next_text(self, match: str | Callable[[str], bool]) -> str:
+        """The next text frame starting with ``match`` (or for which it is
+        true), skipping other frames; AssertionError if the session ends."""
+        while True:
+            msg = await asyncio.wait_for(self.ws.receive(), 10)
+            assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), msg
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                text = str(msg.data)
+                if text.startswith(match) if isinstance(match, str) else match(text):
+                    return text
 
     async def send_binary_event(self, namespace: str, event: str, payload: bytes) -> None:
         header = json.dumps([event, {"_placeholder": True, "num": 0}])

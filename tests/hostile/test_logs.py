@@ -69,15 +69,6 @@ async def admin_get(http: aiohttp.ClientSession, url: URL, key: str) -> int:
         return resp.status
 
 
-async def next_text(raw: RawSocket, prefix: str) -> str:
-    """The next text frame starting with ``prefix`` (skipping others)."""
-    while True:
-        msg = await asyncio.wait_for(raw.ws.receive(), 10)
-        assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), msg
-        if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith(prefix):
-            return str(msg.data)
-
-
 def check_log(node: CollabNode) -> str:
     """The whole log, after asserting what holds for every line of it."""
     text = node.log()
@@ -128,7 +119,7 @@ async def test_client_strings_cannot_forge_a_log_line(node):
         board = namespace_for(ROOM, BOARD)
         assert (await raw.connect(board, {"token": token}))["connected"]
         await raw.ws.send_str(f"42{board}," + json.dumps([f"ev\n{FORGED}{EVENT_MARK}", 1]))
-        error = await next_text(raw, f'42{board},["collab:error"')
+        error = await raw.next_text(f'42{board},["collab:error"')
         assert "unknown_event" in error
     finally:
         await raw.close()
@@ -149,7 +140,7 @@ async def test_content_never_reaches_the_log(node):
         assert (await raw.connect(chat, {"token": token}))["connected"]
         message = {"text": f"my {CHAT_MARK} story", "clientMessageId": "m-1"}
         await raw.ws.send_str(f"42{chat},1" + json.dumps(["chat:send", message]))
-        ack = json.loads((await next_text(raw, f"43{chat},1"))[len(f"43{chat},1") :])
+        ack = json.loads((await raw.next_text(f"43{chat},1"))[len(f"43{chat},1") :])
         assert ack[0]["ok"] is True, ack
         # A name that is not a valid display name is refused, and not logged.
         bad = mint(ROOM, name=f"Ann\n{FORGED}{NAME_MARK}", sub="user-bad")

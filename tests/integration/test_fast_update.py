@@ -120,12 +120,8 @@ async def test_a_provider_sync_step_1_is_answered_with_the_ack_python_socketio_w
         before = srv.app.sessions.fast_updates
         await raw.ws.send_str(f'451-{NS},7["sync-step-1",{{"_placeholder":true,"num":0}}]')
         await raw.ws.send_bytes(b"\x00")  # an empty state vector: all of it, please
-        while True:
-            msg = await raw.ws.receive()
-            assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), msg
-            if msg.type is aiohttp.WSMsgType.TEXT and msg.data.startswith(f"461-{NS},7"):
-                break
-        assert msg.data == f'461-{NS},7[{{"_placeholder":true,"num":0}}]'
+        header = await raw.next_text(f"461-{NS},7")
+        assert header == f'461-{NS},7[{{"_placeholder":true,"num":0}}]'
         diff = (await raw.ws.receive()).data
         replica: Doc[Any] = Doc()
         replica.apply_update(diff)
@@ -144,13 +140,10 @@ async def test_a_provider_answer_to_the_server_s_step_reaches_its_callback(
     try:
         assert (await raw.connect(NS))["connected"]
         prefix = f"451-{NS},"
-        while True:  # the server's own sync-step-1, with its ack id
-            msg = await raw.ws.receive()
-            assert msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), msg
-            if msg.type is aiohttp.WSMsgType.TEXT and '["sync-step-1",' in msg.data:
-                assert msg.data.startswith(prefix)
-                ack = msg.data[len(prefix) : msg.data.index("[")]
-                break
+        # The server's own sync-step-1, with its ack id.
+        step = await raw.next_text(lambda text: '["sync-step-1",' in text)
+        assert step.startswith(prefix)
+        ack = step[len(prefix) : step.index("[")]
         await raw.ws.receive()  # its state vector
         # The client holds a shape the server lacks: its answer carries it.
         before = srv.app.sessions.fast_acks
