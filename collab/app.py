@@ -680,6 +680,7 @@ def create_app(
         stopping=polling.stopping,
         compress=settings.websocket_compression,
         access_log=WebSocketAccessLog(settings.access_log),
+        at_once=app.sessions.at_once,
     )
     app.sessions.heartbeat = Heartbeat(
         sio.eio,

@@ -66,8 +66,12 @@ class FrontDoor:
         compress: bool,
         access_log: WebSocketAccessLog | None = None,
         path: str = "/socket.io/",
+        at_once: Callable[[str, Any], bool] | None = None,
     ) -> None:
         self.eio = eio
+        #: Whether a session's message may be handled within the read that
+        #: brought it, before any task is made for it (SessionGuard.at_once).
+        self.at_once = at_once
         self.frames = frames
         self.tracker = tracker
         self.metrics = metrics
@@ -85,6 +89,10 @@ class FrontDoor:
         #: How many sessions were opened here, and how many requests went to aiohttp.
         self.opened = 0
         self.handed_over = 0
+        #: Messages handled within the read that brought them (SessionGuard.at_once),
+        #: and of those, how many went on in a task (their handler waited).
+        self.handled_in_read = 0
+        self.resumed_in_task = 0
         self._opening: str | None = None
 
     def __call__(self) -> Connection:

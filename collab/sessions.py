@@ -115,6 +115,10 @@ _FAST_ACK_PREFIX = "61-/"
 _FAST_ACK = re.compile(r'61-(/[^,]*),(\d{1,9})\[\{"_placeholder":true,"num":0\}\]\Z')
 #: What ``Session.update_to`` names for an acknowledgement's attachment.
 _ACK = "\x00ack"
+#: The headers (as Engine.IO messages) and the attachments SessionGuard.at_once
+#: lets be handled in the read: the provider's updates, sync steps and acks.
+_FAST_MESSAGES = ("4" + _FAST_PREFIX, "4" + _FAST_ACK_PREFIX)
+_AT_ONCE = frozenset(("sync-update", "awareness-update", "sync-step-1", _ACK))
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64
 
@@ -299,6 +303,25 @@ class SessionGuard:
             await self._to_lane(session, data)
             return
         await self._handle(session, data)
+
+    def at_once(self, eio_sid: str, data: Any) -> bool:
+        """Whether ``data`` may be handled within the read that brought it,
+        before a task is made for it (collab.ws_connection): an update's,
+        an awareness update's or a sync-step-1's header in the provider's
+        form, a client's BINARY_ACK header, or its attachment. Their
+        handling (the sync handlers, the callback of the server's
+        sync-step-1) needs no task until it first waits: it takes no
+        ``asyncio.timeout`` before that. An update's usually does not wait
+        at all, so a small room's update costs no task and no loop turn of
+        its own."""
+        session = self.sessions.get(eio_sid)
+        if session is None:
+            return False
+        taken = session.update_to
+        if taken is not None:
+            return taken[2] in _AT_ONCE
+        # (An Engine.IO MESSAGE, as the WebSocket carries it: "4", then the packet.)
+        return isinstance(data, str) and data.startswith(_FAST_MESSAGES)
 
     def _take_update_header(self, session: Session, data: str) -> bool:
         """Whether ``data`` is a ``sync-update``, ``awareness-update`` or

@@ -8,7 +8,7 @@ import enum
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 import engineio
@@ -64,6 +64,37 @@ class _Phase(enum.Enum):
 
 
 _HEAD, _OPENING, _OPEN, _CLOSED = _Phase.HEAD, _Phase.OPENING, _Phase.OPEN, _Phase.CLOSED
+
+
+class _Resume:
+    """Awaits a coroutine whose first step has run (``send(None)`` gave
+    ``waiting``, what it waits for): from a task, it goes on from there, as
+    if the task had run it from the start."""
+
+    __slots__ = ("_coro", "_waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting: Any) -> None:
+        self._coro = coro
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, waiting = self._coro, self._waiting
+        while True:
+            try:
+                sent = yield waiting
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - the task's cancel, passed on
+                try:
+                    waiting = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting = coro.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 class Connection(asyncio.Protocol):
@@ -130,6 +161,8 @@ class Connection(asyncio.Protocol):
                     frames.feed(data)
                 except FrameError as exc:
                     self._refuse_frame(exc)
+                if self._out is not None and self._reader is None:
+                    self._write_out()  # the answers to what was handled: now
         elif state is _HEAD:
             self._sniff(data)
         elif state is _OPENING:
@@ -395,6 +428,11 @@ class Connection(asyncio.Protocol):
         self._receive(data, len(data))
 
     def _receive(self, data: Any, size: int) -> None:
+        if self._reader is None and not self._inbox and data is not _END:
+            at_once = self.door.at_once
+            if at_once is not None and at_once(self.sid, data):
+                self._handle_now(data)
+                return
         inbox = self._inbox
         if inbox is None:
             inbox = self._inbox = deque()
@@ -407,6 +445,27 @@ class Connection(asyncio.Protocol):
             if transport is not None:
                 self._read_paused = True
                 transport.pause_reading()
+
+    def _handle_now(self, data: str | bytes) -> None:
+        """Handle a message (one SessionGuard.at_once allows) while nothing
+        else waits: its first step runs here, in the read (an update's whole
+        handling, usually: no task and no loop turn per message). A handler
+        that has to wait goes on in a task, and what comes meanwhile waits
+        in the inbox behind it."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # the session is ending: what comes after is not handled
+        door = self.door
+        door.handled_in_read += 1
+        handling = self._handle(data)
+        try:
+            waiting = handling.send(None)
+        except StopIteration as done:
+            if not done.value:
+                self._close(CLOSE_NORMAL)
+            return
+        door.resumed_in_task += 1
+        self._reader = door.spawn(self._read(_Resume(handling, waiting)))
 
     def _peer_closed(self, code: int) -> None:
         """The client's close frame: answer it, and close."""
@@ -422,12 +481,13 @@ class Connection(asyncio.Protocol):
             self._close(exc.code)
         self.frames = None  # nothing more is read
 
-    async def _read(self) -> None:
-        """Handle what waits in the inbox, in order; ends when it is empty."""
-        inbox = self._inbox
-        assert inbox is not None
+    async def _read(self, handling: _Resume | None = None) -> None:
+        """Finish ``handling`` (a message whose handler waits), then handle
+        what waits in the inbox, in order; ends when it is empty."""
         try:
-            while inbox:
+            if handling is not None and not await handling:
+                self._stop_handling()
+            while inbox := self._inbox:
                 data = inbox.popleft()
                 if data is _END:
                     await self._end_session()
@@ -438,17 +498,25 @@ class Connection(asyncio.Protocol):
                     if self.transport is not None:
                         self.transport.resume_reading()
                 if not await self._handle(data):
-                    self._close(CLOSE_NORMAL)
-                    ended = _END in inbox  # what else came is not handled
-                    inbox.clear()
-                    if ended:
-                        inbox.append(_END)
+                    self._stop_handling()
                 if self._out is not None and not inbox:
                     self._write_out()  # the answers to what came: now, not a turn later
         finally:
             self._reader = None
-            if not inbox:
+            if not self._inbox:
                 self._inbox = None
+
+    def _stop_handling(self) -> None:
+        """A message ended the session: close, and handle nothing more that
+        came (but the end of the connection)."""
+        self._close(CLOSE_NORMAL)
+        inbox = self._inbox
+        if inbox:
+            ended = _END in inbox
+            inbox.clear()
+            self._inbox_bytes = 0
+            if ended:
+                inbox.append(_END)
 
     async def _handle(self, data: str | bytes) -> bool:
         """One message, as collab.transport's read loop handles it; False

@@ -25,6 +25,7 @@ __all__ = [
     "EngineFactory",
     "contained",
     "engine_factory",
+    "engine_fault",
     "shape_parts",
     "writable",
 ]
@@ -89,24 +90,29 @@ _NOT_ENGINE_FAULTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 @contextlib.contextmanager
 def contained(what: str) -> Iterator[None]:
-    """Run an engine call; whatever the Rust core raises becomes a CollabError.
+    """Run an engine call; whatever the Rust core raises becomes a CollabError
+    (:func:`engine_fault`)."""
+    try:
+        yield
+    except BaseException as exc:  # noqa: BLE001 - sorted by engine_fault
+        raise engine_fault(what, exc) from None
+
+
+def engine_fault(what: str, exc: BaseException) -> BaseException:
+    """What an engine call that raised ``exc`` raises in turn.
 
     An ``Exception`` becomes :class:`MalformedUpdate` (``what`` names the
     call, never the data); anything else, pyo3's ``PanicException`` above
     all (a ``BaseException``, so ``except Exception`` misses it), becomes
     :class:`EnginePanic`: the replica may then hold part of the change, and
-    the caller must rebuild it (rooms.document.Document does).
+    the caller must rebuild it (rooms.document.Document does). A
+    MalformedUpdate, and what stops the process, pass as they are.
     """
-    try:
-        yield
-    except MalformedUpdate:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any engine error is a bad input
-        raise MalformedUpdate(f"{what} rejected by the engine ({type(exc).__name__})") from None
-    except BaseException as exc:
-        if isinstance(exc, _NOT_ENGINE_FAULTS):
-            raise
-        raise EnginePanic(f"{what} rejected by the engine (panic)") from None
+    if isinstance(exc, (MalformedUpdate, *_NOT_ENGINE_FAULTS)):
+        return exc
+    if isinstance(exc, Exception):
+        return MalformedUpdate(f"{what} rejected by the engine ({type(exc).__name__})")
+    return EnginePanic(f"{what} rejected by the engine (panic)")
 
 
 def writable(fields: Mapping[str, Any]) -> Mapping[str, Any]:

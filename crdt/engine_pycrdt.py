@@ -8,7 +8,7 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text, TransactionEvent
 
-from crdt.engine import contained, shape_parts, writable
+from crdt.engine import contained, engine_fault, shape_parts, writable
 from crdt.errors import MalformedUpdate
 from crdt.types import StateVector, Update
 from crdt.updates import check_state_vector
@@ -33,8 +33,10 @@ class PycrdtEngine:
         return int(self._doc.client_id)
 
     def apply_update(self, update: Update) -> None:
-        with contained("update"):
+        try:  # (not ``with contained``: an update's hot path)
             self._doc.apply_update(update)
+        except BaseException as exc:  # noqa: BLE001 - sorted by engine_fault
+            raise engine_fault("update", exc) from None
 
     def state_vector(self) -> StateVector:
         return bytes(self._doc.get_state())

@@ -55,6 +55,15 @@ class Decoder:
 
     def read_var_uint(self) -> int:
         """An unsigned LEB128 integer, at most 2**53 - 1 (lib0's limit)."""
+        buf, pos = self._buf, self._pos
+        if pos < len(buf):
+            byte = buf[pos]
+            if byte < 0x80:  # one byte: most lengths, counts and clocks
+                self._pos = pos + 1
+                return byte
+        return self._read_long_var_uint()
+
+    def _read_long_var_uint(self) -> int:
         buf, pos, end = self._buf, self._pos, len(self._buf)
         value = 0
         shift = 0
@@ -89,13 +98,14 @@ class Decoder:
         return -value if negative else value
 
     def read_bytes(self, length: int) -> bytes:
-        if length > self.remaining:
+        start = self._pos
+        end = start + length
+        if end > len(self._buf):
             raise MalformedMessage(
                 f"declared length {length} exceeds the {self.remaining} bytes left"
             )
-        start = self._pos
-        self._pos += length
-        return self._buf[start : self._pos]
+        self._pos = end
+        return self._buf[start:end]
 
     def read_var_bytes(self) -> bytes:
         return self.read_bytes(self.read_var_uint())
@@ -114,7 +124,7 @@ class Decoder:
         parser from looping (or allocating) on a forged count.
         """
         count = self.read_var_uint()
-        if count * min_item_bytes > self.remaining:
+        if count * min_item_bytes > len(self._buf) - self._pos:
             raise MalformedMessage(f"declared count {count} exceeds the data")
         return count
 

@@ -147,9 +147,12 @@ async def test_a_provider_answer_to_the_server_s_step_reaches_its_callback(
         await raw.ws.receive()  # its state vector
         # The client holds a shape the server lacks: its answer carries it.
         before = srv.app.sessions.fast_acks
+        in_read = srv.app.front.handled_in_read
         await raw.ws.send_str(f'461-{NS},{ack}[{{"_placeholder":true,"num":0}}]')
         await raw.ws.send_bytes(DrawingDoc().put("given-back", {"type": "rect"}))
         await reader.wait_for(lambda: "given-back" in shapes(reader))
         assert srv.app.sessions.fast_acks == before + 1  # past python-socketio's dispatch
+        # The header and its attachment: both within their reads, no task of their own.
+        assert srv.app.front.handled_in_read == in_read + 2
     finally:
         await raw.close()

@@ -17,6 +17,7 @@ import engineio
 import pytest
 
 import collab.ws_connection
+from tests.boards import DrawingDoc, shapes
 from tests.rawsio import RawSocket
 from tests.waiting import until
 from tests.wsframes import client_frame
@@ -260,3 +261,34 @@ async def test_an_open_that_fails_ends_its_connection_and_leaves_no_session(serv
         assert (await raw.connect("/yjs|after"))["connected"]
     finally:
         await raw.close()
+
+
+async def test_updates_are_handled_in_the_read_and_one_that_waits_goes_on_in_a_task(
+    server_factory, client_factory
+):
+    """An update's header and attachment are handled within the read that
+    brings them (no task, no loop turn); one whose check waits for a worker
+    thread goes on in a task, and what came behind it waits its turn."""
+    srv = await server_factory()
+    door = srv.app.front
+    reader = await client_factory(srv.url, "front")
+    ns = "/yjs|front"
+    header = client_frame(1, f'451-{ns},["sync-update",{{"_placeholder":true,"num":0}}]'.encode())
+    async with _Raw.session(srv.url) as raw:
+        raw.send(client_frame(1, f"40{ns},{{}}".encode()))
+        while not (await raw.text()).startswith(f"40{ns},"):
+            pass
+        drawing = DrawingDoc()
+        # Past IN_THREAD_BYTES: its structural check runs in a worker thread.
+        big = drawing.put("big", {"type": "path", "points": "x" * (20 << 10)})
+        small = drawing.put("small", {"type": "rect"})  # after "big", in the same write
+        in_read, in_task = door.handled_in_read, door.resumed_in_task
+        raw.send(header + client_frame(2, big) + header + client_frame(2, small))
+        await reader.wait_for(lambda: {"big", "small"} <= set(shapes(reader)))
+        assert door.resumed_in_task == in_task + 1
+        assert door.handled_in_read == in_read + 2  # "small" waited in the inbox
+        raw.send(header + client_frame(2, drawing.put("alone", {"type": "rect"})))
+        await reader.wait_for(lambda: "alone" in shapes(reader))
+        assert door.handled_in_read == in_read + 4
+        assert door.resumed_in_task == in_task + 1
+        assert set(shapes(reader)) >= {"big", "small", "alone"}
