@@ -282,8 +282,10 @@ async def run_conns(
     crowd = _Crowd(_endpoints(target, connections, room_size), workers)
     try:
         await crowd.ready()
+        connect_cpu0 = server.sample().cpu_s
         crowd.send("open")
         connect_s, synced = await _until_synced(crowd, connections, 300)
+        connect_cpu = server.sample().cpu_s - connect_cpu0
         await asyncio.sleep(2.0)  # let the last handshakes' garbage go
         rss1 = server.rss_bytes()
         cpu0, wall0 = server.sample().cpu_s, time.monotonic()
@@ -299,6 +301,10 @@ async def run_conns(
         "room_size": room_size,
         "synced": synced,
         "connect_all_s": connect_s,
+        # The server's CPU while they connected: per connection, and its
+        # share of a core (below 1: the handshakes wait on more than its CPU).
+        "connect_cpu_per_connection_ms": connect_cpu * 1000 / max(synced, 1),
+        "connect_cpu_share": connect_cpu / connect_s if connect_s > 0 else 0.0,
         "rss_before_bytes": rss0,
         "rss_after_bytes": rss1,
         "rss_per_connection_bytes": (rss1 - rss0) / max(synced, 1),
@@ -363,6 +369,8 @@ async def run_storm(
 _COLUMNS = {
     "conns": (
         ("connect_all_s", "connect all s", "{:.2f}"),
+        ("connect_cpu_per_connection_ms", "CPU/connect ms", "{:.2f}"),
+        ("connect_cpu_share", "busy", "{:.0%}"),
         ("rss_per_connection_bytes", "RSS/conn KB", "{:.1f}"),
         ("idle_cpu_share", "idle CPU", "{:.1%}"),
         ("drops", "drops", "{}"),

@@ -44,6 +44,7 @@ from collab.room_control import RoomControl
 from collab.sessions import SessionGuard, SessionLimits
 from collab.sync import SyncServer
 from collab.transport import FrameLimits, WebSocketTracker, install_transport
+from collab.upstream import install_direct_sends
 from collab.web import add_web_routes
 from collab.webhooks import Webhooks, webhooks_collector
 from crdt.engine import engine_factory
@@ -672,6 +673,7 @@ def create_app(
         metrics=app.metrics,
     )
     polling = install_polling(sio.eio, web_app=web_app, metrics=app.metrics, frames=frames)
+    install_direct_sends(sio)
     app.front = FrontDoor(
         sio.eio,
         frames=frames,

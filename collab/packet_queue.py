@@ -18,6 +18,8 @@ import asyncio
 from collections import deque
 from typing import Any, Protocol
 
+import engineio.packet
+
 __all__ = ["Outbox", "PacketQueue", "PacketWriter"]
 
 
@@ -113,6 +115,8 @@ class PacketWriter(Protocol):
 
     def send_packet(self, pkt: Any) -> None: ...
 
+    def send_message(self, data: str | bytes) -> None: ...
+
 
 class Outbox(PacketQueue):
     """An Engine.IO session's queue that writes what is put in it to the
@@ -131,6 +135,16 @@ class Outbox(PacketQueue):
             connection.send_packet(item)
         else:
             super().put_nowait(item)
+
+    def put_message(self, data: str | bytes) -> None:
+        """An Engine.IO MESSAGE carrying ``data``: written at once as
+        :meth:`put_nowait` would write it, without making its packet unless
+        it has to be held."""
+        connection = self._connection
+        if connection.writable and not self._queue:
+            connection.send_message(data)
+        else:
+            super().put_nowait(engineio.packet.Packet(engineio.packet.MESSAGE, data=data))
 
     def flush(self) -> None:
         """Write what was held, while the connection takes it."""

@@ -48,6 +48,10 @@ What is borrowed, and why:
   collab.sessions hands a ``sync-update``'s attachment to its handler the
   same way, skipping the packet's decoding (``manager.sid_from_eio_sid``,
   ``manager.is_connected``).
+* python-socketio's ``AsyncServer._send_packet`` (encode, then ``eio.send``
+  each part) and engine.io's ``AsyncSocket.send`` (``check_ping_timeout``,
+  then the queue): :func:`install_direct_sends` puts the parts in a
+  collab.front session's ``Outbox`` itself.
 * python-socketio's *client* (collab.client): :class:`SocketIOClient` works
   around two of its faults through ``_handle_eio_*``, ``_binary_packet`` and
   Engine.IO's send queue (its own canary: tests/unit/test_client_adapter.py).
@@ -59,7 +63,7 @@ import asyncio
 import hashlib
 import inspect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import engineio.async_server
@@ -69,6 +73,8 @@ import socketio.async_manager
 import socketio.async_server
 import socketio.packet
 from aiohttp import web
+
+from collab.packet_queue import Outbox
 
 __all__ = [
     "PINNED_SOURCES",
@@ -106,6 +112,9 @@ STOCK_WEBSOCKET_HANDLER: Callable[..., Any] | None = getattr(
 #: (constraints.txt). tests/unit/test_upstream.py compares.
 PINNED_SOURCES: dict[str, str] = {
     # python-engineio 4.15.1
+    "engineio.async_socket.AsyncSocket.send": (
+        "0437276ccba7ab091471e29f4bc6a0f178da7b16a590c707d6c69a97609e6d14"
+    ),
     "engineio.async_socket.AsyncSocket._websocket_handler": (
         "27f120df4d717a24478b7b0f7389ce19eea8a881dd07e2c81fb1cf2493e006a5"
     ),
@@ -155,6 +164,9 @@ PINNED_SOURCES: dict[str, str] = {
     ),
     "socketio.async_server.AsyncServer._handle_ack": (
         "b7521c6c3097255159595c9dce09073780872606dffbbf8b8e71768982d8846c"
+    ),
+    "socketio.async_server.AsyncServer._send_packet": (
+        "a00022b42c1c29e908fd601c32aa1854aeaf2f131b3acc12461f6030e1ab9e9b"
     ),
     "socketio.async_manager.AsyncManager.trigger_callback": (
         "9cf95a1d1a3aaeebaa1b345247a98a53db8c7ab6f97b8f465a0696798aac2ce8"
@@ -212,6 +224,10 @@ def pinned_functions() -> dict[str, Callable[..., Any]]:
             socketio.async_server.AsyncServer._handle_connect
         ),
         "socketio.async_server.AsyncServer.emit": socketio.async_server.AsyncServer.emit,
+        "socketio.async_server.AsyncServer._send_packet": (
+            socketio.async_server.AsyncServer._send_packet
+        ),
+        "engineio.async_socket.AsyncSocket.send": engineio.async_socket.AsyncSocket.send,
         "socketio.async_server.AsyncServer._handle_ack": (
             socketio.async_server.AsyncServer._handle_ack
         ),
@@ -284,13 +300,52 @@ async def send_ack(sio: Any, eio_sid: str, namespace: str, ack_id: int, answer: 
     no argument, a tuple several). One ``bytes`` answer (a sync step's) is
     sent as the BINARY_ACK python-socketio would encode, without building it."""
     if isinstance(answer, bytes):
-        await sio.eio.send(eio_sid, _binary_ack_header(namespace, ack_id))
-        await sio.eio.send(eio_sid, answer)
+        messages = (_binary_ack_header(namespace, ack_id), answer)
+        if not put_messages(sio.eio, eio_sid, messages):
+            for message in messages:
+                await sio.eio.send(eio_sid, message)
         return
     pkt = sio.packet_class(
         socketio.packet.ACK, namespace=namespace, id=ack_id, data=_arguments(answer)
     )
     await sio._send_packet(eio_sid, pkt)
+
+
+def install_direct_sends(sio: Any) -> None:
+    """python-socketio's every send to one session (``_send_packet``: the
+    answer to a CONNECT, an event, an ack, a DISCONNECT) goes, for a session
+    of collab.front, straight to its ``Outbox`` (:func:`put_messages`),
+    without engine.io's ``send`` → ``send_packet`` → ``AsyncSocket.send``
+    layers; any other session takes them, as python-socketio's own does."""
+    eio = sio.eio
+
+    async def send_packet(eio_sid: str, pkt: Any) -> None:
+        encoded = pkt.encode()
+        messages = encoded if isinstance(encoded, list) else (encoded,)
+        if not put_messages(eio, eio_sid, messages):
+            for message in messages:
+                await eio.send(eio_sid, message)
+
+    sio._send_packet = send_packet
+
+
+def put_messages(eio: Any, eio_sid: str, messages: Sequence[str | bytes]) -> bool:
+    """Engine.IO MESSAGEs for session ``eio_sid``, put in its ``Outbox``
+    (written at once while its connection takes them, else held in order)
+    when it is a collab.front session that is not closed; False for any
+    other (the caller sends them through engine.io, which also says what a
+    closed or unknown session says). Skips ``AsyncSocket.send``'s
+    ``check_ping_timeout``, a no-op since collab.heartbeat took over
+    (:func:`take_over_heartbeat`)."""
+    socket = eio.sockets.get(eio_sid)
+    if socket is None or socket.closed:
+        return False
+    queue = socket.queue
+    if type(queue) is not Outbox:
+        return False
+    for message in messages:
+        queue.put_message(message)
+    return True
 
 
 def _arguments(value: Any) -> list[Any]:

@@ -371,6 +371,14 @@ class Connection(asyncio.Protocol):
             # a peer that ignores CLOSE lets its heartbeat run out.
             self._close(CLOSE_NORMAL)
 
+    def send_message(self, data: str | bytes) -> None:
+        """Write one Engine.IO MESSAGE (what ``send_packet`` writes for
+        ``Packet(MESSAGE, data)``, without the packet)."""
+        if isinstance(data, str):
+            self._write(frame(FIN_TEXT, ("4" + data).encode("utf-8")))
+        else:
+            self._write(frame(FIN_BINARY, data))
+
     def _write(self, data: bytes) -> None:
         """Write ``data`` at the end of this loop turn, with whatever else is
         written to this connection in the turn: one ``send`` for an event

@@ -17,6 +17,7 @@ import engineio
 import pytest
 
 import collab.ws_connection
+from collab.upstream import emit_to, send_ack
 from tests.boards import DrawingDoc, shapes
 from tests.rawsio import RawSocket
 from tests.waiting import until
@@ -228,6 +229,49 @@ async def test_a_session_whose_peer_does_not_read_holds_packets_in_its_outbox(se
         connection.resume_writing()
         assert socket.queue.qsize() == 0
         assert await raw.text() == "4held"
+
+
+async def test_the_server_s_sends_go_to_the_outbox_in_order_held_or_not(server):
+    """python-socketio's sends (install_direct_sends) and a sync step's ack
+    (send_ack) are put in the session's Outbox: written at once, or held
+    in order while the peer does not read."""
+    ns = "/yjs|direct"
+    async with _Raw.session(server.url) as raw:
+        raw.send(client_frame(1, f"40{ns},{{}}".encode()))
+        connected = await raw.text()
+        while not connected.startswith(f"40{ns},"):
+            connected = await raw.text()
+        sid = json.loads(connected[len(f"40{ns},") :])["sid"]
+        (socket,) = server.app.sio.eio.sockets.values()
+        (connection,) = server.app.websockets.open
+        sio = server.app.sio
+        connection.pause_writing()
+        await emit_to(sio, "probe", {"n": 1}, to=sid, namespace=ns)
+        await send_ack(sio, socket.sid, ns, 7, b"\x00\x00")
+        assert socket.queue.qsize() == 3  # the event, the ack's header and its attachment
+        connection.resume_writing()
+        await emit_to(sio, "probe", {"n": 2}, to=sid, namespace=ns)
+        assert socket.queue.qsize() == 0
+        texts: list[str] = []
+        attachments: list[bytes] = []
+        last_was_ack = False
+        while len(texts) < 3:
+            opcode, payload = await raw.frame()
+            # (The server's own sync step and room state may come between.)
+            if opcode == 1 and payload.startswith((f'42{ns},["probe"'.encode(), b"461-")):
+                texts.append(payload.decode())
+                last_was_ack = payload.startswith(b"461-")
+            elif opcode == 2 and last_was_ack:
+                attachments.append(payload)
+                last_was_ack = False
+            else:
+                last_was_ack = False
+        assert attachments == [b"\x00\x00"]
+        assert texts == [
+            f'42{ns},["probe",{{"n":1}}]',
+            f'461-{ns},7[{{"_placeholder":true,"num":0}}]',
+            f'42{ns},["probe",{{"n":2}}]',
+        ]
 
 
 async def test_a_client_that_does_not_read_gets_no_pongs_to_pile_up(server):

@@ -49,8 +49,13 @@ async def synced_pair(server, client_factory, js_peer, room: str, **js_config: A
 
 
 async def test_provider_reports_synced_after_the_servers_sync_step_1(server, js_peer):
+    opened, handed_over = server.app.front.opened, server.app.front.handed_over
     js = await js_peer(server.url, "handshake", trace=True)
     await js.wait_synced()
+    # The provider opens its session on a WebSocket (transports: ["websocket"],
+    # its default, and the web app's): collab's own WebSocket server serves it.
+    assert server.app.front.opened == opened + 1
+    assert server.app.front.handed_over == handed_over
     names = [e.get("name") if e["event"] == "incoming" else e["event"] for e in js.events]
     # The provider sets synced only when it answers the server's sync-step-1.
     assert names.index("connect") < names.index("sync-step-1") < names.index("synced")
