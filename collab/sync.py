@@ -14,7 +14,6 @@ closes, ``room:state``) is :class:`~collab.room_control.RoomControl`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -67,6 +66,12 @@ AWARENESS_UPDATE = "awareness-update"
 
 #: How long the server waits for a client's sync-step-1 before sending its own.
 INITIAL_SYNC_WAIT_S = 1.0
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    """Give up waiting (``waiter`` is done, if nothing has done it yet)."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _size(args: tuple[Any, ...]) -> int:
@@ -351,10 +356,15 @@ class SyncServer:
             return
         # A client that waits for the server's step first gets it after the wait.
         if not conn.client_step1:
-            conn.client_step1_waiter = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(conn.client_step1_waiter, INITIAL_SYNC_WAIT_S)
-            conn.client_step1_waiter = None
+            # A future and a timer (asyncio.wait_for would add a task per connect).
+            loop = asyncio.get_running_loop()
+            waiter = conn.client_step1_waiter = loop.create_future()
+            timer = loop.call_later(INITIAL_SYNC_WAIT_S, _settle, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                conn.client_step1_waiter = None
         await asyncio.sleep(0)  # the ack of the client's step is queued before ours
         if sid not in self.connections:
             return
