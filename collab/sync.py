@@ -285,14 +285,15 @@ class SyncServer:
         self.metrics.connections.inc()
         self.reporter.audit(AuditAction.CONNECT, room=room_id, identity=identity, detail=doc_name)
         self.private.joined(conn)
-        log.info(
-            "connected sid=%s room=%s doc=%s user=%s role=%s",
-            sid,
-            room_id,
-            doc_name,
-            user_ref(identity.user_id),
-            identity.role.value,
-        )
+        if log.isEnabledFor(logging.INFO):  # (user_ref is a keyed hash: not for nothing)
+            log.info(
+                "connected sid=%s room=%s doc=%s user=%s role=%s",
+                sid,
+                room_id,
+                doc_name,
+                user_ref(identity.user_id),
+                identity.role.value,
+            )
         self.emitter.spawn(self._start_sync(sid, namespace))
         if self.extensions.wants("on_connect"):
             self.extensions.notify("on_connect", ConnectEvent(room_id, doc_name, sid, identity))

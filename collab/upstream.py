@@ -60,8 +60,10 @@ What is borrowed, and why:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
+import json
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -365,6 +367,20 @@ async def take_ack(sio: Any, sid: str, ack_id: int, arguments: list[Any]) -> Non
     await sio.manager.trigger_callback(sid, ack_id, arguments)
 
 
+def _binary_event_header(namespace: str, event: str, ack_id: int | None) -> str:
+    """The BINARY_EVENT python-socketio encodes for ``event`` with one
+    ``bytes`` argument (and ack ``ack_id``), its attachment sent after it."""
+    where = f"{namespace}," if namespace != "/" else ""
+    ack = "" if ack_id is None else str(ack_id)
+    return f'51-{where}{ack}["{_event_name(event)}",{{"_placeholder":true,"num":0}}]'
+
+
+@functools.lru_cache(maxsize=64)
+def _event_name(event: str) -> str:
+    """``event`` inside a JSON string, as python-socketio's encoder writes it."""
+    return json.dumps(event)[1:-1]
+
+
 def _binary_ack_header(namespace: str, ack_id: int) -> str:
     where = f"{namespace}," if namespace != "/" else ""
     return f'61-{where}{ack_id}[{{"_placeholder":true,"num":0}}]'
@@ -389,6 +405,10 @@ async def emit_to(
     if eio_sid is None:
         return
     ack_id = manager._generate_ack_id(to, callback) if callback else None
+    if isinstance(data, bytes):  # one attachment (a sync step, awareness): a known header
+        header = _binary_event_header(namespace, event, ack_id)
+        if put_messages(sio.eio, eio_sid, (header, data)):
+            return
     pkt = sio.packet_class(
         socketio.packet.EVENT, namespace=namespace, data=[event, *_arguments(data)], id=ack_id
     )

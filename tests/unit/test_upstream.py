@@ -67,3 +67,15 @@ def test_the_binary_ack_header_is_python_socketio_s(namespace):
 
     encoded = packet.Packet(packet.ACK, namespace=namespace, id=42, data=[b"\x00"]).encode()
     assert encoded[0] == _binary_ack_header(namespace, 42)
+
+
+@pytest.mark.parametrize("namespace", ["/", "/yjs|room-1"])
+@pytest.mark.parametrize("ack_id", [None, 7])
+@pytest.mark.parametrize("event", ["sync-step-1", 'odd "name" \u00e9'])
+def test_the_binary_event_header_is_python_socketio_s(namespace, ack_id, event):
+    from socketio import packet
+
+    from collab.upstream import _binary_event_header
+
+    pkt = packet.Packet(packet.EVENT, namespace=namespace, id=ack_id, data=[event, b"\x00"])
+    assert pkt.encode()[0] == _binary_event_header(namespace, event, ack_id)
