@@ -71,6 +71,7 @@ from typing import Any
 import engineio.async_server
 import engineio.async_socket
 import engineio.base_server
+import orjson
 import socketio.async_manager
 import socketio.async_server
 import socketio.packet
@@ -367,6 +368,20 @@ async def take_ack(sio: Any, sid: str, ack_id: int, arguments: list[Any]) -> Non
     await sio.manager.trigger_callback(sid, ack_id, arguments)
 
 
+def _json_event(namespace: str, event: str, data: Any, ack_id: int | None) -> str | None:
+    """The EVENT python-socketio encodes (with collab.packets' orjson) for
+    ``event`` with ``data``, or None where it would encode something else:
+    orjson refuses bytes (a BINARY_EVENT) and what collab.packets hands on
+    to the json module."""
+    try:
+        body = orjson.dumps([event, *_arguments(data)])
+    except TypeError:
+        return None
+    where = f"{namespace}," if namespace != "/" else ""
+    ack = "" if ack_id is None else str(ack_id)
+    return f"2{where}{ack}{body.decode('utf-8')}"
+
+
 def _binary_event_header(namespace: str, event: str, ack_id: int | None) -> str:
     """The BINARY_EVENT python-socketio encodes for ``event`` with one
     ``bytes`` argument (and ack ``ack_id``), its attachment sent after it."""
@@ -408,6 +423,10 @@ async def emit_to(
     if isinstance(data, bytes):  # one attachment (a sync step, awareness): a known header
         header = _binary_event_header(namespace, event, ack_id)
         if put_messages(sio.eio, eio_sid, (header, data)):
+            return
+    else:
+        text = _json_event(namespace, event, data, ack_id)
+        if text is not None and put_messages(sio.eio, eio_sid, (text,)):
             return
     pkt = sio.packet_class(
         socketio.packet.EVENT, namespace=namespace, data=[event, *_arguments(data)], id=ack_id

@@ -79,3 +79,26 @@ def test_the_binary_event_header_is_python_socketio_s(namespace, ack_id, event):
 
     pkt = packet.Packet(packet.EVENT, namespace=namespace, id=ack_id, data=[event, b"\x00"])
     assert pkt.encode()[0] == _binary_event_header(namespace, event, ack_id)
+
+
+@pytest.mark.parametrize("namespace", ["/", "/yjs|room-1"])
+@pytest.mark.parametrize("ack_id", [None, 7])
+@pytest.mark.parametrize(
+    "data",
+    [{"a": 1, "b": [1, 2.5, None, True], "c": "é\u2028"}, None, (1, "two"), "text", [[]]],
+)
+def test_a_json_event_is_encoded_as_collab_s_packets_encode_it(namespace, ack_id, data):
+    from socketio import packet
+
+    from collab.packets import CollabPacket
+    from collab.upstream import _arguments, _json_event
+
+    pkt = CollabPacket(packet.EVENT, namespace=namespace, id=ack_id, data=["e", *_arguments(data)])
+    assert _json_event(namespace, "e", data, ack_id) == pkt.encode()
+
+
+@pytest.mark.parametrize("data", [{"bin": b"\x00"}, {1: "int key"}, [2**70]])
+def test_what_orjson_will_not_encode_takes_python_socketio_s_way(data):
+    from collab.upstream import _json_event
+
+    assert _json_event("/", "e", data, None) is None
