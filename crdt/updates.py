@@ -97,6 +97,10 @@ class UpdateSummary:
     #: have reached (origins, right origins, parents, deleted ranges). The
     #: update's own blocks may provide it.
     needs: dict[int, int] = field(default_factory=dict)
+    #: The clock units the delete set covers (None: not counted). Each item
+    #: it deletes is at least one, so it bounds how many items, map entries
+    #: among them, the update deletes.
+    deleted: int | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -145,13 +149,19 @@ def check_update(update: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> Update
     needs: dict[int, int] = {}
     try:
         struct_count, clients = _read_structs(dec, max_clock, roots, blocks, needs)
-        delete_ranges = _read_delete_set(dec, max_clock, needs)
+        delete_ranges, deleted = _read_delete_set(dec, max_clock, needs)
     except MalformedMessage as exc:
         raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
     if not dec.done():
         raise MalformedUpdate(f"{dec.remaining} trailing bytes after the delete set")
     return UpdateSummary(
-        struct_count, frozenset(clients), delete_ranges, frozenset(roots), tuple(blocks), needs
+        struct_count,
+        frozenset(clients),
+        delete_ranges,
+        frozenset(roots),
+        tuple(blocks),
+        needs,
+        deleted,
     )
 
 
@@ -202,7 +212,7 @@ def split_update(
     try:
         blocks, root_names = _record_blocks(dec, max_clock)
         delete_set = update[dec.position :]
-        delete_ranges = _read_delete_set(dec, max_clock, delete_needs)
+        delete_ranges, deleted = _read_delete_set(dec, max_clock, delete_needs)
     except MalformedMessage as exc:
         raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
     if not dec.done():
@@ -210,7 +220,7 @@ def split_update(
     plan = _plan_parts(blocks, max_structs=max_structs, max_bytes=max_bytes)
     parts = [_build_part(update, blocks, root_names, ranges) for ranges in plan[:-1]]
     last = _build_part(
-        update, blocks, root_names, plan[-1], delete_set, delete_ranges, delete_needs
+        update, blocks, root_names, plan[-1], delete_set, delete_ranges, delete_needs, deleted
     )
     return [*parts, last]
 
@@ -223,6 +233,7 @@ def whole_summary(parts: Sequence[UpdatePart]) -> UpdateSummary:
     for summary in summaries:
         for client, clock in summary.needs.items():
             _need(needs, client, clock)
+    counted = [s.deleted for s in summaries if s.deleted is not None]
     return UpdateSummary(
         sum(s.struct_count for s in summaries),
         frozenset().union(*(s.clients for s in summaries)),
@@ -230,6 +241,7 @@ def whole_summary(parts: Sequence[UpdatePart]) -> UpdateSummary:
         frozenset().union(*(s.roots for s in summaries)),
         tuple(block for s in summaries for block in s.blocks),
         needs,
+        sum(counted) if len(counted) == len(summaries) else None,
     )
 
 
@@ -388,6 +400,7 @@ def _build_part(
     delete_set: bytes = _EMPTY_DELETE_SET,
     delete_ranges: int = 0,
     delete_needs: dict[int, int] | None = None,
+    deleted: int = 0,
 ) -> UpdatePart:
     """Encode one part: a block per range (skips at its ends left out),
     then ``delete_set``; and its summary, as check_update would make it."""
@@ -428,7 +441,13 @@ def _build_part(
         roots.update(root_names[i] for i in set(block.roots[first:end]) if i >= 0)
     encoded = _var_uint(written) + bytes(segments) + delete_set
     summary = UpdateSummary(
-        struct_count, frozenset(clients), delete_ranges, frozenset(roots), tuple(runs), needs
+        struct_count,
+        frozenset(clients),
+        delete_ranges,
+        frozenset(roots),
+        tuple(runs),
+        needs,
+        deleted,
     )
     return UpdatePart(encoded, summary)
 
@@ -550,8 +569,10 @@ def read_content(dec: Decoder, ref: int) -> int:
     return 1
 
 
-def _read_delete_set(dec: Decoder, max_clock: int, needs: dict[int, int]) -> int:
+def _read_delete_set(dec: Decoder, max_clock: int, needs: dict[int, int]) -> tuple[int, int]:
+    """The delete set's range count and the clock units its ranges cover."""
     ranges = 0
+    covered = 0
     for _ in range(dec.read_count(2)):
         client = dec.read_var_uint()
         count = dec.read_count(2)
@@ -560,8 +581,9 @@ def _read_delete_set(dec: Decoder, max_clock: int, needs: dict[int, int]) -> int
             length = dec.read_var_uint()
             _check_range(clock, length, max_clock)
             _need(needs, client, clock + length)
+            covered += length
         ranges += count
-    return ranges
+    return ranges, covered
 
 
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:

@@ -393,7 +393,19 @@ class Document:
         """Apply an admitted update and keep it to store (``checkpoint``:
         see _remember). A board update that removes ``BULK_DELETE_SHAPES``
         shapes or more leaves the board as it was in ``bulk_deleted``."""
-        watch = self.kind is DocKind.BOARD and summary.delete_ranges > 0
+        watch = (
+            self.kind is DocKind.BOARD
+            and summary.delete_ranges > 0
+            # The board loses at most as many shapes as the update deletes
+            # items (each at least one clock unit), unless updates waiting for
+            # this one bring deletions of their own: counting the shapes
+            # before and after (a transaction each) is for those only.
+            and (
+                summary.deleted is None
+                or summary.deleted >= BULK_DELETE_SHAPES
+                or bool(self._waiting)
+            )
+        )
         if watch:
             before = self.engine.map_size(BOARD_ROOT)
             # What rebuilds the board as it is now, kept by reference: _remember

@@ -186,7 +186,7 @@ def test_empty_update():
     assert EMPTY_UPDATE == b"\x00\x00"
     summary = check_update(EMPTY_UPDATE)
     assert summary.is_empty
-    assert summary == UpdateSummary(0, frozenset(), 0, frozenset())
+    assert summary == UpdateSummary(0, frozenset(), 0, frozenset(), deleted=0)
     # what pycrdt sends when there is nothing to send
     doc = Doc()
     doc.get("m", type=Map)["k"] = "v"
@@ -542,3 +542,23 @@ def test_fuzz_checked_updates_never_crash_the_engine(real_updates):
     assert stats["cases"] == 5000
     assert stats["applied"] > 0, stats
     assert stats["rejected"] > 0, stats
+
+
+def test_the_summary_counts_what_the_delete_set_covers():
+    """A board's bulk-delete watch (rooms.document) counts shapes only when
+    an update deletes enough items to remove that many."""
+    doc = Doc(client_id=7)
+    board = doc.get("shapes", type=Map)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(bytes(event.update)))
+    with doc.transaction():
+        for i in range(6):
+            board[f"s{i}"] = Map({"type": "rect", "x": 0.0})
+    board["s0"]["x"] = 1.0  # a move: the old value deleted
+    with doc.transaction():
+        for i in range(1, 6):
+            del board[f"s{i}"]  # five shapes, each with its two entries
+    creation, move, removal = (check_update(u) for u in updates)
+    assert creation.deleted == 0
+    assert move.deleted == 1
+    assert removal.deleted is not None and removal.deleted >= 5
