@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,7 +42,7 @@ import engineio
 import socketio
 
 from collab.transport import WebSocketTracker
-from collab.upstream import eio_sid_of, queue_items, websocket_transport
+from collab.upstream import binary_event_header, eio_sid_of, queue_items, websocket_transport
 from collab.ws_frames import FIN_BINARY, FIN_TEXT, frame
 
 __all__ = ["Broadcaster", "binary_event_frames", "binary_event_header_packet"]
@@ -51,11 +50,9 @@ __all__ = ["Broadcaster", "binary_event_frames", "binary_event_header_packet"]
 log = logging.getLogger("collab.broadcast")
 
 
-@functools.lru_cache(maxsize=4096)
-def _binary_event_header(namespace: str, event: str) -> str:
-    """The Socket.IO packet of an event whose one argument is an attachment."""
-    header = json.dumps([event, {"_placeholder": True, "num": 0}], separators=(",", ":"))
-    return f"51-{namespace},{header}" if namespace != "/" else f"51-{header}"
+#: The Socket.IO packet of an event whose one argument is an attachment, by
+#: namespace and event (built once for a room's document).
+_binary_event_header = functools.lru_cache(maxsize=4096)(binary_event_header)
 
 
 def binary_event_frames(namespace: str, event: str, payload: bytes) -> bytes:

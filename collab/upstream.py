@@ -83,6 +83,7 @@ __all__ = [
     "PINNED_SOURCES",
     "STOCK_WEBSOCKET_HANDLER",
     "SessionNamespaces",
+    "binary_event_header",
     "binary_packet_pending",
     "cors_allowed_origins",
     "cors_headers",
@@ -91,11 +92,14 @@ __all__ = [
     "eio_sid_of",
     "emit_to",
     "engineio_connect_event",
+    "install_direct_sends",
     "is_stock_websocket_handler",
     "pinned_functions",
+    "put_messages",
     "queue_items",
     "replace_driver_entries",
     "send_ack",
+    "send_messages",
     "socket_sid",
     "source_digest",
     "start_tcp_site",
@@ -303,10 +307,7 @@ async def send_ack(sio: Any, eio_sid: str, namespace: str, ack_id: int, answer: 
     no argument, a tuple several). One ``bytes`` answer (a sync step's) is
     sent as the BINARY_ACK python-socketio would encode, without building it."""
     if isinstance(answer, bytes):
-        messages = (_binary_ack_header(namespace, ack_id), answer)
-        if not put_messages(sio.eio, eio_sid, messages):
-            for message in messages:
-                await sio.eio.send(eio_sid, message)
+        await send_messages(sio.eio, eio_sid, (_binary_ack_header(namespace, ack_id), answer))
         return
     pkt = sio.packet_class(
         socketio.packet.ACK, namespace=namespace, id=ack_id, data=_arguments(answer)
@@ -324,12 +325,18 @@ def install_direct_sends(sio: Any) -> None:
 
     async def send_packet(eio_sid: str, pkt: Any) -> None:
         encoded = pkt.encode()
-        messages = encoded if isinstance(encoded, list) else (encoded,)
-        if not put_messages(eio, eio_sid, messages):
-            for message in messages:
-                await eio.send(eio_sid, message)
+        await send_messages(eio, eio_sid, encoded if isinstance(encoded, list) else (encoded,))
 
     sio._send_packet = send_packet
+
+
+async def send_messages(eio: Any, eio_sid: str, messages: Sequence[str | bytes]) -> None:
+    """Engine.IO MESSAGEs for session ``eio_sid``: put in its ``Outbox``
+    (:func:`put_messages`), else sent through engine.io as
+    python-socketio's ``_send_packet`` sends them."""
+    if not put_messages(eio, eio_sid, messages):
+        for message in messages:
+            await eio.send(eio_sid, message)
 
 
 def put_messages(eio: Any, eio_sid: str, messages: Sequence[str | bytes]) -> bool:
@@ -377,17 +384,14 @@ def _json_event(namespace: str, event: str, data: Any, ack_id: int | None) -> st
         body = orjson.dumps([event, *_arguments(data)])
     except TypeError:
         return None
-    where = f"{namespace}," if namespace != "/" else ""
-    ack = "" if ack_id is None else str(ack_id)
-    return f"2{where}{ack}{body.decode('utf-8')}"
+    return _packet_head("2", namespace, ack_id) + body.decode("utf-8")
 
 
-def _binary_event_header(namespace: str, event: str, ack_id: int | None) -> str:
+def binary_event_header(namespace: str, event: str, ack_id: int | None = None) -> str:
     """The BINARY_EVENT python-socketio encodes for ``event`` with one
     ``bytes`` argument (and ack ``ack_id``), its attachment sent after it."""
-    where = f"{namespace}," if namespace != "/" else ""
-    ack = "" if ack_id is None else str(ack_id)
-    return f'51-{where}{ack}["{_event_name(event)}",{{"_placeholder":true,"num":0}}]'
+    head = _packet_head("51-", namespace, ack_id)
+    return f'{head}["{_event_name(event)}",{{"_placeholder":true,"num":0}}]'
 
 
 @functools.lru_cache(maxsize=64)
@@ -397,8 +401,14 @@ def _event_name(event: str) -> str:
 
 
 def _binary_ack_header(namespace: str, ack_id: int) -> str:
+    return _packet_head("61-", namespace, ack_id) + '[{"_placeholder":true,"num":0}]'
+
+
+def _packet_head(kind: str, namespace: str, ack_id: int | None) -> str:
+    """A Socket.IO packet's type (and attachment count), namespace and ack id,
+    as python-socketio writes them before the data."""
     where = f"{namespace}," if namespace != "/" else ""
-    return f'61-{where}{ack_id}[{{"_placeholder":true,"num":0}}]'
+    return f"{kind}{where}{'' if ack_id is None else ack_id}"
 
 
 async def emit_to(
@@ -420,14 +430,13 @@ async def emit_to(
     if eio_sid is None:
         return
     ack_id = manager._generate_ack_id(to, callback) if callback else None
-    if isinstance(data, bytes):  # one attachment (a sync step, awareness): a known header
-        header = _binary_event_header(namespace, event, ack_id)
-        if put_messages(sio.eio, eio_sid, (header, data)):
-            return
-    else:
-        text = _json_event(namespace, event, data, ack_id)
-        if text is not None and put_messages(sio.eio, eio_sid, (text,)):
-            return
+    if isinstance(data, bytes):  # one attachment (a sync step, awareness)
+        await send_messages(sio.eio, eio_sid, (binary_event_header(namespace, event, ack_id), data))
+        return
+    text = _json_event(namespace, event, data, ack_id)
+    if text is not None:
+        await send_messages(sio.eio, eio_sid, (text,))
+        return
     pkt = sio.packet_class(
         socketio.packet.EVENT, namespace=namespace, data=[event, *_arguments(data)], id=ack_id
     )

@@ -75,10 +75,10 @@ def test_the_binary_ack_header_is_python_socketio_s(namespace):
 def test_the_binary_event_header_is_python_socketio_s(namespace, ack_id, event):
     from socketio import packet
 
-    from collab.upstream import _binary_event_header
+    from collab.upstream import binary_event_header
 
     pkt = packet.Packet(packet.EVENT, namespace=namespace, id=ack_id, data=[event, b"\x00"])
-    assert pkt.encode()[0] == _binary_event_header(namespace, event, ack_id)
+    assert pkt.encode()[0] == binary_event_header(namespace, event, ack_id)
 
 
 @pytest.mark.parametrize("namespace", ["/", "/yjs|room-1"])
