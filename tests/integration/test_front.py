@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import engineio
 import pytest
+import socketio
 
 import collab.ws_connection
 from collab.upstream import emit_to, send_ack
@@ -231,10 +232,10 @@ async def test_a_session_whose_peer_does_not_read_holds_packets_in_its_outbox(se
         assert await raw.text() == "4held"
 
 
-async def test_the_server_s_sends_go_to_the_outbox_in_order_held_or_not(server):
+async def test_the_server_s_sends_go_to_the_outbox_in_order_held_or_not(server, monkeypatch):
     """python-socketio's sends (install_direct_sends) and a sync step's ack
     (send_ack) are put in the session's Outbox: written at once, or held
-    in order while the peer does not read."""
+    in order while the peer does not read; engine.io's send is not used."""
     ns = "/yjs|direct"
     async with _Raw.session(server.url) as raw:
         raw.send(client_frame(1, f"40{ns},{{}}".encode()))
@@ -245,6 +246,14 @@ async def test_the_server_s_sends_go_to_the_outbox_in_order_held_or_not(server):
         (socket,) = server.app.sio.eio.sockets.values()
         (connection,) = server.app.websockets.open
         sio = server.app.sio
+
+        async def not_this_way(*args: object) -> None:
+            raise AssertionError("sent through engine.io's send")
+
+        monkeypatch.setattr(sio.eio, "send", not_this_way)
+        await sio._send_packet(
+            socket.sid, sio.packet_class(socketio.packet.EVENT, namespace=ns, data=["probe", 0])
+        )
         connection.pause_writing()
         await emit_to(sio, "probe", {"n": 1}, to=sid, namespace=ns)
         await send_ack(sio, socket.sid, ns, 7, b"\x00\x00")
@@ -255,7 +264,7 @@ async def test_the_server_s_sends_go_to_the_outbox_in_order_held_or_not(server):
         texts: list[str] = []
         attachments: list[bytes] = []
         last_was_ack = False
-        while len(texts) < 3:
+        while len(texts) < 4:
             opcode, payload = await raw.frame()
             # (The server's own sync step and room state may come between.)
             if opcode == 1 and payload.startswith((f'42{ns},["probe"'.encode(), b"461-")):
@@ -268,6 +277,7 @@ async def test_the_server_s_sends_go_to_the_outbox_in_order_held_or_not(server):
                 last_was_ack = False
         assert attachments == [b"\x00\x00"]
         assert texts == [
+            f'42{ns},["probe",0]',
             f'42{ns},["probe",{{"n":1}}]',
             f'461-{ns},7[{{"_placeholder":true,"num":0}}]',
             f'42{ns},["probe",{{"n":2}}]',
