@@ -50,7 +50,7 @@ import orjson
 from crdt.awareness import AwarenessEntry, decode_awareness, encode_awareness
 from crdt.errors import CollabError, MalformedUpdate
 from crdt.text import quote
-from crdt.types import DocName, RoomId, Update
+from crdt.types import DocName, RoomId, StateVector, Update
 from crdt.updates import decode_state_vector
 from rooms.document import Document
 from rooms.envelope import ControlAction, Envelope, EnvelopeKind, MalformedEnvelope
@@ -435,7 +435,10 @@ class Replicator:
         return False."""
         key = (doc.room_id, doc.name)
         try:
+            # What it holds now, and what of that Redis may not have yet: an
+            # update accepted or appended while the read is out is not lost.
             before = doc.engine.state_vector()
+            unsaved = self.writer.unsaved(doc)
             stored, epoch = await self.store.reload(doc.room_id, doc.name)
             due = self.writer.due(doc)
             expected = due if due is not None else self.store.redis_epoch(doc.room_id, doc.name)
@@ -443,7 +446,7 @@ class Replicator:
             # Loaded before the room's first append (no epoch known): only
             # what Redis lacks of this replica needs writing again.
             unknown = new_epoch and expected == "" and due is None
-            lost = (check_lost or unknown) and self._holds_more(doc, stored)
+            lost = (check_lost or unknown) and self._holds_more(doc, before, stored, unsaved)
             for update in ([stored.snapshot] if stored.snapshot else []) + list(stored.updates):
                 try:
                     doc.apply(update)
@@ -483,18 +486,21 @@ class Replicator:
                 self._on_update(doc, envelope)
         return True
 
-    def _holds_more(self, doc: Document, stored: StoredDoc) -> bool:
-        """Whether this replica has insertions that neither Redis nor this
-        node's unsaved updates hold (deletions are not compared)."""
+    def _holds_more(
+        self, doc: Document, held: StateVector, stored: StoredDoc, unsaved: list[Update]
+    ) -> bool:
+        """Whether ``doc``, when it held ``held`` (its state vector), had
+        insertions that neither Redis nor its ``unsaved`` updates hold
+        (deletions are not compared)."""
         engine = type(doc.engine)()
         updates = [stored.snapshot] if stored.snapshot else []
-        for update in [*updates, *stored.updates, *self.writer.unsaved(doc)]:
+        for update in [*updates, *stored.updates, *unsaved]:
             try:
                 engine.apply_update(update)
             except CollabError:
                 continue
         theirs = decode_state_vector(engine.state_vector())
-        ours = decode_state_vector(doc.engine.state_vector())
+        ours = decode_state_vector(held)
         return any(clock > theirs.get(client, 0) for client, clock in ours.items())
 
     def _reseed_due(self, doc: Document, epoch: str, why: str) -> None:

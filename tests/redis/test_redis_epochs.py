@@ -9,10 +9,14 @@ import asyncio
 import pytest
 from pycrdt import Doc, Map
 
+from crdt.engine import engine_factory
 from crdt.types import DocName, RoomId
+from rooms.limits import Limits
 from rooms.redis_keys import RedisKeys
+from rooms.registry import RoomRegistry
 from rooms.store_redis import AppendItem, AppendStatus, RedisStore
 from tests.redis.conftest import CLUSTER_KEY
+from tests.unit.test_registry import ANN
 
 ROOM, BOARD, CHAT = RoomId("ward/3"), DocName("board"), DocName("chat")
 
@@ -129,3 +133,42 @@ async def test_claims_are_checked_and_set_with_the_append(stores, redis_server):
         assert not await rc.exists(ids, RedisKeys(ROOM, CHAT).epoch)
     finally:
         await rc.aclose()
+
+
+async def test_a_catch_up_racing_a_flush_does_not_take_the_flushed_update_for_lost(redis_server):
+    """The catch-up after a reconnect reads the document back; meanwhile a
+    client's update is accepted and a flush appends it, and the flush's answer
+    comes first. The update is in Redis (after the read) and no longer
+    unsaved: it is not lost, and nothing is re-seeded
+    (tests/faults/test_redis_restart.py saw it once in CI)."""
+    store = await RedisStore.open(redis_server.url, node_id="one", cluster_key=CLUSTER_KEY)
+    replication = store.replication(node_id="one", awareness_timeout_s=30.0)
+    registry = RoomRegistry(
+        store=store,
+        engine_factory=engine_factory("pycrdt"),
+        limits=Limits(),
+        flush_interval_s=60.0,
+        replication=replication,
+    )
+    await replication.start(registry)
+    try:
+        doc = await registry.join(ROOM, BOARD, "m1", ANN)
+        doc.receive_update(_updates(1, "first")[0], ANN)
+        await registry.flush_all()  # the room's first append: its epoch is known
+        read = store.reload
+
+        async def read_then_flush(room: RoomId, name: DocName):
+            answer = await read(room, name)
+            # Accepted and appended after the read, answered before it.
+            doc.receive_update(_updates(1, "raced")[0], ANN)
+            await registry.flush_all()
+            return answer
+
+        store.reload = read_then_flush  # type: ignore[method-assign]
+        assert await replication.reconcile(doc, check_lost=True)
+        assert replication.writer.due(doc) is None, "taken for lost"
+        assert replication.stats.reseeds == 0
+    finally:
+        await registry.close(grace_s=1)
+        await replication.close()
+        await store.close()
