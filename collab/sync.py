@@ -366,7 +366,9 @@ class SyncServer:
             finally:
                 timer.cancel()
                 conn.client_step1_waiter = None
-        await asyncio.sleep(0)  # the ack of the client's step is queued before ours
+        # No loop turn here: the ack of the client's step was queued when its
+        # handler returned (before this task went on), so ours follow it, in
+        # the same write.
         if sid not in self.connections:
             return
 
