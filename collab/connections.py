@@ -34,17 +34,20 @@ class Connection:
     #: The Engine.IO session it came over (None only without the session guard).
     session: Session | None = field(default=None, repr=False)
     expiry: asyncio.TimerHandle | None = field(default=None, repr=False)
-    #: Whether the client's own sync-step-1 was answered (collab.sync._start_sync).
-    client_step1: bool = field(default=False, repr=False)
-    #: What _start_sync waits on, only while it waits for that step.
-    client_step1_waiter: asyncio.Future[None] | None = field(default=None, repr=False)
+    #: The server's own sync step, due when the client's step has been
+    #: answered or after a wait (collab.sync: the timer of that wait; None
+    #: once it is on its way).
+    server_step: asyncio.TimerHandle | None = field(default=None, repr=False)
 
-    def client_step1_answered(self) -> None:
-        """The client's own sync-step-1 was answered."""
-        self.client_step1 = True
-        waiter = self.client_step1_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def take_server_step(self) -> bool:
+        """Whether the server's step is still due (then it is no longer:
+        the caller sends it)."""
+        timer = self.server_step
+        if timer is None:
+            return False
+        timer.cancel()
+        self.server_step = None
+        return True
 
 
 class ConnectionTable:

@@ -41,7 +41,7 @@ from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
 from collab.server_clock import with_server_time
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
-from collab.upstream import emit_to, wait_connected
+from collab.upstream import emit_to, outbox_of, put_event, wait_connected
 from collab.wire import ROOM_STATE, TEMPLATES_LIST, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError
 from crdt.text import quote
@@ -66,12 +66,6 @@ AWARENESS_UPDATE = "awareness-update"
 
 #: How long the server waits for a client's sync-step-1 before sending its own.
 INITIAL_SYNC_WAIT_S = 1.0
-
-
-def _settle(waiter: asyncio.Future[None]) -> None:
-    """Give up waiting (``waiter`` is done, if nothing has done it yet)."""
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _size(args: tuple[Any, ...]) -> int:
@@ -294,7 +288,11 @@ class SyncServer:
                 user_ref(identity.user_id),
                 identity.role.value,
             )
-        self.emitter.spawn(self._start_sync(sid, namespace))
+        # The server's step follows the answer to the client's (or the wait).
+        loop = asyncio.get_running_loop()
+        conn.server_step = loop.call_at(
+            loop.time() + INITIAL_SYNC_WAIT_S, self._server_step_unasked, sid, namespace
+        )
         if self.extensions.wants("on_connect"):
             self.extensions.notify("on_connect", ConnectEvent(room_id, doc_name, sid, identity))
         # A revocation that arrived while the room was loading closes it now.
@@ -340,52 +338,65 @@ class SyncServer:
             quote(address),
         )
 
-    async def _start_sync(self, sid: str, namespace: str) -> None:
-        """The server's half of the handshake (protocol.md §4): its own
-        ``sync-step-1`` with an ack, then the full awareness state and the
-        room's state.
+    # -- the server's half of the handshake (protocol.md §4) ------------------------
+    #
+    # Its own ``sync-step-1`` with an ack, then the full awareness state and
+    # the room's state. It follows the answer to the client's own
+    # ``sync-step-1`` (the y-socket.io provider reports ``synced`` when it
+    # answers the server's step, and should hold the document by then), in
+    # the same write, with no task; a client that waits for the server's step
+    # first gets it after INITIAL_SYNC_WAIT_S.
 
-        Runs after the connect handler returned, once python-socketio has
-        sent CONNECT, so the client sees these after it is connected. It
-        waits (briefly) for the client's own ``sync-step-1`` to be answered
-        first: the y-socket.io provider reports ``synced`` when it answers the
-        server's step, and should hold the document by then.
-        """
-        await wait_connected(self.sio, sid, namespace)
+    def _client_step_answered(self, conn: Connection) -> None:
+        """The client's own step is being answered: the server's goes next,
+        once the answer (the ack the handler's caller sends in this turn) is
+        queued before it."""
+        if conn.take_server_step():
+            asyncio.get_running_loop().call_soon(self._server_step, conn.sid, conn.namespace)
+
+    def _server_step_unasked(self, sid: str, namespace: str) -> None:
+        """The wait for the client's step is over: the server's goes now."""
+        conn = self.connections.get(sid)
+        if conn is not None and conn.take_server_step():
+            self._server_step(sid, namespace)
+
+    def _server_step(self, sid: str, namespace: str) -> None:
+        """The server's step, put in the connection's outbox now (a
+        collab.front session), else sent through engine.io by a task."""
         conn = self.connections.get(sid)
         if conn is None:
             return
-        # A client that waits for the server's step first gets it after the wait.
-        if not conn.client_step1:
-            # A future and a timer (asyncio.wait_for would add a task per connect).
-            loop = asyncio.get_running_loop()
-            waiter = conn.client_step1_waiter = loop.create_future()
-            timer = loop.call_later(INITIAL_SYNC_WAIT_S, _settle, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                conn.client_step1_waiter = None
-        # No loop turn here: the ack of the client's step was queued when its
-        # handler returned (before this task went on), so ours follow it, in
-        # the same write.
-        if sid not in self.connections:
+        outbox = outbox_of(self.sio, sid, namespace)
+        if outbox is None:
+            self.emitter.spawn(self._send_server_step(conn))
             return
+        for event, data, callback in self._server_step_events(conn):
+            put_event(self.sio, outbox, event, data, to=sid, namespace=namespace, callback=callback)
+
+    async def _send_server_step(self, conn: Connection) -> None:
+        if not await wait_connected(self.sio, conn.sid, conn.namespace):
+            return
+        for event, data, callback in self._server_step_events(conn):
+            if self.connections.get(conn.sid) is not conn:
+                return
+            await emit_to(
+                self.sio, event, data, to=conn.sid, namespace=conn.namespace, callback=callback
+            )
+
+    def _server_step_events(self, conn: Connection) -> list[tuple[str, Any, Any]]:
+        sid = conn.sid
 
         async def on_client_diff(*args: Any) -> None:
             await self._receive_client_diff(sid, args)
 
-        sio = self.sio
-        state_vector = conn.doc.state_vector()
-        await emit_to(
-            sio, SYNC_STEP_1, state_vector, to=sid, namespace=namespace, callback=on_client_diff
-        )
-        awareness = conn.doc.awareness_snapshot()
-        await emit_to(sio, AWARENESS_UPDATE, awareness, to=sid, namespace=namespace)
+        events: list[tuple[str, Any, Any]] = [
+            (SYNC_STEP_1, conn.doc.state_vector(), on_client_diff),
+            (AWARENESS_UPDATE, conn.doc.awareness_snapshot(), None),
+        ]
         room = self.registry.rooms.get(conn.room_id)
         if room is not None:
-            state = with_server_time(room_state(room))
-            await emit_to(sio, ROOM_STATE, state, to=sid, namespace=namespace)
+            events.append((ROOM_STATE, with_server_time(room_state(room)), None))
+        return events
 
     async def _receive_client_diff(self, sid: str, args: tuple[Any, ...]) -> None:
         """The client's answer to the server's ``sync-step-1``: as large as
@@ -432,6 +443,7 @@ class SyncServer:
             return
         if conn.expiry is not None:
             conn.expiry.cancel()
+        conn.take_server_step()  # gone: no step is due
         self.admission.release(conn.room_id, conn.identity.user_id)
         if conn.session is not None:
             self.sessions.left(conn.session, sid)
@@ -461,7 +473,7 @@ class SyncServer:
         conn = self.connections.get(sid)
         if conn is None:
             return b"\x00\x00"
-        conn.client_step1_answered()
+        self._client_step_answered(conn)
         if not conn.quota.events.take(time.monotonic()):
             await self._rate_limited(conn, SYNC_STEP_1, "events")
             return b"\x00\x00"

@@ -94,7 +94,9 @@ __all__ = [
     "engineio_connect_event",
     "install_direct_sends",
     "is_stock_websocket_handler",
+    "outbox_of",
     "pinned_functions",
+    "put_event",
     "put_messages",
     "queue_items",
     "replace_driver_entries",
@@ -347,14 +349,11 @@ def put_messages(eio: Any, eio_sid: str, messages: Sequence[str | bytes]) -> boo
     closed or unknown session says). Skips ``AsyncSocket.send``'s
     ``check_ping_timeout``, a no-op since collab.heartbeat took over
     (:func:`take_over_heartbeat`)."""
-    socket = eio.sockets.get(eio_sid)
-    if socket is None or socket.closed:
-        return False
-    queue = socket.queue
-    if type(queue) is not Outbox:
+    outbox = _outbox(eio, eio_sid)
+    if outbox is None:
         return False
     for message in messages:
-        queue.put_message(message)
+        outbox.put_message(message)
     return True
 
 
@@ -430,17 +429,55 @@ async def emit_to(
     if eio_sid is None:
         return
     ack_id = manager._generate_ack_id(to, callback) if callback else None
+    await send_messages(sio.eio, eio_sid, _event_messages(sio, event, data, namespace, ack_id))
+
+
+def outbox_of(sio: Any, sid: str, namespace: str) -> Outbox | None:
+    """The ``Outbox`` of the collab.front session behind connection ``sid``
+    (None if it is gone, closed, or another kind of session)."""
+    eio_sid = sio.manager.eio_sid_from_sid(sid, namespace)
+    return None if eio_sid is None else _outbox(sio.eio, eio_sid)
+
+
+def _outbox(eio: Any, eio_sid: str) -> Outbox | None:
+    socket = eio.sockets.get(eio_sid)
+    if socket is None or socket.closed or type(socket.queue) is not Outbox:
+        return None
+    queue: Outbox = socket.queue
+    return queue
+
+
+def put_event(
+    sio: Any,
+    outbox: Outbox,
+    event: str,
+    data: Any,
+    *,
+    to: str,
+    namespace: str,
+    callback: Callable[..., Any] | None = None,
+) -> None:
+    """:func:`emit_to` without waiting, for a collab.front session: the
+    event is put in its ``outbox`` (:func:`outbox_of` ``to``), now."""
+    ack_id = sio.manager._generate_ack_id(to, callback) if callback else None
+    for message in _event_messages(sio, event, data, namespace, ack_id):
+        outbox.put_message(message)
+
+
+def _event_messages(
+    sio: Any, event: str, data: Any, namespace: str, ack_id: int | None
+) -> Sequence[str | bytes]:
+    """The Engine.IO MESSAGEs of an EVENT python-socketio would encode."""
     if isinstance(data, bytes):  # one attachment (a sync step, awareness)
-        await send_messages(sio.eio, eio_sid, (binary_event_header(namespace, event, ack_id), data))
-        return
+        return (binary_event_header(namespace, event, ack_id), data)
     text = _json_event(namespace, event, data, ack_id)
     if text is not None:
-        await send_messages(sio.eio, eio_sid, (text,))
-        return
+        return (text,)
     pkt = sio.packet_class(
         socketio.packet.EVENT, namespace=namespace, data=[event, *_arguments(data)], id=ack_id
     )
-    await sio._send_packet(eio_sid, pkt)
+    encoded = pkt.encode()
+    return encoded if isinstance(encoded, list) else (encoded,)
 
 
 def eio_sid_of(sio: Any, sid: str, namespace: str) -> str | None:
