@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from pycrdt import Array, Map, Text
+from pycrdt import Array, Doc, Map, Text
 
 from collab.client import CollabClient
 from tests.boards import shapes
@@ -175,6 +175,48 @@ async def test_server_step_follows_the_answer_to_the_clients_step(server, client
             order.append("server-step-1")
     await raw.close()
     assert order == ["ack", "server-step-1"]
+
+
+async def test_a_client_that_waits_for_the_server_s_step_gets_it_after_the_wait(
+    server, client_factory
+):
+    """A client that sends no sync-step-1 of its own gets the server's (then
+    the awareness and the room's state) once the server stops waiting for
+    it; answering it brings the document; a second sync-step-1 of the
+    client's is answered and starts no second server step."""
+    from tests.rawsio import RawSocket
+
+    writer = await client_factory(server.url, "patient")
+    writer.doc.get("shapes", type=Map)["s"] = {"type": "rect"}
+    probe = await client_factory(server.url, "patient")
+    await probe.wait_for(lambda: len(shapes(probe)) == 1)
+    raw = await RawSocket.open(server.url)
+    try:
+        assert (await raw.connect("/yjs|patient"))["connected"]
+        step = await raw.next_text("451-/yjs|patient,")  # the wait is 1 s
+        assert '"sync-step-1"' in step, step
+        ack = step[len("451-/yjs|patient,") : step.index("[")]
+        assert (await raw.ws.receive()).data != b"\x00", "the server's state vector"
+        await raw.next_text(lambda t: '"awareness-update"' in t)
+        await raw.next_text(lambda t: '"room:state"' in t)
+        await raw.ws.send_str(f'461-/yjs|patient,{ack}[{{"_placeholder":true,"num":0}}]')
+        await raw.ws.send_bytes(b"\x00\x00")
+        await raw.ws.send_str('451-/yjs|patient,7["sync-step-1",{"_placeholder":true,"num":0}]')
+        await raw.ws.send_bytes(b"\x00")
+        answered = await raw.next_text("461-/yjs|patient,7")
+        assert answered
+        update = (await raw.ws.receive()).data
+        doc = Doc()
+        doc.apply_update(update)
+        assert "s" in doc.get("shapes", type=Map)
+        # Another step of the client's, answered with nothing the server's
+        # second step (there is none) came before.
+        await raw.ws.send_str('451-/yjs|patient,8["sync-step-1",{"_placeholder":true,"num":0}]')
+        await raw.ws.send_bytes(b"\x00")
+        after = await raw.next_text(lambda t: '"sync-step-1"' in t or t.startswith("461-"))
+        assert after.startswith("461-/yjs|patient,8"), "a second server step"
+    finally:
+        await raw.close()
 
 
 async def test_a_state_larger_than_4_mib_reaches_a_late_joiner(server, client_factory):
