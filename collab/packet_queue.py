@@ -117,6 +117,8 @@ class PacketWriter(Protocol):
 
     def send_message(self, data: str | bytes) -> None: ...
 
+    def hold_writes(self) -> None: ...
+
 
 class Outbox(PacketQueue):
     """An Engine.IO session's queue that writes what is put in it to the
@@ -145,6 +147,12 @@ class Outbox(PacketQueue):
             connection.send_message(data)
         else:
             super().put_nowait(engineio.packet.Packet(engineio.packet.MESSAGE, data=data))
+
+    def hold_writes(self) -> None:
+        """What is written now leaves at the end of this loop turn, with what
+        a callback scheduled before then writes (its connection's
+        ``hold_writes``)."""
+        self._connection.hold_writes()
 
     def flush(self) -> None:
         """Write what was held, while the connection takes it."""

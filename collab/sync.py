@@ -350,9 +350,13 @@ class SyncServer:
     def _client_step_answered(self, conn: Connection) -> None:
         """The client's own step is being answered: the server's goes next,
         once the answer (the ack the handler's caller sends in this turn) is
-        queued before it."""
-        if conn.take_server_step():
-            asyncio.get_running_loop().call_soon(self._server_step, conn.sid, conn.namespace)
+        queued before it, and with it in one write."""
+        if not conn.take_server_step():
+            return
+        outbox = outbox_of(self.sio, conn.sid, conn.namespace)
+        if outbox is not None:
+            outbox.hold_writes()
+        asyncio.get_running_loop().call_soon(self._server_step, conn.sid, conn.namespace)
 
     def _server_step_unasked(self, sid: str, namespace: str) -> None:
         """The wait for the client's step is over: the server's goes now."""

@@ -104,6 +104,7 @@ class Connection(asyncio.Protocol):
         "_close_timer",
         "_early",
         "_head",
+        "_held",
         "_inbox",
         "_inbox_bytes",
         "_lost",
@@ -145,6 +146,9 @@ class Connection(asyncio.Protocol):
         self._lost: asyncio.Future[None] | None = None
         #: Frames written this loop turn, not yet handed to the transport.
         self._out: list[bytes] | None = None
+        #: Whether they wait for the turn's end, not for the end of the read
+        #: or the message that wrote them (:meth:`hold_writes`).
+        self._held = False
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -161,7 +165,7 @@ class Connection(asyncio.Protocol):
                     frames.feed(data)
                 except FrameError as exc:
                     self._refuse_frame(exc)
-                if self._out is not None and self._reader is None:
+                if self._out is not None and self._reader is None and not self._held:
                     self._write_out()  # the answers to what was handled: now
         elif state is _HEAD:
             self._sniff(data)
@@ -390,6 +394,14 @@ class Connection(asyncio.Protocol):
         else:
             out.append(data)
 
+    def hold_writes(self) -> None:
+        """What is written in this loop turn leaves at its end (the
+        ``call_soon`` that :meth:`_write` made), not as soon as the message
+        being handled is: a callback scheduled before that one adds its own
+        frames to the same write (collab.sync: the server's step after the
+        ack of the client's)."""
+        self._held = True
+
     def _write_control(self, data: bytes) -> None:
         """A PONG for the client's PING, unless the client is not reading
         what it is sent (a PING flood must not grow the write buffer; RFC
@@ -400,6 +412,7 @@ class Connection(asyncio.Protocol):
     def _write_out(self) -> None:
         out = self._out
         self._out = None
+        self._held = False
         transport = self.transport
         if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
@@ -507,7 +520,7 @@ class Connection(asyncio.Protocol):
                         self.transport.resume_reading()
                 if not await self._handle(data):
                     self._stop_handling()
-                if self._out is not None and not inbox:
+                if self._out is not None and not inbox and not self._held:
                     self._write_out()  # the answers to what came: now, not a turn later
         finally:
             self._reader = None
