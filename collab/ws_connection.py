@@ -97,6 +97,11 @@ class _Resume:
                     return done.value
 
 
+async def _finish(resume: _Resume) -> Any:
+    """A task's coroutine for what a :class:`_Resume` goes on with."""
+    return await resume
+
+
 class Connection(asyncio.Protocol):
     """One client connection: its request head, then its WebSocket."""
 
@@ -234,7 +239,15 @@ class Connection(asyncio.Protocol):
         self._head = b""
         self._state = _OPENING
         environ["collab.started"] = asyncio.get_running_loop().time()
-        door.spawn(self._open(environ))
+        # Engine.IO's open runs here, in the read, while it does not wait
+        # (its connect handler usually does not): no task, and the 101 goes
+        # out in this turn. If it waits, it goes on in a task.
+        opening = self._open(environ)
+        try:
+            waiting = opening.send(None)
+        except StopIteration:
+            return
+        door.spawn(_finish(_Resume(opening, waiting)))
 
     def _hand_over(self, head: bytes | None = None) -> None:
         """aiohttp serves this connection from here, from its first byte."""

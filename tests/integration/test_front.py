@@ -317,6 +317,43 @@ async def test_an_open_that_fails_ends_its_connection_and_leaves_no_session(serv
         await raw.close()
 
 
+async def test_an_open_is_answered_in_its_read_and_one_that_waits_goes_on_in_a_task(
+    server, monkeypatch
+):
+    """Engine.IO's open runs in the read that brings the request head (its
+    connect handler does not wait); a connect handler that waits goes on in
+    a task, and the 101 follows when it is done."""
+    eio = server.app.sio.eio
+    handler = eio.handlers["connect"]
+    gate = asyncio.get_running_loop().create_future()
+    waited: list[str] = []
+
+    async def waits(sid: str, environ: dict) -> object:
+        waited.append(sid)
+        await gate
+        return await handler(sid, environ)
+
+    monkeypatch.setitem(eio.handlers, "connect", waits)
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(_head())
+        await until(lambda: len(waited) == 1)
+        head = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+        done, _ = await asyncio.wait({head}, timeout=0.2)
+        assert not done, "the 101 before the connect handler was done"
+        gate.set_result(None)
+        assert (await asyncio.wait_for(head, 10)).startswith(b"HTTP/1.1 101")
+    finally:
+        writer.close()
+    monkeypatch.setitem(eio.handlers, "connect", handler)
+    raw = await RawSocket.open(server.url)  # and without the wait, at once
+    try:
+        assert (await raw.connect("/yjs|after"))["connected"]
+    finally:
+        await raw.close()
+
+
 async def test_updates_are_handled_in_the_read_and_one_that_waits_goes_on_in_a_task(
     server_factory, client_factory
 ):
