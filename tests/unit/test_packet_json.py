@@ -51,3 +51,14 @@ def test_what_orjson_cannot_encode_is_encoded_by_json():
     assert J.dumps({1: "a"}) == '{"1":"a"}'
     assert J.dumps([2**70]) == f"[{2**70}]"
     assert J.dumps("\ud800") == '"\\ud800"'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['["x",{"a":[1,2.5,null,true]}]', "9" * 100, '{"sid":"abc"}', '"\\u00e9"', "-0", "1e400"],
+)
+def test_decoding_is_what_engine_io_s_loads_gives_with_one_decoder(text):
+    """One decoder made once, not one per call: the same values as engine.io's ``loads``."""
+    from engineio import json as engineio_json
+
+    assert repr(J.loads(text)) == repr(engineio_json.loads(text))
