@@ -391,8 +391,8 @@ class SyncServer:
         if outbox is None:
             self.emitter.spawn(self._send_server_step(conn))
             return
-        for event, data, callback in self._server_step_events(conn):
-            put_event(self.sio, outbox, event, data, to=sid, namespace=namespace, callback=callback)
+        for event in self._server_step_events(conn):
+            put_event(self.sio, outbox, sid, namespace, event)
 
     async def _send_server_step(self, conn: Connection) -> None:
         if not await wait_connected(self.sio, conn.sid, conn.namespace):

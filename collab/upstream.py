@@ -447,20 +447,13 @@ def _outbox(eio: Any, eio_sid: str) -> Outbox | None:
     return queue
 
 
-def put_event(
-    sio: Any,
-    outbox: Outbox,
-    event: str,
-    data: Any,
-    *,
-    to: str,
-    namespace: str,
-    callback: Callable[..., Any] | None = None,
-) -> None:
-    """:func:`emit_to` without waiting, for a collab.front session: the
-    event is put in its ``outbox`` (:func:`outbox_of` ``to``), now."""
+def put_event(sio: Any, outbox: Outbox, to: str, namespace: str, event: tuple[Any, ...]) -> None:
+    """:func:`emit_to` without waiting, for a collab.front session: ``event``
+    (its name, data and ack callback or None) is put in ``to``'s ``outbox``
+    (:func:`outbox_of`), now."""
+    name, data, callback = event
     ack_id = sio.manager._generate_ack_id(to, callback) if callback else None
-    for message in _event_messages(sio, event, data, namespace, ack_id):
+    for message in _event_messages(sio, name, data, namespace, ack_id):
         outbox.put_message(message)
 
 
