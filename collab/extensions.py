@@ -459,11 +459,6 @@ class Extensions:
 
     # -- authentication --------------------------------------------------------
 
-    @property
-    def authenticates(self) -> bool:
-        """Whether an extension decides connects (:meth:`authenticate`)."""
-        return bool(self._authenticators)
-
     async def authenticate(self, auth: Any, room: RoomId) -> Identity | None:
         """The extensions' identity for this connect (None: no extension
         decided; collab's own authenticator does). CollabError refuses."""

@@ -119,9 +119,6 @@ _ACK = "\x00ack"
 #: lets be handled in the read: the provider's updates, sync steps and acks.
 _FAST_MESSAGES = ("4" + _FAST_PREFIX, "4" + _FAST_ACK_PREFIX)
 _AT_ONCE = frozenset(("sync-update", "awareness-update", "sync-step-1", _ACK))
-#: A CONNECT to a namespace (as an Engine.IO message), which at_once lets be
-#: handled in the read when ``connect_at_once`` says its handler will not wait.
-_CONNECT_MESSAGE = "40/"
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64
 
@@ -211,10 +208,6 @@ class SessionGuard:
         #: handlers (collab.sync, contained), for the events that skip
         #: python-socketio (_fast_update).
         self.fast_handlers: dict[str, Callable[..., Awaitable[Any]]] = {}
-        #: Whether a CONNECT to a namespace may be handled in the read (its
-        #: connect handler neither waits nor needs a task before its answer;
-        #: collab.sync). None: never.
-        self.connect_at_once: Callable[[str], bool] | None = None
         #: How many updates took that way, and how many clients' acknowledgements.
         self.fast_updates = 0
         self.fast_acks = 0
@@ -315,13 +308,12 @@ class SessionGuard:
         """Whether ``data`` may be handled within the read that brought it,
         before a task is made for it (collab.ws_connection): an update's,
         an awareness update's or a sync-step-1's header in the provider's
-        form, a client's BINARY_ACK header, or its attachment; a CONNECT
-        that ``connect_at_once`` allows (a room already loaded). Their
+        form, a client's BINARY_ACK header, or its attachment. Their
         handling (the sync handlers, the callback of the server's
-        sync-step-1, the connect handler) needs no task until it first
-        waits: it takes no ``asyncio.timeout`` before that. An update's
-        usually does not wait at all, so a small room's update costs no task
-        and no loop turn of its own."""
+        sync-step-1) needs no task until it first waits: it takes no
+        ``asyncio.timeout`` before that. An update's usually does not wait
+        at all, so a small room's update costs no task and no loop turn of
+        its own."""
         session = self.sessions.get(eio_sid)
         if session is None:
             return False
@@ -329,15 +321,7 @@ class SessionGuard:
         if taken is not None:
             return taken[2] in _AT_ONCE
         # (An Engine.IO MESSAGE, as the WebSocket carries it: "4", then the packet.)
-        if not isinstance(data, str):
-            return False
-        if data.startswith(_FAST_MESSAGES):
-            return True
-        connect_at_once = self.connect_at_once
-        if connect_at_once is None or not data.startswith(_CONNECT_MESSAGE):
-            return False
-        end = data.find(",")
-        return connect_at_once(data[2:end] if end >= 0 else data[2:])
+        return isinstance(data, str) and data.startswith(_FAST_MESSAGES)
 
     def _take_update_header(self, session: Session, data: str) -> bool:
         """Whether ``data`` is a ``sync-update``, ``awareness-update`` or

@@ -169,7 +169,6 @@ class SyncServer:
             AWARENESS_UPDATE: self._contained(AWARENESS_UPDATE, self.on_awareness_update),
             SYNC_STEP_1: self._contained(SYNC_STEP_1, self.on_sync_step_1),
         }
-        sessions.connect_at_once = self._connect_at_once
         registry.on_remote_update = self._remote_update
         registry.on_remote_awareness = self._remote_awareness
         registry.on_policy_change = self.control.policy_changed
@@ -299,22 +298,6 @@ class SyncServer:
         # A revocation that arrived while the room was loading closes it now.
         if self.revocations.match(sub=identity.user_id, jti=identity.token_id, room=room_id):
             self.emitter.spawn(self.control.close(conn, Revoked("the token was revoked")))
-
-    def _connect_at_once(self, namespace: str) -> bool:
-        """Whether a CONNECT to ``namespace`` may be handled within the read
-        that brings it (SessionGuard.at_once): :meth:`on_connect` will not
-        wait or need a task before it answers. Its room is loaded with that
-        document (RoomRegistry.ready), the revocations are, no extension
-        decides connects, and it is not a breakout group (admitted by the
-        main room's state). Anything else, or a namespace that does not
-        parse, goes the usual way."""
-        if not self.revocations.loaded or self.extensions.authenticates:
-            return False
-        try:
-            room_id, doc_name = parse_namespace(namespace)
-        except CollabError:
-            return False
-        return breakout_of(room_id) is None and self.registry.ready(room_id, doc_name)
 
     async def _revocations_loaded(self) -> None:
         """The node's revocations, loaded once before any connect is accepted."""

@@ -42,8 +42,6 @@ __all__ = ["RoomRegistry"]
 log = logging.getLogger("collab.rooms")
 
 _DAY_MS = 86_400_000.0
-#: A room in these states is made again by the next join (RoomRegistry.ready).
-_NOT_READY = frozenset((RoomState.UNLOADING, RoomState.UNLOADED))
 
 
 def _now_ms() -> float:
@@ -201,16 +199,6 @@ class RoomRegistry:
             doc.attach(member)
             room.last_activity_ms = self.clock_ms()
             return doc
-
-    def ready(self, room_id: RoomId, doc_name: DocName) -> bool:
-        """Whether :meth:`join` would attach to ``doc_name`` without waiting:
-        the room is loaded (not unloading), with its ``meta`` and that
-        document, both subscribed."""
-        room = self.rooms.get(room_id)
-        if room is None or self._closing or room.state in _NOT_READY:
-            return False
-        meta, doc = room.docs.get(META), room.docs.get(doc_name)
-        return meta is not None and meta.subscribed and doc is not None and doc.subscribed
 
     async def document(self, room_id: RoomId, doc_name: DocName) -> Document:
         """A room's document without attaching anyone (for server writes such

@@ -383,39 +383,3 @@ async def test_updates_are_handled_in_the_read_and_one_that_waits_goes_on_in_a_t
         assert door.handled_in_read == in_read + 4
         assert door.resumed_in_task == in_task + 1
         assert set(shapes(reader)) >= {"big", "small", "alone"}
-
-
-async def test_a_connect_to_a_loaded_room_is_handled_in_the_read(server_factory, client_factory):
-    """A CONNECT to a document already loaded is answered within the read
-    that brings it (no task); one that loads its room goes the usual way;
-    one whose room is loaded but refuses it is refused as before."""
-    srv = await server_factory()
-    door = srv.app.front
-    async with _Raw.session(srv.url) as raw:
-        in_read = door.handled_in_read
-        raw.send(client_frame(1, b"40/yjs|cold,{}"))  # loads the room: a task
-        while not (await raw.text()).startswith("40/yjs|cold,"):
-            pass
-        assert door.handled_in_read == in_read
-    await client_factory(srv.url, "warm")  # loaded, and kept loaded by this one
-    async with _Raw.session(srv.url) as raw:
-        in_read = door.handled_in_read
-        raw.send(client_frame(1, b"40/yjs|warm,{}"))
-        while not (await raw.text()).startswith("40/yjs|warm,"):
-            pass
-        assert door.handled_in_read == in_read + 1
-        # The chat document is not loaded yet: the usual way.
-        raw.send(client_frame(1, b"40/yjs|warm/chat,{}"))
-        while not (await raw.text()).startswith("40/yjs|warm/chat,"):
-            pass
-        assert door.handled_in_read == in_read + 1
-    async with _Raw.session(srv.url) as raw:
-        # A bad token to a loaded room: refused in the read, as before.
-        in_read = door.handled_in_read
-        raw.send(client_frame(1, b'40/yjs|warm,{"token":"nope"}'))
-        refusal = await raw.text()
-        assert refusal.startswith("44/yjs|warm,") and "invalid_token" in refusal, refusal
-        assert door.handled_in_read == in_read + 1
-        raw.send(client_frame(1, b"40/yjs|warm,{}"))  # and the session goes on
-        while not (await raw.text()).startswith("40/yjs|warm,"):
-            pass
