@@ -41,7 +41,7 @@ from collab.restore_control import RESTORE_QUERY
 from collab.room_control import RoomControl, room_state
 from collab.server_clock import with_server_time
 from collab.sessions import ENVIRON_KEY, Session, SessionGuard
-from collab.upstream import emit_to, outbox_of, put_event, wait_connected
+from collab.upstream import Event, emit_to, outbox_of, put_event, wait_connected
 from collab.wire import ROOM_STATE, TEMPLATES_LIST, ack_error, ack_ok, error_payload, one_argument
 from crdt.errors import CollabError
 from crdt.text import quote
@@ -387,13 +387,13 @@ class SyncServer:
                 self.sio, event, data, to=conn.sid, namespace=conn.namespace, callback=callback
             )
 
-    def _server_step_events(self, conn: Connection) -> list[tuple[str, Any, Any]]:
+    def _server_step_events(self, conn: Connection) -> list[Event]:
         sid = conn.sid
 
         async def on_client_diff(*args: Any) -> None:
             await self._receive_client_diff(sid, args)
 
-        events: list[tuple[str, Any, Any]] = [
+        events: list[Event] = [
             (SYNC_STEP_1, conn.doc.state_vector(), on_client_diff),
             (AWARENESS_UPDATE, conn.doc.awareness_snapshot(), None),
         ]

@@ -82,6 +82,7 @@ from collab.packet_queue import Outbox
 __all__ = [
     "PINNED_SOURCES",
     "STOCK_WEBSOCKET_HANDLER",
+    "Event",
     "SessionNamespaces",
     "binary_event_header",
     "binary_packet_pending",
@@ -326,8 +327,7 @@ def install_direct_sends(sio: Any) -> None:
     eio = sio.eio
 
     async def send_packet(eio_sid: str, pkt: Any) -> None:
-        encoded = pkt.encode()
-        await send_messages(eio, eio_sid, encoded if isinstance(encoded, list) else (encoded,))
+        await send_messages(eio, eio_sid, _messages_of(pkt))
 
     sio._send_packet = send_packet
 
@@ -447,7 +447,11 @@ def _outbox(eio: Any, eio_sid: str) -> Outbox | None:
     return queue
 
 
-def put_event(sio: Any, outbox: Outbox, to: str, namespace: str, event: tuple[Any, ...]) -> None:
+#: An event for one connection: its name, its data, and its ack callback or None.
+Event = tuple[str, Any, Callable[..., Any] | None]
+
+
+def put_event(sio: Any, outbox: Outbox, to: str, namespace: str, event: Event) -> None:
     """:func:`emit_to` without waiting, for a collab.front session: ``event``
     (its name, data and ack callback or None) is put in ``to``'s ``outbox``
     (:func:`outbox_of`), now."""
@@ -469,6 +473,12 @@ def _event_messages(
     pkt = sio.packet_class(
         socketio.packet.EVENT, namespace=namespace, data=[event, *_arguments(data)], id=ack_id
     )
+    return _messages_of(pkt)
+
+
+def _messages_of(pkt: Any) -> Sequence[str | bytes]:
+    """The Engine.IO MESSAGEs of python-socketio's packet ``pkt`` (a binary
+    one is its header, then its attachments)."""
     encoded = pkt.encode()
     return encoded if isinstance(encoded, list) else (encoded,)
 
