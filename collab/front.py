@@ -84,7 +84,8 @@ class FrontDoor:
         self._prefix = f"GET {path}?".encode("ascii")
         #: aiohttp's protocol factory (its ``web.Server``), set when the site starts.
         self.http: Callable[[], asyncio.Protocol] | None = None
-        #: The tasks of the connections (opens, and readers while messages wait).
+        #: The tasks of the connections (opens that wait, and readers while
+        #: messages wait).
         self._tasks: set[asyncio.Task[Any]] = set()
         #: How many sessions were opened here, and how many requests went to aiohttp.
         self.opened = 0
@@ -93,6 +94,8 @@ class FrontDoor:
         #: and of those, how many went on in a task (their handler waited).
         self.handled_in_read = 0
         self.resumed_in_task = 0
+        #: Engine.IO opens that went on in a task (their connect handler waited).
+        self.opens_in_task = 0
         self._opening: str | None = None
 
     def __call__(self) -> Connection:

@@ -247,6 +247,7 @@ class Connection(asyncio.Protocol):
             waiting = opening.send(None)
         except StopIteration:
             return
+        door.opens_in_task += 1
         door.spawn(_finish(_Resume(opening, waiting)))
 
     def _hand_over(self, head: bytes | None = None) -> None:

@@ -333,12 +333,21 @@ async def test_an_open_is_answered_in_its_read_and_one_that_waits_goes_on_in_a_t
         await gate
         return await handler(sid, environ)
 
+    door = server.app.front
+    in_task = door.opens_in_task
+    raw = await RawSocket.open(server.url)  # no wait: within the read
+    try:
+        assert (await raw.connect("/yjs|before"))["connected"]
+        assert door.opens_in_task == in_task
+    finally:
+        await raw.close()
     monkeypatch.setitem(eio.handlers, "connect", waits)
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(_head())
         await until(lambda: len(waited) == 1)
+        assert door.opens_in_task == in_task + 1
         head = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
         done, _ = await asyncio.wait({head}, timeout=0.2)
         assert not done, "the 101 before the connect handler was done"
@@ -347,9 +356,10 @@ async def test_an_open_is_answered_in_its_read_and_one_that_waits_goes_on_in_a_t
     finally:
         writer.close()
     monkeypatch.setitem(eio.handlers, "connect", handler)
-    raw = await RawSocket.open(server.url)  # and without the wait, at once
+    raw = await RawSocket.open(server.url)  # and again within the read
     try:
         assert (await raw.connect("/yjs|after"))["connected"]
+        assert door.opens_in_task == in_task + 1
     finally:
         await raw.close()
 
@@ -383,3 +393,35 @@ async def test_updates_are_handled_in_the_read_and_one_that_waits_goes_on_in_a_t
         assert door.handled_in_read == in_read + 4
         assert door.resumed_in_task == in_task + 1
         assert set(shapes(reader)) >= {"big", "small", "alone"}
+
+
+async def test_the_ack_of_the_client_s_step_and_the_server_s_step_leave_in_one_write(
+    server, monkeypatch
+):
+    """The answer to the client's sync-step-1 and the server's own step (with
+    the awareness and the room's state) are handed to the transport together."""
+    writes: list[bytes] = []
+    write_out = collab.ws_connection.Connection._write_out
+
+    def recorded(self: collab.ws_connection.Connection) -> None:
+        if self._out:
+            writes.append(b"".join(self._out))
+        write_out(self)
+
+    monkeypatch.setattr(collab.ws_connection.Connection, "_write_out", recorded)
+    ns = "/yjs|one-write"
+    async with _Raw.session(server.url) as raw:
+        raw.send(client_frame(1, f"40{ns},{{}}".encode()))
+        while not (await raw.text()).startswith(f"40{ns},"):
+            pass
+        before = len(writes)
+        step = f'451-{ns},0["sync-step-1",{{"_placeholder":true,"num":0}}]'
+        raw.send(client_frame(1, step.encode()) + client_frame(2, b"\x00"))
+        while '"room:state"' not in await raw.text():
+            pass
+    handshake = writes[before:]
+    assert len(handshake) == 1, handshake
+    (written,) = handshake
+    ack, server_step = f"461-{ns},0".encode(), f'451-{ns},1["sync-step-1"'.encode()
+    assert ack in written and server_step in written
+    assert written.index(ack) < written.index(server_step)
