@@ -386,10 +386,14 @@ class Replicator:
         if registry is None:
             return
         room = registry.rooms.get(doc.room_id)
-        if room is not None and doc.name == META:
+        if room is None or room.docs.get(doc.name) is not doc:
+            # Still loading (``loaded`` applies what arrived meanwhile): no
+            # connection reads it yet, and the load reads its policy itself.
+            return
+        if doc.name == META:
             room.policy.load(doc.engine)
             registry.on_policy_change(room)
-        elif room is not None and (chat := room.chat_log(doc.name)) is not None:
+        elif (chat := room.chat_log(doc.name)) is not None:
             chat.invalidate()  # the other nodes' client ids, before the next send
         registry.on_remote_update(doc, update)
 
