@@ -507,8 +507,25 @@ class CollabClient:
         return received
 
     async def call(self, event: str, payload: Any, *, timeout_s: float = 10.0) -> dict[str, Any]:
-        """Emit an extension event and return its ack; raise on ``ok: false``."""
-        ack = await self._sio.call(event, payload, namespace=self.namespace, timeout=timeout_s)
+        """Emit an extension event and return its ack; raise on ``ok: false``,
+        and with ``connection_lost`` as soon as the connection it went out on
+        ends (its ack can no longer come; socket.io-client does the same)."""
+        answer = asyncio.ensure_future(
+            self._sio.call(event, payload, namespace=self.namespace, timeout=timeout_s)
+        )
+        ended = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait((answer, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            unanswered = not answer.done()
+            if unanswered:  # the connection ended, or the caller cancelled
+                answer.cancel()
+        if unanswered:
+            raise CollabClientError(
+                CONNECTION_LOST, "the connection ended before the answer", event
+            )
+        ack = answer.result()
         if not isinstance(ack, dict):
             raise CollabClientError("invalid_payload", f"unexpected ack {type(ack).__name__}")
         if not ack.get("ok"):

@@ -637,6 +637,14 @@ class SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
     of one unaccounted for, so ``queue.join()`` never returns after that.
     Each connection gets a fresh queue here.
 
+    The third: when the server ends a connection (an Engine.IO CLOSE),
+    Engine.IO's client calls ``disconnect(abort=True)``, which queues the
+    None that ends its writer and then empties the queue (``_reset``), None
+    included. Its reader then waits for the writer, which waits for a packet
+    for the longer of the ping interval and timeout, plus 5 s (30 s against
+    collab's defaults): ``settle`` (so a close, a reconnect, a client told to
+    go) would wait as long. ``settle`` queues the None again.
+
     ``tests/unit/test_client_adapter.py`` fails when an upgrade changes what
     this relies on (the private names below) or fixes the first fault
     upstream.
@@ -667,6 +675,12 @@ class SocketIOClient(socketio.AsyncClient):  # type: ignore[misc]
     async def settle(self) -> None:
         """Return once Engine.IO has finished with its last connection (its
         read loop has ended and reset the client), so ``connect`` may run."""
-        task = self.eio.read_loop_task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            await asyncio.wait([task])
+        eio = self.eio
+        task = eio.read_loop_task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        if eio.state == "disconnected" and eio.write_loop_task is not None:
+            # The third fault (see above): the writer waits for a packet
+            # that its own ``_reset`` took away; this one ends it.
+            eio.queue.put_nowait(None)
+        await asyncio.wait([task])

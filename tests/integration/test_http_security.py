@@ -80,7 +80,12 @@ async def test_a_store_failure_is_a_503_with_the_headers(server_factory, tmp_pat
     """The store is gone: the admin API says so (room_unavailable), as the
     Socket.IO side does, with the headers."""
     srv = await server_factory(
-        store="sqlite", data_dir=tmp_path, dev=False, jwt_secret=SECRET, admin_key=ADMIN_KEY
+        store="sqlite",
+        data_dir=tmp_path,
+        dev=False,
+        jwt_secret=SECRET,
+        admin_key=ADMIN_KEY,
+        shutdown_grace_s=0.5,  # its stop waits for the closed store that long
     )
     await srv.app.store.close()
     status, headers, body = await fetch(srv.url + PATH, headers=AUTH)

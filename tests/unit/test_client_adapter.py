@@ -18,6 +18,7 @@ import socketio
 from collab.reconnect import TRANSITIONS as _TRANSITIONS
 from collab.reconnect import Backoff, ClientState
 from collab.upstream import SocketIOClient as _SocketIOClient
+from tests.waiting import until
 
 NAMESPACE = "/yjs|r"
 #: A BINARY_EVENT header announcing one attachment, as the server sends it.
@@ -77,6 +78,38 @@ async def test_each_connection_gets_a_send_queue_of_its_own():
     assert not sio.ended.is_set()
 
 
+async def test_stock_engineio_client_still_drops_the_none_that_ends_its_writer():
+    """The server's CLOSE: ``disconnect(abort=True)`` queues the None that
+    ends the writer, then ``_reset`` empties the queue. If this fails,
+    python-engineio keeps it: drop the None that ``settle`` queues."""
+    sio = client(socketio.AsyncClient)
+    eio = sio.eio
+    eio.state, eio.current_transport = "connected", "polling"  # no WebSocket to close
+    await eio.disconnect(abort=True)
+    assert eio.state == "disconnected"
+    assert eio.queue.empty()
+
+
+async def test_settle_ends_a_writer_left_waiting_by_the_end():
+    """What the reader waits for after the server's CLOSE: a writer waiting
+    on an empty queue. ``settle`` ends it, and so the reader, at once."""
+    sio = client(_SocketIOClient)
+    eio = sio.eio
+    eio.state, eio.ping_interval, eio.ping_timeout = "connected", 25, 20
+    writer = asyncio.ensure_future(eio._write_loop())
+    eio.write_loop_task = writer
+
+    async def reader() -> None:  # the end of Engine.IO's read loop
+        await writer
+
+    eio.read_loop_task = asyncio.ensure_future(reader())
+    await until(lambda: eio.queue._getters, what="the writer waits on the queue")
+    eio.state = "disconnected"  # what disconnect(abort=True) left
+    await asyncio.wait_for(sio.settle(), 1)
+    assert writer.result() is None and eio.read_loop_task.result() is None
+    assert eio.write_loop_task is None  # the writer's own last step
+
+
 def test_the_private_names_it_relies_on_are_there():
     sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
     for name in ("_handle_eio_connect", "_handle_eio_message", "_handle_eio_disconnect"):
@@ -84,6 +117,7 @@ def test_the_private_names_it_relies_on_are_there():
     assert sio.eio.handlers["message"] == sio._handle_eio_message
     assert hasattr(sio, "_binary_packet")
     assert hasattr(sio.eio, "read_loop_task") and hasattr(sio.eio, "queue")
+    assert hasattr(sio.eio, "write_loop_task")
     assert callable(sio.eio.create_queue)
     assert sio.reason.SERVER_DISCONNECT and sio.reason.CLIENT_DISCONNECT
 
