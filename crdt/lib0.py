@@ -16,10 +16,33 @@ from typing import Any
 
 from crdt.errors import MalformedMessage
 
-__all__ = ["MAX_SAFE_INTEGER", "Decoder", "Encoder"]
+__all__ = ["MAX_SAFE_INTEGER", "Decoder", "Encoder", "var_uint_at"]
 
 #: JavaScript's Number.MAX_SAFE_INTEGER: the largest value lib0 can carry.
 MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def var_uint_at(buf: bytes, pos: int) -> tuple[int, int]:
+    """The unsigned LEB128 integer at ``pos`` of ``buf``, at most 2**53 - 1
+    (lib0's limit), and the offset after it; MalformedMessage if it is cut
+    short or too large."""
+    end = len(buf)
+    value = 0
+    shift = 0
+    while True:
+        if pos >= end:
+            raise MalformedMessage("unexpected end of data in integer")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+        if shift > 56:
+            raise MalformedMessage("integer too large")
+    if value > MAX_SAFE_INTEGER:
+        raise MalformedMessage("integer too large")
+    return value, pos
 
 
 class Decoder:
@@ -64,23 +87,7 @@ class Decoder:
         return self._read_long_var_uint()
 
     def _read_long_var_uint(self) -> int:
-        buf, pos, end = self._buf, self._pos, len(self._buf)
-        value = 0
-        shift = 0
-        while True:
-            if pos >= end:
-                raise MalformedMessage("unexpected end of data in integer")
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 56:
-                raise MalformedMessage("integer too large")
-        if value > MAX_SAFE_INTEGER:
-            raise MalformedMessage("integer too large")
-        self._pos = pos
+        value, self._pos = var_uint_at(self._buf, self._pos)
         return value
 
     def read_var_int(self) -> int:

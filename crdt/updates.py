@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from crdt.errors import MalformedMessage, MalformedUpdate
 from crdt.lib0 import Decoder, Encoder
 from crdt.types import Update
+from crdt.update_walk import walk_update
 
 __all__ = [
     "DEFAULT_MAX_CLOCK",
@@ -141,19 +142,17 @@ def check_update(update: bytes, *, max_clock: int = DEFAULT_MAX_CLOCK) -> Update
     """Walk a Yjs v1 update; return its summary or raise :class:`MalformedUpdate`.
 
     The message of the exception names the fault and byte offset, never the
-    content.
+    content. (The walk is crdt.update_walk's, in one pass: it runs on every
+    update a client sends.)
     """
-    dec = Decoder(update)
+    if type(update) is not bytes:
+        update = bytes(update)
     roots: set[str] = set()
     blocks: list[Block] = []
     needs: dict[int, int] = {}
-    try:
-        struct_count, clients = _read_structs(dec, max_clock, roots, blocks, needs)
-        delete_ranges, deleted = _read_delete_set(dec, max_clock, needs)
-    except MalformedMessage as exc:
-        raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
-    if not dec.done():
-        raise MalformedUpdate(f"{dec.remaining} trailing bytes after the delete set")
+    struct_count, clients, delete_ranges, deleted = walk_update(
+        update, max_clock, roots, blocks, needs
+    )
     return UpdateSummary(
         struct_count,
         frozenset(clients),
@@ -214,8 +213,10 @@ def split_update(
         delete_set = update[dec.position :]
         delete_ranges, deleted = _read_delete_set(dec, max_clock, delete_needs)
     except MalformedMessage as exc:
+        check_update(update, max_clock=max_clock)  # refuses it, in its own words
         raise MalformedUpdate(f"{exc} (at byte {dec.position})") from None
     if not dec.done():
+        check_update(update, max_clock=max_clock)
         raise MalformedUpdate(f"{dec.remaining} trailing bytes after the delete set")
     plan = _plan_parts(blocks, max_structs=max_structs, max_bytes=max_bytes)
     parts = [_build_part(update, blocks, root_names, ranges) for ranges in plan[:-1]]
@@ -463,35 +464,6 @@ def _check_range(clock: int, length: int, max_clock: int) -> None:
         return
     if clock + length > max_clock:
         raise MalformedMessage(f"clock range ends past the limit of {max_clock}")
-
-
-def _read_structs(
-    dec: Decoder, max_clock: int, roots: set[str], blocks: list[Block], needs: dict[int, int]
-) -> tuple[int, set[int]]:
-    total = 0
-    clients: set[int] = set()
-    # Each client block is at least 3 bytes: count, client, clock.
-    for _ in range(dec.read_count(3)):
-        count = dec.read_count(1)
-        client = dec.read_var_uint()
-        clock = dec.read_var_uint()
-        if count:
-            clients.add(client)
-        start = clock
-        for _ in range(count):
-            skip, length = _read_struct(dec, roots, needs)
-            if length <= 0:
-                raise MalformedMessage("struct of zero length")
-            _check_range(clock, length, max_clock)
-            if skip:  # the clocks it skips are not in this update
-                if clock > start:
-                    blocks.append((client, start, clock))
-                start = clock + length
-            clock += length
-        if clock > start:
-            blocks.append((client, start, clock))
-        total += count
-    return total, clients
 
 
 def _need(needs: dict[int, int], client: int, clock: int) -> None:
