@@ -178,8 +178,10 @@ class Persistence:
             failure: OSError | None = None
             try:
                 await self._check_store()
-                live = [r for r in list(self.rooms.values()) if r.state is not RoomState.UNLOADED]
-                await self._flush_rooms(live)
+                # Only the rooms with something to do: thousands of idle rooms
+                # (1:1 sessions) cost a few checks each, not a round each.
+                due = [r for r in list(self.rooms.values()) if self._flush_due(r)]
+                await self._flush_rooms(due)
                 if audit:
                     await self.flush_audit()
             except OSError as exc:
@@ -187,6 +189,24 @@ class Persistence:
             self._update_saving(failed=failure is not None)
             if failure is not None:
                 raise failure
+
+    def _flush_due(self, room: Room) -> bool:
+        """Whether a flush round has anything to do for a loaded ``room``
+        (what :meth:`_flush_rooms` would write, mark, compact or purge, or
+        a record :meth:`_save_info` would save)."""
+        if room.state is RoomState.UNLOADED:
+            return False
+        for doc in room.docs.values():
+            if (
+                doc.pending
+                or doc.unsaved_since is not None
+                or doc.compact_due
+                or doc.log_length >= self.compact_after_updates
+                or doc.checkpoint_stale
+                or self.replication.reseeding(doc)
+            ):
+                return True
+        return self._info_due(room)
 
     async def flush_rooms(self, rooms: Sequence[Room], *, compact: bool = False) -> None:
         """Write ``rooms``' pending updates, then the compactions that are due
@@ -447,12 +467,9 @@ class Persistence:
         """Write the room's record, if it has one to keep: a room that was
         only joined (never written to, never created) leaves no record."""
         info = room.info
-        if info is None or room.deleted or room.state is RoomState.UNLOADED or not room.recorded:
+        if info is None or not self._info_due(room):
             return
         activity = max(info.last_activity_ms, room.last_activity_ms)
-        changed = room.policy.title != info.title or not room.info_saved
-        if not changed and activity - info.last_activity_ms < _ACTIVITY_GRANULARITY_MS:
-            return  # only a little newer activity: not worth a write
         current = RoomInfo(
             room.id,
             title=room.policy.title,
@@ -467,6 +484,17 @@ class Persistence:
             raise
         room.info = current
         room.info_saved = True
+
+    def _info_due(self, room: Room) -> bool:
+        """Whether the room's record is to be saved: it has one to keep, and
+        its title changed, it was never saved, or its activity moved on by
+        more than a little (not worth a write)."""
+        info = room.info
+        if info is None or room.deleted or room.state is RoomState.UNLOADED or not room.recorded:
+            return False
+        if room.policy.title != info.title or not room.info_saved:
+            return True
+        return room.last_activity_ms - info.last_activity_ms >= _ACTIVITY_GRANULARITY_MS
 
     async def set_retention(self, room: Room, days: float | None) -> None:
         """Change a loaded room's retention period and save it."""

@@ -167,6 +167,42 @@ async def test_flush_failure_keeps_updates_in_order():
     assert doc.log_length == 2
 
 
+async def test_a_flush_round_visits_only_the_rooms_with_something_to_do(monkeypatch):
+    # Thousands of idle rooms (1:1 sessions) must not each cost a round.
+    store = CountingStore()
+    registry = make_registry(store, compact_after_updates=3, unload_after_s=60)
+    persistence = registry.persistence
+    visited: list[list[str]] = []
+    flush_rooms = persistence._flush_rooms
+
+    async def recording(rooms, **kwargs):
+        visited.append(sorted(room.id for room in rooms))
+        await flush_rooms(rooms, **kwargs)
+
+    monkeypatch.setattr(persistence, "_flush_rooms", recording)
+    docs = [await registry.join(RoomId(f"r{i}"), BOARD, "m1", ANN) for i in range(20)]
+    await registry.flush_all()
+    assert visited[-1] == [], "joined, nothing written: nothing to do"
+    docs[7].receive_update(shape_update("a"), ANN)
+    await registry.flush_all()
+    assert visited[-1] == ["r7"]
+    assert stored_shapes(store, "r7") == {"a": {"type": "rect"}}
+    room7 = registry.rooms[RoomId("r7")]
+    assert room7.recorded and room7.info_saved
+    await registry.flush_all()
+    assert visited[-1] == [], "written and its record saved: idle again"
+    # A compaction due (the log past its bound, after a failed try) is something to do.
+    for i in range(2):
+        docs[3].receive_update(shape_update(f"c{i}"), ANN)
+        await registry.flush_all()
+    docs[3].log_length = 3
+    await registry.flush_all()
+    assert visited[-1] == ["r3"]
+    assert docs[3].log_length == 0 and store._docs[(RoomId("r3"), BOARD)].snapshot
+    await registry.flush_all()
+    assert visited[-1] == []
+
+
 async def test_compaction_bounds_the_log():
     store = CountingStore()
     registry = make_registry(store, compact_after_updates=5, unload_after_s=60)
