@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from crdt.errors import CollabError
 
-__all__ = ["Metrics", "StoreStats", "Traffic"]
+__all__ = ["LatencyHistogram", "Metrics", "StoreStats", "Traffic"]
+
+#: How prometheus_client writes a bucket's bound (``le``): 1.0, 0.0001, +Inf.
+_go_float: Callable[[float], str] = floatToGoString
 
 
 class Metrics:
@@ -34,24 +39,15 @@ class Metrics:
             ["limit"],
             registry=r,
         )
-        self.fanout_seconds = Histogram(
-            "collab_fanout_seconds",
-            "From receiving an update to handing it to every local recipient's transport.",
-            buckets=(
-                0.0001,
-                0.00025,
-                0.0005,
-                0.001,
-                0.0025,
-                0.005,
-                0.01,
-                0.025,
-                0.05,
-                0.1,
-                0.25,
-                1.0,
-            ),
-            registry=r,
+        self.fanout_seconds = LatencyHistogram(
+            (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+        )
+        r.register(
+            _HistogramCollector(
+                "collab_fanout_seconds",
+                "From receiving an update to handing it to every local recipient's transport.",
+                self.fanout_seconds,
+            )
         )
 
     def count_error(self, exc: CollabError) -> None:
@@ -116,6 +112,43 @@ class Traffic:
         self.bytes_out = 0
         #: event name → deliveries
         self.deliveries_out: dict[str, int] = {}
+
+
+class LatencyHistogram:
+    """A histogram observed on the message path without a lock: a count per
+    bucket, read at scrape time (prometheus_client's Histogram takes a lock
+    twice per observation, and this one is observed on every update).
+    Event-loop thread only."""
+
+    __slots__ = ("buckets", "counts", "sum")
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        #: Upper bounds, ascending (the last bucket, +Inf, is implied).
+        self.buckets = buckets
+        #: Observations per bucket, not cumulative; the last is +Inf's own.
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        # The first bound the value does not exceed: Prometheus's ``le``.
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.sum += value
+
+
+class _HistogramCollector(Collector):
+    def __init__(self, name: str, help_text: str, histogram: LatencyHistogram) -> None:
+        self._name = name
+        self._help = help_text
+        self._histogram = histogram
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        h = self._histogram
+        cumulative = 0
+        buckets: list[tuple[str, float]] = []
+        for bound, count in zip((*h.buckets, float("inf")), h.counts, strict=True):
+            cumulative += count
+            buckets.append((_go_float(bound), cumulative))
+        yield HistogramMetricFamily(self._name, self._help, buckets=buckets, sum_value=h.sum)
 
 
 class _TrafficCollector(Collector):
