@@ -97,6 +97,7 @@ class _Clients:
                 if endpoint.protocol == "sio":
                     await client.start_sync()
                 await client.answered.wait()
+                await client.synced.wait()
         except BaseException:
             with contextlib.suppress(Exception):
                 await client.close()

@@ -24,6 +24,7 @@ from bench.wire import (
     event_frame,
     parse_text_frame,
     yws_decode,
+    yws_sync_step_1,
     yws_sync_step_2,
     yws_update,
 )
@@ -34,6 +35,8 @@ __all__ = ["LeanSocketIO", "LeanYWebsocket", "OnUpdate"]
 OnUpdate = Callable[[bytes, int], None]
 
 _EMPTY_UPDATE = b"\x00\x00"
+#: The state vector of a document holding nothing.
+_EMPTY_STATE_VECTOR = b"\x00"
 
 
 class _LeanConnection:
@@ -72,6 +75,8 @@ class LeanSocketIO(_LeanConnection):
         self.answer = answer
         #: Set once it has answered the server's sync-step-1.
         self.answered = asyncio.Event()
+        #: Set once the server answered its sync-step-1 (the provider's ``synced``).
+        self.synced = asyncio.Event()
         #: The WebSocket close code, once the server closed it.
         self.close_code: int | None = None
         #: Set once the connection has ended.
@@ -163,15 +168,23 @@ class LeanSocketIO(_LeanConnection):
 
     async def start_sync(self) -> None:
         """Send sync-step-1 with an empty state vector, as y-socket.io's
-        provider does once connected (the server answers it, then sends its
-        own step, which :attr:`answered` waits for)."""
+        provider does once connected. The server answers it (:attr:`synced`)
+        and sends its own step, which :attr:`answered` waits for."""
         assert self.ws is not None
         ack_id = self._next_ack
         self._next_ack += 1
-        self._acks[ack_id] = asyncio.get_running_loop().create_future()
-        header, body = binary_event_frames(self.namespace, "sync-step-1", b"\x00", ack_id)
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(self._synced)
+        self._acks[ack_id] = answer
+        header, body = binary_event_frames(
+            self.namespace, "sync-step-1", _EMPTY_STATE_VECTOR, ack_id
+        )
         await self.ws.send_str(header)
         await self.ws.send_bytes(body)
+
+    def _synced(self, answer: asyncio.Future[Any]) -> None:
+        if not answer.cancelled() and answer.exception() is None:
+            self.synced.set()
 
     async def send_update(self, payload: bytes) -> None:
         assert self.ws is not None
@@ -219,13 +232,19 @@ class LeanYWebsocket(_LeanConnection):
         self.errors: list[Any] = []
         #: Set once it has answered the server's sync step 1.
         self.answered = asyncio.Event()
+        #: Set once the server answered its sync step 1 (the provider's ``synced``).
+        self.synced = asyncio.Event()
         #: Set once the connection has ended.
         self.ended = asyncio.Event()
 
     async def open(self, timeout_s: float = 30.0) -> None:
+        """Connect and, as y-websocket's provider does once open, send sync
+        step 1 (an empty state vector; no awareness, like the Socket.IO
+        client). The server answers it and sends its own step 1."""
         self.ws = await asyncio.wait_for(
             self.session.ws_connect(self.url, autoping=True, max_msg_size=0), timeout_s
         )
+        await self.ws.send_bytes(yws_sync_step_1(_EMPTY_STATE_VECTOR))
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
@@ -241,6 +260,8 @@ class LeanYWebsocket(_LeanConnection):
                     continue
                 if decoded[1] == 2 and on_update:
                     on_update(decoded[2], now)
+                elif decoded[1] == 1:
+                    self.synced.set()
                 elif decoded[1] == 0 and not self.answered.is_set():
                     # The server's sync step 1: answer like a client holding nothing.
                     await self.ws.send_bytes(yws_sync_step_2(_EMPTY_UPDATE))

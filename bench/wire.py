@@ -19,6 +19,7 @@ __all__ = [
     "event_frame",
     "parse_text_frame",
     "yws_decode",
+    "yws_sync_step_1",
     "yws_sync_step_2",
     "yws_update",
 ]
@@ -85,6 +86,7 @@ def parse_text_frame(text: str) -> SocketIOFrames | None:
 # -- y-websocket (the Node peer) -------------------------------------------------
 
 _MESSAGE_SYNC = 0
+_SYNC_STEP_1 = 0
 _SYNC_STEP_2 = 1
 _SYNC_UPDATE = 2
 
@@ -101,6 +103,11 @@ def _var_uint(value: int) -> bytes:
 def yws_update(update: bytes) -> bytes:
     """A y-websocket sync message carrying one Yjs update."""
     return bytes([_MESSAGE_SYNC, _SYNC_UPDATE]) + _var_uint(len(update)) + update
+
+
+def yws_sync_step_1(state_vector: bytes) -> bytes:
+    """A y-websocket sync step 1 (what the provider sends once connected)."""
+    return bytes([_MESSAGE_SYNC, _SYNC_STEP_1]) + _var_uint(len(state_vector)) + state_vector
 
 
 def yws_sync_step_2(update: bytes) -> bytes:
