@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from collab import ws_frames
 from collab.ws_frames import FrameError, FrameReader, accept_key, frame, unmask
 from tests.wsframes import client_frame
 
@@ -28,7 +29,14 @@ class _Sink:
 @pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 1000, 65535, 65536, 70001])
 def test_unmask_is_the_xor_with_the_repeated_mask(size):
     data, mask = os.urandom(size), os.urandom(4)
-    assert unmask(data, mask) == bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    expected = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    assert unmask(data, mask) == expected
+    assert unmask(bytearray(data), bytearray(mask)) == expected
+    assert ws_frames._xor(data, mask) == expected  # without aiohttp's
+
+
+def test_unmask_uses_aiohttp_s_unmasking():
+    assert ws_frames._mask_in_place is not None
 
 
 @pytest.mark.parametrize(("size", "header"), [(125, 2), (126, 4), (65535, 4), (65536, 10)])
@@ -62,6 +70,25 @@ def test_messages_come_out_whole_however_the_bytes_are_split():
         assert split.written == whole.written == [frame(0x8A, b"p")]
     assert whole.messages[0] == "4hello ✓"
     assert whole.messages[2] == '42["x"]'
+
+
+@pytest.mark.parametrize("aiohttp_s", [True, False], ids=["aiohttp-unmask", "xor"])
+def test_each_message_comes_out_as_it_was_sent(aiohttp_s, monkeypatch):
+    if not aiohttp_s:
+        monkeypatch.setattr(ws_frames, "_mask_in_place", None)
+    binary, big = os.urandom(300), os.urandom(70000)
+    stream = (
+        client_frame(0x1, "4hello ✓".encode())
+        + client_frame(0x2, binary)
+        + client_frame(0x2, b"")
+        + client_frame(0x1, b"42[", fin=False)
+        + client_frame(0x0, b'"x"]')
+        + client_frame(0x2, big)
+    )
+    sink = _Sink()
+    sink.reader.feed(stream)
+    assert sink.messages == ["4hello ✓", binary, b"", '42["x"]', big]
+    assert all(type(m) in (str, bytes) for m in sink.messages)
 
 
 def test_a_close_frame_reports_its_code():
