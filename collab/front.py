@@ -37,7 +37,7 @@ import base64
 import binascii
 import json
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -66,7 +66,7 @@ class FrontDoor:
         compress: bool,
         access_log: WebSocketAccessLog | None = None,
         path: str = "/socket.io/",
-        at_once: Callable[[str, Any], bool] | None = None,
+        at_once: Callable[[str, Any], Coroutine[Any, Any, None] | bool] | None = None,
     ) -> None:
         self.eio = eio
         #: Whether a session's message may be handled within the read that

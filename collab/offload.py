@@ -42,11 +42,18 @@ class Offload:
     def __init__(self) -> None:
         self._one_at_a_time = asyncio.Semaphore(1)
 
+    @staticmethod
+    def in_place(data: bytes) -> bool:
+        """Whether ``data`` is checked in place (up to IN_THREAD_BYTES): a
+        caller on the hot path may then call the check itself, without
+        :meth:`check`'s coroutine."""
+        return len(data) <= IN_THREAD_BYTES
+
     async def check(self, check: Callable[[bytes], _T], data: bytes) -> _T:
         """``check(data)``: in place for up to IN_THREAD_BYTES, else in a
         worker thread, the event loop running meanwhile. Raises what
         ``check`` raises."""
-        if len(data) <= IN_THREAD_BYTES:
+        if self.in_place(data):
             return check(data)
         async with self._one_at_a_time:
             with _short_switch_interval:

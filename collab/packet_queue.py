@@ -149,9 +149,8 @@ class Outbox(PacketQueue):
             super().put_nowait(engineio.packet.Packet(engineio.packet.MESSAGE, data=data))
 
     def hold_writes(self) -> None:
-        """What is written now leaves at the end of this loop turn, with what
-        a callback scheduled before then writes (its connection's
-        ``hold_writes``)."""
+        """What is written now leaves with what the callback scheduled right
+        after this call writes (its connection's ``hold_writes``)."""
         self._connection.hold_writes()
 
     def flush(self) -> None:

@@ -52,7 +52,7 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +117,8 @@ _FAST_ACK = re.compile(r'61-(/[^,]*),(\d{1,9})\[\{"_placeholder":true,"num":0\}\
 _ACK = "\x00ack"
 #: The headers (as Engine.IO messages) and the attachments SessionGuard.at_once
 #: lets be handled in the read: the provider's updates, sync steps and acks.
-_FAST_MESSAGES = ("4" + _FAST_PREFIX, "4" + _FAST_ACK_PREFIX)
+_FAST_UPDATE_MESSAGE = "4" + _FAST_PREFIX
+_FAST_ACK_MESSAGE = "4" + _FAST_ACK_PREFIX
 _AT_ONCE = frozenset(("sync-update", "awareness-update", "sync-step-1", _ACK))
 #: Lane events a session may have waiting; past this its read loop waits.
 LANE_MAX_EVENTS = 64
@@ -304,30 +305,41 @@ class SessionGuard:
             return
         await self._handle(session, data)
 
-    def at_once(self, eio_sid: str, data: Any) -> bool:
-        """Whether ``data`` may be handled within the read that brought it,
-        before a task is made for it (collab.ws_connection): an update's,
+    def at_once(self, eio_sid: str, data: Any) -> Coroutine[Any, Any, None] | bool:
+        """What of ``data`` (an Engine.IO message as the WebSocket carries
+        it) may be handled within the read that brought it, before a task
+        is made for it (collab.ws_connection): False if it takes the usual
+        way (:meth:`eio_message`); True if taking it was all (an update's,
         an awareness update's or a sync-step-1's header in the provider's
-        form, a client's BINARY_ACK header, or its attachment. Their
-        handling (the sync handlers, the callback of the server's
-        sync-step-1) needs no task until it first waits: it takes no
-        ``asyncio.timeout`` before that. An update's usually does not wait
-        at all, so a small room's update costs no task and no loop turn of
-        its own."""
+        form: its attachment is the next message); else the coroutine that
+        handles it (that attachment, or a client's BINARY_ACK header and
+        its attachment), which the caller runs. Their handling (the sync
+        handlers, the callback of the server's sync-step-1) needs no task
+        until it first waits: it takes no ``asyncio.timeout`` before that.
+        An update's usually does not wait at all, so a small room's update
+        costs no task and no loop turn of its own, and goes to its handler
+        without Engine.IO's and Socket.IO's dispatch."""
         session = self.sessions.get(eio_sid)
-        if session is None:
+        if session is None or session.closing:
             return False
         taken = session.update_to
         if taken is not None:
-            return taken[2] in _AT_ONCE
-        # (An Engine.IO MESSAGE, as the WebSocket carries it: "4", then the packet.)
-        return isinstance(data, str) and data.startswith(_FAST_MESSAGES)
+            if taken[2] in _AT_ONCE and isinstance(data, bytes):
+                return self._fast_update(session, data)
+            return False
+        if not isinstance(data, str):
+            return False
+        if data.startswith(_FAST_UPDATE_MESSAGE):
+            return bool(self.fast_handlers) and self._take_update_header(session, data, 1)
+        if data.startswith(_FAST_ACK_MESSAGE):  # its rate, then its header: eio_message's
+            return self.eio_message(eio_sid, data[1:])
+        return False
 
-    def _take_update_header(self, session: Session, data: str) -> bool:
-        """Whether ``data`` is a ``sync-update``, ``awareness-update`` or
-        ``sync-step-1`` header in the provider's form, taken here (see
-        :meth:`_take_fast`)."""
-        found = _FAST_HEADER.match(data)
+    def _take_update_header(self, session: Session, data: str, at: int = 0) -> bool:
+        """Whether ``data`` (from offset ``at``) is a ``sync-update``,
+        ``awareness-update`` or ``sync-step-1`` header in the provider's
+        form, taken here (see :meth:`_take_fast`)."""
+        found = _FAST_HEADER.match(data, at)
         if found is None:
             return False
         ack = found.group(2)

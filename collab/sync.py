@@ -500,9 +500,12 @@ class SyncServer:
         full = doc.full
         try:
             update = doc.take_update(one_argument(args), conn.identity)
-            summary = await self.offload.check(doc.check_update, update)
-            if self.connections.get(sid) is not conn:
-                return  # gone while it was checked
+            if self.offload.in_place(update):  # the usual update: no coroutine for it
+                summary = doc.check_update(update)
+            else:
+                summary = await self.offload.check(doc.check_update, update)
+                if self.connections.get(sid) is not conn:
+                    return  # gone while it was checked
             relay = doc.receive_checked(update, summary, conn.identity, checkpoint=False)
         except CollabError as exc:
             await self._send_error(conn, SYNC_UPDATE, exc)

@@ -102,6 +102,24 @@ async def _finish(resume: _Resume) -> Any:
     return await resume
 
 
+async def _contained(sid: str, handling: _Resume) -> Any:
+    """What a message's handling that went on in a task returns; None if
+    it raised (contained as Connection._handle contains it)."""
+    try:
+        return await handling
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bad message ends nothing
+        _refused(sid, exc)
+        return None
+
+
+def _refused(sid: str, exc: BaseException) -> None:
+    # BaseException: pycrdt's PanicException is one. Its class, never its
+    # message (which may quote content).
+    log.warning("message refused sid=%s error=%s", sid, type(exc).__name__)
+
+
 class Connection(asyncio.Protocol):
     """One client connection: its request head, then its WebSocket."""
 
@@ -186,6 +204,7 @@ class Connection(asyncio.Protocol):
         state = self._state
         self._state = _CLOSED
         self.transport = None
+        self.frames = None  # nothing more is read (its callbacks refer to this connection)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -403,17 +422,30 @@ class Connection(asyncio.Protocol):
         and its attachment, or for the 101 and the OPEN."""
         out = self._out
         if out is None:
-            self._out = [data]
-            asyncio.get_running_loop().call_soon(self._write_out)
+            self._out = out = [data]
+            asyncio.get_running_loop().call_soon(self._end_of_turn, out)
         else:
             out.append(data)
 
+    def _end_of_turn(self, out: list[bytes]) -> None:
+        """The end of the turn in which ``out`` was begun: write it, unless
+        it was written already (a direct :meth:`_write_out`: a list begun
+        since has its own end of turn). While writes are held, one turn
+        more: the callback the hold waits for was scheduled before this."""
+        if self._out is not out:
+            return
+        if self._held:
+            self._held = False
+            asyncio.get_running_loop().call_soon(self._end_of_turn, out)
+            return
+        self._write_out()
+
     def hold_writes(self) -> None:
-        """What is written in this loop turn leaves at its end (the
-        ``call_soon`` that :meth:`_write` made), not as soon as the message
-        being handled is: a callback scheduled before that one adds its own
-        frames to the same write (collab.sync: the server's step after the
-        ack of the client's)."""
+        """What is written now leaves with what the callback scheduled right
+        after this call writes (collab.sync: the server's step after the ack
+        of the client's): not as soon as the message being handled is, and
+        not at the end of a turn begun before that callback (see
+        :meth:`_end_of_turn`)."""
         self._held = True
 
     def _write_control(self, data: bytes) -> None:
@@ -460,14 +492,18 @@ class Connection(asyncio.Protocol):
             # Now, not in turn: a pong says the peer is there whatever waits.
             self.socket.schedule_ping()
             return
+        if self._reader is None and not self._inbox:  # nothing waits: maybe now
+            at_once = self.door.at_once
+            if at_once is not None and self._on_message is not None:
+                handling = at_once(self.sid, data)
+                if handling is not False:
+                    self._handle_now(handling)
+                    return
         self._receive(data, len(data))
 
     def _receive(self, data: Any, size: int) -> None:
-        if self._reader is None and not self._inbox and data is not _END:
-            at_once = self.door.at_once
-            if at_once is not None and at_once(self.sid, data):
-                self._handle_now(data)
-                return
+        """Queue ``data`` (or the connection's end) in the inbox, handled in
+        order by the reader task (started if none runs)."""
         inbox = self._inbox
         if inbox is None:
             inbox = self._inbox = deque()
@@ -481,26 +517,36 @@ class Connection(asyncio.Protocol):
                 self._read_paused = True
                 transport.pause_reading()
 
-    def _handle_now(self, data: str | bytes) -> None:
-        """Handle a message (one SessionGuard.at_once allows) while nothing
-        else waits: its first step runs here, in the read (an update's whole
-        handling, usually: no task and no loop turn per message). A handler
-        that has to wait goes on in a task, and what comes meanwhile waits
-        in the inbox behind it."""
+    def _handle_now(self, handling: Coroutine[Any, Any, Any] | bool) -> None:
+        """Handle a message SessionGuard.at_once took while nothing else
+        waits: True if taking it was all (an update's header), else the
+        coroutine that handles it, whose first step runs here, in the read
+        (an update's whole handling, usually: no task and no loop turn per
+        message). A handler that has to wait goes on in a task, and what
+        comes meanwhile waits in the inbox behind it. Whatever it raises is
+        contained as :meth:`_handle` contains it."""
         transport = self.transport
         if transport is None or transport.is_closing():
+            if handling is not True:
+                handling.close()  # type: ignore[union-attr]
             return  # the session is ending: what comes after is not handled
         door = self.door
         door.handled_in_read += 1
-        handling = self._handle(data)
+        if handling is True:
+            return
         try:
-            waiting = handling.send(None)
+            waiting = handling.send(None)  # type: ignore[union-attr]
         except StopIteration as done:
-            if not done.value:
+            if done.value is False:
                 self._close(CLOSE_NORMAL)
             return
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a bad message ends nothing
+            _refused(self.sid, exc)
+            return
         door.resumed_in_task += 1
-        self._reader = door.spawn(self._read(_Resume(handling, waiting)))
+        self._reader = door.spawn(self._read(_Resume(handling, waiting)))  # type: ignore[arg-type]
 
     def _peer_closed(self, code: int) -> None:
         """The client's close frame: answer it, and close."""
@@ -520,7 +566,7 @@ class Connection(asyncio.Protocol):
         """Finish ``handling`` (a message whose handler waits), then handle
         what waits in the inbox, in order; ends when it is empty."""
         try:
-            if handling is not None and not await handling:
+            if handling is not None and await _contained(self.sid, handling) is False:
                 self._stop_handling()
             while inbox := self._inbox:
                 data = inbox.popleft()
@@ -579,8 +625,7 @@ class Connection(asyncio.Protocol):
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # noqa: BLE001 - a bad message ends nothing
-            # (BaseException: pycrdt's PanicException is one.)
-            log.warning("message refused sid=%s error=%s", self.sid, type(exc).__name__)
+            _refused(self.sid, exc)
         return True
 
     async def _receive_packet(self, pkt: Any) -> bool:
@@ -600,8 +645,14 @@ class Connection(asyncio.Protocol):
         handlers run) and forgets it."""
         socket = self.socket
         eio = self.door.eio
-        if self.outbox is not None:
-            self.outbox.discard()
+        # The Outbox refers to this connection: unlinked from this side (the
+        # socket keeps it as its queue, for late sends), the connection, its
+        # Outbox and its socket are freed by reference counting, not by a
+        # collection of the cyclic collector (which walks every survivor).
+        outbox, self.outbox = self.outbox, None
+        if outbox is not None:
+            outbox.discard()
         await socket.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_CLOSE)
         if eio.sockets.get(self.sid) is socket:
             del eio.sockets[self.sid]
+        self.socket = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import struct
@@ -18,7 +19,9 @@ import pytest
 import socketio
 
 import collab.ws_connection
+from collab.packet_queue import Outbox
 from collab.upstream import emit_to, send_ack
+from collab.ws_frames import FrameReader
 from tests.boards import DrawingDoc, shapes
 from tests.rawsio import RawSocket
 from tests.waiting import until
@@ -317,6 +320,40 @@ async def test_an_open_that_fails_ends_its_connection_and_leaves_no_session(serv
         await raw.close()
 
 
+async def test_an_ended_connection_is_freed_without_the_cyclic_collector(server):
+    """A connection, its frame reader, Outbox and engine.io socket are freed
+    by reference counting once it ends, not left in reference cycles for the
+    cyclic collector (whose collections walk every live object: thousands of
+    connections' worth)."""
+    kinds = (
+        collab.ws_connection.Connection,
+        Outbox,
+        engineio.async_socket.AsyncSocket,
+        FrameReader,
+    )
+
+    def live() -> list[object]:
+        return [o for o in gc.get_objects() if isinstance(o, kinds)]
+
+    gc.collect()
+    earlier = live()  # other servers' (of this process), held: their ids stay theirs
+    known = {id(o) for o in earlier}
+
+    def left() -> list[str]:
+        return [type(o).__name__ for o in live() if id(o) not in known]
+
+    gc.disable()
+    try:
+        for k in range(5):
+            raw = await RawSocket.open(server.url)
+            assert (await raw.connect(f"/yjs|cycles-{k}"))["connected"]
+            assert left()
+            await raw.close()
+        await until(lambda: not left(), timeout_s=5, what="the ended connections freed")
+    finally:
+        gc.enable()
+
+
 async def test_an_open_is_answered_in_its_read_and_one_that_waits_goes_on_in_a_task(
     server, monkeypatch
 ):
@@ -395,11 +432,57 @@ async def test_updates_are_handled_in_the_read_and_one_that_waits_goes_on_in_a_t
         assert set(shapes(reader)) >= {"big", "small", "alone"}
 
 
-async def test_the_ack_of_the_client_s_step_and_the_server_s_step_leave_in_one_write(
-    server, monkeypatch
+class _Panic(BaseException):
+    """As pycrdt's PanicException: a BaseException, not an Exception."""
+
+
+async def test_what_a_handling_in_the_read_raises_is_contained(
+    server_factory, client_factory, monkeypatch, caplog
 ):
-    """The answer to the client's sync-step-1 and the server's own step (with
-    the awareness and the room's state) are handed to the transport together."""
+    """An update's handling that raises (a BaseException, as pycrdt's panic
+    is), in the read or after it went on in a task, ends nothing: the
+    connection reads on, the next update is handled, the log names the
+    error's class and never the update."""
+    srv = await server_factory()
+    sessions = srv.app.sessions
+    reader = await client_factory(srv.url, "contained")
+    ns = "/yjs|contained"
+    header = client_frame(1, f'451-{ns},["sync-update",{{"_placeholder":true,"num":0}}]'.encode())
+    handle = sessions._fast_update
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def raises_at_once(session, data):
+        session.update_to = None
+        raise _Panic("secret-board-content")
+
+    async def raises_in_a_task(session, data):
+        session.update_to = None
+        await gate
+        raise _Panic("secret-board-content")
+
+    async with _Raw.session(srv.url) as raw:
+        raw.send(client_frame(1, f"40{ns},{{}}".encode()))
+        while not (await raw.text()).startswith(f"40{ns},"):
+            pass
+        drawing = DrawingDoc()
+        in_task = srv.app.front.resumed_in_task
+        for patched in (raises_at_once, raises_in_a_task):
+            monkeypatch.setattr(sessions, "_fast_update", patched)
+            caplog.clear()
+            raw.send(header + client_frame(2, drawing.put("lost", {"type": "rect"})))
+            if patched is raises_in_a_task:
+                await until(lambda: srv.app.front.resumed_in_task == in_task + 1)
+                gate.set_result(None)
+            await until(lambda: "message refused" in caplog.text)
+            assert "_Panic" in caplog.text and "secret" not in caplog.text
+            monkeypatch.setattr(sessions, "_fast_update", handle)
+            name = f"after-{patched.__name__}"
+            raw.send(header + client_frame(2, drawing.put(name, {"type": "rect"})))
+            await reader.wait_for(lambda name=name: name in shapes(reader))
+
+
+def record_writes(monkeypatch) -> list[bytes]:
+    """What each connection hands its transport, write by write."""
     writes: list[bytes] = []
     write_out = collab.ws_connection.Connection._write_out
 
@@ -409,19 +492,55 @@ async def test_the_ack_of_the_client_s_step_and_the_server_s_step_leave_in_one_w
         write_out(self)
 
     monkeypatch.setattr(collab.ws_connection.Connection, "_write_out", recorded)
+    return writes
+
+
+def sync_step_1(ns: str) -> bytes:
+    step = f'451-{ns},0["sync-step-1",{{"_placeholder":true,"num":0}}]'
+    return client_frame(1, step.encode()) + client_frame(2, b"\x00")
+
+
+def one_write_with_both_steps(writes: list[bytes], ns: str) -> bytes:
+    ack, server_step = f"461-{ns},0".encode(), f'451-{ns},1["sync-step-1"'.encode()
+    with_ack = [w for w in writes if ack in w]
+    assert len(with_ack) == 1, writes
+    (written,) = with_ack
+    assert server_step in written, writes
+    assert written.index(ack) < written.index(server_step)
+    return written
+
+
+async def test_the_ack_of_the_client_s_step_and_the_server_s_step_leave_in_one_write(
+    server, monkeypatch
+):
+    """The answer to the client's sync-step-1 and the server's own step (with
+    the awareness and the room's state) are handed to the transport together."""
+    writes = record_writes(monkeypatch)
     ns = "/yjs|one-write"
     async with _Raw.session(server.url) as raw:
         raw.send(client_frame(1, f"40{ns},{{}}".encode()))
         while not (await raw.text()).startswith(f"40{ns},"):
             pass
         before = len(writes)
-        step = f'451-{ns},0["sync-step-1",{{"_placeholder":true,"num":0}}]'
-        raw.send(client_frame(1, step.encode()) + client_frame(2, b"\x00"))
+        raw.send(sync_step_1(ns))
         while '"room:state"' not in await raw.text():
             pass
     handshake = writes[before:]
     assert len(handshake) == 1, handshake
-    (written,) = handshake
-    ack, server_step = f"461-{ns},0".encode(), f'451-{ns},1["sync-step-1"'.encode()
-    assert ack in written and server_step in written
-    assert written.index(ack) < written.index(server_step)
+    one_write_with_both_steps(handshake, ns)
+
+
+async def test_the_steps_leave_together_when_the_connect_was_written_in_the_same_turn(
+    server, monkeypatch
+):
+    """A client that sends its step with its CONNECT, in one TCP segment: the
+    CONNECT's answer is begun first in the turn, and its end-of-turn write
+    must not carry the step's ack ahead of the server's step."""
+    writes = record_writes(monkeypatch)
+    ns = "/yjs|one-write-pipelined"
+    async with _Raw.session(server.url) as raw:
+        raw.send(client_frame(1, f"40{ns},{{}}".encode()) + sync_step_1(ns))
+        while '"room:state"' not in await raw.text():
+            pass
+    written = one_write_with_both_steps(writes, ns)
+    assert f"40{ns},".encode() in written
