@@ -88,13 +88,15 @@ class Activities:
             payload = one_argument(args) if args else {}
             async with self.registry.use(conn.room_id) as room:
                 change = raise_hand(room, conn.identity, payload, now_ms=self.registry.clock_ms())
+                if change.update is not None:
+                    self.emitter.broadcast(conn.room_id, META, SYNC_UPDATE, change.update)
+                    self.emitter.changed(conn.room_id, META, change.update, conn.identity)
+                    await self.registry.store_acknowledged(room)  # before the ack (§11.1)
         except CollabError as exc:
             self.emitter.refused(conn, HAND_EVENT, exc)
             return ack_error(exc)
         hand = change.hand
         if change.update is not None:
-            self.emitter.broadcast(conn.room_id, META, SYNC_UPDATE, change.update)
-            self.emitter.changed(conn.room_id, META, change.update, conn.identity)
             log.info(
                 "hand %s room=%s user=%s",
                 "raised" if hand is not None else "lowered",

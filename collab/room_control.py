@@ -58,7 +58,7 @@ from rooms.moderation import (
     moderate,
 )
 from rooms.moderation import RESTORE_EVENTS as MOD_RESTORE_EVENTS
-from rooms.names import BOARD, META, is_private, validate_doc_name
+from rooms.names import BOARD, is_private, validate_doc_name
 from rooms.notices import set_notice_by
 from rooms.registry import RoomRegistry
 from rooms.room import Room
@@ -334,13 +334,7 @@ class RoomControl:
         if event == BREAKOUT_EVENT:
             return await self.breakouts.moderate(room, actor, payload)
         if event == CHECKIN_EVENT:
-            outcome, extra = moderate_checkin(room, actor, payload, now_ms=self.registry.clock_ms())
-            if outcome.purge is None:  # stored before the ack (a purge is, by apply_outcome)
-                try:
-                    await self.registry.flush_document(room, room.docs[META])
-                except OSError as exc:  # kept, and written when the store is back
-                    log.warning("checkin not stored yet room=%s: %s", room.id, exc)
-            return outcome, extra
+            return moderate_checkin(room, actor, payload, now_ms=self.registry.clock_ms())
         if event in _ACTIVITIES:
             room.policy.check_moderate(actor)
             return _ACTIVITIES[event](room, actor, payload), {}
@@ -372,6 +366,9 @@ class RoomControl:
                 purged.compact_due = True
                 log.error("compaction after redaction failed room=%s: %s", room.id, exc)
             purged.purge_memory()
+        elif outcome.changes:
+            # What the actor is told "ok" about is stored first (§11.1).
+            await self.registry.store_acknowledged(room)
         if outcome.images:
             await self._release_images(room, outcome.images)
 

@@ -227,6 +227,25 @@ class Persistence:
             doc.compact_due = True
         await self.flush_rooms([room])
 
+    async def store_acknowledged(self, room: Room) -> bool:
+        """Write ``room``'s changes before one of them is acknowledged
+        (protocol.md §11.1: a facilitator's moderation, a raised hand):
+        True once the store has them. Not tried while the room's saving is
+        not ok: moderation goes on without waiting for a failing store
+        (§11.2), its ack's ``saving`` says the change is kept, and a flush
+        writes it once the store is back. A failure here makes the room
+        ``delayed`` at once, so the ack says that too."""
+        if room.saving is not SavingState.OK:
+            return False
+        try:
+            await self.flush_rooms([room])
+        except OSError as exc:
+            log.warning("acknowledged change kept, not stored yet room=%s: %s", room.id, exc)
+            if self.rooms.get(room.id) is room:
+                self._move_saving(room, failed=True, now=self.health.clock())
+            return False
+        return True
+
     async def _flush_rooms(self, rooms: Sequence[Room], *, compact: bool = False) -> None:
         """The one write path: the strategy appends (rooms.nodes), then each
         written document is marked stored, its room's activity noted, due
@@ -350,25 +369,30 @@ class Persistence:
             if self.rooms.get(room.id) is not room:
                 self._unsaved_rooms.discard(room)  # unloaded or replaced since
                 continue
-            new = next_saving(room, failed=failed, now=now, window_s=self.store_delay_window_s)
-            if new is None:
-                continue
-            room.set_saving(new, now)
-            if new is SavingState.OK:
-                self._unsaved_rooms.discard(room)
-            else:
-                self._unsaved_rooms.add(room)
-            if new is SavingState.DELAYED:
-                log.warning("saving delayed room=%s: changes kept in memory", room.id)
-            elif new is SavingState.READ_ONLY:
-                log.error(
-                    "room read-only room=%s: the store has not taken its changes for %g s",
-                    room.id,
-                    self.store_delay_window_s,
-                )
-            else:
-                log.warning("saving resumed room=%s: the store has every change", room.id)
-            self.on_saving_change(room)
+            self._move_saving(room, failed=failed, now=now)
+
+    def _move_saving(self, room: Room, *, failed: bool, now: float) -> None:
+        """Move ``room``'s saving state after a write of it failed
+        (``failed``) or not, and tell it."""
+        new = next_saving(room, failed=failed, now=now, window_s=self.store_delay_window_s)
+        if new is None:
+            return
+        room.set_saving(new, now)
+        if new is SavingState.OK:
+            self._unsaved_rooms.discard(room)
+        else:
+            self._unsaved_rooms.add(room)
+        if new is SavingState.DELAYED:
+            log.warning("saving delayed room=%s: changes kept in memory", room.id)
+        elif new is SavingState.READ_ONLY:
+            log.error(
+                "room read-only room=%s: the store has not taken its changes for %g s",
+                room.id,
+                self.store_delay_window_s,
+            )
+        else:
+            log.warning("saving resumed room=%s: the store has every change", room.id)
+        self.on_saving_change(room)
 
     # -- what a stop could not store ------------------------------------------------
 

@@ -132,6 +132,7 @@ class RoomRegistry:
         self.restore_audit = persistence.restore_audit
         self.flush_all = persistence.flush_all
         self.flush_document = persistence.flush_document
+        self.store_acknowledged = persistence.store_acknowledged
         self.schedule_flush = persistence.schedule_flush
         self.set_retention = persistence.set_retention
         self.unsaved_state = persistence.unsaved_state
