@@ -189,6 +189,8 @@ class _Crowd:
         ctx = mp.get_context("spawn")
         self.pipes: list[Connection] = []
         self.procs: list[Any] = []
+        #: The workers' CPU seconds since ``open``, as of the last :meth:`count`.
+        self.cpu_s = 0.0
         workers = max(1, min(workers, len(endpoints)))
         for i in range(workers):
             parent, child = ctx.Pipe()
@@ -208,10 +210,11 @@ class _Crowd:
             pipe.send(command)
 
     async def count(self) -> tuple[int, int, collections.Counter[str], float]:
-        """(synced now, drops, refusals by reason, busiest worker's CPU share)."""
+        """(synced now, drops, refusals by reason, busiest worker's CPU share).
+        :attr:`cpu_s` is then the workers' CPU since ``open``, all together."""
         synced = drops = 0
         refusals: collections.Counter[str] = collections.Counter()
-        busiest = 0.0
+        busiest = total = 0.0
         self.send("count")
         for pipe in self.pipes:
             _, n, dropped, refused, cpu, wall = await _recv(pipe)
@@ -219,6 +222,8 @@ class _Crowd:
             drops += dropped
             refusals.update(refused)
             busiest = max(busiest, cpu / wall if wall > 0 else 0.0)
+            total += cpu
+        self.cpu_s = total
         return synced, drops, refusals, busiest
 
     async def close(self) -> None:
@@ -287,6 +292,7 @@ async def run_conns(
         crowd.send("open")
         connect_s, synced = await _until_synced(crowd, connections, 300)
         connect_cpu = server.sample().cpu_s - connect_cpu0
+        generator_cpu = crowd.cpu_s  # the clients' side of the same handshakes
         await asyncio.sleep(2.0)  # let the last handshakes' garbage go
         rss1 = server.rss_bytes()
         cpu0, wall0 = server.sample().cpu_s, time.monotonic()
@@ -306,6 +312,9 @@ async def run_conns(
         # share of a core (below 1: the handshakes wait on more than its CPU).
         "connect_cpu_per_connection_ms": connect_cpu * 1000 / max(synced, 1),
         "connect_cpu_share": connect_cpu / connect_s if connect_s > 0 else 0.0,
+        # The load generator's CPU for them (its workers share the machine's
+        # cores with the server: the protocol's client side is in the wall time).
+        "generator_connect_cpu_per_connection_ms": generator_cpu * 1000 / max(synced, 1),
         "rss_before_bytes": rss0,
         "rss_after_bytes": rss1,
         "rss_per_connection_bytes": (rss1 - rss0) / max(synced, 1),
@@ -372,6 +381,7 @@ _COLUMNS = {
         ("connect_all_s", "connect all s", "{:.2f}"),
         ("connect_cpu_per_connection_ms", "CPU/connect ms", "{:.2f}"),
         ("connect_cpu_share", "busy", "{:.0%}"),
+        ("generator_connect_cpu_per_connection_ms", "clients' CPU/connect ms", "{:.2f}"),
         ("rss_per_connection_bytes", "RSS/conn KB", "{:.1f}"),
         ("idle_cpu_share", "idle CPU", "{:.1%}"),
         ("drops", "drops", "{}"),
