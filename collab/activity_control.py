@@ -2,12 +2,11 @@
 facilitator's ``mod:timer``, ``mod:follow`` and ``mod:bring-here``, and
 ``time:now``, the server's clock for anyone in the room.
 
-The activities are checked and applied by :mod:`rooms.facilitation`; this
-module rate-limits them, audits them (refusals too, as moderation is),
-relays what they wrote to meta through
-:meth:`~collab.room_control.RoomControl.apply_outcome` (meta's members,
-other nodes through replication, ``room:state`` to the room) and answers.
-Logs name ids and sizes only: never a timer's label.
+The activities are checked and applied by :mod:`rooms.facilitation`; they
+take moderation's road (:meth:`~collab.room_control.RoomControl.facilitate`:
+the event rate, audit and refusals as for ``mod:*``, what they wrote to meta
+relayed and stored before the ack by ``apply_outcome``), and are answered
+with the room's state. Logs name ids and sizes only: never a timer's label.
 """
 
 from __future__ import annotations
@@ -19,15 +18,13 @@ from typing import Any
 
 from collab.connections import ConnectionTable
 from collab.emitter import Emitter
-from collab.logs import user_ref
-from collab.reporting import Reporter
-from collab.room_control import RoomControl, room_state
+from collab.room_control import Decided, RoomControl, room_state
 from collab.server_clock import server_time_ms
-from collab.sessions import SessionGuard
-from collab.wire import ack_error, ack_ok, one_argument
-from crdt.errors import CollabError, InvalidPayload
+from collab.wire import ack_error, ack_ok
+from crdt.errors import InvalidPayload
 from rooms.facilitation import ACTIVITY_AUDIT, ACTIVITY_EVENTS, run_activity
-from rooms.registry import RoomRegistry
+from rooms.identity import Identity
+from rooms.room import Room
 
 __all__ = ["ACTIVITY_EVENTS", "TIME_NOW", "ActivityControl"]
 
@@ -47,19 +44,13 @@ class ActivityControl:
         self,
         connections: ConnectionTable,
         emitter: Emitter,
-        registry: RoomRegistry,
         control: RoomControl,
-        reporter: Reporter,
-        sessions: SessionGuard,
         *,
         clock_ms: Callable[[], int] = server_time_ms,
     ) -> None:
         self.connections = connections
         self.emitter = emitter
-        self.registry = registry
         self.control = control
-        self.reporter = reporter
-        self.sessions = sessions
         #: The server's clock (ms since the Unix epoch): timers are set by it.
         self.clock_ms = clock_ms
 
@@ -78,37 +69,18 @@ class ActivityControl:
         }
 
     async def on_activity(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
-        """A facilitator's activity: ack ``{ok, state, <what it wrote>}`` or a typed error."""
-        conn = self.connections.get(sid)
-        if conn is None:
-            return ack_error(InvalidPayload("not connected"))
-        if not conn.quota.events.take(time.monotonic()):
-            return ack_error(await self.emitter.rate_limited(conn, event, "events"))
-        action = ACTIVITY_AUDIT[event]
-        try:
-            payload = one_argument(args) if args else {}
-            async with self.registry.use(conn.room_id) as room:
-                outcome, extra = run_activity(
-                    event, room, conn.identity, payload, now_ms=self.clock_ms()
-                )
-                await self.control.apply_outcome(room, outcome, actor=conn.identity)
-        except CollabError as exc:
-            self.emitter.count_refusal(exc)
-            self.reporter.audit(
-                action,
-                room=conn.room_id,
-                identity=conn.identity,
-                outcome=exc.code.value,
-                detail=event,
-            )
-            log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
-            if conn.session is not None:
-                self.sessions.strike(conn.session)
-            return ack_error(exc)
-        self.registry.audit(
-            action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
+        """A facilitator's activity: ack ``{ok, state, <what it wrote>}`` or a
+        typed error (the road of moderation: RoomControl.facilitate)."""
+
+        async def decide(room: Room, actor: Identity, payload: Any) -> Decided:
+            return run_activity(event, room, actor, payload, now_ms=self.clock_ms())
+
+        done = await self.control.facilitate(
+            event, sid, args, ACTIVITY_AUDIT[event], decide, refused_detail=event
         )
-        log.info("%s room=%s by=%s", event, conn.room_id, user_ref(conn.identity.user_id))
+        if isinstance(done, dict):
+            return done
+        _, room, _, extra = done
         return ack_ok(state=room_state(room), **extra)
 
     async def on_time_now(self, namespace: str, sid: str, *args: Any) -> dict[str, Any]:

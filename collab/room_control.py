@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from collab.breakout_control import BreakoutControl
@@ -65,11 +65,14 @@ from rooms.room import Room
 from rooms.store import Revocation
 from rooms.templates import LANGUAGES, place_template, template_id_of
 
-__all__ = ["RoomControl", "room_state"]
+__all__ = ["Decided", "RoomControl", "room_state"]
 
 log = logging.getLogger("collab.sync")
 
 SYNC_UPDATE = "sync-update"
+
+#: What a facilitator's change decided: its outcome, and what its ack adds.
+Decided = tuple[Outcome, dict[str, Any]]
 
 _MODERATION_AUDIT = {
     "mod:lock": AuditAction.LOCK,
@@ -266,31 +269,14 @@ class RoomControl:
 
     async def on_moderation(self, event: str, sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
         """``mod:*`` events (protocol.md §6.3): facilitators only; ack with the room state."""
-        conn = self.connections.get(sid)
-        if conn is None:
-            return ack_error(InvalidPayload("not connected"))
-        if not conn.quota.events.take(time.monotonic()):
-            return ack_error(await self.emitter.rate_limited(conn, event, "events"))
-        action = _MODERATION_AUDIT[event]
-        try:
-            payload = one_argument(args) if args else {}
-            async with self.registry.use(conn.room_id) as room:
-                outcome, extra = await self._moderate(event, room, conn.identity, payload)
-                await self.apply_outcome(room, outcome, actor=conn.identity)
-        except CollabError as exc:
-            self.emitter.count_refusal(exc)
-            self.reporter.audit(
-                action, room=conn.room_id, identity=conn.identity, outcome=exc.code.value
-            )
-            log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
-            if conn.session is not None:
-                self.sessions.strike(conn.session)
-            return ack_error(exc)
-        self.registry.audit(
-            action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
-        )
-        # The detail names its target user: the audit record keeps it, the log does not.
-        log.info("%s room=%s by=%s", event, conn.room_id, user_ref(conn.identity.user_id))
+
+        async def decide(room: Room, actor: Identity, payload: Any) -> Decided:
+            return await self._moderate(event, room, actor, payload)
+
+        done = await self.facilitate(event, sid, args, _MODERATION_AUDIT[event], decide)
+        if isinstance(done, dict):
+            return done
+        conn, room, outcome, extra = done
         extensions = self.extensions
         if extensions.wants("on_moderation"):
             moderation = ModerationEvent(room.id, event, conn.identity, {"detail": outcome.detail})
@@ -299,9 +285,55 @@ class RoomControl:
             extensions.notify("on_room_ended", RoomEvent(room.id, "ended", conn.identity))
         return ack_ok(state=room_state(room), **extra)
 
-    async def _moderate(
-        self, event: str, room: Room, actor: Identity, payload: Any
-    ) -> tuple[Outcome, dict[str, Any]]:
+    async def facilitate(
+        self,
+        event: str,
+        sid: str,
+        args: tuple[Any, ...],
+        action: AuditAction,
+        decide: Callable[[Room, Identity, Any], Awaitable[Decided]],
+        *,
+        refused_detail: str = "",
+    ) -> tuple[Connection, Room, Outcome, dict[str, Any]] | dict[str, Any]:
+        """The one road of an acknowledged change a user asks of a room (a
+        ``mod:*`` event, a session activity): the connection's event rate,
+        ``decide(room, identity, payload)`` while the room is in use, its
+        outcome applied (and stored before the ack, :meth:`apply_outcome`).
+        A refusal is counted, audited as ``action`` (with
+        ``refused_detail``), logged by code and is one strike against the
+        session: its error ack is returned. Else the change is audited and
+        logged (ids only: the detail names its target user, the log does
+        not), and ``(conn, room, outcome, what the ack adds)`` returned."""
+        conn = self.connections.get(sid)
+        if conn is None:
+            return ack_error(InvalidPayload("not connected"))
+        if not conn.quota.events.take(time.monotonic()):
+            return ack_error(await self.emitter.rate_limited(conn, event, "events"))
+        try:
+            payload = one_argument(args) if args else {}
+            async with self.registry.use(conn.room_id) as room:
+                outcome, extra = await decide(room, conn.identity, payload)
+                await self.apply_outcome(room, outcome, actor=conn.identity)
+        except CollabError as exc:
+            self.emitter.count_refusal(exc)
+            self.reporter.audit(
+                action,
+                room=conn.room_id,
+                identity=conn.identity,
+                outcome=exc.code.value,
+                detail=refused_detail,
+            )
+            log.info("%s refused sid=%s code=%s", event, sid, exc.code.value)
+            if conn.session is not None:
+                self.sessions.strike(conn.session)
+            return ack_error(exc)
+        self.registry.audit(
+            action, room=conn.room_id, identity=conn.identity, detail=outcome.detail
+        )
+        log.info("%s room=%s by=%s", event, conn.room_id, user_ref(conn.identity.user_id))
+        return conn, room, outcome, extra
+
+    async def _moderate(self, event: str, room: Room, actor: Identity, payload: Any) -> Decided:
         """Run moderation ``event`` in ``room`` (in use): what it changed and
         what the ack carries besides the room's state."""
         if event == "mod:redact":

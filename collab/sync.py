@@ -142,9 +142,7 @@ class SyncServer:
         #: Check-in answers and results (collab.checkin_control, protocol.md §6.9).
         self.checkins = CheckinControl(connections, registry, emitter, control.checkin_vault)
         #: The timer, follow me, bring here and ``time:now`` (collab.activity_control).
-        self.facilitation = ActivityControl(
-            connections, emitter, registry, control, reporter, sessions
-        )
+        self.facilitation = ActivityControl(connections, emitter, control)
         handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
