@@ -7,7 +7,6 @@ SQLite, as tests/faults/test_store_outages.py)."""
 
 from __future__ import annotations
 
-import aiohttp
 from pycrdt import Map
 
 from collab.client import CollabClient
@@ -26,18 +25,8 @@ LATE_FLUSH = ("--flush-interval-s", "30")
 async def member(
     group: Clients, url: str, sub: str, role: str = "participant", room: str = ROOM
 ) -> CollabClient:
-    """``sub`` on ``room``'s meta, with a stable user id (a ``--dev`` token)."""
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{url}/dev/token", json={"room": ROOM, "name": sub.title(), "role": role, "sub": sub}
-        ) as response,
-    ):
-        token = (await response.json())["token"]
-    client = CollabClient(url, room, "meta", auth={"token": token})
-    group.all.append(client)
-    await client.connect()
-    return client
+    """``sub`` on ``room``'s meta, with a token for the main room."""
+    return await group.member(url, room, sub, role, token_room=ROOM)
 
 
 def meta_root(client: CollabClient, root: str) -> dict:

@@ -7,10 +7,9 @@ database, as tests/faults/test_store_outages.py)."""
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 
-from collab.client import CollabClient, CollabClientError
+from collab.client import CollabClientError
 from collab.client_checkins import Checkins
 from tests.faults.test_store_outages import Clients, WriteLock, clients, server, wait_store
 
@@ -19,17 +18,7 @@ ROOM = "outage-checkins"
 
 async def member(group: Clients, url: str, sub: str, role: str = "participant") -> Checkins:
     """A member with a stable user id (a ``--dev`` token naming ``sub``)."""
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{url}/dev/token", json={"room": ROOM, "name": sub.title(), "role": role, "sub": sub}
-        ) as response,
-    ):
-        token = (await response.json())["token"]
-    client = CollabClient(url, ROOM, "meta", auth={"token": token})
-    group.all.append(client)
-    await client.connect()
-    return Checkins(client)
+    return Checkins(await group.member(url, ROOM, sub, role))
 
 
 async def test_an_answer_the_store_did_not_take_is_refused_then_written(tmp_path):

@@ -133,6 +133,29 @@ class Clients:
         await client.connect()
         return client
 
+    async def member(
+        self,
+        url: str,
+        room: str,
+        sub: str,
+        role: str = "participant",
+        *,
+        doc: str = "meta",
+        token_room: str | None = None,
+    ) -> CollabClient:
+        """``sub`` on ``room``'s ``doc`` with a stable user id: a ``--dev``
+        token naming ``sub``, for ``token_room`` (``room`` if None)."""
+        claims = {"room": token_room or room, "name": sub.title(), "role": role, "sub": sub}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{url}/dev/token", json=claims) as response,
+        ):
+            token = (await response.json())["token"]
+        client = CollabClient(url, room, doc, auth={"token": token})
+        self.all.append(client)
+        await client.connect()
+        return client
+
     async def close(self) -> None:
         for client in self.all:
             with contextlib.suppress(Exception):
