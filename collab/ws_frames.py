@@ -76,14 +76,17 @@ def unmask(data: bytes | bytearray, mask: bytes | bytearray) -> bytes:
     """``data`` XOR the 4-byte ``mask`` repeated: aiohttp's unmasking (a
     fifth of the time of a client's usual frame), else one big-integer XOR,
     which runs in C at any length."""
-    n = len(data)
-    if not n:
+    if not data:
         return b""
+    return bytes(_unmask_into(bytearray(data), bytes(mask)))
+
+
+def _unmask_into(message: bytearray, mask: bytes) -> bytearray:
+    """``message`` unmasked: in place with aiohttp's unmasking, else a new one."""
     if _mask_in_place is not None:
-        masked = bytearray(data)
-        _mask_in_place(bytes(mask), masked)
-        return bytes(masked)
-    return _xor(data, mask)
+        _mask_in_place(mask, message)
+        return message
+    return bytearray(_xor(message, mask))
 
 
 def _xor(data: bytes | bytearray, mask: bytes | bytearray) -> bytes:
@@ -177,10 +180,7 @@ class FrameReader:
                 start = at + header + 4
                 message = buffer[start:end]
                 if length:
-                    if _mask_in_place is not None:
-                        _mask_in_place(bytes(buffer[start - 4 : start]), message)
-                    else:
-                        message = bytearray(_xor(message, buffer[start - 4 : start]))
+                    message = _unmask_into(message, bytes(buffer[start - 4 : start]))
                 at = end
                 if first == FIN_BINARY:
                     self.on_message(bytes(message))
