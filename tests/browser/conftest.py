@@ -123,7 +123,12 @@ class Browsers:
 
 
 @pytest.fixture
-async def browsers(tmp_path: Path) -> AsyncIterator[Browsers]:
+async def browsers(
+    tmp_path: Path, collab_factory: Callable[..., Awaitable[CollabNode]]
+) -> AsyncIterator[Browsers]:
+    # After collab_factory, so the pages close before its servers are killed:
+    # an ack still on its way when a test ends (a moderation's, written to
+    # the store first) would otherwise fail as "no answer" in the teardown.
     if CHROMIUM is None:
         unavailable("chromium is not installed (Debian: apt-get install chromium)")
     shots = tmp_path / "test-results"
