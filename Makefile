@@ -38,8 +38,11 @@ web: $(WEB_NODE_STAMP)
 serve: $(STAMP)
 	$(BIN)/collab serve --dev
 
+# Two workers (pytest-xdist): each test starts its own servers on free ports,
+# and most of a test's time is spent waiting on them. TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(NODE_STAMP) $(BENCH_NODE_STAMP) $(WEB_NODE_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # The suite's Python part against the newest versions pyproject.toml allows
 # (no constraints.txt), in its own venv: an upgrade that breaks what collab
@@ -50,7 +53,7 @@ test-latest: $(NODE_STAMP)
 	$(LATEST_VENV)/bin/pip install --quiet --upgrade pip
 	$(LATEST_VENV)/bin/pip install --quiet --upgrade -e '.[test,ypy,uvloop,postgres]'
 	$(LATEST_VENV)/bin/pip list 2>/dev/null | grep -iE '^(aiohttp|python-socketio|python-engineio|pycrdt|redis) '
-	$(LATEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/hostile
+	$(LATEST_VENV)/bin/pytest -q -n $(TEST_WORKERS) -p no:cacheprovider tests/unit tests/integration tests/hostile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
